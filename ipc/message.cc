@@ -1,0 +1,238 @@
+#include "ipc/message.h"
+
+#include "engine/clock.h"
+#include "engine/crc32c.h"
+
+namespace flashsaga::ipc {
+namespace {
+
+template <typename T>
+bool all_zero(const T& bytes) noexcept {
+  for (auto b : bytes)
+    if (b != 0) return false;
+  return true;
+}
+
+bool items_ok(std::uint8_t count, const std::array<LineItem, line_items_max>& items) noexcept {
+  if (count < 1 || count > line_items_max) return false;
+  for (std::uint32_t i = 0; i < line_items_max; ++i) {
+    const LineItem& it = items[i];
+    if (i >= count) {
+      if (it.product_id != 0 || it.quantity != 0 || it.unit_price != 0) return false;
+      continue;
+    }
+    if (it.product_id == 0 || it.quantity < 1 || it.quantity > quantity_max) return false;
+    if (it.unit_price < 0 || it.unit_price > money_max) return false;
+  }
+  return true;
+}
+
+// Field checks that hold for every message of a type, whoever sent it. Business rules
+// (does the user exist, is there enough stock) belong to the domains, not here.
+bool body_fields_ok(const Message& m) noexcept {
+  switch (static_cast<MessageType>(m.header.type)) {
+    case MessageType::place_order: {
+      auto b = body_as<PlaceOrderBody>(m);
+      return all_zero(b.reserved) && b.points_requested >= 0 && items_ok(b.item_count, b.items);
+    }
+    case MessageType::order_placed: {
+      auto b = body_as<OrderPlacedBody>(m);
+      return all_zero(b.reserved) && b.points_to_use >= 0 && b.subtotal >= 0 &&
+             items_ok(b.item_count, b.items);
+    }
+    case MessageType::order_completed:
+    case MessageType::order_cancelled: {
+      auto b = body_as<OrderFinishedBody>(m);
+      return all_zero(b.reserved) && b.was_completed <= 1 && items_ok(b.item_count, b.items);
+    }
+    case MessageType::place_order_reply:
+      return all_zero(body_as<PlaceOrderReplyBody>(m).reserved);
+    case MessageType::coupon_rejected:
+    case MessageType::points_rejected:
+    case MessageType::payment_declined:
+      return all_zero(body_as<StepRejectedBody>(m).reserved);
+    case MessageType::cancel_order:
+      return all_zero(body_as<CancelOrderBody>(m).reserved);
+    case MessageType::create_user: {
+      auto b = body_as<CreateUserBody>(m);
+      return b.name.well_formed() && b.email.well_formed();
+    }
+    case MessageType::update_user: {
+      auto b = body_as<UpdateUserBody>(m);
+      return all_zero(b.reserved) && b.name.well_formed() && b.email.well_formed() &&
+             b.set_name <= 1 && b.set_email <= 1 && b.set_blocked <= 1 && b.blocked <= 1;
+    }
+    case MessageType::accrue_points:
+      return body_as<AccruePointsBody>(m).reason.well_formed();
+    case MessageType::create_product: {
+      auto b = body_as<CreateProductBody>(m);
+      return b.reserved == 0 && b.name.well_formed();
+    }
+    case MessageType::update_product: {
+      auto b = body_as<UpdateProductBody>(m);
+      return all_zero(b.reserved) && b.name.well_formed();
+    }
+    case MessageType::create_coupon_template: {
+      auto b = body_as<CreateCouponTemplateBody>(m);
+      return all_zero(b.reserved) && b.name.well_formed();
+    }
+    case MessageType::command_reply:
+      return body_as<CommandReplyBody>(m).reserved == 0;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+std::int64_t message_clock_ns() noexcept { return wall_now_ns(); }
+
+std::uint16_t body_size_for(MessageType t) noexcept {
+  switch (t) {
+    case MessageType::place_order: return sizeof(PlaceOrderBody);
+    case MessageType::place_order_reply: return sizeof(PlaceOrderReplyBody);
+    case MessageType::order_placed: return sizeof(OrderPlacedBody);
+    case MessageType::coupon_applied: return sizeof(CouponAppliedBody);
+    case MessageType::coupon_rejected: return sizeof(StepRejectedBody);
+    case MessageType::points_deducted: return sizeof(PointsDeductedBody);
+    case MessageType::points_rejected: return sizeof(StepRejectedBody);
+    case MessageType::payment_requested: return sizeof(PaymentRequestedBody);
+    case MessageType::payment_approved: return sizeof(PaymentApprovedBody);
+    case MessageType::payment_declined: return sizeof(StepRejectedBody);
+    case MessageType::order_completed: return sizeof(OrderFinishedBody);
+    case MessageType::order_cancelled: return sizeof(OrderFinishedBody);
+    case MessageType::cancel_order: return sizeof(CancelOrderBody);
+    case MessageType::cancel_order_reply: return sizeof(PlaceOrderReplyBody);
+    case MessageType::create_user: return sizeof(CreateUserBody);
+    case MessageType::update_user: return sizeof(UpdateUserBody);
+    case MessageType::accrue_points: return sizeof(AccruePointsBody);
+    case MessageType::deposit: return sizeof(DepositBody);
+    case MessageType::create_product: return sizeof(CreateProductBody);
+    case MessageType::update_product: return sizeof(UpdateProductBody);
+    case MessageType::restock: return sizeof(RestockBody);
+    case MessageType::create_coupon_template: return sizeof(CreateCouponTemplateBody);
+    case MessageType::issue_coupon: return sizeof(IssueCouponBody);
+    case MessageType::command_reply: return sizeof(CommandReplyBody);
+  }
+  return 0;
+}
+
+void seal(Message& m) noexcept {
+  m.header.checksum = 0;
+  m.header.checksum = crc32c(&m, sizeof(Message));
+}
+
+MessageError validate(const Message& m) noexcept {
+  if (m.header.magic != message_magic) return MessageError::bad_magic;
+  if (m.header.layout_version != message_layout_version) return MessageError::bad_version;
+  const auto type = static_cast<MessageType>(m.header.type);
+  const std::uint16_t expected = body_size_for(type);
+  if (expected == 0) return MessageError::bad_type;
+  Message copy = m;
+  copy.header.checksum = 0;
+  if (crc32c(&copy, sizeof(Message)) != m.header.checksum) return MessageError::bad_checksum;
+  if (m.header.body_size != expected) return MessageError::bad_body_size;
+  if (m.header.reserved0 != 0 || m.header.reserved1 != 0) return MessageError::nonzero_reserved;
+  for (std::size_t i = expected; i < message_body_size_bytes; ++i)
+    if (m.body[i] != std::byte{0}) return MessageError::nonzero_reserved;
+  if (!body_fields_ok(m)) return MessageError::bad_field;
+  return MessageError::ok;
+}
+
+std::string_view domain_name(Domain d) noexcept {
+  switch (d) {
+    case Domain::none: return "none";
+    case Domain::user: return "user";
+    case Domain::point: return "point";
+    case Domain::product: return "product";
+    case Domain::coupon: return "coupon";
+    case Domain::order: return "order";
+    case Domain::payment: return "payment";
+    case Domain::port: return "port";
+  }
+  return "unknown";
+}
+
+std::string_view message_type_name(MessageType t) noexcept {
+  switch (t) {
+    case MessageType::place_order: return "PlaceOrder";
+    case MessageType::place_order_reply: return "PlaceOrderReply";
+    case MessageType::order_placed: return "OrderPlaced";
+    case MessageType::coupon_applied: return "CouponApplied";
+    case MessageType::coupon_rejected: return "CouponRejected";
+    case MessageType::points_deducted: return "PointsDeducted";
+    case MessageType::points_rejected: return "PointsRejected";
+    case MessageType::payment_requested: return "PaymentRequested";
+    case MessageType::payment_approved: return "PaymentApproved";
+    case MessageType::payment_declined: return "PaymentDeclined";
+    case MessageType::order_completed: return "OrderCompleted";
+    case MessageType::order_cancelled: return "OrderCancelled";
+    case MessageType::cancel_order: return "CancelOrder";
+    case MessageType::cancel_order_reply: return "CancelOrderReply";
+    case MessageType::create_user: return "CreateUser";
+    case MessageType::update_user: return "UpdateUser";
+    case MessageType::accrue_points: return "AccruePoints";
+    case MessageType::deposit: return "Deposit";
+    case MessageType::create_product: return "CreateProduct";
+    case MessageType::update_product: return "UpdateProduct";
+    case MessageType::restock: return "Restock";
+    case MessageType::create_coupon_template: return "CreateCouponTemplate";
+    case MessageType::issue_coupon: return "IssueCoupon";
+    case MessageType::command_reply: return "CommandReply";
+  }
+  return "Unknown";
+}
+
+std::string_view message_error_name(MessageError e) noexcept {
+  switch (e) {
+    case MessageError::ok: return "ok";
+    case MessageError::bad_magic: return "bad_magic";
+    case MessageError::bad_version: return "bad_version";
+    case MessageError::bad_type: return "bad_type";
+    case MessageError::bad_checksum: return "bad_checksum";
+    case MessageError::bad_body_size: return "bad_body_size";
+    case MessageError::nonzero_reserved: return "nonzero_reserved";
+    case MessageError::bad_field: return "bad_field";
+  }
+  return "unknown";
+}
+
+std::string_view order_reason_name(OrderReason r) noexcept {
+  switch (r) {
+    case OrderReason::none: return "";
+    case OrderReason::coupon_invalid: return "coupon_invalid";
+    case OrderReason::coupon_not_owned: return "coupon_not_owned";
+    case OrderReason::coupon_used: return "coupon_used";
+    case OrderReason::coupon_expired: return "coupon_expired";
+    case OrderReason::coupon_min_amount: return "coupon_min_amount";
+    case OrderReason::insufficient_points: return "insufficient_points";
+    case OrderReason::insufficient_balance: return "insufficient_balance";
+    case OrderReason::payment_declined: return "payment_declined";
+    case OrderReason::timeout: return "timeout";
+    case OrderReason::cancelled_by_customer: return "cancelled_by_customer";
+    case OrderReason::cancelled_by_operator: return "cancelled_by_operator";
+    case OrderReason::sold_out: return "sold_out";
+    case OrderReason::unknown_user: return "unknown_user";
+    case OrderReason::blocked_user: return "blocked_user";
+    case OrderReason::limit_exceeded: return "limit_exceeded";
+    case OrderReason::not_on_sale: return "not_on_sale";
+    case OrderReason::unknown_product: return "unknown_product";
+    case OrderReason::bad_request: return "bad_request";
+    case OrderReason::unavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
+std::string_view command_result_name(CommandResult r) noexcept {
+  switch (r) {
+    case CommandResult::ok: return "ok";
+    case CommandResult::not_found: return "not_found";
+    case CommandResult::conflict: return "conflict";
+    case CommandResult::sold_out: return "sold_out";
+    case CommandResult::invalid_field: return "invalid_field";
+    case CommandResult::unavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
+}  // namespace flashsaga::ipc
