@@ -26,6 +26,9 @@ inline constexpr std::size_t reason_size_bytes = 64;
 static_assert(message_size_bytes % cache_line_size_bytes == 0,
               "a message must fill whole cache lines so slots never share a line");
 
+// The six domains: user, point, product, coupon, order, payment (ipc::Domain values 1..6).
+inline constexpr std::uint8_t domain_count = 6;
+
 // --- Rings ------------------------------------------------------------------------------
 inline constexpr std::uint32_t ring_capacity_slots_min = 16;
 inline constexpr std::uint32_t ring_capacity_slots_max = 1u << 20;
@@ -36,6 +39,11 @@ inline constexpr std::uint32_t port_ring_capacity_slots_default = 4096;
 // cannot starve the others and a journal transaction stays bounded.
 inline constexpr std::uint32_t drain_count_max = 1024;
 static_assert(drain_count_max <= saga_ring_capacity_slots_default);
+// Committed messages a domain holds in memory for one output edge while its ring is full.
+// Past this a domain stops taking input (back-pressure) instead of growing without bound.
+inline constexpr std::size_t outbox_pending_max = 1u << 16;
+static_assert(outbox_pending_max > 8 * drain_count_max,
+              "room for several full batches before back-pressure starts");
 
 // --- Idle strategy ----------------------------------------------------------------------
 inline constexpr std::uint32_t idle_spin_count_max = 200;

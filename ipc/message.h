@@ -60,7 +60,6 @@ enum class Domain : std::uint8_t {
   payment = 6,
   port = 7,  // an ingress port: the gateway or a client-library attachment
 };
-inline constexpr std::uint8_t domain_count = 6;  // user..payment
 std::string_view domain_name(Domain d) noexcept;
 
 // A node is one end of a ring: a domain, or ingress port p (0..ports_max-1).

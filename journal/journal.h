@@ -8,6 +8,11 @@
 //   - Nothing crosses fork(): open the Env after forking.
 //   - Views returned by get/scan/records point into the map and are valid only until the
 //     transaction that produced them ends (commit, abort, or destruction).
+//   - Every ReadTxn and WriteTxn ends before its Env is destroyed.
+//   - A reader keeps its snapshot (and the pages it pins) as long as its ReadTxn lives: readers
+//     in other processes take short snapshots, never one held forever, or the writer's file
+//     grows without bound. When the writer grows the map, a reader process adopts the new
+//     size in begin_read, which needs that process's other transactions to have ended.
 // Guarantees: a WriteTxn is all or nothing. After commit() returns ok with Durability::sync,
 //   the batch survives power loss; with Durability::nosync, it survives a process crash (the
 //   OS writes it later). A batch whose commit did not return ok is not visible to anyone,
@@ -36,12 +41,14 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +59,9 @@ struct MDB_env;
 struct MDB_txn;
 
 namespace flashsaga::journal {
+namespace internal {
+struct EnvAccess;  // journal.cc's helpers for opening and remapping
+}  // namespace internal
 
 inline constexpr std::uint32_t journal_magic = 0x524A5346u;  // "FSJR" little-endian
 inline constexpr std::uint16_t journal_layout_version = 1;
@@ -126,6 +136,11 @@ bool from_bytes(Bytes value, T& out) noexcept {
 //    +-------+---+---+-------+-------+---------------+---------------+
 //
 // The CRC32C covers the header with checksum = 0, then the payload.
+//
+// time_ns is the wall clock read once per batch (in begin_write), plus one per record after
+// the first, and never less than the previous record's time_ns + 1: unique and strictly
+// increasing along a journal even if the wall clock steps back, like TigerBeetle's batch
+// timestamps. One clock read per batch instead of per record keeps append near raw LMDB speed.
 struct RecordHeader {
   std::uint32_t magic;         //  0 journal_magic
   std::uint16_t version;       //  4 journal_layout_version
@@ -183,14 +198,17 @@ class Env {
 
   // Returns: ok; read_only (opened read-only); map_full; io. Asserts no other write txn is live.
   Status begin_write(WriteTxn& txn);
-  // Returns: ok; readers_full; io.
+  // Returns: ok; readers_full; io. A txn that is already live is released first (so one
+  // ReadTxn can be refreshed in a loop); it must not be this Env's live WriteTxn.
   Status begin_read(ReadTxn& txn) const;
 
   // The handle of a table listed in Options::tables (asserts it was listed).
   TableId table(std::string_view name) const;
 
   // Doubles the map size, up to map_size_max_bytes. Must be called with no live transaction
-  // in this process. Returns: ok; map_full (already at the maximum); io.
+  // in this process (asserted). The size is recorded in the file by the next commit, so it
+  // survives a restart, and readers in other processes adopt it in their next begin_read.
+  // Returns: ok; map_full (already at the maximum); io.
   Status grow();
 
   // Flushes to disk now (useful for nosync environments at clean shutdown). Returns ok or io.
@@ -203,14 +221,22 @@ class Env {
 
  private:
   Env() = default;
+  friend class ReadTxn;
   friend class WriteTxn;
+  friend struct internal::EnvAccess;
   Options options_;
   MDB_env* env_ = nullptr;
   TableId journal_table_ = 0;
   TableId meta_table_ = 0;
   std::vector<std::pair<std::string, TableId>> tables_;
   std::uint64_t next_sequence_ = 1;  // writer only: next journal sequence
+  std::int64_t last_time_ns_ = 0;    // writer only: time_ns of the last committed record
   bool write_live_ = false;
+  // Transactions of this process that are live or starting. Remapping (grow, or adopting a
+  // size grown by another process) happens only under remap_mutex_ with this at zero, and a
+  // transaction starts only after counting itself under the same mutex.
+  mutable std::mutex remap_mutex_;
+  mutable std::atomic<std::uint32_t> live_txns_{0};
 };
 
 // A read-only snapshot. Move-only; aborted (released) by its destructor.
@@ -253,8 +279,11 @@ class ReadTxn {
 
  protected:
   friend class Env;
+  friend struct internal::EnvAccess;
+  void release() noexcept;  // ends a read snapshot (abort) and uncounts it
   MDB_txn* txn_ = nullptr;
   const Env* env_ = nullptr;
+  bool write_ = false;  // set in a WriteTxn: it ends by commit or abort, never by release
 };
 
 // The one write transaction of a domain's batch. Move-only; aborted by its destructor unless
@@ -278,6 +307,7 @@ class WriteTxn : public ReadTxn {
 
   // Appends one journal record with the next sequence (MDB_APPEND). The sequence is written
   // to *sequence_out if given. Returns: ok; map_full; invalid_argument (payload too large); io.
+  // Asserts type != 0 (record types are stable numbers from 1).
   Status append(std::uint16_t type, std::uint64_t order_id, Bytes payload,
                 std::uint64_t* sequence_out = nullptr);
 
@@ -290,6 +320,7 @@ class WriteTxn : public ReadTxn {
   friend class Env;
   Env* writer_ = nullptr;
   std::uint64_t first_sequence_ = 0;  // to roll next_sequence_ back on abort
+  std::int64_t next_time_ns_ = 0;     // time_ns of the next record appended in this txn
 };
 
 }  // namespace flashsaga::journal

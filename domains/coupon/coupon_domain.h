@@ -1,0 +1,94 @@
+// coupon: coupon templates, issuing coupons to users, and applying them to orders.
+//
+// Requires: the coupon environment with tables() plus the runtime's tables (counters holds
+//   "next_template_id" and "next_coupon_id"); a Batch per input.
+// Guarantees:
+//   - issuing is first come, first served in input order: at most one coupon per (template,
+//     user) (holders), never more than a limited template's quantity in total — exact under
+//     any race, because this domain is the single writer;
+//   - per order one CouponStep row gates everything (DESIGN.md "Compensation is gated by
+//     journaled step state"): a duplicate OrderPlaced or OrderCancelled is a no-op, a cancel
+//     releases only a journaled application, and a cancel that finds no step closes the gate
+//     (cancelled_before_apply) so a late OrderPlaced applies nothing;
+//   - a coupon is held by at most one live order; a released coupon is available again, even
+//     one that had been used (a refund gives the coupon back);
+//   - every change and its journal record are written in the same batch.
+//
+// Inputs and what they answer:
+//   create_coupon_template -> command_reply {ok, entity_id = template id} or invalid_field
+//                             (field = the body field's position, see field_*)
+//   issue_coupon           -> command_reply {ok, entity_id = coupon id}; not_found (template),
+//                             conflict (expired template, or the user holds one), sold_out
+//   order_placed           -> coupon_applied{coupon, discount} or coupon_rejected{reason} to
+//                             order, only when the order names a coupon
+//   order_completed        -> the held coupon becomes used (no message)
+//   order_cancelled        -> the held or used coupon becomes available (no message)
+//
+// Example:
+//   CouponDomain logic;
+//   Runtime rt(config, deployment, env, logic);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domains/rows.h"
+#include "domains/runtime.h"
+#include "journal/journal.h"
+
+namespace flashsaga::domains {
+
+// The discount a template gives on an order of `subtotal`: fixed → min(value, subtotal);
+// percent → floor(subtotal × value / 100). Either is capped at max_discount when that is > 0,
+// and never exceeds the subtotal; 0 for a subtotal ≤ 0. Exact for every subtotal a valid order
+// can have (no overflow). The order domain uses the same function to cap the points it asks.
+std::int64_t coupon_discount(const TemplateRow& tpl, std::int64_t subtotal) noexcept;
+
+// Whether a template has expired at `now_ns` (expires_at_ns != 0 and <= now_ns).
+bool coupon_template_expired(const TemplateRow& tpl, std::int64_t now_ns) noexcept;
+
+class CouponDomain final : public DomainLogic {
+ public:
+  CouponDomain() = default;
+
+  ipc::Domain domain() const noexcept override { return ipc::Domain::coupon; }
+  std::vector<std::string> tables() const override;
+  journal::Status recover(journal::Env& env, const journal::ReadTxn& txn) override;
+  journal::Status apply(Batch& batch, const ipc::Message& in) override;
+
+  // Field numbers in replies to create_coupon_template (positions in the body).
+  static constexpr std::uint16_t field_value = 1;
+  static constexpr std::uint16_t field_max_discount = 2;
+  static constexpr std::uint16_t field_min_order_amount = 3;
+  static constexpr std::uint16_t field_expires_at = 4;
+  static constexpr std::uint16_t field_quantity = 5;
+  static constexpr std::uint16_t field_kind = 6;
+  static constexpr std::uint16_t field_name = 7;
+  // Field numbers in replies to issue_coupon.
+  static constexpr std::uint16_t field_template_id = 1;
+  static constexpr std::uint16_t field_user_id = 2;
+
+ private:
+  journal::Status create_template(Batch& batch, const ipc::Message& in);
+  journal::Status issue(Batch& batch, const ipc::Message& in);
+  journal::Status on_order_placed(Batch& batch, const ipc::Message& in);
+  journal::Status on_order_completed(Batch& batch, const ipc::Message& in);
+  journal::Status on_order_cancelled(Batch& batch, const ipc::Message& in);
+
+  // Refuses the coupon step of an order: step row, record and message in one go.
+  journal::Status reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id,
+                         std::uint64_t template_id, ipc::OrderReason reason);
+  journal::Status load_step(const journal::ReadTxn& txn, std::uint64_t order_id, CouponStep& out,
+                            bool* found) const;
+  journal::Status next_id(Batch& batch, std::string_view counter, std::uint64_t* id) const;
+
+  journal::TableId templates_ = 0;
+  journal::TableId coupons_ = 0;
+  journal::TableId holders_ = 0;
+  journal::TableId by_user_ = 0;
+  journal::TableId steps_ = 0;
+  journal::TableId counters_ = 0;
+};
+
+}  // namespace flashsaga::domains

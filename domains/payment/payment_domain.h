@@ -1,0 +1,124 @@
+// payment: wallet balances, charging orders, refunds; a pluggable payment adapter.
+//
+// Requires: the payment environment with tables() plus the runtime's tables; a Batch per input.
+// Guarantees (DESIGN.md "Compensation is gated by journaled step state", invariant 4):
+//   - per order one PaymentRow gates everything: at most one charge per order (a duplicate
+//     PaymentRequested is a no-op), a refund only for an approved charge (never for a declined
+//     one or none), and a cancel that finds no row closes the gate (cancelled_before_apply) so
+//     a late PaymentRequested charges nothing;
+//   - each wallet keeps balance = deposits - charges + refunds >= 0, asserted before every
+//     write; the wallet, its history and the journal record change in one batch.
+//
+// Adapters (engine::Config::payment_adapter):
+//   wallet  charges the built-in wallet at once: approved, or declined(insufficient_balance).
+//   pg      a simulated external payment gateway. The outcome for an order is a pure function
+//           of (pg_seed, order id): declined (pg_decline_permille / 1000), never answered
+//           (pg_hang_permille / 1000) or approved. The row stays `pending` until the answer
+//           arrives pg_latency_ms later (tick()); latency 0 answers inside apply(). A pending
+//           charge that is cancelled is voided (nothing was taken). The card is external, so
+//           a PG charge or refund does not touch the wallet.
+//   A charge of 0 (an order paid fully by coupon and points) is approved at once without
+//   touching the wallet or the PG.
+//
+// Inputs and what they answer:
+//   deposit            -> command_reply {ok, entity_id = user, value = balance} or
+//                         not_found (field 1: user id 0) / invalid_field (field 2: amount)
+//   payment_requested  -> payment_approved{amount} or payment_declined{reason} to order
+//   order_cancelled    -> refund or void (no message)
+//   order_completed    -> nothing
+//
+// History: history (user, journal sequence) -> the Event of each wallet change, with `other`
+// set to the RecordType number: wallet_deposited (deposit), payment_approved (charge),
+// payment_refunded (refund).
+//
+// Memory: the answers the PG owes are kept in a FIFO ordered by due time (the latency is one
+// constant and batch times do not go backwards); recover() rebuilds it from the pending rows,
+// due at once. tick() answers at most pg_tick_count_max per call.
+//
+// Example:
+//   PaymentDomain logic(config);
+//   Runtime rt(config, deployment, env, logic);
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "domains/rows.h"
+#include "domains/runtime.h"
+#include "engine/config.h"
+#include "journal/journal.h"
+
+namespace flashsaga::domains {
+
+// A deposit that would take a wallet above this is refused, so every balance stays an exact
+// JSON number (below 2^53).
+inline constexpr std::int64_t wallet_balance_max = 1'000'000'000'000'000;
+static_assert(wallet_balance_max < (std::int64_t{1} << 53));
+static_assert(money_max <= wallet_balance_max);
+
+// PG answers given per tick(), so one batch stays bounded.
+inline constexpr std::uint32_t pg_tick_count_max = 1024;
+
+// What the simulated PG will do with a charge. Stable numbers.
+enum class PgDecision : std::uint8_t { approve = 0, decline = 1, hang = 2 };
+
+// Pure: the same (seed, order id) always gives the same decision. Draws r in [0, 1000) from
+// splitmix64; r < decline_permille declines, r < decline + hang never answers, else approves.
+PgDecision pg_decision(std::uint64_t seed, std::uint64_t order_id, std::uint32_t decline_permille,
+                       std::uint32_t hang_permille) noexcept;
+
+class PaymentDomain final : public DomainLogic {
+ public:
+  explicit PaymentDomain(const engine::Config& config);
+
+  ipc::Domain domain() const noexcept override { return ipc::Domain::payment; }
+  std::vector<std::string> tables() const override;
+  journal::Status recover(journal::Env& env, const journal::ReadTxn& txn) override;
+  journal::Status apply(Batch& batch, const ipc::Message& in) override;
+  journal::Status tick(Batch& batch, std::size_t* work) override;
+  bool tick_due(std::int64_t now_ns) const noexcept override;
+
+  // PG answers still owed (hung charges excluded), for tests and metrics.
+  std::size_t pg_waiting() const noexcept { return due_.size(); }
+
+  // Field numbers in replies to deposit.
+  static constexpr std::uint16_t field_user_id = 1;
+  static constexpr std::uint16_t field_amount = 2;
+
+ private:
+  struct PgDue {
+    std::int64_t due_ns;
+    std::uint64_t order_id;
+  };
+
+  journal::Status deposit(Batch& batch, const ipc::Message& in);
+  journal::Status on_payment_requested(Batch& batch, const ipc::Message& in);
+  journal::Status on_order_cancelled(Batch& batch, const ipc::Message& in);
+  journal::Status charge_wallet(Batch& batch, PaymentRow& row);
+  journal::Status request_pg(Batch& batch, PaymentRow& row);
+  // Turns a pending PG charge into its answer: approved or declined, record and message.
+  journal::Status answer_pg(Batch& batch, PaymentRow& row, PgDecision decision);
+  // Approves or declines `row` (state set by the caller): row, record and message to order.
+  journal::Status finish(Batch& batch, const PaymentRow& row, const Wallet* wallet);
+
+  PgDecision decide(std::uint64_t order_id) const noexcept;
+  journal::Status load_wallet(const journal::ReadTxn& txn, std::uint64_t user, Wallet& out) const;
+  journal::Status store_wallet(journal::WriteTxn& txn, std::uint64_t user, const Wallet& w) const;
+  journal::Status record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
+                         bool in_history) const;
+
+  engine::PaymentAdapter adapter_;
+  std::int64_t pg_latency_ns_;
+  std::uint32_t pg_decline_permille_;
+  std::uint32_t pg_hang_permille_;
+  std::uint64_t pg_seed_;
+  std::deque<PgDue> due_;
+
+  journal::TableId wallets_ = 0;
+  journal::TableId history_ = 0;
+  journal::TableId payments_ = 0;
+};
+
+}  // namespace flashsaga::domains

@@ -1,0 +1,221 @@
+#include "engine/config.h"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+namespace flashsaga::engine {
+namespace {
+
+// Reads an integer key within [lo, hi]; records an error naming the key otherwise.
+class Reader {
+ public:
+  Reader(const toml::table& root, std::string* error) : root_(root), error_(error) {}
+
+  template <typename T>
+  void integer(std::string_view section, std::string_view key, T& out, std::int64_t lo, std::int64_t hi) {
+    const toml::node* n = find(section, key);
+    if (!n) return;
+    auto v = n->value<std::int64_t>();
+    if (!v || *v < lo || *v > hi) {
+      fail(*n, section, key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return;
+    }
+    out = static_cast<T>(*v);
+  }
+
+  void text(std::string_view section, std::string_view key, std::string& out) {
+    const toml::node* n = find(section, key);
+    if (!n) return;
+    auto v = n->value<std::string>();
+    if (!v) {
+      fail(*n, section, key, "must be a string");
+      return;
+    }
+    out = *v;
+  }
+
+  bool ok() const { return ok_; }
+
+  // Every key present in the file must be one we know.
+  void reject_unknown(const std::set<std::string>& known) {
+    for (const auto& [section, node] : root_) {
+      const toml::table* t = node.as_table();
+      if (!t) {
+        fail(node, std::string(section.str()), "", "is not a known section");
+        continue;
+      }
+      for (const auto& [key, value] : *t) {
+        const std::string full = std::string(section.str()) + "." + std::string(key.str());
+        if (!known.count(full)) fail(value, std::string(section.str()), key.str(), "is not a known setting");
+      }
+    }
+  }
+
+  void fail(const toml::node& n, std::string_view section, std::string_view key, const std::string& why) {
+    if (!ok_) return;  // first error wins
+    ok_ = false;
+    std::ostringstream os;
+    os << n.source().begin.line << ":" << n.source().begin.column << ": " << section;
+    if (!key.empty()) os << "." << key;
+    os << " " << why;
+    *error_ = os.str();
+  }
+
+ private:
+  const toml::node* find(std::string_view section, std::string_view key) const {
+    const toml::table* t = root_[section].as_table();
+    if (!t) return nullptr;
+    return t->get(key);
+  }
+  const toml::table& root_;
+  std::string* error_;
+  bool ok_ = true;
+};
+
+bool is_pow2(std::uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+}  // namespace
+
+journal::Options Config::journal_options(ipc::Domain domain) const {
+  journal::Options o;
+  o.domain = std::string(ipc::domain_name(domain));
+  o.dir = data_dir / o.domain;
+  o.durability = durability;
+  o.map_size_bytes = static_cast<std::size_t>(map_size_mib) << 20;
+  o.map_size_max_bytes = static_cast<std::size_t>(map_size_max_mib) << 20;
+  return o;
+}
+
+bool load_config(const std::filesystem::path& path, Config& out, std::string* error) {
+  Config c;
+  if (path.empty()) {
+    out = c;
+    return true;
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << path.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
+    *error = os.str();
+    return false;
+  }
+  std::string problem;
+  Reader r(root, &problem);
+  r.reject_unknown({"deployment.data_dir", "deployment.durability", "rings.saga_capacity_slots",
+                    "rings.port_capacity_slots", "rings.ports", "stock.products_max",
+                    "journal.map_size_mib", "journal.map_size_max_mib", "saga.step_timeout_ms",
+                    "saga.reward_rate_bp", "payment.adapter", "payment.pg_latency_ms",
+                    "payment.pg_decline_permille", "payment.pg_hang_permille", "payment.pg_seed",
+                    "http.address", "http.port", "http.threads", "http.connections_max",
+                    "http.body_bytes_max", "http.header_bytes_max", "http.idle_timeout_ms",
+                    "http.request_timeout_ms", "http.idempotency_retention_s",
+                    "supervisor.restart_backoff_ms", "supervisor.drain_timeout_ms"});
+  std::string data_dir = c.data_dir.string();
+  r.text("deployment", "data_dir", data_dir);
+  c.data_dir = data_dir;
+  std::string durability = "sync";
+  r.text("deployment", "durability", durability);
+  r.integer("rings", "saga_capacity_slots", c.geometry.saga_ring_slots, ring_capacity_slots_min,
+            ring_capacity_slots_max);
+  r.integer("rings", "port_capacity_slots", c.geometry.port_ring_slots, ring_capacity_slots_min,
+            ring_capacity_slots_max);
+  r.integer("rings", "ports", c.geometry.ports, 1, ports_max);
+  r.integer("stock", "products_max", c.geometry.products_max, 16, 1 << 24);
+  r.integer("journal", "map_size_mib", c.map_size_mib, 1, 1 << 20);
+  r.integer("journal", "map_size_max_mib", c.map_size_max_mib, 1, 1 << 24);
+  r.integer("saga", "step_timeout_ms", c.step_timeout_ms, 1, 3'600'000);
+  r.integer("saga", "reward_rate_bp", c.reward_rate_bp, 0, 10'000);
+  std::string adapter = "wallet";
+  r.text("payment", "adapter", adapter);
+  r.integer("payment", "pg_latency_ms", c.pg_latency_ms, 0, 600'000);
+  r.integer("payment", "pg_decline_permille", c.pg_decline_permille, 0, 1000);
+  r.integer("payment", "pg_hang_permille", c.pg_hang_permille, 0, 1000);
+  r.integer("payment", "pg_seed", c.pg_seed, 0, INT64_MAX);
+  r.text("http", "address", c.http_address);
+  r.integer("http", "port", c.http_port, 0, 65535);
+  r.integer("http", "threads", c.http_threads, 1, 64);
+  r.integer("http", "connections_max", c.http_connections_max, 1, 1'000'000);
+  r.integer("http", "body_bytes_max", c.http_body_bytes_max, 1024, 16 << 20);
+  r.integer("http", "header_bytes_max", c.http_header_bytes_max, 1024, 1 << 20);
+  r.integer("http", "idle_timeout_ms", c.http_idle_timeout_ms, 100, 3'600'000);
+  r.integer("http", "request_timeout_ms", c.http_request_timeout_ms, 100, 3'600'000);
+  r.integer("http", "idempotency_retention_s", c.idempotency_retention_s, 1, 30LL * 86400);
+  r.integer("supervisor", "restart_backoff_ms", c.restart_backoff_ms, 0, 60'000);
+  r.integer("supervisor", "drain_timeout_ms", c.drain_timeout_ms, 0, 600'000);
+  if (r.ok()) {
+    if (durability == "sync") c.durability = journal::Durability::sync;
+    else if (durability == "nosync") c.durability = journal::Durability::nosync;
+    else problem = "deployment.durability must be \"sync\" or \"nosync\"";
+    if (adapter == "wallet") c.payment_adapter = PaymentAdapter::wallet;
+    else if (adapter == "pg") c.payment_adapter = PaymentAdapter::pg;
+    else problem = "payment.adapter must be \"wallet\" or \"pg\"";
+    if (!is_pow2(c.geometry.saga_ring_slots) || !is_pow2(c.geometry.port_ring_slots))
+      problem = "rings.*_capacity_slots must be powers of two";
+    if (c.map_size_max_mib < c.map_size_mib) problem = "journal.map_size_max_mib must be >= map_size_mib";
+  }
+  if (!problem.empty()) {
+    *error = path.string() + ":" + problem;
+    return false;
+  }
+  out = c;
+  return true;
+}
+
+std::string default_config_toml() {
+  const Config c;
+  std::ostringstream os;
+  os << "# flashsaga configuration. Every setting, with its default.\n"
+        "# Command-line --data and --port override [deployment].data_dir and [http].port.\n\n"
+        "[deployment]\n"
+        "# Directory holding the six LMDB journals; also names the shared-memory segment.\n"
+     << "data_dir = \"" << c.data_dir.string() << "\"\n"
+     << "# \"sync\": fsync every group commit (survives power loss).\n"
+        "# \"nosync\": survives process crashes; the OS flushes later.\n"
+        "durability = \"sync\"\n\n"
+        "[rings]\n"
+        "# Slots per saga ring (and per port->order ring); a power of two. One slot is 256 bytes.\n"
+     << "saga_capacity_slots = " << c.geometry.saga_ring_slots << "\n"
+     << "# Slots per other port ring (commands and replies).\n"
+     << "port_capacity_slots = " << c.geometry.port_ring_slots << "\n"
+     << "# Ingress ports: port 0 is the gateway, the rest serve client-library attachments.\n"
+     << "ports = " << c.geometry.ports << "\n\n"
+     << "[stock]\n# Capacity of the shared stock table (highest product id + 1).\n"
+     << "products_max = " << c.geometry.products_max << "\n\n"
+     << "[journal]\n# Initial LMDB map size per domain; grows by doubling up to the maximum.\n"
+     << "map_size_mib = " << c.map_size_mib << "\n"
+     << "map_size_max_mib = " << c.map_size_max_mib << "\n\n"
+     << "[saga]\n# A step (coupon, points, payment) that does not answer by then cancels the order.\n"
+     << "step_timeout_ms = " << c.step_timeout_ms << "\n"
+     << "# Reward points accrued on completion, in basis points of the amount paid.\n"
+     << "reward_rate_bp = " << c.reward_rate_bp << "\n\n"
+     << "[payment]\n# \"wallet\" (built-in balances) or \"pg\" (simulated external payment gateway).\n"
+     << "adapter = \"wallet\"\n"
+     << "# Simulated PG only: answer delay, decline and hang shares (per mille), seed.\n"
+     << "pg_latency_ms = " << c.pg_latency_ms << "\n"
+     << "pg_decline_permille = " << c.pg_decline_permille << "\n"
+     << "pg_hang_permille = " << c.pg_hang_permille << "\n"
+     << "pg_seed = " << c.pg_seed << "\n\n"
+     << "[http]\n"
+     << "address = \"" << c.http_address << "\"\n"
+     << "port = " << c.http_port << "\n"
+     << "threads = " << c.http_threads << "\n"
+     << "connections_max = " << c.http_connections_max << "\n"
+     << "body_bytes_max = " << c.http_body_bytes_max << "\n"
+     << "header_bytes_max = " << c.http_header_bytes_max << "\n"
+     << "idle_timeout_ms = " << c.http_idle_timeout_ms << "\n"
+     << "request_timeout_ms = " << c.http_request_timeout_ms << "\n"
+     << "# How long a POST's Idempotency-Key is remembered.\n"
+     << "idempotency_retention_s = " << c.idempotency_retention_s << "\n\n"
+     << "[supervisor]\n"
+     << "restart_backoff_ms = " << c.restart_backoff_ms << "\n"
+     << "# Graceful stop: how long in-flight sagas may take to reach a terminal state.\n"
+     << "drain_timeout_ms = " << c.drain_timeout_ms << "\n";
+  return os.str();
+}
+
+}  // namespace flashsaga::engine

@@ -1,0 +1,60 @@
+// config: every setting of a deployment, with its default, loaded from a TOML file.
+//
+// `flashsaga config` prints the defaults as a TOML file (tools/flashsaga.toml is that output).
+// Command-line --data and --port override the file. Unknown keys are errors (a typo must not
+// silently fall back to a default).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "engine/deployment.h"
+#include "journal/journal.h"
+
+namespace flashsaga::engine {
+
+enum class PaymentAdapter : std::uint8_t { wallet = 0, pg = 1 };
+
+struct Config {
+  // [deployment]
+  std::filesystem::path data_dir = "flashsaga-data";
+  journal::Durability durability = journal::Durability::sync;
+  // [rings]
+  Geometry geometry;
+  // [journal]
+  std::uint64_t map_size_mib = 256;
+  std::uint64_t map_size_max_mib = 65536;
+  // [saga]
+  std::int64_t step_timeout_ms = 5000;     // a step that does not answer cancels the order
+  std::int64_t reward_rate_bp = 100;       // reward points per completed order, basis points of paid
+  // [payment]
+  PaymentAdapter payment_adapter = PaymentAdapter::wallet;
+  std::int64_t pg_latency_ms = 0;          // simulated external gateway: answer delay
+  std::uint32_t pg_decline_permille = 0;   // share of charges the PG declines
+  std::uint32_t pg_hang_permille = 0;      // share of charges the PG never answers
+  std::uint64_t pg_seed = 1;               // decisions are a pure function of (seed, order id)
+  // [http]
+  std::uint16_t http_port = 8080;
+  std::string http_address = "127.0.0.1";
+  std::uint32_t http_threads = 2;
+  std::uint32_t http_connections_max = 4096;
+  std::uint32_t http_body_bytes_max = 65536;
+  std::uint32_t http_header_bytes_max = 16384;
+  std::int64_t http_idle_timeout_ms = 30000;
+  std::int64_t http_request_timeout_ms = 10000;  // slow client: whole request must arrive by then
+  std::int64_t idempotency_retention_s = 86400;
+  // [supervisor]
+  std::int64_t restart_backoff_ms = 200;
+  std::int64_t drain_timeout_ms = 10000;   // graceful stop: time for in-flight sagas to settle
+
+  journal::Options journal_options(ipc::Domain domain) const;
+};
+
+// Loads the file (if path is empty, the defaults). On error returns false and sets *error to
+// "<file>:<line>:<col>: <problem>".
+bool load_config(const std::filesystem::path& path, Config& out, std::string* error);
+// The defaults, as a commented TOML file.
+std::string default_config_toml();
+
+}  // namespace flashsaga::engine

@@ -1,0 +1,60 @@
+// metrics: what the gateway counts, and /metrics in the Prometheus text format.
+//
+// Requires: nothing; any thread may count. Counting takes one short mutex (maps keyed by
+//   small label sets) or one relaxed atomic; rendering takes the same mutex briefly.
+// Guarantees: every name starts with flashsaga_, every family has # HELP and # TYPE, label
+//   values are escaped. Deployment-wide numbers (rings, domains, stock) are read from shared
+//   memory when rendered, so they are as fresh as the scrape.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <deque>
+
+#include "engine/deployment.h"
+
+namespace flashsaga::gateway {
+
+class Store;
+
+// Products whose stock is exported (ids 1..N): the hot SKUs of a flash sale are the first ones.
+inline constexpr std::uint32_t metrics_products_max = 64;
+// Terminal orders remembered so each is observed once in the latency histogram.
+inline constexpr std::size_t metrics_observed_orders_max = 1u << 16;
+
+class Metrics {
+ public:
+  void http_request(std::string_view route, int status);
+  void order_outcome(std::string_view outcome, std::string_view reason);
+  // A terminal order seen by a read; counted in the saga latency histogram once per order.
+  void order_terminal(std::uint64_t order_id, std::int64_t created_ns, std::int64_t updated_ns);
+
+  std::atomic<std::int64_t> connections{0};
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> sold_out_answers{0};
+  std::atomic<std::uint64_t> long_polls{0};
+
+  // The whole exposition. idem_entries/idem_replays come from the idempotency table.
+  std::string render(engine::Deployment& deployment, const Store& store, std::uint32_t port_index,
+                     std::size_t idem_entries, std::uint64_t idem_replays);
+
+ private:
+  static constexpr std::array<double, 14> latency_bounds_s = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                              0.25,  0.5,    1.0,   2.5,  5.0,  10.0, 30.0};
+  std::mutex mutex_;
+  std::map<std::pair<std::string, int>, std::uint64_t> http_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> orders_;
+  std::array<std::uint64_t, latency_bounds_s.size() + 1> latency_buckets_{};
+  double latency_sum_s_ = 0;
+  std::uint64_t latency_count_ = 0;
+  std::unordered_set<std::uint64_t> observed_;
+  std::deque<std::uint64_t> observed_order_;
+};
+
+}  // namespace flashsaga::gateway

@@ -1,0 +1,99 @@
+#include "engine/gateway/store.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "domains/runtime.h"
+#include "engine/clock.h"
+
+namespace flashsaga::gateway {
+namespace {
+
+// A journal that could not be opened is tried again at most this often.
+constexpr std::int64_t reopen_interval_ns = 200'000'000;
+
+// Tables a reader names beyond domains::all_tables: the point domain keeps the text of operator
+// accruals in "reasons" (rows.h), which all_tables(point) does not list.
+std::vector<std::string> reader_tables(ipc::Domain d, bool with_extras) {
+  std::vector<std::string> t = domains::all_tables(d);
+  if (with_extras && d == ipc::Domain::point && std::find(t.begin(), t.end(), "reasons") == t.end())
+    t.push_back("reasons");
+  return t;
+}
+
+}  // namespace
+
+bool Snapshot::has_table(std::string_view name) const {
+  const auto& t = env_->options().tables;
+  return std::find(t.begin(), t.end(), name) != t.end();
+}
+
+bool Snapshot::record_header(std::uint64_t sequence, journal::RecordHeader& out) const {
+  bool found = false;
+  journal::Status s = txn_.records(sequence, 1, [&](const journal::RecordView& r) {
+    if (r.sequence == sequence) {
+      out = r.header;
+      found = true;
+    }
+    return false;
+  });
+  return s.ok() && found;
+}
+
+Store::~Store() = default;
+
+bool Store::is_open(ipc::Domain d) const noexcept {
+  return ready_[static_cast<std::size_t>(d)].load(std::memory_order_acquire) != nullptr;
+}
+
+const journal::Env* Store::env(ipc::Domain d) {
+  const journal::Env* e = ready_[static_cast<std::size_t>(d)].load(std::memory_order_acquire);
+  return e ? e : open(d);
+}
+
+std::string Store::last_error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_error_;
+}
+
+const journal::Env* Store::open(ipc::Domain d) {
+  const auto i = static_cast<std::size_t>(d);
+  if (i == 0 || i >= slots) return nullptr;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (envs_[i]) return envs_[i].get();
+  const std::int64_t now = mono_now_ns();
+  if (last_attempt_ns_[i] != 0 && now - last_attempt_ns_[i] < reopen_interval_ns) return nullptr;
+  last_attempt_ns_[i] = now;
+  journal::Options o = config_.journal_options(d);
+  o.read_only = true;
+  o.create = false;
+  journal::Status s;
+  for (bool extras : {true, false}) {
+    o.tables = reader_tables(d, extras);
+    std::unique_ptr<journal::Env> env;
+    s = journal::Env::open(o, env);
+    if (s.ok()) {
+      envs_[i] = std::move(env);
+      ready_[i].store(envs_[i].get(), std::memory_order_release);
+      return envs_[i].get();
+    }
+    if (s.code() != journal::ErrorCode::not_found) break;
+  }
+  last_error_ = std::string(ipc::domain_name(d)) + " journal: " + s.message();
+  return nullptr;
+}
+
+bool Store::begin(ipc::Domain d, Snapshot& out) {
+  const journal::Env* e = env(d);
+  if (!e) return false;
+  out.env_ = e;
+  journal::Status s = e->begin_read(out.txn_);
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_error_ = std::string(ipc::domain_name(d)) + " journal: " + s.message();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace flashsaga::gateway

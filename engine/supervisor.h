@@ -1,0 +1,38 @@
+// supervisor: `flashsaga run` — one deployment's lifecycle.
+//
+// Creates the data directory (0700) and the shared-memory segment (removing a stale one left by
+// a dead supervisor, refusing a live one), starts one process per domain and the gateway (the
+// same binary with a subcommand), and watches them: a process that dies is started again after
+// a back-off and recovers from its journal; a death that may have left a stock reservation
+// half-done (the order domain, or a port owner) makes the product domain reconcile stock.
+// Children die with the supervisor (PR_SET_PDEATHSIG), so a restarted supervisor always starts
+// from the journals.
+//
+// SIGTERM/SIGINT: graceful stop — intake closes (POST /orders answers 503), in-flight sagas are
+// given up to drain_timeout_ms to reach a terminal state (those that do not stay PENDING in the
+// journal and finish, or time out, after the next start), every child is stopped (each drains
+// its rings and flushes its journal), the segment is removed, exit 0.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "engine/config.h"
+
+namespace flashsaga::engine {
+
+struct SupervisorOptions {
+  std::filesystem::path executable;   // the flashsaga binary (children are started from it)
+  std::filesystem::path config_path;  // passed on to children ("" for defaults)
+  bool gateway = true;                // also run the HTTP gateway
+  // Called once every process is ready (e.g. the demo starts its sale then); may be empty.
+  std::function<void()> on_ready;
+};
+
+int run_supervisor(const Config& config, const SupervisorOptions& options);
+
+// Asks a running supervisor of this process to stop (what SIGTERM does); for embedding.
+void request_supervisor_stop() noexcept;
+
+}  // namespace flashsaga::engine

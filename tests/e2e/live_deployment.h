@@ -1,0 +1,102 @@
+// A real deployment for end-to-end tests: `flashsaga run` as a child process in a fresh data
+// directory, with a config the test writes, and a client-library connection to it.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/client.h"
+#include "engine/clock.h"
+#include "engine/config.h"
+
+namespace flashsaga::testing {
+
+class LiveDeployment {
+ public:
+  // `extra_toml` is appended to the config file (e.g. "[saga]\nstep_timeout_ms = 300\n").
+  explicit LiveDeployment(const std::string& extra_toml = "", bool gateway = false) {
+    char tmpl[] = "/tmp/flashsaga-e2e-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    config_path_ = dir_ / "flashsaga.toml";
+    std::ofstream(config_path_) << "[deployment]\ndata_dir = \"" << (dir_ / "data").string()
+                                << "\"\ndurability = \"nosync\"\n"
+                                << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
+                                << "[stock]\nproducts_max = 4096\n"
+                                << "[journal]\nmap_size_mib = 64\n"
+                                << extra_toml;
+    std::string error;
+    if (!engine::load_config(config_path_, config_, &error)) std::abort();
+    start(gateway);
+  }
+
+  ~LiveDeployment() {
+    client_.reset();
+    stop();
+    std::error_code ec;
+    if (std::getenv("FLASHSAGA_KEEP_TEST_DATA") == nullptr) std::filesystem::remove_all(dir_, ec);
+  }
+
+  void start(bool gateway = false) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::string exe = FLASHSAGA_EXE;
+      std::string cfg = config_path_.string();
+      if (gateway)
+        ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+      else
+        ::execl(exe.c_str(), exe.c_str(), "run", "--no-gateway", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Wait (bounded) until every domain is ready and intake is open.
+    const std::int64_t deadline = mono_now_ns() + 30'000'000'000;
+    std::string error;
+    while (mono_now_ns() < deadline) {
+      if (!client_) (void)engine::Client::connect(config_, client_, &error);
+      if (client_ && ready()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::abort();
+  }
+
+  bool ready() {
+    engine::Deployment& d = client_->deployment();
+    for (std::uint8_t i = 1; i <= domain_count; ++i)
+      if (d.status(static_cast<ipc::Domain>(i)).state.load() != static_cast<std::uint32_t>(engine::DomainState::ready))
+        return false;
+    return d.control().intake_open.load() == 1;
+  }
+
+  // Graceful stop (SIGTERM); returns the supervisor's exit status.
+  int stop() {
+    if (pid_ <= 0) return -1;
+    client_.reset();
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return status;
+  }
+
+  engine::Client& client() { return *client_; }
+  const engine::Config& config() const { return config_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  pid_t supervisor_pid() const { return pid_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path config_path_;
+  engine::Config config_;
+  pid_t pid_ = 0;
+  std::unique_ptr<engine::Client> client_;
+};
+
+}  // namespace flashsaga::testing

@@ -1,0 +1,152 @@
+// check: proves DESIGN.md invariants 1-6 from a deployment's six journals.
+//
+// Requires: a data directory laid out by the domains (<data>/<domain>, one LMDB environment each,
+//   with all_tables(domain)). The deployment may be running: every environment is opened
+//   read-only and read in ONE snapshot (LMDB MVCC), so rows and journal records of one domain
+//   agree with each other. The order journal is read last, so every effect another domain
+//   journaled has its cause in the order snapshot.
+// Guarantees: nothing is written. Each invariant is proven twice where the data allows it:
+//   from the rows (the state the domains serve) AND by replaying the journal records (what they
+//   did), and the two must agree. A finding names the invariant, the order (0 if none), the
+//   domain and the journal position of the record that shows it.
+//   Cross-domain findings that a live deployment can show for a moment (an answer the order
+//   journal has seen but whose effect lies after the other domain's snapshot) are re-checked
+//   with fresh snapshots when the journals moved meanwhile; only findings that persist are
+//   reported. A compensation not yet applied by its domain is "in flight" (counted, not a
+//   violation) while the order's outbox still holds the cancel for that domain or the order
+//   was cancelled less than `inflight_grace_ns` ago, unless require_terminal is set.
+//
+// Invariant numbers (DESIGN.md):
+//   1 stock  2 coupon  3 points  4 wallet  5 terminal (saga gates)  6 money
+//
+// Example:
+//   tools::CheckReport r = tools::run_check({.data_dir = "data"});
+//   tools::print_check(r, std::cout);
+//   return !r.error.empty() ? 2 : r.violations.empty() ? 0 : 1;
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domains/rows.h"
+#include "engine/config.h"
+#include "ipc/message.h"
+#include "journal/journal.h"
+
+namespace CLI {
+class App;
+}
+
+namespace flashsaga::tools {
+
+// --- Opening a deployment's journals (shared with the inspector) ---------------------------
+
+// The six domains in the order their journals are listed (and read by check: order last).
+inline constexpr std::array<ipc::Domain, 6> journal_domains = {
+    ipc::Domain::user, ipc::Domain::point, ipc::Domain::product,
+    ipc::Domain::coupon, ipc::Domain::payment, ipc::Domain::order};
+
+// "user" -> Domain::user; Domain::none for anything else.
+ipc::Domain parse_domain_name(std::string_view name) noexcept;
+
+// Opens <data>/<domain> read-only with every table of all_tables(domain). On failure returns
+// the journal Status with a one-line message that says what to do (wrong path, another layout
+// version, a journal written by a newer binary, not created yet).
+journal::Status open_journal(const std::filesystem::path& data_dir, ipc::Domain domain,
+                             std::unique_ptr<journal::Env>& out);
+
+// A one-line description of why `data_dir` is not a readable deployment ("" if it is a
+// directory). Checked before opening anything, so a typo in --data gives one clear line.
+std::string data_dir_problem(const std::filesystem::path& data_dir);
+
+// Whether a payload of `size` bytes is what a record of `type` carries (false for a type this
+// binary does not know: a journal written by a newer binary).
+bool payload_size_ok(domains::RecordType type, std::size_t size) noexcept;
+std::size_t payload_size_for(domains::RecordType type) noexcept;  // 0 if unknown
+bool record_type_known(std::uint16_t type) noexcept;
+
+// --- Replaying one saga step -----------------------------------------------------------------
+
+// The journaled state of one order's step in one domain, replayed record by record. Shared by
+// check (invariants) and trace (markers), so both judge a history the same way.
+struct StepReplay {
+  domains::StepState state = domains::StepState::none;
+  domains::StepState phase_from = domains::StepState::none;  // the state before this phase
+  bool used = false;                 // coupon: the order completed with it
+  std::uint8_t reward_state = 0;     // point: 0 none, 1 rewarded, 2 revoked
+  std::int64_t amount = 0;           // coupon discount, points deducted, payment charged
+  std::int64_t reward = 0;           // point: reward accrued
+  std::uint32_t phase_records = 0;   // product: records of the current phase (one per item)
+  std::uint32_t forward = 0;         // effects that succeeded (reserve/apply/deduct/charge)
+  std::uint32_t compensations = 0;   // effects undone (release/refund/void)
+  std::uint64_t first_sequence = 0;
+  std::uint64_t last_sequence = 0;
+};
+
+// Applies one record of the product, coupon, point or payment journal about an order.
+// Returns "" if the transition is legal, else what is wrong in words ("refund of 30 points for
+// a step that was never deducted"); the replay moves on either way. `items` bounds the records
+// of one product phase (one per line item).
+std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event,
+                        std::uint64_t sequence, std::uint32_t items);
+
+// Whether the step's journaled state is a success that a cancel must undo.
+bool step_needs_compensation(ipc::Domain domain, const StepReplay& step) noexcept;
+
+// --- The check ---------------------------------------------------------------------------------
+
+struct Violation {
+  int invariant = 0;                 // 1..6
+  std::uint64_t order_id = 0;        // 0 if the finding is not about one order
+  std::string domain;                // the journal that shows it
+  std::uint64_t journal_sequence = 0;  // its position in that journal (0: a row, no record)
+  std::string what;
+};
+
+struct CheckOptions {
+  std::filesystem::path data_dir;
+  bool require_terminal = false;     // invariant 5 strict: every order terminal, nothing in flight
+  // A cancel (or completion) younger than this that a domain has not applied yet is in flight.
+  std::int64_t inflight_grace_ns = 5'000'000'000;
+  std::int64_t now_ns = 0;           // 0: the wall clock when the check starts
+  // Live deployments: re-check findings with fresh snapshots at most this many times.
+  std::uint32_t recheck_count_max = 3;
+};
+
+struct CheckReport {
+  std::vector<Violation> violations;
+  std::uint64_t orders = 0, completed = 0, cancelled = 0, pending = 0;
+  std::uint64_t rejected = 0;        // order_rejected records (refused orders are not rows)
+  std::uint64_t refunded_orders = 0; // cancelled after completion
+  std::uint64_t overdue = 0;         // pending past their deadline (a liveness note, not a violation)
+  std::uint64_t inflight = 0;        // steps whose completion/compensation is still on its way
+  std::uint64_t users = 0, products = 0, coupons = 0, templates = 0;
+  std::uint64_t point_accounts = 0, wallets = 0;
+  std::int64_t units_total = 0, units_reserved = 0, units_sold = 0;
+  std::int64_t money_charged = 0, money_refunded = 0;
+  std::array<std::uint64_t, 7> records{};  // per journal, index = ipc::Domain
+  std::uint32_t passes = 0;          // snapshots taken (1 unless findings were re-checked)
+  std::int64_t elapsed_ns = 0;
+  std::string data_dir;
+  std::string error;                 // set if the journals cannot be opened or read
+};
+
+CheckReport run_check(const CheckOptions& options);
+
+// A summary, then each violation with its order id, domain, journal position and a
+// "see: flashsaga trace <id>" line. Prints at most violations_print_max violations.
+inline constexpr std::size_t violations_print_max = 500;
+void print_check(const CheckReport& r, std::ostream& out);
+
+// Registers `flashsaga check [--require-terminal]`: exit 0 clean, 1 violations, 2 cannot read.
+// (Defined in the inspector library, which has CLI11.)
+void add_check_command(CLI::App& app, std::function<engine::Config()> config);
+
+}  // namespace flashsaga::tools

@@ -1,0 +1,106 @@
+#include "tools/inspector/reading.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "tools/check.h"
+
+namespace flashsaga::tools {
+
+bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out, std::ostream& err,
+                     std::string_view command) {
+  out.clear();
+  if (allow_all && name == "all") {
+    out.assign(journal_domains.begin(), journal_domains.end());
+    return true;
+  }
+  const ipc::Domain d = parse_domain_name(name);
+  if (d == ipc::Domain::none) {
+    err << fmt::format("flashsaga {}: unknown domain '{}' (user, point, product, coupon, order, payment{})\n", command,
+                       name, allow_all ? " or all" : "");
+    return false;
+  }
+  out.push_back(d);
+  return true;
+}
+
+bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env, std::ostream& err,
+                    std::string_view command) {
+  if (std::string p = data_dir_problem(ctx.data_dir); !p.empty()) {
+    err << fmt::format("flashsaga {}: {}\n", command, p);
+    return false;
+  }
+  journal::Status s = open_journal(ctx.data_dir, d, env);
+  if (!s.ok()) {
+    err << fmt::format("flashsaga {}: {}\n", command, s.message());
+    return false;
+  }
+  return true;
+}
+
+journal::Status scan_records(const journal::Env& env, std::uint64_t from, std::uint64_t to,
+                             const std::function<bool(const journal::RecordView&)>& fn) {
+  journal::ReadTxn txn;
+  journal::Status s = env.begin_read(txn);
+  if (!s.ok()) return s;
+  to = std::min(to, txn.last_sequence());
+  std::uint64_t next = std::max<std::uint64_t>(from, 1);
+  bool stopped = false;
+  while (!stopped && next <= to) {
+    std::size_t seen = 0;
+    s = txn.records(next, scan_chunk_records, [&](const journal::RecordView& r) {
+      if (r.sequence > to) {
+        stopped = true;
+        return false;
+      }
+      ++seen;
+      next = r.sequence + 1;
+      if (!fn(r)) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    });
+    if (!s.ok()) return s;
+    if (seen < scan_chunk_records) break;  // the journal ended (or stopped) inside this chunk
+    s = env.begin_read(txn);               // a fresh snapshot for the next chunk
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
+std::uint64_t first_sequence_at(const journal::ReadTxn& txn, std::int64_t time_ns) {
+  const std::uint64_t last = txn.last_sequence();
+  std::uint64_t lo = 1, hi = last + 1;  // answer in [lo, hi]
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo) / 2;
+    std::int64_t t = std::numeric_limits<std::int64_t>::max();
+    std::uint64_t at = mid;
+    const journal::Status s = txn.records(mid, 1, [&](const journal::RecordView& r) {
+      t = r.header.time_ns;
+      at = r.sequence;
+      return false;
+    });
+    if (!s.ok()) return lo;  // a corrupt record: let the caller's scan report it
+    if (t >= time_ns) {
+      hi = mid;
+    } else {
+      lo = std::max(at, mid) + 1;
+    }
+  }
+  return lo;
+}
+
+std::uint64_t sequence_in_message(const std::string& message) {
+  constexpr std::string_view marker = "at sequence ";
+  const std::size_t at = message.find(marker);
+  if (at == std::string::npos) return 0;
+  std::uint64_t v = 0;
+  for (std::size_t i = at + marker.size(); i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i)
+    v = v * 10 + static_cast<std::uint64_t>(message[i] - '0');
+  return v;
+}
+
+}  // namespace flashsaga::tools

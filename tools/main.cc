@@ -1,0 +1,108 @@
+// flashsaga: one binary, one subcommand per role.
+//
+//   flashsaga run [--data DIR] [--config FILE] [--port N]   start a deployment, serve until stopped
+//   flashsaga domain NAME ...                                 one domain process (started by run)
+//   flashsaga gateway ...                                     the HTTP gateway (started by run)
+//   flashsaga config                                          print every setting with its default
+//   flashsaga check | journal ... | trace ORDER               inspect a deployment's journals
+//   flashsaga demo                                            a demo flash sale, end to end
+//   flashsaga bench ...                                       the benchmark harness
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <climits>
+#include <cstdio>
+#include <iostream>
+
+#include "domains/domain_process.h"
+#include "engine/config.h"
+#include "engine/supervisor.h"
+#include "tools/commands.h"
+
+#ifdef FLASHSAGA_HAVE_GATEWAY
+#include "engine/gateway/gateway.h"
+#endif
+
+namespace {
+
+std::filesystem::path self_executable(const char* argv0) {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+  return argv0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace flashsaga;
+  CLI::App app{"flashsaga: a single-host flash-sale order engine"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(
+      "Examples:\n"
+      "  flashsaga run --data ./data              start a deployment on http://127.0.0.1:8080\n"
+      "  flashsaga demo                           run a demo flash sale and print its summary\n"
+      "  flashsaga check --data ./data            prove the invariants from the journals\n"
+      "  flashsaga trace 42 --data ./data         one order's timeline across six journals");
+
+  std::string data_dir;
+  std::string config_path;
+  int port = -1;
+  app.add_option("--data", data_dir, "deployment directory (journals; names the shared-memory segment)");
+  app.add_option("--config", config_path, "TOML config file (see `flashsaga config`)");
+  app.add_option("--port", port, "HTTP port (default 8080)")->check(CLI::Range(0, 65535));
+
+  std::string config_error;
+  auto load = [&]() -> engine::Config {
+    engine::Config c;
+    if (!engine::load_config(config_path, c, &config_error)) {
+      std::fprintf(stderr, "flashsaga: bad config: %s\n", config_error.c_str());
+      std::exit(2);
+    }
+    if (!data_dir.empty()) c.data_dir = data_dir;
+    if (port >= 0) c.http_port = static_cast<std::uint16_t>(port);
+    c.data_dir = std::filesystem::absolute(c.data_dir);
+    return c;
+  };
+
+  bool no_gateway = false;
+  CLI::App* run = app.add_subcommand("run", "start a deployment (all domains and the gateway) and serve until stopped");
+  run->add_flag("--no-gateway", no_gateway, "run the domains only (clients attach with the client library)");
+  run->callback([&] {
+    engine::SupervisorOptions options;
+    options.executable = self_executable(argv[0]);
+    options.config_path = config_path.empty() ? std::filesystem::path() : std::filesystem::absolute(config_path);
+    options.gateway = !no_gateway;
+    std::exit(engine::run_supervisor(load(), options));
+  });
+
+  std::string domain_name;
+  CLI::App* domain = app.add_subcommand("domain", "run one domain process (the supervisor starts these)");
+  domain->add_option("name", domain_name, "user, point, product, coupon, order or payment")->required();
+  domain->callback([&] {
+    const ipc::Domain d = domains::parse_domain(domain_name);
+    if (d == ipc::Domain::none) {
+      std::fprintf(stderr, "flashsaga: unknown domain '%s'\n", domain_name.c_str());
+      std::exit(2);
+    }
+    std::exit(domains::run_domain(load(), d));
+  });
+
+#ifdef FLASHSAGA_HAVE_GATEWAY
+  CLI::App* gateway = app.add_subcommand("gateway", "run the HTTP gateway (the supervisor starts it)");
+  gateway->callback([&] { std::exit(run_gateway(load())); });
+#endif
+
+  CLI::App* config = app.add_subcommand("config", "print every setting with its default, as a TOML file");
+  config->callback([&] {
+    std::cout << engine::default_config_toml();
+    std::exit(0);
+  });
+
+  tools::add_commands(app, load, self_executable(argv[0]));
+
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
