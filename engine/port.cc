@@ -192,8 +192,11 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   // The reservation stays counted in flight (a second count, owned by the submission) until
   // the pump has put it in the ring; the guard's own count ends when we return.
   slot.inflight.fetch_add(1, std::memory_order_seq_cst);
+  // The bound is our own counter (checked above): moodycamel's try_enqueue can refuse far below
+  // its nominal capacity once its blocks are spread over producer threads, so enqueue() is
+  // used, which allocates only while the queue grows to its high-water mark.
   impl_->queued.fetch_add(1, std::memory_order_relaxed);
-  if (!impl_->queue.try_enqueue(std::move(sub))) {
+  if (!impl_->queue.enqueue(std::move(sub))) {
     impl_->queued.fetch_sub(1, std::memory_order_relaxed);
     give_back_items(deployment_, request.items.data(), request.item_count);
     slot.inflight.fetch_sub(1, std::memory_order_seq_cst);
@@ -211,7 +214,7 @@ bool Port::submit(Domain to, const Message& request, PortCallback callback) {
   sub.message = request;
   sub.callback = std::move(callback);
   impl_->queued.fetch_add(1, std::memory_order_relaxed);
-  if (!impl_->queue.try_enqueue(std::move(sub))) {
+  if (!impl_->queue.enqueue(std::move(sub))) {
     impl_->queued.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }

@@ -2,21 +2,65 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/harness.h"
+
 #ifdef FLASHSAGA_HAVE_INSPECTOR
 #include "tools/check.h"
 #include "tools/inspector/inspector.h"
 #endif
 
 namespace flashsaga::tools {
+namespace {
+
+void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
+  auto options = std::make_shared<bench::BenchOptions>();
+  options->executable = executable;
+  CLI::App* cmd = app.add_subcommand("bench", "run a benchmark flash sale on a fresh deployment and report");
+  cmd->add_option("scenario", options->scenario, "flash-sale, catalog or failures")
+      ->check(CLI::IsMember({"flash-sale", "catalog", "failures"}));
+  cmd->add_option("--durability", options->durability, "sync or nosync")->check(CLI::IsMember({"sync", "nosync"}));
+  cmd->add_option("--orders", options->orders, "order attempts");
+  cmd->add_option("--stock", options->stock, "units per SKU (the hot SKU in flash-sale)");
+  cmd->add_option("--buyers", options->buyers, "distinct buyers");
+  cmd->add_option("--skus", options->skus, "catalog size (catalog, failures)");
+  cmd->add_option("--zipf", options->zipf, "Zipf exponent for SKU popularity (0: uniform)");
+  cmd->add_option("--window", options->window, "closed loop: orders in flight");
+  cmd->add_option("--rate", options->rate, "open loop: orders per second (0: closed loop)");
+  cmd->add_option("--coupon-share", options->coupon_share, "share of orders with a valid coupon");
+  cmd->add_option("--points-share", options->points_share, "share of orders paying with points");
+  cmd->add_option("--bad-coupon-share", options->bad_coupon_share, "share of orders with someone else's coupon");
+  cmd->add_option("--poor-share", options->poor_share, "share of buyers with an empty wallet");
+  cmd->add_option("--pg-decline-permille", options->pg_decline_permille, "use the simulated PG, declining this share");
+  cmd->add_option("--seed", options->seed, "random seed");
+  cmd->add_option("--json", options->json_out, "write the report as JSON");
+  cmd->add_option("--csv", options->csv_out, "write the completion timeline as CSV");
+  cmd->add_option("--plot", options->plot_dir, "write gnuplot PNGs into this directory");
+  cmd->add_flag("--keep-data", options->keep_data, "keep the deployment's directory for the inspector");
+  cmd->footer(
+      "Examples:\n"
+      "  flashsaga bench flash-sale --orders 1000000 --stock 10000 --durability sync\n"
+      "  flashsaga bench catalog --skus 100000 --zipf 1.1 --coupon-share 0.1 --points-share 0.2\n"
+      "  flashsaga bench failures --bad-coupon-share 0.05 --poor-share 0.05 --pg-decline-permille 50");
+  cmd->callback([options] {
+    if (options->scenario == "failures" && options->bad_coupon_share == 0 && options->poor_share == 0 &&
+        options->pg_decline_permille == 0) {
+      options->bad_coupon_share = 0.05;
+      options->poor_share = 0.05;
+      options->pg_decline_permille = 50;
+    }
+    std::exit(bench::run_bench(*options));
+  });
+}
+
+}  // namespace
 
 void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
                   const std::filesystem::path& executable) {
-  (void)executable;
+  add_bench_command(app, executable);
 #ifdef FLASHSAGA_HAVE_INSPECTOR
   add_check_command(app, config);
   add_inspector_commands(app, config);
 #else
-  (void)app;
   (void)config;
 #endif
 }

@@ -23,6 +23,7 @@ flashsaga_library(flashsaga_inspector
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/inspector/decode.cc
     ${CMAKE_CURRENT_LIST_DIR}/inspector/output.cc
+    ${CMAKE_CURRENT_LIST_DIR}/inspector/reading.cc
     ${CMAKE_CURRENT_LIST_DIR}/inspector/journal_commands.cc
     ${CMAKE_CURRENT_LIST_DIR}/inspector/trace.cc
     ${CMAKE_CURRENT_LIST_DIR}/inspector/commands.cc

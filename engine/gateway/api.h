@@ -96,7 +96,7 @@ class Api {
   void dispatch(const Request& request, ExchangePtr exchange);
   // Sends a command to its domain; `on_reply` runs on the connection's strand with the reply.
   // Answers 503 itself when the port is full (overloaded) or the reply never comes (unavailable).
-  void command(const ExchangePtr& ex, ipc::Domain to, ipc::Message message, ipc::MessageType reply_type,
+  void command(const ExchangePtr& ex, ipc::Domain to, const ipc::Message& message, ipc::MessageType reply_type,
                ReplyFn on_reply);
   // Shared by GET /orders/{id} and its long poll.
   void answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t deadline_ns, std::int64_t interval_ms);

@@ -186,14 +186,14 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
   };
   for (const DomainCounter& c : counters) {
     w.family(c.name, c.type, c.help);
-    for (std::uint8_t d = 1; d <= ipc::domain_count; ++d) {
+    for (std::uint8_t d = 1; d <= domain_count; ++d) {
       auto& st = deployment.status(static_cast<ipc::Domain>(d));
       w.sample(c.name, label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
                (st.*c.field).load(std::memory_order_relaxed));
     }
   }
   w.family("flashsaga_journal_commit_seconds_total", "counter", "Time spent in journal commits (fsync included).");
-  for (std::uint8_t d = 1; d <= ipc::domain_count; ++d) {
+  for (std::uint8_t d = 1; d <= domain_count; ++d) {
     auto& st = deployment.status(static_cast<ipc::Domain>(d));
     w.sample("flashsaga_journal_commit_seconds_total", label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
              static_cast<double>(st.commit_ns_total.load(std::memory_order_relaxed)) / 1e9);
@@ -203,7 +203,7 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
   w.family("flashsaga_domain_restarts_total", "counter", "Restarts of the domain process by the supervisor.");
   w.family("flashsaga_domain_heartbeat_age_seconds", "gauge", "Seconds since the domain's last duty cycle.");
   const std::int64_t now = mono_now_ns();
-  for (std::uint8_t d = 1; d <= ipc::domain_count; ++d) {
+  for (std::uint8_t d = 1; d <= domain_count; ++d) {
     auto& st = deployment.status(static_cast<ipc::Domain>(d));
     const std::string l = label("domain", ipc::domain_name(static_cast<ipc::Domain>(d)));
     w.sample("flashsaga_domain_state", l, static_cast<std::uint64_t>(st.state.load(std::memory_order_relaxed)));
@@ -212,7 +212,7 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
     w.sample("flashsaga_domain_heartbeat_age_seconds", l, hb > 0 ? static_cast<double>(now - hb) / 1e9 : -1.0);
   }
   w.family("flashsaga_gateway_journal_open", "gauge", "1 when the gateway has the domain's journal open for reads.");
-  for (std::uint8_t d = 1; d <= ipc::domain_count; ++d) {
+  for (std::uint8_t d = 1; d <= domain_count; ++d) {
     w.sample("flashsaga_gateway_journal_open", label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
              static_cast<std::uint64_t>(store.is_open(static_cast<ipc::Domain>(d)) ? 1 : 0));
   }

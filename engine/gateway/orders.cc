@@ -161,21 +161,21 @@ void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& 
     ex->post([this, ex, reply] {
       if (reply.header.type != static_cast<std::uint16_t>(MessageType::place_order_reply))
         return ex->respond(internal_error_response("unexpected reply type " + std::to_string(reply.header.type)));
-      const auto body = ipc::body_as<ipc::PlaceOrderReplyBody>(reply);
-      const auto reason = static_cast<OrderReason>(body.reason);
-      switch (static_cast<ipc::PlaceResult>(body.result)) {
+      const auto placed = ipc::body_as<ipc::PlaceOrderReplyBody>(reply);
+      const auto reason = static_cast<OrderReason>(placed.reason);
+      switch (static_cast<ipc::PlaceResult>(placed.result)) {
         case ipc::PlaceResult::accepted:
         case ipc::PlaceResult::duplicate: {
-          const bool dup = body.result == static_cast<std::uint8_t>(ipc::PlaceResult::duplicate);
+          const bool dup = placed.result == static_cast<std::uint8_t>(ipc::PlaceResult::duplicate);
           metrics_.order_outcome(dup ? "duplicate" : "accepted", "");
           json::object o;
           o["id"] = reply.header.order_id;
-          o["status"] = dup ? domains::order_status_name(static_cast<OrderStatus>(body.status)) : "PENDING";
+          o["status"] = dup ? domains::order_status_name(static_cast<OrderStatus>(placed.status)) : "PENDING";
           return ex->respond(json_response(202, o));
         }
         case ipc::PlaceResult::rejected: break;
         default:
-          return ex->respond(internal_error_response("unexpected place result " + std::to_string(body.result)));
+          return ex->respond(internal_error_response("unexpected place result " + std::to_string(placed.result)));
       }
       metrics_.order_outcome("rejected", ipc::order_reason_name(reason));
       switch (reason) {

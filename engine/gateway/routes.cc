@@ -470,7 +470,8 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
   (this->*handler)(request, params, exchange);
 }
 
-void Api::command(const ExchangePtr& ex, Domain to, ipc::Message message, MessageType reply_type, ReplyFn on_reply) {
+void Api::command(const ExchangePtr& ex, Domain to, const ipc::Message& message, MessageType reply_type,
+                  ReplyFn on_reply) {
   auto done = std::make_shared<ReplyFn>(std::move(on_reply));
   const std::string domain(ipc::domain_name(to));
   engine::PortCallback cb = [ex, done, reply_type, domain](const engine::PortReply& r) {
@@ -1073,7 +1074,7 @@ void Api::healthz(const Request&, const PathParams&, const ExchangePtr& ex) {
   json::object domains;
   bool healthy = true;
   const std::int64_t now = mono_now_ns();
-  for (std::uint8_t d = 1; d <= ipc::domain_count; ++d) {
+  for (std::uint8_t d = 1; d <= domain_count; ++d) {
     const auto domain = static_cast<Domain>(d);
     engine::DomainStatus& st = deployment_.status(domain);
     const auto state = static_cast<engine::DomainState>(st.state.load(std::memory_order_acquire));

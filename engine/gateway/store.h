@@ -70,7 +70,7 @@ class Store {
   const journal::Env* open(ipc::Domain d);
 
   const engine::Config& config_;
-  static constexpr std::size_t slots = ipc::domain_count + 1;
+  static constexpr std::size_t slots = domain_count + 1;
   std::array<std::unique_ptr<journal::Env>, slots> envs_;
   std::array<std::atomic<const journal::Env*>, slots> ready_{};
   std::array<std::int64_t, slots> last_attempt_ns_{};

@@ -1,0 +1,346 @@
+// `flashsaga check` on hand-built journals: a consistent sale passes, and each kind of broken
+// deployment is caught with the right invariant number, order and journal position.
+#include "tools/check.h"
+
+#include <gtest/gtest.h>
+#include <lmdb.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "domains/runtime.h"
+#include "tests/tools/fixture.h"
+
+namespace flashsaga::tools {
+namespace {
+
+using domains::OrderStep;
+using domains::RecordType;
+using domains::StepState;
+using ipc::Domain;
+using ipc::OrderReason;
+using testing::Fixture;
+using testing::TempDir;
+
+class CheckTest : public ::testing::Test {
+ protected:
+  CheckReport check(std::int64_t after_ns = 60'000'000'000, bool require_terminal = false) {
+    CheckOptions o;
+    o.data_dir = dir.path();
+    o.now_ns = last_ns + after_ns;
+    o.require_terminal = require_terminal;
+    CheckReport r = run_check(o);
+    std::ostringstream text;
+    print_check(r, text);
+    printed = text.str();
+    return r;
+  }
+  // The consistent sale, committed and closed; returns with the fixture gone.
+  void sale() {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    last_ns = f.now_ns;
+  }
+  static bool has(const CheckReport& r, int invariant, std::uint64_t order, std::string_view words) {
+    return std::any_of(r.violations.begin(), r.violations.end(), [&](const Violation& v) {
+      return v.invariant == invariant && (order == 0 || v.order_id == order) && v.what.find(words) != std::string::npos;
+    });
+  }
+  static std::string list(const CheckReport& r) {
+    std::string s = r.error;
+    for (const Violation& v : r.violations)
+      s += "\n  inv " + std::to_string(v.invariant) + " order " + std::to_string(v.order_id) + " " + v.domain + " seq " +
+           std::to_string(v.journal_sequence) + ": " + v.what;
+    return s;
+  }
+
+  TempDir dir;
+  std::int64_t last_ns = testing::fixture_epoch_ns;
+  std::string printed;
+};
+
+TEST_F(CheckTest, AConsistentSalePassesWithItsCounts) {
+  sale();
+  const CheckReport r = check();
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_TRUE(r.violations.empty()) << list(r);
+  EXPECT_EQ(r.orders, 6u);
+  EXPECT_EQ(r.completed, 2u);
+  EXPECT_EQ(r.cancelled, 3u);
+  EXPECT_EQ(r.refunded_orders, 1u);
+  EXPECT_EQ(r.pending, 1u);
+  EXPECT_EQ(r.rejected, 1u);
+  EXPECT_EQ(r.users, 4u);
+  EXPECT_EQ(r.products, 2u);
+  EXPECT_EQ(r.coupons, 3u);
+  EXPECT_EQ(r.units_total, 20);
+  EXPECT_EQ(r.units_sold, 3);      // order 1: 2 tees, order 4: 1 hoodie (order 5 was refunded)
+  EXPECT_EQ(r.units_reserved, 1);  // order 6, pending
+  EXPECT_EQ(r.inflight, 0u);
+  EXPECT_NE(printed.find("OK: 0 violations"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("invariant 1 stock     ok"), std::string::npos) << printed;
+}
+
+TEST_F(CheckTest, RequireTerminalFlagsThePendingOrder) {
+  sale();
+  const CheckReport r = check(60'000'000'000, true);
+  ASSERT_EQ(r.violations.size(), 1u) << list(r);
+  EXPECT_EQ(r.violations[0].invariant, 5);
+  EXPECT_EQ(r.violations[0].order_id, 6u);
+  EXPECT_NE(printed.find("see: flashsaga trace 6"), std::string::npos) << printed;
+}
+
+TEST_F(CheckTest, OversoldSkuIsInvariantOne) {
+  {
+    Fixture f(dir.path());
+    f.user(1, "Ada");
+    f.user(2, "Bo");
+    f.product(1, 500, 2, "Last Two");
+    f.deposit(1, 5000);
+    f.deposit(2, 5000);
+    f.happy(1, 1, {{1, 2, 500}});
+    f.happy(2, 2, {{1, 1, 500}});  // a third unit of a product that has two
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 1, 2, "oversold")) << list(r);  // the record that went below zero
+  EXPECT_TRUE(has(r, 1, 0, "oversold by 1 units")) << list(r);  // and the product row
+  EXPECT_NE(printed.find("VIOLATION invariant 1 (stock) order 2 product journal seq"), std::string::npos) << printed;
+}
+
+TEST_F(CheckTest, DoubleRefundIsInvariantFour) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.refund(5, OrderReason::cancelled_by_customer);  // the customer's refund, paid a second time
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 4, 5, "double refund")) << list(r);
+  const auto v = std::find_if(r.violations.begin(), r.violations.end(), [](const Violation& x) { return x.order_id == 5; });
+  ASSERT_NE(v, r.violations.end());
+  EXPECT_EQ(v->domain, "payment");
+  EXPECT_GT(v->journal_sequence, 0u);
+}
+
+TEST_F(CheckTest, ChargeWithoutAnOrderIsInvariantFour) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    domains::OrderRow& ghost = f.order_row(99);  // never placed: no row, no record in the order journal
+    ghost.user_id = 1;
+    ghost.paid = 700;
+    f.charge(99);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 4, 99, "which the order journal does not have")) << list(r);
+  EXPECT_NE(printed.find("see: flashsaga trace 99"), std::string::npos) << printed;
+}
+
+TEST_F(CheckTest, PointsBalanceThatDoesNotAddUpIsInvariantThree) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.account(3).balance += 500;  // points out of nothing: the row only, no record
+    f.save_account(3);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 3, 0, "user 3: balance 600 but accrued")) << list(r);
+  EXPECT_TRUE(has(r, 3, 0, "differs from the journal")) << list(r);
+  for (const Violation& v : r.violations) EXPECT_EQ(v.invariant, 3) << list(r);
+}
+
+TEST_F(CheckTest, CouponHeldByTwoLiveOrdersIsInvariantTwo) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.place(10, 2, {{1, 1, 500}}, 2);
+    f.stock_reserve(10);
+    f.coupon_apply(10);
+    f.place(11, 2, {{1, 1, 500}}, 2);
+    f.stock_reserve(11);
+    f.coupon_apply(11);  // the gate should have refused: coupon 2 is held by order 10
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check(1'000'000'000);
+  EXPECT_TRUE(has(r, 2, 11, "coupon 2 applied to order 11 while order 10 holds it")) << list(r);
+  EXPECT_TRUE(has(r, 2, 0, "held by 2 live orders at once (10, 11)")) << list(r);
+}
+
+TEST_F(CheckTest, RefundOfPointsNeverDeductedIsAnEmptyCompensation) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    // Order 2 never used points; a refund for it gives points out of nothing.
+    f.points_reject(2);
+    f.points_refund(2, OrderReason::coupon_used);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 3, 2, "empty compensation")) << list(r);
+}
+
+TEST_F(CheckTest, RefundOfADeclinedPaymentIsAnEmptyCompensation) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.refund(3, OrderReason::insufficient_balance);  // SEED.md section 5: the balance grows out of nothing
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 4, 3, "without an approved charge")) << list(r);
+}
+
+TEST_F(CheckTest, MissingCompensationIsInvariantFiveOnceTheGraceIsOver) {
+  {
+    Fixture f(dir.path());
+    f.user(1, "Ada");
+    f.product(1, 500, 10);
+    f.accrue(1, 100);
+    f.place(1, 1, {{1, 1, 500}}, 0, 100);
+    f.stock_reserve(1);
+    f.points_deduct(1);
+    f.cancel(1, OrderReason::timeout);
+    f.stock_release(1);  // the point domain never refunds
+    last_ns = f.now_ns;
+  }
+  const CheckReport late = check(60'000'000'000);
+  EXPECT_TRUE(has(late, 5, 1, "points step is still deducted: compensation missing")) << list(late);
+  const CheckReport soon = check(1'000'000'000);  // cancelled a second ago: still in flight
+  EXPECT_TRUE(soon.violations.empty()) << list(soon);
+  EXPECT_EQ(soon.inflight, 1u);
+  const CheckReport strict = check(1'000'000'000, true);
+  EXPECT_TRUE(has(strict, 5, 1, "compensation missing")) << list(strict);
+}
+
+TEST_F(CheckTest, ACancelStillInTheOutboxIsInFlightHoweverOld) {
+  {
+    Fixture f(dir.path());
+    f.user(1, "Ada");
+    f.product(1, 500, 10);
+    f.place(1, 1, {{1, 1, 500}});
+    f.stock_reserve(1);
+    f.cancel(1, OrderReason::timeout);
+    // The cancel to product sits in the order domain's outbox on edge 3, sequence 5; the product
+    // domain has applied up to 4 on that edge (say it was down since).
+    ipc::OrderFinishedBody body{};
+    ipc::Message m = ipc::make_message(ipc::MessageType::order_cancelled, Domain::order, Domain::product, body);
+    m.header.order_id = 1;
+    m.header.sequence = 5;
+    f.put2(Domain::order, "outbox", 3, 5, m);
+    struct {
+      std::int64_t segment;
+      std::uint64_t last;
+    } inbox{0, 4};
+    f.put(Domain::product, "inbox", 3, inbox);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check(3'600'000'000'000);
+  EXPECT_TRUE(r.violations.empty()) << list(r);
+  EXPECT_EQ(r.inflight, 1u);
+}
+
+TEST_F(CheckTest, PaidThatIsNotSubtotalLessDiscountAndPointsIsInvariantSix) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.order_row(1).discount = 0;  // the row forgets the coupon; paid stays 850
+    f.save_order(1);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 6, 1, "paid 850 but subtotal 1000 - discount 0 - points 50 = 950")) << list(r);
+  EXPECT_TRUE(has(r, 6, 1, "coupon step gave a discount of 100, the order counted 0")) << list(r);
+}
+
+TEST_F(CheckTest, StockRowThatDisagreesWithItsStepsIsInvariantOne) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.product_row(2).reserved += 1;  // a reservation that no step and no record holds
+    f.save_product(2);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 1, 0, "product 2: row reserved 1, reserved steps hold 0, the journal adds up to 0")) << list(r);
+}
+
+TEST_F(CheckTest, AWrongPathIsAnErrorNotAViolation) {
+  CheckOptions o;
+  o.data_dir = dir.path() / "nope";
+  const CheckReport r = run_check(o);
+  EXPECT_NE(r.error.find("does not exist"), std::string::npos) << r.error;
+  EXPECT_TRUE(r.violations.empty());
+}
+
+TEST_F(CheckTest, AJournalOfAnotherLayoutVersionIsAnErrorNamingBothVersions) {
+  sale();
+  {
+    journal::Options o;
+    o.domain = "payment";
+    o.dir = dir.path() / "payment";
+    o.tables = domains::all_tables(Domain::payment);
+    std::unique_ptr<journal::Env> env;
+    ASSERT_TRUE(journal::Env::open(o, env).ok());
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env->raw(), nullptr, 0, &txn), MDB_SUCCESS);
+    MDB_dbi meta = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), MDB_SUCCESS);
+    const std::uint16_t newer = journal::journal_layout_version + 1;
+    MDB_val k{14, const_cast<char*>("layout_version")};
+    MDB_val v{sizeof newer, const_cast<std::uint16_t*>(&newer)};
+    ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), MDB_SUCCESS);
+    ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
+  }
+  const CheckReport r = check();
+  EXPECT_NE(r.error.find("layout version mismatch: expected 1, found 2"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("use the flashsaga that wrote it"), std::string::npos) << r.error;
+}
+
+TEST_F(CheckTest, ARecordTypeFromANewerWriterIsAnError) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    domains::Event e{};
+    f.record(Domain::coupon, static_cast<RecordType>(77), 0, e);
+    last_ns = f.now_ns;
+  }
+  const CheckReport r = check();
+  EXPECT_NE(r.error.find("type 77, which this flashsaga does not know"), std::string::npos) << r.error;
+}
+
+TEST(ReplayStep, ProductPhasesAcceptOneRecordPerItemAndNoMore) {
+  StepReplay s;
+  domains::Event e{};
+  e.amount = 1;
+  EXPECT_EQ(replay_step(s, RecordType::stock_reserved, e, 1, 2), "");
+  EXPECT_EQ(replay_step(s, RecordType::stock_reserved, e, 2, 2), "");
+  EXPECT_EQ(replay_step(s, RecordType::stock_released, e, 3, 2), "");
+  EXPECT_EQ(replay_step(s, RecordType::stock_released, e, 4, 2), "");
+  EXPECT_NE(replay_step(s, RecordType::stock_released, e, 5, 2).find("released twice"), std::string::npos);
+  EXPECT_EQ(s.compensations, 1u);
+}
+
+TEST(ReplayStep, AForwardStepAfterTheCancelCameFirstIsRefused) {
+  StepReplay s;
+  domains::Event e{};
+  e.amount = 10;
+  EXPECT_EQ(replay_step(s, RecordType::payment_cancelled_before_apply, e, 1, 1), "");
+  EXPECT_NE(replay_step(s, RecordType::payment_approved, e, 2, 1).find("after the cancel came first"), std::string::npos);
+}
+
+TEST(ReplayStep, ARefundMustMatchItsDeduction) {
+  StepReplay s;
+  domains::Event e{};
+  e.amount = 30;
+  EXPECT_EQ(replay_step(s, RecordType::points_deducted, e, 1, 1), "");
+  e.amount = 40;
+  EXPECT_NE(replay_step(s, RecordType::points_refunded, e, 2, 1).find("does not match the deduction of 30"),
+            std::string::npos);
+  EXPECT_FALSE(step_needs_compensation(Domain::point, s));
+}
+
+}  // namespace
+}  // namespace flashsaga::tools
