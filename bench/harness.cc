@@ -309,7 +309,11 @@ int run_bench(const BenchOptions& opt) {
       intended = sale_start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / opt.rate);
       while (mono_now_ns() < intended) std::this_thread::yield();
     }
-    while (in_flight.load(std::memory_order_acquire) >= opt.window) std::this_thread::yield();
+    // A full window blocks the driver (futex) instead of spinning: on two cores a spinning
+    // driver would take a core from the deployment it measures.
+    for (std::uint64_t seen = in_flight.load(std::memory_order_acquire); seen >= opt.window;
+         seen = in_flight.load(std::memory_order_acquire))
+      in_flight.wait(seen, std::memory_order_acquire);
     const std::uint64_t buyer = rng() % users.size();
     engine::PlaceRequest req;
     req.user_id = users[buyer];
@@ -334,7 +338,7 @@ int run_bench(const BenchOptions& opt) {
         else out.rejected.fetch_add(1);
       }
       if (intended != 0) admission.record(mono_now_ns() - intended);
-      in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == opt.window) in_flight.notify_one();
     });
     if (now.status != engine::PlaceStatus::submitted) {
       in_flight.fetch_sub(1, std::memory_order_acq_rel);
@@ -348,7 +352,7 @@ int run_bench(const BenchOptions& opt) {
     }
   }
   const double send_seconds = sale.seconds();
-  while (in_flight.load() != 0) std::this_thread::yield();
+  while (in_flight.load() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
   const double admit_seconds = sale.seconds();
   const std::int64_t drain_deadline = mono_now_ns() + drain_timeout_ns;
   while (pending_orders(config) != 0 && mono_now_ns() < drain_deadline)

@@ -5,9 +5,10 @@
 // "raw" calls mdb_put with MDB_APPEND on the same 96 value bytes (header + payload, prepared
 // once), in an environment opened with the same flags, and commits the same batch. Each
 // benchmark iteration runs one batch of each, alternating which goes first, and times each
-// side separately; pairing them this way keeps the ratio honest on a machine whose load
-// changes while the benchmark runs. The table at the end gives records/s, payload MB/s and
-// journal/raw per mode and batch (the median of the repetitions).
+// side separately; rates come from each side's median batch time. Pairing, and medians rather
+// than sums, keep the ratio honest on a machine whose load changes while the benchmark runs
+// (a descheduled batch or a slow fsync moves one sample, not the result). The table at the end
+// gives records/s, payload MB/s and journal/raw per mode and batch (median of repetitions).
 //
 // The environments live in fresh directories under $FLASHSAGA_BENCH_DIR, else /tmp; a tmpfs
 // there is refused (fsync would be free and sync mode meaningless), falling back to the
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -185,15 +187,15 @@ void append_pair(benchmark::State& state, journal::Durability durability, std::i
     state.SkipWithError((ours.error() + raw.error()).c_str());
     return;
   }
-  std::int64_t ours_ns = 0;
-  std::int64_t raw_ns = 0;
+  std::vector<std::int64_t> ours_ns;
+  std::vector<std::int64_t> raw_ns;
   bool ours_first = true;
   for (auto _ : state) {
     for (int side = 0; side < 2; ++side) {
       const bool run_ours = (side == 0) == ours_first;
       const std::int64_t start = mono_ns();
       const bool ok = run_ours ? ours.run_batch(batch) : raw.run_batch(batch);
-      (run_ours ? ours_ns : raw_ns) += mono_ns() - start;
+      (run_ours ? ours_ns : raw_ns).push_back(mono_ns() - start);  // outside the timed span
       if (!ok) {
         state.SkipWithError(run_ours ? "journal batch failed" : "raw batch failed");
         return;
@@ -201,9 +203,12 @@ void append_pair(benchmark::State& state, journal::Durability durability, std::i
     }
     ours_first = !ours_first;
   }
-  const double records = static_cast<double>(state.iterations()) * static_cast<double>(batch);
-  const double ours_rate = records / (static_cast<double>(ours_ns) / 1e9);
-  const double raw_rate = records / (static_cast<double>(raw_ns) / 1e9);
+  const auto median = [](std::vector<std::int64_t>& v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return static_cast<double>(v[v.size() / 2]);
+  };
+  const double ours_rate = static_cast<double>(batch) / (median(ours_ns) / 1e9);
+  const double raw_rate = static_cast<double>(batch) / (median(raw_ns) / 1e9);
   state.counters["journal_rec/s"] = ours_rate;
   state.counters["raw_rec/s"] = raw_rate;
   state.counters["journal_MB/s"] = ours_rate * payload_size_bytes / 1e6;
@@ -248,10 +253,12 @@ class TableReporter : public benchmark::ConsoleReporter {
           const auto c = row.find(name);
           return c == row.end() ? 0.0 : c->second;
         };
+        // The ratio of the rates shown, so the row reads consistently.
+        const double ratio = get("raw_rec/s") > 0 ? get("journal_rec/s") / get("raw_rec/s") : 0;
         std::printf("%-7s %6lld %14.0f %14.0f %12.2f %10.2f %7.2f\n",
                     std::string(journal::durability_name(d)).c_str(),
                     static_cast<long long>(batch), get("journal_rec/s"), get("raw_rec/s"),
-                    get("journal_MB/s"), get("raw_MB/s"), get("ratio"));
+                    get("journal_MB/s"), get("raw_MB/s"), ratio);
       }
     }
   }

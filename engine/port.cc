@@ -163,6 +163,24 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   if (impl_->queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(options_.queue_capacity))
     return {PlaceStatus::overloaded, 0};
 
+  // Sold out is answered before anything is written: no reservation, so no gate and no
+  // in-flight count — in a flash sale this is nearly every request.
+  const std::uint32_t products_max = deployment_.geometry().products_max;
+  for (std::uint32_t i = 0; i < request.item_count; ++i) {
+    const std::uint32_t id = request.items[i].product_id;
+    if (id == 0 || id >= products_max) return {PlaceStatus::unknown_product, i};
+    const StockSlot& s = deployment_.stock(id);
+    if (s.exists.load(std::memory_order_acquire) == 0) return {PlaceStatus::unknown_product, i};
+    const std::int64_t starts = s.sale_starts_ns.load(std::memory_order_relaxed);
+    const std::int64_t ends = s.sale_ends_ns.load(std::memory_order_relaxed);
+    if (starts != 0 || ends != 0) {
+      const std::int64_t now = wall_now_ns();
+      if ((starts != 0 && now < starts) || (ends != 0 && now >= ends)) return {PlaceStatus::not_on_sale, i};
+    }
+    if (s.available.load(std::memory_order_relaxed) < static_cast<std::int64_t>(request.items[i].quantity))
+      return {PlaceStatus::sold_out, i};
+  }
+
   PortSlot& slot = deployment_.port(index_);
   ReservationGuard guard(deployment_, slot);
   if (!guard.admitted()) return {PlaceStatus::unavailable, 0};

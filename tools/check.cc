@@ -82,6 +82,19 @@ journal::Status open_journal(const std::filesystem::path& data_dir, Domain domai
   return s;
 }
 
+bool record_carries_event(RecordType type) noexcept {
+  switch (type) {
+    case RecordType::user_created:
+    case RecordType::user_updated:
+    case RecordType::product_created:
+    case RecordType::product_updated:
+    case RecordType::coupon_template_created:
+    case RecordType::coupon_issued:
+    case RecordType::order_pending: return false;
+    default: return record_type_known(static_cast<std::uint16_t>(type));
+  }
+}
+
 std::size_t payload_size_for(RecordType type) noexcept {
   switch (type) {
     case RecordType::user_created:
@@ -528,7 +541,7 @@ bool Pass::read_records(const journal::ReadTxn& txn, Domain d,
                             ipc::domain_name(owner));
       return false;
     }
-    if (r.payload.size() == sizeof(Event) && payload_size_for(type) == sizeof(Event)) {
+    if (record_carries_event(type)) {
       Event e;
       std::memcpy(&e, r.payload.data(), sizeof e);
       fn(r, &e);

@@ -71,6 +71,9 @@ std::string data_dir_problem(const std::filesystem::path& data_dir);
 bool payload_size_ok(domains::RecordType type, std::size_t size) noexcept;
 std::size_t payload_size_for(domains::RecordType type) noexcept;  // 0 if unknown
 bool record_type_known(std::uint16_t type) noexcept;
+// Whether a known record type carries an Event (an effect) rather than a row (an entity).
+// Not decidable from the size: a CouponRow and an Event are both 48 bytes.
+bool record_carries_event(domains::RecordType type) noexcept;
 
 // --- Replaying one saga step -----------------------------------------------------------------
 

@@ -16,13 +16,13 @@
 // Example (tools/main.cc):
 //   engine::Config config;
 //   if (!engine::load_config(path, config, &error)) die(error);
-//   return gateway::run_gateway(config);
+//   return run_gateway(config);
 #pragma once
 
 #include "engine/config.h"
 
-namespace flashsaga::gateway {
+namespace flashsaga {
 
 int run_gateway(const engine::Config& config);
 
-}  // namespace flashsaga::gateway
+}  // namespace flashsaga

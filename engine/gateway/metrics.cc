@@ -46,7 +46,7 @@ class Writer {
   // labels: already formatted `a="x",b="y"` (escaped), or empty.
   void sample(std::string_view name, const std::string& labels, double value) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", value);
+    std::snprintf(buf, sizeof buf, "%.9g", value);
     write(name, labels, buf);
   }
   void sample(std::string_view name, const std::string& labels, std::uint64_t value) {

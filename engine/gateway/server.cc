@@ -536,8 +536,12 @@ void Session::on_linger(const error_code& ec, std::size_t n) {
 }
 
 }  // namespace
+}  // namespace flashsaga::gateway
+
+namespace flashsaga {
 
 int run_gateway(const engine::Config& config) {
+  using namespace gateway;
   ::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<engine::Deployment> deployment;
   std::string error;
@@ -573,4 +577,4 @@ int run_gateway(const engine::Config& config) {
   return 0;
 }
 
-}  // namespace flashsaga::gateway
+}  // namespace flashsaga

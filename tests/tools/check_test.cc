@@ -6,6 +6,8 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 #include <sstream>
 
 #include "domains/runtime.h"
@@ -33,6 +35,7 @@ class CheckTest : public ::testing::Test {
     std::ostringstream text;
     print_check(r, text);
     printed = text.str();
+    if (std::getenv("FLASHSAGA_SHOW_CHECK") != nullptr) std::cout << printed;
     return r;
   }
   // The consistent sale, committed and closed; returns with the fixture gone.

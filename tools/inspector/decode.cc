@@ -160,7 +160,7 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
     f.u("type_number", r.header.type).u("payload_bytes", r.payload.size());
     return;
   }
-  if (r.payload.size() == sizeof(Event) && payload_size_for(type) == sizeof(Event)) {
+  if (record_carries_event(type)) {
     d.is_event = true;
     std::memcpy(&d.event, r.payload.data(), sizeof(Event));
     decode_event(type, d.event, f);
@@ -297,7 +297,9 @@ void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeForma
                             d.type_name.find("voided") != std::string_view::npos;
   const std::string_view colour = !d.decodable ? style.red() : compensation ? style.yellow() : style.cyan();
   out.append(colour);
-  fmt::format_to(std::back_inserter(out), "{:<30}", d.type_name);
+  const bool more = d.header.order_id != 0 || d.field_count != 0;
+  if (more) fmt::format_to(std::back_inserter(out), "{:<30}", d.type_name);
+  else out.append(d.type_name);
   out.append(style.reset());
   if (d.header.order_id != 0) fmt::format_to(std::back_inserter(out), "  order={}", d.header.order_id);
   if (d.field_count != 0) {

@@ -34,8 +34,8 @@ class App;
 namespace flashsaga::tools {
 
 struct InspectContext {
-  std::filesystem::path data_dir;
-  Style style;
+  std::filesystem::path data_dir{};
+  Style style{};
 };
 
 // Each domain's journal: records, first/last sequence and time, file size, map use,
@@ -43,10 +43,10 @@ struct InspectContext {
 int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err);
 
 struct ShowOptions {
-  std::string domain;                          // one of the six domains
+  std::string domain{};                        // one of the six domains
   std::uint64_t from = 1;                      // first sequence
   std::uint64_t to = std::numeric_limits<std::uint64_t>::max();
-  std::vector<std::string> types;              // record type names or numbers; empty: all
+  std::vector<std::string> types{};            // record type names or numbers; empty: all
   std::uint64_t order_id = 0;                  // 0: any
   std::int64_t since_ns = std::numeric_limits<std::int64_t>::min();  // records at or after
   std::uint64_t limit = 0;                     // 0: no limit

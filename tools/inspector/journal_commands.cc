@@ -344,7 +344,7 @@ void verify_one(const journal::Env& env, Domain dom, std::ostream& out, const St
       if (owner != dom && owner != Domain::none)
         problem(r.sequence, fmt::format("{} belongs in the {} journal", domains::record_type_name(type),
                                         ipc::domain_name(owner)));
-      if (payload_size_for(type) == sizeof(domains::Event)) {
+      if (record_carries_event(type)) {
         domains::Event e;
         std::memcpy(&e, r.payload.data(), sizeof e);
         for (std::uint8_t b : e.reserved)
@@ -447,8 +447,8 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
     journal::Status s = scan_records(*env, 1, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
       auto& slot = by_type[{dom, r.header.type}];
       ++slot.first;
-      if (r.payload.size() == sizeof(domains::Event) &&
-          payload_size_for(static_cast<RecordType>(r.header.type)) == sizeof(domains::Event)) {
+      if (record_type_known(r.header.type) && record_carries_event(static_cast<RecordType>(r.header.type)) &&
+          r.payload.size() == sizeof(domains::Event)) {
         domains::Event e;
         std::memcpy(&e, r.payload.data(), sizeof e);
         slot.second += e.amount;
@@ -480,7 +480,7 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
   }
   types.print(out, st);
   out << '\n' << st.bold() << "compensations" << st.reset() << '\n';
-  Table comp({"DOMAIN", "KIND", "RECORDS", "AMOUNT"}, {false, false, true, true});
+  Table comp({"DOMAIN", "KIND", "RECORDS", "UNITS/POINTS/MONEY"}, {false, false, true, true});
   for (const auto& [key, v] : by_type) {
     const auto t = static_cast<RecordType>(key.second);
     if (!record_type_known(key.second) || !is_compensation(t)) continue;
@@ -488,7 +488,7 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
     const bool gate = name.find("cancelled_before_apply") != std::string_view::npos;
     comp.add({std::string(ipc::domain_name(key.first)),
               gate ? fmt::format("{} (gate closed, nothing to undo)", name) : std::string(name), fmt::format("{}", v.first),
-              gate ? std::string("-") : fmt::format("{}", v.second)});
+              gate || t == RecordType::coupon_released ? std::string("-") : fmt::format("{}", v.second)});
   }
   if (comp.rows() == 0) out << "none\n";
   else comp.print(out, st);

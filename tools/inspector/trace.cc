@@ -237,12 +237,17 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
 
   // The timeline.
   out << '\n';
-  Table table({"TIME", "+DELTA", "DOMAIN", "SEQ", "RECORD", "DETAILS", "NOTE"}, {false, true, false, true, false, false, false});
+  const bool notes = std::any_of(timeline.begin(), timeline.end(), [](const TraceRecord& t) { return !t.note.empty(); });
+  std::vector<std::string> head = {"TIME", "+DELTA", "DOMAIN", "SEQ", "RECORD", "DETAILS"};
+  if (notes) head.emplace_back("NOTE");
+  Table table(head, {false, true, false, true, false, false, false});
   std::int64_t prev = timeline.empty() ? 0 : timeline.front().time_ns;
   for (const TraceRecord& t : timeline) {
-    table.add({tf.format(t.time_ns), format_delta(t.time_ns - prev), std::string(ipc::domain_name(t.domain)),
-               fmt::format("{}", t.sequence), t.type, t.details,
-               t.note.empty() ? std::string() : fmt::format("{}{}{}", st.red(), t.note, st.reset())});
+    std::vector<std::string> cells = {tf.format(t.time_ns), format_delta(t.time_ns - prev),
+                                      std::string(ipc::domain_name(t.domain)), fmt::format("{}", t.sequence), t.type,
+                                      t.details};
+    if (notes) cells.push_back(t.note.empty() ? std::string() : fmt::format("{}{}{}", st.red(), t.note, st.reset()));
+    table.add(std::move(cells));
     prev = t.time_ns;
   }
   table.print(out, st);
@@ -255,11 +260,15 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
   const bool cancelled = has_row && row.status == static_cast<std::uint8_t>(OrderStatus::cancelled);
   const bool completed = has_row && row.status == static_cast<std::uint8_t>(OrderStatus::completed);
   const bool recent = has_row && row.updated_ns >= now - o.inflight_grace_ns;
+  std::array<std::string, 7> states;
+  std::size_t states_width = 0;
+  for (Domain d : {Domain::product, Domain::coupon, Domain::point, Domain::payment}) {
+    for (const std::string& s : path[idx(d)]) states[idx(d)] += (states[idx(d)].empty() ? "" : " -> ") + s;
+    if (states[idx(d)].empty()) states[idx(d)] = "(no records)";
+    states_width = std::max(states_width, states[idx(d)].size());
+  }
   for (Domain d : {Domain::product, Domain::coupon, Domain::point, Domain::payment}) {
     const StepReplay& r = replay[idx(d)];
-    std::string states;
-    for (const std::string& s : path[idx(d)]) states += (states.empty() ? "" : " -> ") + s;
-    if (states.empty()) states = "(no records)";
     std::string note;
     if (r.compensations == 1) note = "compensated once";
     else if (r.compensations > 1) note = fmt::format("compensated {} times", r.compensations);
@@ -281,7 +290,11 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
       note = "cancel came first: gate closed, nothing to undo";
     }
     const bool bad = note.rfind("!!", 0) == 0;
-    out << fmt::format("  {:<8} {:<40} {}{}{}\n", step_title(d), states, bad ? st.red() : st.dim(), note, st.reset());
+    if (note.empty())
+      out << fmt::format("  {:<8} {}\n", step_title(d), states[idx(d)]);
+    else
+      out << fmt::format("  {:<8} {:<{}}  {}{}{}\n", step_title(d), states[idx(d)], states_width,
+                         bad ? st.red() : st.dim(), note, st.reset());
   }
   if (alarms.empty()) {
     out << fmt::format("{}no empty or missing compensation{}\n", st.green(), st.reset());
