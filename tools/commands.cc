@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/harness.h"
+#include "tools/demo.h"
 
 #ifdef FLASHSAGA_HAVE_INSPECTOR
 #include "tools/check.h"
@@ -52,11 +53,26 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   });
 }
 
+void add_demo_command(CLI::App& app, const std::filesystem::path& executable) {
+  auto options = std::make_shared<DemoOptions>();
+  options->executable = executable;
+  CLI::App* cmd = app.add_subcommand("demo", "run a demo flash sale over HTTP and print its summary");
+  cmd->add_option("--demo-data", options->data_dir, "where the demo deployment keeps its journals (wiped first)");
+  cmd->add_option("--http-port", options->port, "HTTP port of the demo deployment");
+  cmd->add_option("--buyers", options->buyers, "buyers");
+  cmd->add_option("--connections", options->connections, "concurrent keep-alive connections");
+  cmd->add_option("--attempts", options->attempts, "order attempts");
+  cmd->add_option("--hot-stock", options->hot_stock, "units of the hot SKU");
+  cmd->add_option("--seed", options->seed, "random seed");
+  cmd->callback([options] { std::exit(run_demo(*options)); });
+}
+
 }  // namespace
 
 void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
                   const std::filesystem::path& executable) {
   add_bench_command(app, executable);
+  add_demo_command(app, executable);
 #ifdef FLASHSAGA_HAVE_INSPECTOR
   add_check_command(app, config);
   add_inspector_commands(app, config);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds the release preset, runs every test, then
-# runs the ring and journal tests again under AddressSanitizer+UBSan and ThreadSanitizer.
+# builds and runs the ring, journal and domain-logic tests under AddressSanitizer+UBSan and
+# ThreadSanitizer (ctest label `sanitize`).
 # FLASHSAGA_SKIP_SANITIZERS=1 skips the sanitizer pass (for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +11,11 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release
 if [ "${FLASHSAGA_SKIP_SANITIZERS:-0}" != 1 ]; then
+  sanitize_targets=(message_test spsc_ring_test doorbell_test segment_test ring_cross_process_test
+                    journal_test journal_crash_test leaf_domains_test)
   for preset in asan tsan; do
     cmake --preset "$preset" >/dev/null
-    cmake --build --preset "$preset" -j "$jobs"
+    cmake --build --preset "$preset" -j "$jobs" --target "${sanitize_targets[@]}"
     ctest --preset "$preset"
   done
 fi
