@@ -414,8 +414,10 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
   exchange->route = route->pattern;
   Handler handler = nullptr;
   std::string allow;
+  // HEAD is GET without the body (the server leaves the body out).
+  const Method method = request.method == Method::head ? Method::get : request.method;
   for (std::size_t i = 0; i < route->method_count; ++i) {
-    if (route->methods[i].method == request.method) handler = route->methods[i].handler;
+    if (route->methods[i].method == method) handler = route->methods[i].handler;
     allow += (i ? ", " : "");
     allow += method_name(route->methods[i].method);
   }

@@ -109,6 +109,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t lingered_ = 0;
   unsigned version_ = 11;
   bool keep_alive_ = false;
+  bool head_ = false;  // the request was HEAD: answer without the body
   bool first_ = true;
   bool idle_ = false;
   bool busy_ = false;  // a request is with the API
@@ -443,6 +444,7 @@ void Session::read_failed(const error_code& ec) {
   if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) return close();
   version_ = 11;
   keep_alive_ = false;
+  head_ = false;
   Response r;
   if (ec == http::error::header_limit) {
     r.status = 431;
@@ -466,6 +468,7 @@ void Session::on_request() {
   http::request<http::string_body> req = parser_->release();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
+  head_ = req.method() == http::verb::head;
   Request request;
   request.method = method_of(req.method());
   request.target = std::string(req.target());
@@ -498,9 +501,13 @@ void Session::send(Response r, std::string_view route, bool close_after) {
   if (!r.allow.empty()) res.set(http::field::allow, r.allow);
   if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
   if (r.replayed) res.set("Idempotent-Replayed", "true");
-  res.body() = std::move(r.body);
   res.keep_alive(!close_after);
-  res.prepare_payload();
+  if (head_) {
+    res.content_length(r.body.size());
+  } else {
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+  }
   arm(server_.config().http_request_timeout_ms);
   http::async_write(socket_, res, [self = shared_from_this(), close_after](const error_code& ec, std::size_t) {
     self->on_write(ec, close_after);
