@@ -273,6 +273,9 @@ int run_bench(const BenchOptions& opt) {
   };
   std::uint64_t commits_before = 0;
   for (std::uint8_t d = 1; d <= domain_count; ++d) commits_before += c.deployment().status(static_cast<Domain>(d)).commits.load();
+  std::vector<double> cpu_each_before;
+  for (pid_t p : pids) cpu_each_before.push_back(cpu_seconds(p));
+  const double self_before = cpu_seconds(::getpid());
   const double cpu_before = total_cpu();
 
   Outcomes out;
@@ -361,6 +364,9 @@ int run_bench(const BenchOptions& opt) {
   monitoring.store(false);
   monitor.join();
   const double cpu = total_cpu() - cpu_before;
+  std::string cpu_split = fmt::format("driver+port {:.2f}", cpu_seconds(::getpid()) - self_before);
+  for (std::size_t i = 1; i < pids.size(); ++i)
+    cpu_split += fmt::format(", {} {:.2f}", ipc::domain_name(static_cast<Domain>(i)), cpu_seconds(pids[i]) - cpu_each_before[i]);
   std::uint64_t commits = 0;
   for (std::uint8_t d = 1; d <= domain_count; ++d) commits += c.deployment().status(static_cast<Domain>(d)).commits.load();
   commits -= commits_before;
@@ -410,6 +416,7 @@ int run_bench(const BenchOptions& opt) {
              fmt::format("{:.3f}", cpu / static_cast<double>(opt.orders) * 1000));
   fmt::print("  {:<34}{:>14}\n", "CPU seconds per 1k orders (202)",
              fmt::format("{:.3f}", out.accepted.load() ? cpu / static_cast<double>(out.accepted.load()) * 1000 : 0.0));
+  fmt::print("  CPU seconds by process: {}\n", cpu_split);
   fmt::print("  {:<34}{:>14}\n", "journal bytes per order",
              fmt::format("{:.0f}", orders_done ? static_cast<double>(journal_bytes) / static_cast<double>(orders_done) : 0.0));
   fmt::print("  {:<34}{:>14}\n", opt.durability == "sync" ? "commits (fsyncs) per order" : "commits per order",

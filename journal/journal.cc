@@ -525,6 +525,12 @@ Status Env::open(const Options& options, std::unique_ptr<Env>& out) {
   unsigned flags = MDB_NOTLS;
   if (options.read_only) flags |= MDB_RDONLY;
   if (!options.read_only && options.durability == Durability::nosync) flags |= MDB_NOSYNC;
+  // Writers update the map in place (MDB_WRITEMAP) instead of copying every dirty page out
+  // with pwrite at commit: the copies were a third of a domain's CPU. Durability is the same
+  // (sync: msync before the meta page flips; nosync: the OS writes back later), and a commit
+  // that did not finish is still invisible: the meta page is written last.
+  if (!options.read_only) flags |= MDB_WRITEMAP;
+  if (!options.read_only && options.durability == Durability::nosync) flags |= MDB_MAPASYNC;
   rc = mdb_env_open(env->env_, options.dir.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) return from_rc(rc, where + ": open environment");
 

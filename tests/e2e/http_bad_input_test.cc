@@ -211,24 +211,24 @@ std::vector<Case> generate_cases(const World& w) {
                    "template_id"});
   cases.push_back({"POST", "/coupons", R"({"template_id":)" + s(w.tmpl) + R"(,"user_id":999999})", {}, 404, "not_found",
                    "user_id"});
-  for (const std::string& path : {"/users/999999/points", "/users/999999/wallet/deposits", "/products/999999/restock",
-                                  "/orders/999999/cancel"})
+  for (const char* path : {"/users/999999/points", "/users/999999/wallet/deposits", "/products/999999/restock",
+                           "/orders/999999/cancel"})
     cases.push_back({"POST", path, R"({"amount":1,"quantity":1})", {}, 404, "not_found", ""});
-  for (const std::string& path : {"/users/999999", "/products/999999"})
+  for (const char* path : {"/users/999999", "/products/999999"})
     cases.push_back({"PATCH", path, R"({"name":"Q"})", {}, 404, "not_found", ""});
-  for (const std::string& path :
+  for (const char* path :
        {"/users/0", "/users/-1", "/users/9007199254740992", "/users/1x", "/users/999999", "/users/999999/points",
         "/users/999999/wallet", "/users/999999/coupons", "/coupons/999999", "/coupon-templates/999999", "/products/999999",
         "/orders/999999", "/payments/999999", "/", "/users/", "//users", "/users//points", "/nope", "/USERS",
         "/orders/1/cancel/x", "/users/1/wallet/deposits/2"})
     cases.push_back({"GET", path, "", {}, 404, "not_found", ""});
   // Parameters.
-  for (const std::string& q : {"limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=", "after=xyz", "after=", "after=c",
+  for (const std::string q : {"limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=", "after=xyz", "after=", "after=c",
                                "after=c-1", "after=12"})
-    for (const std::string& path : {"/products", "/users/" + s(w.user) + "/points", "/users/" + s(w.user) + "/wallet",
-                                    "/users/" + s(w.user) + "/coupons"})
+    for (const std::string& path : std::vector<std::string>{"/products", "/users/" + s(w.user) + "/points",
+                                                            "/users/" + s(w.user) + "/wallet", "/users/" + s(w.user) + "/coupons"})
       cases.push_back({"GET", path + "?" + q, "", {}, 422, "invalid_field", q.substr(0, q.find('='))});
-  for (const std::string& q : {"wait=30001", "wait=-1", "wait=1.5", "wait=soon", "wait=99999999999999999999"})
+  for (const std::string q : {"wait=30001", "wait=-1", "wait=1.5", "wait=soon", "wait=99999999999999999999"})
     cases.push_back({"GET", "/orders/" + s(w.order) + "?" + q, "", {}, 422, "invalid_field", "wait"});
   // Methods.
   const std::vector<std::pair<std::string, std::string>> wrong = {
@@ -292,8 +292,8 @@ class HttpBadInput : public ::testing::Test {
   static std::string visible_state() {
     const World& w = world_;
     std::string out;
-    for (const std::string& path :
-         {"/users/" + s(w.user), "/users/" + s(w.other), "/users/" + s(w.other + 1), "/users/" + s(w.user) + "/points",
+    for (const std::string& path : std::vector<std::string>{
+             "/users/" + s(w.user), "/users/" + s(w.other), "/users/" + s(w.other + 1), "/users/" + s(w.user) + "/points",
           "/users/" + s(w.user) + "/wallet", "/users/" + s(w.user) + "/coupons", "/users/" + s(w.other) + "/coupons",
           "/products?limit=1000", "/coupons/" + s(w.coupon), "/coupons/" + s(w.coupon + 1), "/coupon-templates/" + s(w.tmpl),
           "/coupon-templates/" + s(w.tmpl + 1), "/orders/" + s(w.order), "/orders/" + s(w.order + 1),

@@ -247,8 +247,8 @@ namespace {
 
 void append_value_text(fmt::memory_buffer& out, const FieldValue& v, TimeFormatter& time) {
   switch (v.kind) {
-    case Kind::u64: fmt::format_to(std::back_inserter(out), "{}", v.u); break;
-    case Kind::i64: fmt::format_to(std::back_inserter(out), "{}", v.i); break;
+    case Kind::u64: put_u(out, v.u); break;
+    case Kind::i64: put_i(out, v.i); break;
     case Kind::text: append_text_value(out, v.text); break;
     case Kind::time:
       if (v.i == 0) out.append(std::string_view("none"));
@@ -259,8 +259,8 @@ void append_value_text(fmt::memory_buffer& out, const FieldValue& v, TimeFormatt
 
 void append_value_json(fmt::memory_buffer& out, const FieldValue& v, TimeFormatter& time) {
   switch (v.kind) {
-    case Kind::u64: fmt::format_to(std::back_inserter(out), "{}", v.u); break;
-    case Kind::i64: fmt::format_to(std::back_inserter(out), "{}", v.i); break;
+    case Kind::u64: put_u(out, v.u); break;
+    case Kind::i64: put_i(out, v.i); break;
     case Kind::text: append_json_string(out, v.text); break;
     case Kind::time:
       if (v.i == 0) {
@@ -287,10 +287,14 @@ void append_fields_text(fmt::memory_buffer& out, const DecodedRecord& d, TimeFor
 
 void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time, bool with_domain,
                       const Style& style) {
-  fmt::format_to(std::back_inserter(out), "{:>9}  ", d.sequence);
+  put_u_padded(out, d.sequence, 9);
+  put(out, "  ");
   time.append(out, d.header.time_ns);
   out.append(std::string_view("  "));
-  if (with_domain) fmt::format_to(std::back_inserter(out), "{:<7}  ", ipc::domain_name(d.domain));
+  if (with_domain) {
+    put_padded(out, ipc::domain_name(d.domain), 7);
+    put(out, "  ");
+  }
   const bool compensation = d.type_name.find("released") != std::string_view::npos ||
                             d.type_name.find("refunded") != std::string_view::npos ||
                             d.type_name.find("revoked") != std::string_view::npos ||
@@ -298,10 +302,12 @@ void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeForma
   const std::string_view colour = !d.decodable ? style.red() : compensation ? style.yellow() : style.cyan();
   out.append(colour);
   const bool more = d.header.order_id != 0 || d.field_count != 0;
-  if (more) fmt::format_to(std::back_inserter(out), "{:<30}", d.type_name);
-  else out.append(d.type_name);
+  put_padded(out, d.type_name, more ? 30 : 0);
   out.append(style.reset());
-  if (d.header.order_id != 0) fmt::format_to(std::back_inserter(out), "  order={}", d.header.order_id);
+  if (d.header.order_id != 0) {
+    put(out, "  order=");
+    put_u(out, d.header.order_id);
+  }
   if (d.field_count != 0) {
     out.append(std::string_view("  "));
     append_fields_text(out, d, time);
@@ -311,10 +317,16 @@ void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeForma
 void append_json_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time) {
   out.append(std::string_view("{\"domain\":\""));
   out.append(ipc::domain_name(d.domain));
-  fmt::format_to(std::back_inserter(out), "\",\"seq\":{},\"time\":\"", d.sequence);
+  put(out, "\",\"seq\":");
+  put_u(out, d.sequence);
+  put(out, ",\"time\":\"");
   time.append(out, d.header.time_ns);
-  fmt::format_to(std::back_inserter(out), "\",\"time_ns\":{},\"type\":\"{}\",\"order_id\":{}", d.header.time_ns,
-                 d.type_name, d.header.order_id);
+  put(out, "\",\"time_ns\":");
+  put_i(out, d.header.time_ns);
+  put(out, ",\"type\":\"");
+  put(out, d.type_name);
+  put(out, "\",\"order_id\":");
+  put_u(out, d.header.order_id);
   if (!d.decodable) out.append(std::string_view(",\"undecodable\":true"));
   for (std::size_t k = 0; k < d.field_count; ++k) {
     out.append(std::string_view(",\""));
@@ -331,13 +343,29 @@ std::string_view csv_header() {
 
 void append_csv_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time) {
   out.append(ipc::domain_name(d.domain));
-  fmt::format_to(std::back_inserter(out), ",{},", d.sequence);
+  out.push_back(',');
+  put_u(out, d.sequence);
+  out.push_back(',');
   time.append(out, d.header.time_ns);
-  fmt::format_to(std::back_inserter(out), ",{},{},{},", d.header.time_ns, d.type_name, d.header.order_id);
+  out.push_back(',');
+  put_i(out, d.header.time_ns);
+  out.push_back(',');
+  put(out, d.type_name);
+  out.push_back(',');
+  put_u(out, d.header.order_id);
+  out.push_back(',');
   if (d.is_event) {
     const Event& e = d.event;
-    fmt::format_to(std::back_inserter(out), "{},{},{},{},{},{},", e.subject, e.other, e.amount, e.balance, e.extra,
-                   e.state == 0 ? std::string_view() : state_name(e.state));
+    put_u(out, e.subject);
+    out.push_back(',');
+    put_u(out, e.other);
+    out.push_back(',');
+    for (const std::int64_t v : {e.amount, e.balance, e.extra}) {
+      put_i(out, v);
+      out.push_back(',');
+    }
+    if (e.state != 0) put(out, state_name(e.state));
+    out.push_back(',');
     const std::string_view reason = ipc::order_reason_name(static_cast<ipc::OrderReason>(e.reason));
     out.append(reason);
     out.push_back(',');

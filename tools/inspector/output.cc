@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <ctime>
 
 namespace flashsaga::tools {
 
@@ -23,10 +22,25 @@ void TimeFormatter::append(fmt::memory_buffer& out, std::int64_t wall_ns) {
   }
   if (second != cached_second_) {
     cached_second_ = second;
-    const auto t = static_cast<std::time_t>(second);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    prefix_size_ = std::strftime(prefix_, sizeof prefix_, "%Y-%m-%dT%H:%M:%S", &tm);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm, proleptic Gregorian).
+    std::int64_t days = second / 86'400;
+    std::int64_t secs = second % 86'400;
+    if (secs < 0) {
+      secs += 86'400;
+      days -= 1;
+    }
+    const std::int64_t z = days + 719'468;
+    const std::int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+    const std::int64_t doe = z - era * 146'097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    const auto r = fmt::format_to_n(prefix_, sizeof prefix_ - 1, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", year, month, day,
+                                    secs / 3600, secs / 60 % 60, secs % 60);
+    prefix_size_ = r.size < sizeof prefix_ ? r.size : sizeof prefix_ - 1;
   }
   out.append(prefix_, prefix_ + prefix_size_);
   const auto ms = static_cast<int>(rest / 1'000'000);

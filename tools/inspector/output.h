@@ -27,9 +27,33 @@ struct Style {
 // Whether stdout is a terminal that wants colour (isatty and NO_COLOR unset).
 bool stdout_wants_color() noexcept;
 
+// Appending without a format string: the show/export hot path (a format string costs a parse
+// per call; these are a copy).
+inline void put(fmt::memory_buffer& b, std::string_view s) { b.append(s); }
+inline void put_u(fmt::memory_buffer& b, std::uint64_t v) {
+  const fmt::format_int f(static_cast<unsigned long long>(v));
+  b.append(f.data(), f.data() + f.size());
+}
+inline void put_i(fmt::memory_buffer& b, std::int64_t v) {
+  const fmt::format_int f(static_cast<long long>(v));
+  b.append(f.data(), f.data() + f.size());
+}
+// s, then spaces up to `width` (left-aligned), or spaces first (right-aligned).
+inline void put_padded(fmt::memory_buffer& b, std::string_view s, std::size_t width, bool right = false) {
+  static constexpr std::string_view spaces = "                                        ";
+  const std::size_t pad = s.size() < width ? std::min(width - s.size(), spaces.size()) : 0;
+  if (right) b.append(spaces.substr(0, pad));
+  b.append(s);
+  if (!right) b.append(spaces.substr(0, pad));
+}
+inline void put_u_padded(fmt::memory_buffer& b, std::uint64_t v, std::size_t width) {
+  const fmt::format_int f(static_cast<unsigned long long>(v));
+  put_padded(b, std::string_view(f.data(), f.size()), width, true);
+}
+
 // Formats wall-clock nanoseconds as RFC 3339 UTC with milliseconds ("2026-11-25T10:00:00.123Z"),
-// caching the calendar part of the last second so a stream of records costs one gmtime per
-// second, not per record.
+// computing the calendar date arithmetically (no gmtime, no locale) and caching the last
+// second's prefix.
 class TimeFormatter {
  public:
   void append(fmt::memory_buffer& out, std::int64_t wall_ns);
