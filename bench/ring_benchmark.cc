@@ -145,7 +145,8 @@ void consume_boost(Queue& queue, std::atomic<bool>& stop, std::atomic<std::uint6
   std::uint64_t expected = 0;
   std::uint64_t bad = 0;
   for (;;) {
-    const std::size_t n = queue.consume_all([&](const T& item) { bad += item.sequence != expected++; });
+    const std::size_t n =
+        queue.consume_all([&](const T& item) { bad += item.sequence != expected++; });
     if (n == 0) {
       if (stop.load(std::memory_order_acquire)) break;
       cpu_relax();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -508,7 +509,10 @@ void Runtime::run(const std::atomic<bool>& stop) {
   };
   while (!stop.load(std::memory_order_acquire)) {
     const std::size_t work = do_work();
-    idle_.idle(work, bell, has_work);
+    const std::int64_t due = logic_.next_due_ns();
+    std::int64_t park = park_ns_max;
+    if (due != INT64_MAX) park = std::clamp<std::int64_t>(due - wall_now_ns(), 1'000, park_ns_max);
+    idle_.idle(work, bell, has_work, park);
   }
   // Drain what is already in our rings so a graceful stop leaves nothing half-done.
   for (std::uint32_t round = 0; round < 64; ++round)

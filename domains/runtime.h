@@ -121,6 +121,9 @@ class DomainLogic {
     (void)now_ns;
     return false;
   }
+  // When tick() will next have something due (wall clock ns; INT64_MAX: nothing scheduled),
+  // so an idle domain parks exactly that long instead of waking to poll.
+  virtual std::int64_t next_due_ns() const noexcept { return INT64_MAX; }
   // Called after a batch committed, before its messages are published.
   virtual void committed() {}
   // Called at the start of each duty cycle, outside any transaction; may return false to

@@ -48,8 +48,10 @@ static_assert(outbox_pending_max > 8 * drain_count_max,
 // --- Idle strategy ----------------------------------------------------------------------
 inline constexpr std::uint32_t idle_spin_count_max = 200;
 inline constexpr std::uint32_t idle_yield_count_max = 50;
-// A parked consumer wakes at least this often, so deadlines (step timeouts) are checked.
-inline constexpr std::int64_t park_ns_max = 20'000'000;
+// A parked consumer wakes at least this often. Domains with timers (step deadlines, PG answers)
+// park only until their next one is due; this bound is what an idle process costs: eight
+// processes waking 4 times a second stay far below 1% of a core.
+inline constexpr std::int64_t park_ns_max = 250'000'000;
 
 // --- Stock reservation ------------------------------------------------------------------
 // A CAS that keeps losing to other reservers gives up and reports contention (transient).

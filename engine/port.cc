@@ -297,8 +297,10 @@ std::size_t Port::pump_once() {
     work += n;
   }
 
-  // Timeouts, a slice of the table per cycle.
-  for (std::size_t n = 0; n < expire_scan_count_max; ++n) {
+  // Timeouts, a slice of the table per cycle; the whole table when the cycle was otherwise idle
+  // (an idle pump wakes only a few times a second).
+  const std::size_t scan = work == 0 ? pending_capacity : expire_scan_count_max;
+  for (std::size_t n = 0; n < scan; ++n) {
     Impl::Pending& slot = impl.pending[impl.expire_cursor];
     impl.expire_cursor = (impl.expire_cursor + 1) & (pending_capacity - 1);
     if (slot.correlation == 0 || now <= slot.deadline_ns) continue;

@@ -23,7 +23,7 @@ using ipc::Domain;
 
 std::atomic<bool> stop_flag{false};
 
-constexpr std::int64_t watch_interval_ns = 50'000'000;
+constexpr std::int64_t watch_interval_ns = 200'000'000;  // SIGCHLD and SIGTERM wake it at once
 constexpr std::int64_t child_stop_timeout_ns = 10'000'000'000;
 constexpr std::int64_t ready_timeout_ns = 60'000'000'000;
 
@@ -169,7 +169,8 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
   std::int64_t drain_deadline = 0;
   int quiet_rounds = 0;
   while (true) {
-    timespec timeout{0, watch_interval_ns};
+    // While stopping, look often: the stop is waiting on us.
+    timespec timeout{0, stopping ? watch_interval_ns / 10 : watch_interval_ns};
     const int sig = sigtimedwait(&watched, nullptr, &timeout);
     const std::int64_t now = mono_now_ns();
     if ((sig == SIGTERM || sig == SIGINT || stop_flag.load(std::memory_order_acquire)) && !stopping) {

@@ -43,6 +43,12 @@ class IdleStrategy {
 
   void idle(std::size_t work_count, Doorbell& bell,
             const std::function<bool()>& has_work) noexcept {
+    idle(work_count, bell, has_work, park_ns_);
+  }
+
+  // Same, parking at most park_ns this time (a caller with a timer parks until it is due).
+  void idle(std::size_t work_count, Doorbell& bell, const std::function<bool()>& has_work,
+            std::int64_t park_ns) noexcept {
     if (work_count > 0) {
       reset();
       return;
@@ -58,7 +64,7 @@ class IdleStrategy {
       return;
     }
     ++parks_;
-    doorbell_wait(bell, park_ns_, has_work);
+    doorbell_wait(bell, park_ns > 0 ? park_ns : 1, has_work);
   }
 
   void reset() noexcept {

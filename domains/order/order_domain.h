@@ -39,6 +39,9 @@ class OrderDomain final : public DomainLogic {
   journal::Status apply(Batch& batch, const ipc::Message& in) override;
   journal::Status tick(Batch& batch, std::size_t* work) override;
   bool tick_due(std::int64_t now_ns) const noexcept override;
+  std::int64_t next_due_ns() const noexcept override {
+    return deadlines_.empty() ? INT64_MAX : deadlines_.begin()->first + 1;
+  }
 
   std::size_t pending_count() const noexcept { return deadlines_.size(); }
 

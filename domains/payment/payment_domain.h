@@ -82,6 +82,7 @@ class PaymentDomain final : public DomainLogic {
 
   // PG answers still owed (hung charges excluded), for tests and metrics.
   std::size_t pg_waiting() const noexcept { return due_.size(); }
+  std::int64_t next_due_ns() const noexcept override { return due_.empty() ? INT64_MAX : due_.front().due_ns; }
 
   // Field numbers in replies to deposit.
   static constexpr std::uint16_t field_user_id = 1;

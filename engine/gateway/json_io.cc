@@ -17,6 +17,45 @@ bool has_control(std::string_view s) noexcept {
   return false;
 }
 
+// The text with every byte that is not part of well-formed UTF-8 (or is a control character)
+// replaced by '?': error messages echo client input (paths, ids), and an answer must be JSON.
+std::string clean_text(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    std::size_t n = 0;
+    if (c >= 0x20 && c < 0x7f) {
+      n = 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4;
+    }
+    bool ok = n != 0 && i + n <= in.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+    if (ok && n == 3) {
+      const auto c1 = static_cast<unsigned char>(in[i + 1]);
+      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);  // overlong, surrogates
+    }
+    if (ok && n == 4) {
+      const auto c1 = static_cast<unsigned char>(in[i + 1]);
+      ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+    }
+    if (!ok) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    out.append(in.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 std::string range_text(std::int64_t lo, std::int64_t hi) {
   return "between " + std::to_string(lo) + " and " + std::to_string(hi);
 }
@@ -36,8 +75,8 @@ Response error_response(int status, std::string_view code, std::string_view mess
                         const json::object* extra) {
   json::object o;
   o["error"] = code;
-  o["message"] = message;
-  if (!field.empty()) o["field"] = field;
+  o["message"] = clean_text(message);
+  if (!field.empty()) o["field"] = clean_text(field);
   if (extra)
     for (const auto& kv : *extra) o[kv.key()] = kv.value();
   Response r = json_response(status, o);

@@ -227,7 +227,8 @@ TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
 
   r = d().get("/users/" + std::to_string(a) + "/coupons");
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto& list = body_of(r).at("coupons").as_array();
+  const auto coupons = body_of(r);
+  const auto& list = coupons.at("coupons").as_array();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(num(list[0].as_object(), "id"), kid);
 

@@ -480,13 +480,19 @@ TEST_F(HttpBadInput, KeepAliveServesManyRequestsThenClosesWhenIdle) {
 }
 
 TEST_F(HttpBadInput, ConnectionsBeyondTheMaximumGet503Overloaded) {
+  // Hold connections_max live connections, each proven accepted by one answered request (a
+  // connection still closing from an earlier test may take a slot for a moment: retry).
   std::vector<std::unique_ptr<HttpConnection>> held;
-  for (int i = 0; i < connections_max; ++i) {
-    held.push_back(std::make_unique<HttpConnection>(d().port(), 3000));
-    ASSERT_TRUE(held.back()->connected());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (held.size() < static_cast<std::size_t>(connections_max) && std::chrono::steady_clock::now() < deadline) {
+    auto c = std::make_unique<HttpConnection>(d().port(), 3000);
+    if (c->request("GET", "/healthz").status == 200) {
+      held.push_back(std::move(c));
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
-  // Let the server accept them all (they stay open until the request timeout).
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(held.size(), static_cast<std::size_t>(connections_max));
   HttpConnection extra(d().port(), 3000);
   const HttpResponse r = extra.read_response();
   expect_error(r, 503, "overloaded");
@@ -494,9 +500,9 @@ TEST_F(HttpBadInput, ConnectionsBeyondTheMaximumGet503Overloaded) {
   EXPECT_TRUE(extra.wait_closed(2000));
   held.clear();
   // Room again once they are gone.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto again = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int status = 0;
-  while (std::chrono::steady_clock::now() < deadline && (status = d().get("/healthz").status) != 200)
+  while (std::chrono::steady_clock::now() < again && (status = d().get("/healthz").status) != 200)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(status, 200);
 }

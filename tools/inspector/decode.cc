@@ -45,7 +45,8 @@ class Fields {
   explicit Fields(DecodedRecord& d) : d_(d) { d_.field_count = 0; }
   Fields& u(std::string_view name, std::uint64_t v) { return put({name, Kind::u64, v, 0, {}}); }
   Fields& i(std::string_view name, std::int64_t v) { return put({name, Kind::i64, 0, v, {}}); }
-  Fields& t(std::string_view name, std::string_view v) { return put({name, Kind::text, 0, 0, v}); }
+  Fields& t(std::string_view name, std::string_view v) { return put({name, Kind::name, 0, 0, v}); }
+  Fields& text(std::string_view name, std::string_view v) { return put({name, Kind::text, 0, 0, v}); }
   Fields& time(std::string_view name, std::int64_t v) { return put({name, Kind::time, 0, v, {}}); }
 
  private:
@@ -170,20 +171,20 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
     case RecordType::user_created:
     case RecordType::user_updated: {
       const auto& u = row_of<domains::UserRow>(d, r);
-      f.u("user", u.id).t("name", u.name.view()).t("email", u.email.view()).u("blocked", u.blocked);
+      f.u("user", u.id).text("name", u.name.view()).text("email", u.email.view()).u("blocked", u.blocked);
       break;
     }
     case RecordType::product_created:
     case RecordType::product_updated: {
       const auto& p = row_of<domains::ProductRow>(d, r);
-      f.u("product", p.id).t("name", p.name.view()).i("price", p.price).i("total", p.total).i("reserved", p.reserved)
+      f.u("product", p.id).text("name", p.name.view()).i("price", p.price).i("total", p.total).i("reserved", p.reserved)
           .i("sold", p.sold).u("max_per_user", p.max_per_user).time("sale_starts", p.sale_starts_ns)
           .time("sale_ends", p.sale_ends_ns);
       break;
     }
     case RecordType::coupon_template_created: {
       const auto& t = row_of<domains::TemplateRow>(d, r);
-      f.u("template", t.id).t("name", t.name.view()).t("kind", kind_name(t.kind)).i("value", t.value)
+      f.u("template", t.id).text("name", t.name.view()).t("kind", kind_name(t.kind)).i("value", t.value)
           .i("max_discount", t.max_discount).i("min_order", t.min_order_amount).i("quantity", t.quantity)
           .time("expires", t.expires_at_ns);
       break;
@@ -198,10 +199,18 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
       const auto& o = row_of<domains::OrderRow>(d, r);
       char* p = d.items.data();
       char* const end = d.items.data() + d.items.size();
+      const auto add = [&](std::string_view s) {
+        const std::size_t n = std::min(s.size(), static_cast<std::size_t>(end - p));
+        std::memcpy(p, s.data(), n);
+        p += n;
+      };
       for (std::uint32_t k = 0; k < o.item_count && k < line_items_max; ++k) {
-        const auto res = fmt::format_to_n(p, static_cast<std::size_t>(end - p), "{}p{}x{}@{}", k == 0 ? "" : ",",
-                                          o.items[k].product_id, o.items[k].quantity, o.items[k].unit_price);
-        p = res.out >= end ? end : res.out;
+        add(k == 0 ? "p" : ",p");
+        add(fmt::format_int(o.items[k].product_id).str());
+        add("x");
+        add(fmt::format_int(o.items[k].quantity).str());
+        add("@");
+        add(fmt::format_int(static_cast<long long>(o.items[k].unit_price)).str());
       }
       f.u("user", o.user_id)
           .t("items", std::string_view(d.items.data(), static_cast<std::size_t>(p - d.items.data())))
@@ -250,6 +259,7 @@ void append_value_text(fmt::memory_buffer& out, const FieldValue& v, TimeFormatt
     case Kind::u64: put_u(out, v.u); break;
     case Kind::i64: put_i(out, v.i); break;
     case Kind::text: append_text_value(out, v.text); break;
+    case Kind::name: out.append(v.text); break;
     case Kind::time:
       if (v.i == 0) out.append(std::string_view("none"));
       else time.append(out, v.i);
@@ -262,6 +272,11 @@ void append_value_json(fmt::memory_buffer& out, const FieldValue& v, TimeFormatt
     case Kind::u64: put_u(out, v.u); break;
     case Kind::i64: put_i(out, v.i); break;
     case Kind::text: append_json_string(out, v.text); break;
+    case Kind::name:
+      out.push_back('"');
+      out.append(v.text);
+      out.push_back('"');
+      break;
     case Kind::time:
       if (v.i == 0) {
         out.append(std::string_view("null"));

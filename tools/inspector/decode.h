@@ -21,7 +21,7 @@
 namespace flashsaga::tools {
 
 struct FieldValue {
-  enum class Kind : std::uint8_t { u64, i64, text, time };
+  enum class Kind : std::uint8_t { u64, i64, text, name, time };  // name: an identifier, never quoted
   std::string_view name;
   Kind kind = Kind::u64;
   std::uint64_t u = 0;

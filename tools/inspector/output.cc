@@ -38,9 +38,26 @@ void TimeFormatter::append(fmt::memory_buffer& out, std::int64_t wall_ns) {
     const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
     const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
     const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-    const auto r = fmt::format_to_n(prefix_, sizeof prefix_ - 1, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", year, month, day,
-                                    secs / 3600, secs / 60 % 60, secs % 60);
-    prefix_size_ = r.size < sizeof prefix_ ? r.size : sizeof prefix_ - 1;
+    if (year < 0 || year > 9999) {
+      const auto r = fmt::format_to_n(prefix_, sizeof prefix_ - 1, "{}-{:02}-{:02}T{:02}:{:02}:{:02}", year, month, day,
+                                      secs / 3600, secs / 60 % 60, secs % 60);
+      prefix_size_ = r.size < sizeof prefix_ ? r.size : sizeof prefix_ - 1;
+    } else {
+      char* p = prefix_;
+      const auto two = [&p](std::int64_t v, char after) {
+        *p++ = static_cast<char>('0' + v / 10);
+        *p++ = static_cast<char>('0' + v % 10);
+        if (after != 0) *p++ = after;
+      };
+      two(year / 100, 0);
+      two(year % 100, '-');
+      two(month, '-');
+      two(day, 'T');
+      two(secs / 3600, ':');
+      two(secs / 60 % 60, ':');
+      two(secs % 60, 0);
+      prefix_size_ = static_cast<std::size_t>(p - prefix_);
+    }
   }
   out.append(prefix_, prefix_ + prefix_size_);
   const auto ms = static_cast<int>(rest / 1'000'000);

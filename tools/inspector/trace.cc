@@ -69,6 +69,14 @@ std::string_view step_title(Domain d) {
   }
 }
 
+// A row of another size is a row of another layout: say so rather than "corrupt".
+std::string row_problem(const journal::Status& s, std::string_view what) {
+  if (s.code() != journal::ErrorCode::corrupt) return s.message();
+  return fmt::format("the {} row has another size than this flashsaga's (row layout version {}); written by "
+                     "another flashsaga version?",
+                     what, domains::row_layout_version);
+}
+
 std::string state_text(std::uint8_t s) { return std::string(domains::step_state_name(static_cast<StepState>(s))); }
 
 }  // namespace
@@ -116,7 +124,7 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
       t = {s.ok(), static_cast<StepState>(row.state), false, 0, 0};
     }
     if (!s.ok() && s.code() != journal::ErrorCode::not_found) {
-      err << fmt::format("flashsaga trace: {} journal: {}\n", ipc::domain_name(d), s.message());
+      err << fmt::format("flashsaga trace: {} journal: {}\n", ipc::domain_name(d), row_problem(s, "step"));
       return 2;
     }
   }
@@ -130,7 +138,7 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
     }
     journal::Status s = txn.get_as(envs[idx(Domain::order)]->table("orders"), journal::key_u64(id), row);
     if (!s.ok() && s.code() != journal::ErrorCode::not_found) {
-      err << "flashsaga trace: order journal: " << s.message() << '\n';
+      err << "flashsaga trace: order journal: " << row_problem(s, "order") << '\n';
       return 2;
     }
     has_row = s.ok();
