@@ -20,6 +20,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -40,6 +42,10 @@ inline constexpr std::int64_t order_wait_ms_max = 30'000;
 // Long-poll re-check interval: starts short (most sagas finish in a few ms), then backs off.
 inline constexpr std::int64_t poll_interval_ms_min = 2;
 inline constexpr std::int64_t poll_interval_ms_max = 10;
+// Saga latency for /metrics: orders read from the journal per scrape, and orders remembered as
+// still pending (to be observed once they end).
+inline constexpr std::size_t metrics_order_scan_max = 50'000;
+inline constexpr std::size_t metrics_pending_orders_max = 1u << 16;
 // A domain whose heartbeat is older than this is not healthy.
 inline constexpr std::int64_t heartbeat_stale_ns = 2'000'000'000;
 
@@ -100,6 +106,8 @@ class Api {
                ReplyFn on_reply);
   // Shared by GET /orders/{id} and its long poll.
   void answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t deadline_ns, std::int64_t interval_ms);
+  // Feeds the saga latency histogram with orders that became terminal since the last scrape.
+  void observe_orders();
 
   const engine::Config& config_;
   engine::Deployment& deployment_;
@@ -108,6 +116,9 @@ class Api {
   Idempotency& idempotency_;
   Metrics& metrics_;
   std::atomic<bool> stopping_{false};
+  std::mutex observe_mutex_;
+  std::uint64_t observe_next_id_ = 1;       // orders below were all seen once
+  std::set<std::uint64_t> observe_pending_;  // seen PENDING, to be observed when they end
 };
 
 }  // namespace flashsaga::gateway

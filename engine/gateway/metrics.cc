@@ -117,8 +117,8 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
     for (const auto& [key, n] : orders_)
       w.sample("flashsaga_orders_total", label("outcome", key.first) + "," + label("reason", key.second), n);
     w.family("flashsaga_saga_completion_seconds", "histogram",
-             "Time from an order's PENDING record to its terminal record (updated - created), for terminal "
-             "orders the gateway has read.");
+             "Time from an order's PENDING record to its terminal record (updated - created), per order, "
+             "observed from the order journal.");
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b < latency_bounds_s.size(); ++b) {
       cumulative += latency_buckets_[b];

@@ -280,6 +280,37 @@ void Api::answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t dea
   ex->respond(json_response(200, order_json(store_, row)));
 }
 
+void Api::observe_orders() {
+  std::lock_guard<std::mutex> lock(observe_mutex_);
+  Snapshot s;
+  if (!store_.begin(Domain::order, s)) return;
+  const journal::TableId orders = s.table("orders");
+  for (auto it = observe_pending_.begin(); it != observe_pending_.end();) {
+    domains::OrderRow row{};
+    const Lookup l = s.get(orders, journal::key_u64(*it), row);
+    if (l == Lookup::found && !terminal(row)) {
+      ++it;
+      continue;
+    }
+    if (l == Lookup::found) metrics_.order_terminal(row.id, row.created_ns, row.updated_ns);
+    it = observe_pending_.erase(it);
+  }
+  std::uint64_t last = observe_next_id_ - 1;
+  (void)s.txn().scan(orders, journal::key_u64(observe_next_id_), metrics_order_scan_max,
+                     [&](journal::Bytes key, journal::Bytes value) {
+                       domains::OrderRow row{};
+                       if (!journal::from_bytes(value, row)) return false;
+                       last = journal::u64_from_key(key);
+                       if (terminal(row)) {
+                         metrics_.order_terminal(row.id, row.created_ns, row.updated_ns);
+                       } else if (observe_pending_.size() < metrics_pending_orders_max) {
+                         observe_pending_.insert(row.id);
+                       }
+                       return true;
+                     });
+  observe_next_id_ = last + 1;
+}
+
 // --- POST /orders/{id}/cancel ---------------------------------------------------------------------
 
 void Api::cancel_order(const Request& req, const PathParams& p, const ExchangePtr& ex) {

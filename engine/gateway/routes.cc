@@ -1102,6 +1102,7 @@ void Api::metrics(const Request&, const PathParams&, const ExchangePtr& ex) {
   Response r;
   r.status = 200;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  observe_orders();
   r.body = metrics_.render(deployment_, store_, port_.index(), idempotency_.size(), idempotency_.replays());
   ex->respond(std::move(r));
 }

@@ -53,6 +53,13 @@ Shop open_shop(engine::Client& c, std::int64_t wallet, std::int64_t points, std:
   return s;
 }
 
+// Waits (bounded) until `done()` holds: the other domains apply a completion or a cancel
+// asynchronously, after the order itself has ended.
+template <typename Pred>
+void eventually(Pred done) {
+  for (int i = 0; i < 5000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 OrderRow finish(engine::Client& c, std::uint64_t id) {
   OrderRow row{};
   EXPECT_TRUE(c.wait_terminal(id, wait_ms, &row)) << "order " << id << " did not finish";
@@ -73,6 +80,11 @@ TEST(SagaFlows, HappyPathChargesExactlyAndTurnsTheReservationIntoASale) {
   EXPECT_EQ(row.points_used, 300);
   EXPECT_EQ(row.paid, 1'600);
   EXPECT_EQ(row.reward_points, 16);  // 1% of what was paid
+  eventually([&] {
+    return c.step(Domain::product, o.order_id) == StepState::sold &&
+           c.coupon(s.coupon)->state == static_cast<std::uint8_t>(domains::CouponState::used) &&
+           c.points(s.user)->balance == 500 - 300 + 16;
+  });
   // Each domain's own journal says what happened.
   EXPECT_EQ(c.step(Domain::product, o.order_id), StepState::sold);
   EXPECT_EQ(c.step(Domain::coupon, o.order_id), StepState::applied);

@@ -1,0 +1,67 @@
+-- orders.lua: a flash sale on one hot SKU — POST /orders with random buyers, for wrk.
+--
+-- Setup (a running deployment, e.g. `flashsaga run --data ./data`; see bench/wrk/setup.sh):
+--   bench/wrk/setup.sh http://127.0.0.1:8080 1000 10000   # 1000 buyers with money, 1 SKU of 10000 units
+-- Run:
+--   wrk -t2 -c64 -d30s -s bench/wrk/orders.lua http://127.0.0.1:8080
+-- Environment (optional):
+--   PRODUCT=1         the hot SKU's id (default 1)
+--   USERS=1000        buyers are ids 1..USERS (default 1000)
+--   QUANTITY=1        units per order (default 1)
+--   IDEMPOTENT=1      send an Idempotency-Key per request (unique: measures the table's cost)
+--
+-- At the end it prints the answers by status: 202 (accepted, stock reserved), 409 (sold out:
+-- answered by the gateway's CAS, no IPC), 404/422 (unknown/blocked buyers), 503 (overloaded).
+-- Once the SKU is sold out, the run measures the sold-out path, which is the common case of a
+-- real flash sale.
+
+local product = tonumber(os.getenv("PRODUCT") or "1")
+local users = tonumber(os.getenv("USERS") or "1000")
+local quantity = tonumber(os.getenv("QUANTITY") or "1")
+local idempotent = os.getenv("IDEMPOTENT") == "1"
+
+local threads = {}
+local thread_id = 0
+
+function setup(thread)
+  thread_id = thread_id + 1
+  thread:set("id", thread_id)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counts = {}
+  sequence = 0
+  math.randomseed(os.time() + (id or 0) * 7919)
+  wrk.method = "POST"
+  wrk.path = "/orders"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  local body = string.format('{"user_id":%d,"items":[{"product_id":%d,"quantity":%d}]}',
+                             math.random(1, users), product, quantity)
+  local headers = nil
+  if idempotent then
+    sequence = sequence + 1
+    headers = { ["Idempotency-Key"] = string.format("wrk-%d-%d-%d", id or 0, os.time(), sequence) }
+  end
+  return wrk.format("POST", "/orders", headers, body)
+end
+
+function response(status, headers, body)
+  counts[status] = (counts[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    local c = thread:get("counts")
+    for status, n in pairs(c or {}) do total[status] = (total[status] or 0) + n end
+  end
+  io.write("answers by status:\n")
+  for status, n in pairs(total) do io.write(string.format("  %d: %d\n", status, n)) end
+  io.write(string.format("latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
+                         latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+                         latency:percentile(99.9) / 1000))
+end
