@@ -12,7 +12,7 @@ cmake --build --preset release -j "$jobs"
 ctest --preset release
 if [ "${FLASHSAGA_SKIP_SANITIZERS:-0}" != 1 ]; then
   sanitize_targets=(message_test spsc_ring_test doorbell_test segment_test ring_cross_process_test
-                    journal_test journal_crash_test leaf_domains_test)
+                    journal_test journal_crash_test leaf_domains_test engine_test)
   for preset in asan tsan; do
     cmake --preset "$preset" >/dev/null
     cmake --build --preset "$preset" -j "$jobs" --target "${sanitize_targets[@]}"
