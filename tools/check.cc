@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
@@ -55,8 +55,7 @@ std::string data_dir_problem(const std::filesystem::path& data_dir) {
   return {};
 }
 
-journal::Status open_journal(const std::filesystem::path& data_dir, Domain domain,
-                             std::unique_ptr<journal::Env>& out) {
+journal::Status open_journal(const std::filesystem::path& data_dir, Domain domain, std::unique_ptr<journal::Env>& out) {
   journal::Options o;
   o.domain = std::string(ipc::domain_name(domain));
   o.dir = data_dir / o.domain;
@@ -76,8 +75,7 @@ journal::Status open_journal(const std::filesystem::path& data_dir, Domain domai
     return journal::Status(s.code(), s.lmdb_rc(),
                            fmt::format("{} (this flashsaga reads journal layout version {} and row "
                                        "layout version {}; use the flashsaga that wrote it)",
-                                       s.message(), journal::journal_layout_version,
-                                       domains::row_layout_version));
+                                       s.message(), journal::journal_layout_version, domains::row_layout_version));
   }
   return s;
 }
@@ -122,7 +120,9 @@ bool payload_size_ok(RecordType type, std::size_t size) noexcept {
 
 namespace {
 
-std::string_view state_name(StepState s) { return domains::step_state_name(s); }
+std::string_view state_name(StepState s) {
+  return domains::step_state_name(s);
+}
 
 // Moves to `to`, starting a new phase, or continues the phase if already there.
 void enter(StepReplay& s, StepState to) {
@@ -135,6 +135,12 @@ void enter(StepReplay& s, StepState to) {
   s.phase_records = 1;
 }
 
+// A legal transition: moves and reports nothing wrong.
+std::string moved(StepReplay& s, StepState to) {
+  enter(s, to);
+  return {};
+}
+
 std::string replay_product(StepReplay& s, RecordType type, const Event& e, std::uint32_t items) {
   const bool continuing = s.phase_records < items;
   switch (type) {
@@ -144,24 +150,24 @@ std::string replay_product(StepReplay& s, RecordType type, const Event& e, std::
         enter(s, StepState::reserved);
         return {};
       }
-      if (s.state == StepState::reserved && continuing) return enter(s, StepState::reserved), std::string{};
+      if (s.state == StepState::reserved && continuing) return moved(s, StepState::reserved);
       if (s.state == StepState::cancelled_before_apply)
         return fmt::format("{} units of product {} reserved after the cancel came first (a late forward step)",
                            e.amount, e.subject);
       return fmt::format("{} units of product {} reserved again (step already {})", e.amount, e.subject,
                          state_name(s.state));
     case RecordType::stock_sold:
-      if (s.state == StepState::reserved) return enter(s, StepState::sold), std::string{};
-      if (s.state == StepState::sold && continuing) return enter(s, StepState::sold), std::string{};
-      return fmt::format("{} units of product {} sold, but the step is {} (only reserved stock can be sold)",
-                         e.amount, e.subject, state_name(s.state));
+      if (s.state == StepState::reserved) return moved(s, StepState::sold);
+      if (s.state == StepState::sold && continuing) return moved(s, StepState::sold);
+      return fmt::format("{} units of product {} sold, but the step is {} (only reserved stock can be sold)", e.amount,
+                         e.subject, state_name(s.state));
     case RecordType::stock_released:
       if (s.state == StepState::reserved || s.state == StepState::sold) {
         ++s.compensations;
         enter(s, StepState::released);
         return {};
       }
-      if (s.state == StepState::released && continuing) return enter(s, StepState::released), std::string{};
+      if (s.state == StepState::released && continuing) return moved(s, StepState::released);
       if (s.state == StepState::released)
         return fmt::format("{} units of product {} released twice (double compensation)", e.amount, e.subject);
       ++s.compensations;
@@ -169,7 +175,7 @@ std::string replay_product(StepReplay& s, RecordType type, const Event& e, std::
       return fmt::format("{} units of product {} released, but nothing was reserved (step {}; empty compensation)",
                          e.amount, e.subject, state_name(s.phase_from));
     case RecordType::stock_cancelled_before_apply:
-      if (s.state == StepState::none) return enter(s, StepState::cancelled_before_apply), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::cancelled_before_apply);
       return fmt::format("cancelled_before_apply recorded although the step is already {}", state_name(s.state));
     default: break;
   }
@@ -189,7 +195,7 @@ std::string replay_coupon(StepReplay& s, RecordType type, const Event& e) {
         return fmt::format("coupon {} applied after the cancel came first (a late forward step)", e.subject);
       return fmt::format("coupon {} applied again (step already {})", e.subject, state_name(s.state));
     case RecordType::coupon_rejected:
-      if (s.state == StepState::none) return enter(s, StepState::rejected), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::rejected);
       return fmt::format("coupon {} rejected although the step is already {}", e.subject, state_name(s.state));
     case RecordType::coupon_used:
       if (s.state == StepState::applied && !s.used) {
@@ -200,7 +206,7 @@ std::string replay_coupon(StepReplay& s, RecordType type, const Event& e) {
                          s.used ? " and already used" : "");
     case RecordType::coupon_released:
       ++s.compensations;
-      if (s.state == StepState::applied) return enter(s, StepState::released), std::string{};
+      if (s.state == StepState::applied) return moved(s, StepState::released);
       if (s.state == StepState::released)
         return fmt::format("coupon {} released twice (double compensation)", e.subject);
       {
@@ -210,7 +216,7 @@ std::string replay_coupon(StepReplay& s, RecordType type, const Event& e) {
                            e.subject, state_name(before));
       }
     case RecordType::coupon_cancelled_before_apply:
-      if (s.state == StepState::none) return enter(s, StepState::cancelled_before_apply), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::cancelled_before_apply);
       return fmt::format("cancelled_before_apply recorded although the step is already {}", state_name(s.state));
     default: break;
   }
@@ -230,7 +236,7 @@ std::string replay_point(StepReplay& s, RecordType type, const Event& e) {
         return fmt::format("{} points deducted after the cancel came first (a late forward step)", e.amount);
       return fmt::format("{} points deducted again (step already {})", e.amount, state_name(s.state));
     case RecordType::points_rejected:
-      if (s.state == StepState::none) return enter(s, StepState::rejected), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::rejected);
       return fmt::format("deduction rejected although the step is already {}", state_name(s.state));
     case RecordType::points_refunded: {
       ++s.compensations;
@@ -248,7 +254,7 @@ std::string replay_point(StepReplay& s, RecordType type, const Event& e) {
                          e.amount, state_name(before));
     }
     case RecordType::points_cancelled_before_apply:
-      if (s.state == StepState::none) return enter(s, StepState::cancelled_before_apply), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::cancelled_before_apply);
       return fmt::format("cancelled_before_apply recorded although the step is already {}", state_name(s.state));
     case RecordType::points_rewarded:
       if (s.reward_state != 0) return fmt::format("reward of {} points accrued twice", e.amount);
@@ -263,8 +269,7 @@ std::string replay_point(StepReplay& s, RecordType type, const Event& e) {
         return fmt::format("reward revoked ({} points) but none was accrued, or it was revoked already", e.amount);
       }
       s.reward_state = 2;
-      if (e.amount > s.reward)
-        return fmt::format("{} points revoked, more than the reward of {}", e.amount, s.reward);
+      if (e.amount > s.reward) return fmt::format("{} points revoked, more than the reward of {}", e.amount, s.reward);
       return {};
     default: break;
   }
@@ -274,7 +279,7 @@ std::string replay_point(StepReplay& s, RecordType type, const Event& e) {
 std::string replay_payment(StepReplay& s, RecordType type, const Event& e) {
   switch (type) {
     case RecordType::payment_pg_requested:
-      if (s.state == StepState::none) return enter(s, StepState::pending), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::pending);
       return fmt::format("PG charge requested although the step is already {}", state_name(s.state));
     case RecordType::payment_approved: {
       const StepState before = s.state;
@@ -282,17 +287,19 @@ std::string replay_payment(StepReplay& s, RecordType type, const Event& e) {
       s.amount = e.amount;
       enter(s, StepState::approved);
       if (before == StepState::none || before == StepState::pending) return {};
-      if (s.forward > 1) return fmt::format("second charge of {} for the order (at most one charge per order)", e.amount);
+      if (s.forward > 1)
+        return fmt::format("second charge of {} for the order (at most one charge per order)", e.amount);
       if (before == StepState::cancelled_before_apply)
         return fmt::format("charge of {} after the cancel came first (a late forward step)", e.amount);
       return fmt::format("charge of {} although the payment step is {}", e.amount, state_name(before));
     }
     case RecordType::payment_declined:
-      if (s.state == StepState::none || s.state == StepState::pending) return enter(s, StepState::declined), std::string{};
+      if (s.state == StepState::none || s.state == StepState::pending)
+        return moved(s, StepState::declined);
       return fmt::format("charge declined although the step is already {}", state_name(s.state));
     case RecordType::payment_voided:
       ++s.compensations;
-      if (s.state == StepState::pending) return enter(s, StepState::voided), std::string{};
+      if (s.state == StepState::pending) return moved(s, StepState::voided);
       return fmt::format("void of a payment step that is {} (only a pending PG charge can be voided)",
                          state_name(s.state));
     case RecordType::payment_refunded: {
@@ -309,7 +316,7 @@ std::string replay_payment(StepReplay& s, RecordType type, const Event& e) {
                          state_name(before));
     }
     case RecordType::payment_cancelled_before_apply:
-      if (s.state == StepState::none) return enter(s, StepState::cancelled_before_apply), std::string{};
+      if (s.state == StepState::none) return moved(s, StepState::cancelled_before_apply);
       return fmt::format("cancelled_before_apply recorded although the step is already {}", state_name(s.state));
     default: break;
   }
@@ -347,7 +354,9 @@ bool step_needs_compensation(Domain domain, const StepReplay& s) noexcept {
 
 namespace {
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 // The runtime's inbox row (domains/runtime.cc, InboxEntry): the last input sequence applied
 // per edge. Mirrored here to tell a cancel still in the order's outbox from a lost one.
@@ -366,8 +375,8 @@ struct Finding {
 struct OrderFacts {
   bool has_row = false;
   bool in_pending_table = false;
-  std::uint8_t status = 0;        // row
-  std::uint8_t j_status = 0;      // journal replay
+  std::uint8_t status = 0;    // row
+  std::uint8_t j_status = 0;  // journal replay
   std::uint8_t reason = 0;
   std::uint8_t was_completed = 0;
   std::uint8_t j_was_completed = 0;
@@ -384,16 +393,17 @@ struct OrderFacts {
 struct DomainStep {
   bool has_row = false;
   std::uint8_t row_state = 0;
-  std::uint8_t row_flag = 0;      // coupon: used; point: reward_state; payment: method
-  std::uint8_t item_count = 0;    // product
-  std::int64_t row_amount = 0;    // coupon discount, point amount, payment amount
-  std::uint64_t row_ref = 0;      // coupon id; payment user
+  std::uint8_t row_flag = 0;    // coupon: used; point: reward_state; payment: method
+  std::uint8_t item_count = 0;  // product
+  std::int64_t row_amount = 0;  // coupon discount, point amount, payment amount
+  std::uint64_t row_ref = 0;    // coupon id; payment user
   StepReplay replay;
 };
 
 struct Ledger {  // points or wallet, replayed from the journal
   std::int64_t balance = 0;
-  std::array<std::int64_t, 5> sums{};  // point: accrued deducted refunded rewarded revoked; wallet: deposits charges refunds
+  std::array<std::int64_t, 5>
+      sums{};  // point: accrued deducted refunded rewarded revoked; wallet: deposits charges refunds
   std::uint64_t last_seq = 0;
 };
 
@@ -411,7 +421,7 @@ struct CouponFacts {
   CouponRow row{};
   std::uint32_t issued_records = 0;
   std::uint64_t template_id = 0, user_id = 0;
-  std::uint8_t j_state = 0;        // CouponState per journal replay
+  std::uint8_t j_state = 0;  // CouponState per journal replay
   std::uint64_t j_holder = 0;
   std::uint64_t last_seq = 0;
   std::vector<std::uint64_t> applied_steps;  // orders whose coupon step row is applied
@@ -435,8 +445,8 @@ struct Model {
   std::unordered_map<std::uint64_t, PointAccount> accounts;
   std::unordered_map<std::uint64_t, Wallet> wallet_rows;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint32_t> coupons_per_holder;  // (template, user)
-  std::unordered_set<std::uint64_t> outbox_inflight;  // order * 8 + domain
-  std::array<std::unordered_map<std::uint64_t, std::uint64_t>, 7> inbox;  // per domain: edge -> last seq
+  std::unordered_set<std::uint64_t> outbox_inflight;                                    // order * 8 + domain
+  std::array<std::unordered_map<std::uint64_t, std::uint64_t>, 7> inbox;                // per domain: edge -> last seq
 };
 
 class Pass {
@@ -493,23 +503,23 @@ bool Pass::scan_rows(const journal::Env& env, const journal::ReadTxn& txn, Domai
                      const std::function<void(std::uint64_t, std::uint64_t, const Row&)>& fn) {
   bool bad = false;
   std::size_t bad_size = 0;
-  journal::Status s = txn.scan(env.table(table), {}, std::numeric_limits<std::size_t>::max(),
-                               [&](journal::Bytes key, journal::Bytes value) {
-                                 Row row{};
-                                 if (!journal::from_bytes(value, row) || (key.size() != 8 && key.size() != 16)) {
-                                   bad = true;
-                                   bad_size = value.size();
-                                   return false;
-                                 }
-                                 fn(journal::u64_from_key(key), key.size() == 16 ? journal::u64_from_key(key, 8) : 0,
-                                    row);
-                                 return true;
-                               });
+  journal::Status s = txn.scan(
+      env.table(table), {}, std::numeric_limits<std::size_t>::max(), [&](journal::Bytes key, journal::Bytes value) {
+        Row row{};
+        if (!journal::from_bytes(value, row) || (key.size() != 8 && key.size() != 16)) {
+          bad = true;
+          bad_size = value.size();
+          return false;
+        }
+        fn(journal::u64_from_key(key), key.size() == 16 ? journal::u64_from_key(key, 8) : 0, row);
+        return true;
+      });
   if (!s.ok()) return fail(fmt::format("{} journal, table {}: {}", ipc::domain_name(d), table, s.message()));
   if (bad) {
-    return fail(fmt::format("{} journal, table {}: a row of {} bytes where this flashsaga expects {} (row layout "
-                            "version {}); written by another flashsaga version?",
-                            ipc::domain_name(d), table, bad_size, sizeof(Row), domains::row_layout_version));
+    return fail(
+        fmt::format("{} journal, table {}: a row of {} bytes where this flashsaga expects {} (row layout "
+                    "version {}); written by another flashsaga version?",
+                    ipc::domain_name(d), table, bad_size, sizeof(Row), domains::row_layout_version));
   }
   return true;
 }
@@ -522,23 +532,23 @@ bool Pass::read_records(const journal::ReadTxn& txn, Domain d,
     ++count;
     const auto type = static_cast<RecordType>(r.header.type);
     if (!record_type_known(r.header.type)) {
-      problem = fmt::format("{} journal: record {} has type {}, which this flashsaga does not know (written by a "
-                            "newer version?)",
-                            ipc::domain_name(d), r.sequence, r.header.type);
+      problem = fmt::format(
+          "{} journal: record {} has type {}, which this flashsaga does not know (written by a "
+          "newer version?)",
+          ipc::domain_name(d), r.sequence, r.header.type);
       return false;
     }
     if (!payload_size_ok(type, r.payload.size())) {
-      problem = fmt::format("{} journal: record {} ({}) has a {}-byte payload, expected {} (run `flashsaga journal "
-                            "verify`)",
-                            ipc::domain_name(d), r.sequence, domains::record_type_name(type), r.payload.size(),
-                            payload_size_for(type));
+      problem = fmt::format(
+          "{} journal: record {} ({}) has a {}-byte payload, expected {} (run `flashsaga journal "
+          "verify`)",
+          ipc::domain_name(d), r.sequence, domains::record_type_name(type), r.payload.size(), payload_size_for(type));
       return false;
     }
     const Domain owner = domains::record_domain(type);
     if (owner != d && owner != Domain::none) {
       problem = fmt::format("{} journal: record {} is a {} record, which only the {} domain writes",
-                            ipc::domain_name(d), r.sequence, domains::record_type_name(type),
-                            ipc::domain_name(owner));
+                            ipc::domain_name(d), r.sequence, domains::record_type_name(type), ipc::domain_name(owner));
       return false;
     }
     if (record_carries_event(type)) {
@@ -551,7 +561,8 @@ bool Pass::read_records(const journal::ReadTxn& txn, Domain d,
     return true;
   });
   report_.records[idx(d)] = count;
-  if (!s.ok()) return fail(fmt::format("{} journal: {} (run `flashsaga journal verify`)", ipc::domain_name(d), s.message()));
+  if (!s.ok())
+    return fail(fmt::format("{} journal: {} (run `flashsaga journal verify`)", ipc::domain_name(d), s.message()));
   if (!problem.empty()) return fail(problem);
   return true;
 }
@@ -560,13 +571,15 @@ void Pass::step_record(Domain d, int inv, const journal::RecordView& r, const Ev
   const std::uint64_t order = r.header.order_id;
   const auto type = static_cast<RecordType>(r.header.type);
   if (order == 0) {
-    add(inv, 0, d, r.sequence, "no-order", fmt::format("{} record without an order id", domains::record_type_name(type)));
+    add(inv, 0, d, r.sequence, "no-order",
+        fmt::format("{} record without an order id", domains::record_type_name(type)));
     return;
   }
   DomainStep& step = m_.steps[idx(d)][order];
   const std::uint32_t items = step.has_row && step.item_count > 0 ? step.item_count : line_items_max;
   std::string wrong = replay_step(step.replay, type, e, r.sequence, items);
-  if (!wrong.empty()) add(inv, order, d, r.sequence, fmt::format("seq-{}", domains::record_type_name(type)), std::move(wrong));
+  if (!wrong.empty())
+    add(inv, order, d, r.sequence, fmt::format("seq-{}", domains::record_type_name(type)), std::move(wrong));
 }
 
 bool Pass::read_inbox(const journal::Env& env, const journal::ReadTxn& txn, Domain d) {
@@ -585,7 +598,8 @@ bool Pass::read_inbox(const journal::Env& env, const journal::ReadTxn& txn, Doma
 
 bool Pass::read_user(const journal::Env& env, const journal::ReadTxn& txn) {
   std::uint64_t users = 0;
-  if (!scan_rows<UserRow>(env, txn, Domain::user, "users", [&](std::uint64_t, std::uint64_t, const UserRow&) { ++users; }))
+  if (!scan_rows<UserRow>(env, txn, Domain::user, "users",
+                          [&](std::uint64_t, std::uint64_t, const UserRow&) { ++users; }))
     return false;
   report_.users = users;
   return read_records(txn, Domain::user, [](const journal::RecordView&, const Event*) {});
@@ -593,17 +607,19 @@ bool Pass::read_user(const journal::Env& env, const journal::ReadTxn& txn) {
 
 bool Pass::read_point(const journal::Env& env, const journal::ReadTxn& txn) {
   auto& steps = m_.steps[idx(Domain::point)];
-  if (!scan_rows<PointAccount>(env, txn, Domain::point, "accounts",
-                               [&](std::uint64_t user, std::uint64_t, const PointAccount& a) { m_.accounts[user] = a; }))
+  if (!scan_rows<PointAccount>(
+          env, txn, Domain::point, "accounts",
+          [&](std::uint64_t user, std::uint64_t, const PointAccount& a) { m_.accounts[user] = a; }))
     return false;
-  if (!scan_rows<PointStep>(env, txn, Domain::point, "steps", [&](std::uint64_t order, std::uint64_t, const PointStep& s) {
-        DomainStep& st = steps[order];
-        st.has_row = true;
-        st.row_state = s.state;
-        st.row_flag = s.reward_state;
-        st.row_amount = s.amount;
-        st.row_ref = s.user_id;
-      }))
+  if (!scan_rows<PointStep>(env, txn, Domain::point, "steps",
+                            [&](std::uint64_t order, std::uint64_t, const PointStep& s) {
+                              DomainStep& st = steps[order];
+                              st.has_row = true;
+                              st.row_state = s.state;
+                              st.row_flag = s.reward_state;
+                              st.row_amount = s.amount;
+                              st.row_ref = s.user_id;
+                            }))
     return false;
   if (!read_inbox(env, txn, Domain::point)) return false;
   return read_records(txn, Domain::point, [&](const journal::RecordView& r, const Event* e) {
@@ -614,11 +630,26 @@ bool Pass::read_point(const journal::Env& env, const journal::ReadTxn& txn) {
     l.last_seq = r.sequence;
     std::int64_t delta = 0;
     switch (type) {
-      case RecordType::points_accrued: l.sums[0] += e->amount; delta = e->amount; break;
-      case RecordType::points_deducted: l.sums[1] += e->amount; delta = -e->amount; break;
-      case RecordType::points_refunded: l.sums[2] += e->amount; delta = e->amount; break;
-      case RecordType::points_rewarded: l.sums[3] += e->amount; delta = e->amount; break;
-      case RecordType::points_reward_revoked: l.sums[4] += e->amount; delta = -e->amount; break;
+      case RecordType::points_accrued:
+        l.sums[0] += e->amount;
+        delta = e->amount;
+        break;
+      case RecordType::points_deducted:
+        l.sums[1] += e->amount;
+        delta = -e->amount;
+        break;
+      case RecordType::points_refunded:
+        l.sums[2] += e->amount;
+        delta = e->amount;
+        break;
+      case RecordType::points_rewarded:
+        l.sums[3] += e->amount;
+        delta = e->amount;
+        break;
+      case RecordType::points_reward_revoked:
+        l.sums[4] += e->amount;
+        delta = -e->amount;
+        break;
       default: break;
     }
     l.balance += delta;
@@ -638,25 +669,28 @@ bool Pass::read_point(const journal::Env& env, const journal::ReadTxn& txn) {
 
 bool Pass::read_product(const journal::Env& env, const journal::ReadTxn& txn) {
   auto& steps = m_.steps[idx(Domain::product)];
-  if (!scan_rows<ProductRow>(env, txn, Domain::product, "products", [&](std::uint64_t id, std::uint64_t, const ProductRow& p) {
-        ProductFacts& f = m_.products[id];
-        f.has_row = true;
-        f.row = p;
-      }))
+  if (!scan_rows<ProductRow>(env, txn, Domain::product, "products",
+                             [&](std::uint64_t id, std::uint64_t, const ProductRow& p) {
+                               ProductFacts& f = m_.products[id];
+                               f.has_row = true;
+                               f.row = p;
+                             }))
     return false;
-  if (!scan_rows<ProductStep>(env, txn, Domain::product, "steps", [&](std::uint64_t order, std::uint64_t, const ProductStep& s) {
-        DomainStep& st = steps[order];
-        st.has_row = true;
-        st.row_state = s.state;
-        st.item_count = s.item_count;
-        const auto state = static_cast<StepState>(s.state);
-        for (std::uint32_t i = 0; i < s.item_count && i < line_items_max; ++i) {
-          auto it = m_.products.find(s.items[i].product_id);
-          if (it == m_.products.end()) continue;  // the domain journals nothing for unknown products
-          if (state == StepState::reserved) it->second.step_reserved += s.items[i].quantity;
-          if (state == StepState::sold) it->second.step_sold += s.items[i].quantity;
-        }
-      }))
+  if (!scan_rows<ProductStep>(env, txn, Domain::product, "steps",
+                              [&](std::uint64_t order, std::uint64_t, const ProductStep& s) {
+                                DomainStep& st = steps[order];
+                                st.has_row = true;
+                                st.row_state = s.state;
+                                st.item_count = s.item_count;
+                                const auto state = static_cast<StepState>(s.state);
+                                for (std::uint32_t i = 0; i < s.item_count && i < line_items_max; ++i) {
+                                  auto it = m_.products.find(s.items[i].product_id);
+                                  if (it == m_.products.end())
+                                    continue;  // the domain journals nothing for unknown products
+                                  if (state == StepState::reserved) it->second.step_reserved += s.items[i].quantity;
+                                  if (state == StepState::sold) it->second.step_sold += s.items[i].quantity;
+                                }
+                              }))
     return false;
   if (!read_inbox(env, txn, Domain::product)) return false;
   return read_records(txn, Domain::product, [&](const journal::RecordView& r, const Event* e) {
@@ -699,8 +733,8 @@ bool Pass::read_product(const journal::Env& env, const journal::ReadTxn& txn) {
       case RecordType::stock_reconciled:
         if (e->balance != f.j_total)
           add(1, 0, Domain::product, r.sequence, fmt::format("reconcile-total-{}", e->subject),
-              fmt::format("product {}: reconciliation saw total {}, the journal adds up to {}", e->subject,
-                          e->balance, f.j_total));
+              fmt::format("product {}: reconciliation saw total {}, the journal adds up to {}", e->subject, e->balance,
+                          f.j_total));
         return;
       case RecordType::stock_reserved:
       case RecordType::stock_sold:
@@ -715,8 +749,10 @@ bool Pass::read_product(const journal::Env& env, const journal::ReadTxn& txn) {
           f.j_sold += e->amount;
         } else {
           const StepState from = before.state == StepState::released ? before.phase_from : before.state;
-          if (from == StepState::sold) f.j_sold -= e->amount;
-          else if (from == StepState::reserved) f.j_reserved -= e->amount;
+          if (from == StepState::sold)
+            f.j_sold -= e->amount;
+          else if (from == StepState::reserved)
+            f.j_reserved -= e->amount;
         }
         const std::int64_t available = f.j_total - f.j_reserved - f.j_sold;
         if (e->balance != available)
@@ -736,38 +772,43 @@ bool Pass::read_product(const journal::Env& env, const journal::ReadTxn& txn) {
 
 bool Pass::read_coupon(const journal::Env& env, const journal::ReadTxn& txn) {
   auto& steps = m_.steps[idx(Domain::coupon)];
-  if (!scan_rows<TemplateRow>(env, txn, Domain::coupon, "templates", [&](std::uint64_t id, std::uint64_t, const TemplateRow& t) {
-        TemplateFacts& f = m_.templates[id];
-        f.has_row = true;
-        f.row = t;
-      }))
+  if (!scan_rows<TemplateRow>(env, txn, Domain::coupon, "templates",
+                              [&](std::uint64_t id, std::uint64_t, const TemplateRow& t) {
+                                TemplateFacts& f = m_.templates[id];
+                                f.has_row = true;
+                                f.row = t;
+                              }))
     return false;
-  if (!scan_rows<CouponRow>(env, txn, Domain::coupon, "coupons", [&](std::uint64_t id, std::uint64_t, const CouponRow& c) {
-        CouponFacts& f = m_.coupons[id];
-        f.has_row = true;
-        f.row = c;
-        m_.templates[c.template_id].coupons += 1;
-        m_.coupons_per_holder[{c.template_id, c.user_id}] += 1;
-      }))
+  if (!scan_rows<CouponRow>(env, txn, Domain::coupon, "coupons",
+                            [&](std::uint64_t id, std::uint64_t, const CouponRow& c) {
+                              CouponFacts& f = m_.coupons[id];
+                              f.has_row = true;
+                              f.row = c;
+                              m_.templates[c.template_id].coupons += 1;
+                              m_.coupons_per_holder[{c.template_id, c.user_id}] += 1;
+                            }))
     return false;
-  if (!scan_rows<CouponStep>(env, txn, Domain::coupon, "steps", [&](std::uint64_t order, std::uint64_t, const CouponStep& s) {
-        DomainStep& st = steps[order];
-        st.has_row = true;
-        st.row_state = s.state;
-        st.row_flag = s.used;
-        st.row_amount = s.discount;
-        st.row_ref = s.coupon_id;
-        if (static_cast<StepState>(s.state) == StepState::applied) m_.coupons[s.coupon_id].applied_steps.push_back(order);
-      }))
+  if (!scan_rows<CouponStep>(env, txn, Domain::coupon, "steps",
+                             [&](std::uint64_t order, std::uint64_t, const CouponStep& s) {
+                               DomainStep& st = steps[order];
+                               st.has_row = true;
+                               st.row_state = s.state;
+                               st.row_flag = s.used;
+                               st.row_amount = s.discount;
+                               st.row_ref = s.coupon_id;
+                               if (static_cast<StepState>(s.state) == StepState::applied)
+                                 m_.coupons[s.coupon_id].applied_steps.push_back(order);
+                             }))
     return false;
   // holders: (template, user) -> coupon must name a coupon of that template and user.
-  if (!scan_rows<std::uint64_t>(env, txn, Domain::coupon, "holders", [&](std::uint64_t tpl, std::uint64_t user, const std::uint64_t& c) {
-        auto it = m_.coupons.find(c);
-        if (it == m_.coupons.end() || it->second.row.template_id != tpl || it->second.row.user_id != user)
-          add(2, 0, Domain::coupon, 0, fmt::format("holder-{}-{}", tpl, user),
-              fmt::format("holders says user {} holds coupon {} of template {}, but the coupon row disagrees", user, c,
-                          tpl));
-      }))
+  if (!scan_rows<std::uint64_t>(
+          env, txn, Domain::coupon, "holders", [&](std::uint64_t tpl, std::uint64_t user, const std::uint64_t& c) {
+            auto it = m_.coupons.find(c);
+            if (it == m_.coupons.end() || it->second.row.template_id != tpl || it->second.row.user_id != user)
+              add(2, 0, Domain::coupon, 0, fmt::format("holder-{}-{}", tpl, user),
+                  fmt::format("holders says user {} holds coupon {} of template {}, but the coupon row disagrees", user,
+                              c, tpl));
+          }))
     return false;
   if (!read_inbox(env, txn, Domain::coupon)) return false;
   return read_records(txn, Domain::coupon, [&](const journal::RecordView& r, const Event* e) {
@@ -794,7 +835,8 @@ bool Pass::read_coupon(const journal::Env& env, const journal::ReadTxn& txn) {
       t.issued_records += 1;
       t.last_seq = r.sequence;
       if (++f.issued_records > 1)
-        add(2, 0, Domain::coupon, r.sequence, fmt::format("issued-twice-{}", c.id), fmt::format("coupon {} issued twice", c.id));
+        add(2, 0, Domain::coupon, r.sequence, fmt::format("issued-twice-{}", c.id),
+            fmt::format("coupon {} issued twice", c.id));
       if (t.created_records == 0)
         add(2, 0, Domain::coupon, r.sequence, fmt::format("issued-uncreated-{}", c.id),
             fmt::format("coupon {} issued from template {}, which was never created", c.id, c.template_id));
@@ -832,7 +874,8 @@ bool Pass::read_coupon(const journal::Env& env, const journal::ReadTxn& txn) {
     } else if (type == RecordType::coupon_used) {
       if (f.j_holder != order || f.j_state != held)
         add(2, order, Domain::coupon, r.sequence, "use-unheld",
-            fmt::format("coupon {} used by order {}, which does not hold it (holder {})", e->subject, order, f.j_holder));
+            fmt::format("coupon {} used by order {}, which does not hold it (holder {})", e->subject, order,
+                        f.j_holder));
       f.j_holder = order;
       f.j_state = used;
     } else if (type == RecordType::coupon_released) {
@@ -853,17 +896,18 @@ bool Pass::read_payment(const journal::Env& env, const journal::ReadTxn& txn) {
   if (!scan_rows<Wallet>(env, txn, Domain::payment, "wallets",
                          [&](std::uint64_t user, std::uint64_t, const Wallet& w) { m_.wallet_rows[user] = w; }))
     return false;
-  if (!scan_rows<PaymentRow>(env, txn, Domain::payment, "payments", [&](std::uint64_t order, std::uint64_t, const PaymentRow& p) {
-        DomainStep& st = steps[order];
-        st.has_row = true;
-        st.row_state = p.state;
-        st.row_flag = p.method;
-        st.row_amount = p.amount;
-        st.row_ref = p.user_id;
-        if (p.order_id != order)
-          add(4, order, Domain::payment, 0, "row-key",
-              fmt::format("payments row under order {} names order {}", order, p.order_id));
-      }))
+  if (!scan_rows<PaymentRow>(env, txn, Domain::payment, "payments",
+                             [&](std::uint64_t order, std::uint64_t, const PaymentRow& p) {
+                               DomainStep& st = steps[order];
+                               st.has_row = true;
+                               st.row_state = p.state;
+                               st.row_flag = p.method;
+                               st.row_amount = p.amount;
+                               st.row_ref = p.user_id;
+                               if (p.order_id != order)
+                                 add(4, order, Domain::payment, 0, "row-key",
+                                     fmt::format("payments row under order {} names order {}", order, p.order_id));
+                             }))
     return false;
   if (!read_inbox(env, txn, Domain::payment)) return false;
   const auto wallet = static_cast<std::int64_t>(PaymentMethod::wallet);
@@ -942,22 +986,23 @@ bool Pass::read_order(const journal::Env& env, const journal::ReadTxn& txn) {
 
   // Messages committed to the outbox but not yet applied by their consumer: in flight.
   std::string outbox_problem;
-  s = txn.scan(env.table("outbox"), {}, std::numeric_limits<std::size_t>::max(), [&](journal::Bytes key, journal::Bytes value) {
-    ipc::Message msg;
-    if (key.size() != 16 || !journal::from_bytes(value, msg)) {
-      outbox_problem = "an outbox entry of another layout";
-      return false;
-    }
-    const std::uint64_t edge = journal::u64_from_key(key);
-    const std::uint64_t seq = journal::u64_from_key(key, 8);
-    const auto to = static_cast<Domain>(msg.header.destination);
-    if (idx(to) >= m_.inbox.size() || msg.header.order_id == 0) return true;
-    const auto& inbox = m_.inbox[idx(to)];
-    const auto it = inbox.find(edge);
-    const std::uint64_t applied = it == inbox.end() ? 0 : it->second;
-    if (seq > applied) m_.outbox_inflight.insert(msg.header.order_id * 8 + idx(to));
-    return true;
-  });
+  s = txn.scan(env.table("outbox"), {}, std::numeric_limits<std::size_t>::max(),
+               [&](journal::Bytes key, journal::Bytes value) {
+                 ipc::Message msg;
+                 if (key.size() != 16 || !journal::from_bytes(value, msg)) {
+                   outbox_problem = "an outbox entry of another layout";
+                   return false;
+                 }
+                 const std::uint64_t edge = journal::u64_from_key(key);
+                 const std::uint64_t seq = journal::u64_from_key(key, 8);
+                 const auto to = static_cast<Domain>(msg.header.destination);
+                 if (idx(to) >= m_.inbox.size() || msg.header.order_id == 0) return true;
+                 const auto& inbox = m_.inbox[idx(to)];
+                 const auto it = inbox.find(edge);
+                 const std::uint64_t applied = it == inbox.end() ? 0 : it->second;
+                 if (seq > applied) m_.outbox_inflight.insert(msg.header.order_id * 8 + idx(to));
+                 return true;
+               });
   if (!s.ok() || !outbox_problem.empty())
     return fail(fmt::format("order journal, table outbox: {}", s.ok() ? outbox_problem : s.message()));
 
@@ -995,7 +1040,8 @@ bool Pass::read_order(const journal::Env& env, const journal::ReadTxn& txn) {
       case RecordType::order_completed:
         if (f.j_status != pending)
           add(5, id, Domain::order, r.sequence, "complete-from",
-              fmt::format("order completed from status {}", domains::order_status_name(static_cast<OrderStatus>(f.j_status))));
+              fmt::format("order completed from status {}",
+                          domains::order_status_name(static_cast<OrderStatus>(f.j_status))));
         f.j_status = completed;
         f.completed_paid = e->amount;
         f.finished_seq = r.sequence;
@@ -1003,7 +1049,8 @@ bool Pass::read_order(const journal::Env& env, const journal::ReadTxn& txn) {
       case RecordType::order_cancelled:
         if (f.j_status != pending && f.j_status != completed)
           add(5, id, Domain::order, r.sequence, "cancel-from",
-              fmt::format("order cancelled from status {}", domains::order_status_name(static_cast<OrderStatus>(f.j_status))));
+              fmt::format("order cancelled from status {}",
+                          domains::order_status_name(static_cast<OrderStatus>(f.j_status))));
         if ((e->extra == 1) != (f.j_status == completed))
           add(5, id, Domain::order, r.sequence, "cancel-was-completed",
               fmt::format("order_cancelled says was_completed={}, but the order was {}", e->extra,
@@ -1166,10 +1213,12 @@ void Pass::evaluate_order(std::uint64_t id, const OrderFacts& f) {
         add(6, id, Domain::payment, pay->replay.last_sequence, "payment-record",
             fmt::format("payment_approved charged {}, the order paid {}", pay->replay.amount, f.paid));
     }
-    if (const DomainStep* c = steps[idx(Domain::coupon)]; c != nullptr && c->replay.forward > 0 && c->replay.amount != f.discount)
+    if (const DomainStep* c = steps[idx(Domain::coupon)];
+        c != nullptr && c->replay.forward > 0 && c->replay.amount != f.discount)
       add(6, id, Domain::coupon, c->replay.last_sequence, "discount",
           fmt::format("coupon step gave a discount of {}, the order counted {}", c->replay.amount, f.discount));
-    if (const DomainStep* p = steps[idx(Domain::point)]; p != nullptr && p->replay.forward > 0 && p->replay.amount != f.points_used)
+    if (const DomainStep* p = steps[idx(Domain::point)];
+        p != nullptr && p->replay.forward > 0 && p->replay.amount != f.points_used)
       add(6, id, Domain::point, p->replay.last_sequence, "points-used",
           fmt::format("point step deducted {}, the order counted {}", p->replay.amount, f.points_used));
   }
@@ -1237,7 +1286,8 @@ void Pass::evaluate_coupons() {
     ++report_.templates;
     const auto kind = [&](std::string_view k) { return fmt::format("{}-{}", k, id); };
     if (t.created_records == 0)
-      add(2, 0, Domain::coupon, 0, kind("no-created"), fmt::format("template {} has no coupon_template_created record", id));
+      add(2, 0, Domain::coupon, 0, kind("no-created"),
+          fmt::format("template {} has no coupon_template_created record", id));
     if (t.row.issued != t.coupons || t.row.issued != t.issued_records)
       add(2, 0, Domain::coupon, t.last_seq, kind("issued"),
           fmt::format("template {}: issued {}, but {} coupon rows and {} coupon_issued records", id, t.row.issued,
@@ -1256,7 +1306,8 @@ void Pass::evaluate_coupons() {
   for (auto& [id, c] : m_.coupons) {
     if (!c.has_row) {
       if (c.issued_records > 0)
-        add(2, 0, Domain::coupon, c.last_seq, fmt::format("no-row-{}", id), fmt::format("coupon {} was issued but has no row", id));
+        add(2, 0, Domain::coupon, c.last_seq, fmt::format("no-row-{}", id),
+            fmt::format("coupon {} was issued but has no row", id));
       continue;  // records naming a coupon that never existed are reported where they are read
     }
     ++report_.coupons;
@@ -1321,7 +1372,8 @@ void Pass::evaluate_points() {
       add(3, 0, Domain::point, seq, kind("identity"),
           fmt::format("user {}: balance {} but accrued {} - deducted {} + refunded {} + rewarded {} - revoked {} = {}",
                       user, a.balance, a.accrued, a.deducted, a.refunded, a.rewarded, a.revoked, identity));
-    if (a.balance < 0) add(3, 0, Domain::point, seq, kind("negative"), fmt::format("user {}: balance {} < 0", user, a.balance));
+    if (a.balance < 0)
+      add(3, 0, Domain::point, seq, kind("negative"), fmt::format("user {}: balance {} < 0", user, a.balance));
     if (a.refunded > a.deducted)
       add(3, 0, Domain::point, seq, kind("refunded-gt-deducted"),
           fmt::format("user {}: refunded {} more than deducted {}", user, a.refunded, a.deducted));
@@ -1368,7 +1420,8 @@ void Pass::evaluate_payments() {
       add(4, 0, Domain::payment, seq, kind("identity"),
           fmt::format("user {}: wallet balance {} but deposits {} - charges {} + refunds {} = {}", user, w.balance,
                       w.deposits, w.charges, w.refunds, identity));
-    if (w.balance < 0) add(4, 0, Domain::payment, seq, kind("negative"), fmt::format("user {}: wallet {} < 0", user, w.balance));
+    if (w.balance < 0)
+      add(4, 0, Domain::payment, seq, kind("negative"), fmt::format("user {}: wallet {} < 0", user, w.balance));
     if (w.refunds > w.charges)
       add(4, 0, Domain::payment, seq, kind("refunds-gt-charges"),
           fmt::format("user {}: refunds {} exceed charges {}", user, w.refunds, w.charges));
@@ -1398,8 +1451,7 @@ void Pass::evaluate_payments() {
                       state_name(s.replay.state), s.replay.amount));
     if (s.replay.forward > 0) {
       auto it = m_.orders.find(order);
-      if (it == m_.orders.end() || !it->second.has_row)
-        continue;  // reported as an orphan below
+      if (it == m_.orders.end() || !it->second.has_row) continue;  // reported as an orphan below
       if (it->second.requested_amount < 0)
         add(4, order, Domain::payment, s.replay.first_sequence, "unrequested-charge",
             fmt::format("charge of {} that the order never requested", s.replay.amount));
@@ -1422,8 +1474,9 @@ void Pass::evaluate_orphans() {
       if (d == Domain::payment && r.forward > 0)
         what = fmt::format("a charge of {} for order {}, which the order journal does not have", r.amount, order);
       else
-        what = fmt::format("{} step ({}) for order {}, which the order journal does not have", step_noun(d),
-                           state_name(r.state != StepState::none ? r.state : static_cast<StepState>(s.row_state)), order);
+        what =
+            fmt::format("{} step ({}) for order {}, which the order journal does not have", step_noun(d),
+                        state_name(r.state != StepState::none ? r.state : static_cast<StepState>(s.row_state)), order);
       add(inv, order, d, r.first_sequence, "orphan", std::move(what));
     }
   }
@@ -1549,16 +1602,18 @@ void print_check(const CheckReport& r, std::ostream& out) {
   out << fmt::format("  journals   user {}, point {}, product {}, coupon {}, payment {}, order {} records\n",
                      r.records[idx(Domain::user)], r.records[idx(Domain::point)], r.records[idx(Domain::product)],
                      r.records[idx(Domain::coupon)], r.records[idx(Domain::payment)], r.records[idx(Domain::order)]);
-  out << fmt::format("  orders     {} ({} completed, {} cancelled of which {} refunded, {} pending); {} rejected at the door\n",
-                     r.orders, r.completed, r.cancelled, r.refunded_orders, r.pending, r.rejected);
+  out << fmt::format(
+      "  orders     {} ({} completed, {} cancelled of which {} refunded, {} pending); {} rejected at the door\n",
+      r.orders, r.completed, r.cancelled, r.refunded_orders, r.pending, r.rejected);
   out << fmt::format("  stock      {} products: {} units, {} reserved, {} sold\n", r.products, r.units_total,
                      r.units_reserved, r.units_sold);
   out << fmt::format("  accounts   {} users, {} point accounts, {} wallets, {} coupons of {} templates\n", r.users,
                      r.point_accounts, r.wallets, r.coupons, r.templates);
   out << fmt::format("  money      {} charged, {} refunded\n", r.money_charged, r.money_refunded);
   if (r.inflight != 0 || r.overdue != 0)
-    out << fmt::format("  in flight  {} steps still being completed or compensated; {} pending orders past their deadline\n",
-                       r.inflight, r.overdue);
+    out << fmt::format(
+        "  in flight  {} steps still being completed or compensated; {} pending orders past their deadline\n",
+        r.inflight, r.overdue);
   std::array<std::size_t, 7> per{};
   for (const Violation& v : r.violations)
     if (v.invariant >= 1 && v.invariant <= 6) ++per[static_cast<std::size_t>(v.invariant)];

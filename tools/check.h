@@ -49,9 +49,9 @@ namespace flashsaga::tools {
 // --- Opening a deployment's journals (shared with the inspector) ---------------------------
 
 // The six domains in the order their journals are listed (and read by check: order last).
-inline constexpr std::array<ipc::Domain, 6> journal_domains = {
-    ipc::Domain::user, ipc::Domain::point, ipc::Domain::product,
-    ipc::Domain::coupon, ipc::Domain::payment, ipc::Domain::order};
+inline constexpr std::array<ipc::Domain, 6> journal_domains = {ipc::Domain::user,    ipc::Domain::point,
+                                                               ipc::Domain::product, ipc::Domain::coupon,
+                                                               ipc::Domain::payment, ipc::Domain::order};
 
 // "user" -> Domain::user; Domain::none for anything else.
 ipc::Domain parse_domain_name(std::string_view name) noexcept;
@@ -82,13 +82,13 @@ bool record_carries_event(domains::RecordType type) noexcept;
 struct StepReplay {
   domains::StepState state = domains::StepState::none;
   domains::StepState phase_from = domains::StepState::none;  // the state before this phase
-  bool used = false;                 // coupon: the order completed with it
-  std::uint8_t reward_state = 0;     // point: 0 none, 1 rewarded, 2 revoked
-  std::int64_t amount = 0;           // coupon discount, points deducted, payment charged
-  std::int64_t reward = 0;           // point: reward accrued
-  std::uint32_t phase_records = 0;   // product: records of the current phase (one per item)
-  std::uint32_t forward = 0;         // effects that succeeded (reserve/apply/deduct/charge)
-  std::uint32_t compensations = 0;   // effects undone (release/refund/void)
+  bool used = false;                                         // coupon: the order completed with it
+  std::uint8_t reward_state = 0;                             // point: 0 none, 1 rewarded, 2 revoked
+  std::int64_t amount = 0;                                   // coupon discount, points deducted, payment charged
+  std::int64_t reward = 0;                                   // point: reward accrued
+  std::uint32_t phase_records = 0;                           // product: records of the current phase (one per item)
+  std::uint32_t forward = 0;                                 // effects that succeeded (reserve/apply/deduct/charge)
+  std::uint32_t compensations = 0;                           // effects undone (release/refund/void)
   std::uint64_t first_sequence = 0;
   std::uint64_t last_sequence = 0;
 };
@@ -97,8 +97,8 @@ struct StepReplay {
 // Returns "" if the transition is legal, else what is wrong in words ("refund of 30 points for
 // a step that was never deducted"); the replay moves on either way. `items` bounds the records
 // of one product phase (one per line item).
-std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event,
-                        std::uint64_t sequence, std::uint32_t items);
+std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event, std::uint64_t sequence,
+                        std::uint32_t items);
 
 // Whether the step's journaled state is a success that a cancel must undo.
 bool step_needs_compensation(ipc::Domain domain, const StepReplay& step) noexcept;
@@ -106,19 +106,19 @@ bool step_needs_compensation(ipc::Domain domain, const StepReplay& step) noexcep
 // --- The check ---------------------------------------------------------------------------------
 
 struct Violation {
-  int invariant = 0;                 // 1..6
-  std::uint64_t order_id = 0;        // 0 if the finding is not about one order
-  std::string domain;                // the journal that shows it
+  int invariant = 0;                   // 1..6
+  std::uint64_t order_id = 0;          // 0 if the finding is not about one order
+  std::string domain;                  // the journal that shows it
   std::uint64_t journal_sequence = 0;  // its position in that journal (0: a row, no record)
   std::string what;
 };
 
 struct CheckOptions {
   std::filesystem::path data_dir;
-  bool require_terminal = false;     // invariant 5 strict: every order terminal, nothing in flight
+  bool require_terminal = false;  // invariant 5 strict: every order terminal, nothing in flight
   // A cancel (or completion) younger than this that a domain has not applied yet is in flight.
   std::int64_t inflight_grace_ns = 5'000'000'000;
-  std::int64_t now_ns = 0;           // 0: the wall clock when the check starts
+  std::int64_t now_ns = 0;  // 0: the wall clock when the check starts
   // Live deployments: re-check findings with fresh snapshots at most this many times.
   std::uint32_t recheck_count_max = 3;
 };
@@ -126,19 +126,19 @@ struct CheckOptions {
 struct CheckReport {
   std::vector<Violation> violations;
   std::uint64_t orders = 0, completed = 0, cancelled = 0, pending = 0;
-  std::uint64_t rejected = 0;        // order_rejected records (refused orders are not rows)
-  std::uint64_t refunded_orders = 0; // cancelled after completion
-  std::uint64_t overdue = 0;         // pending past their deadline (a liveness note, not a violation)
-  std::uint64_t inflight = 0;        // steps whose completion/compensation is still on its way
+  std::uint64_t rejected = 0;         // order_rejected records (refused orders are not rows)
+  std::uint64_t refunded_orders = 0;  // cancelled after completion
+  std::uint64_t overdue = 0;          // pending past their deadline (a liveness note, not a violation)
+  std::uint64_t inflight = 0;         // steps whose completion/compensation is still on its way
   std::uint64_t users = 0, products = 0, coupons = 0, templates = 0;
   std::uint64_t point_accounts = 0, wallets = 0;
   std::int64_t units_total = 0, units_reserved = 0, units_sold = 0;
   std::int64_t money_charged = 0, money_refunded = 0;
   std::array<std::uint64_t, 7> records{};  // per journal, index = ipc::Domain
-  std::uint32_t passes = 0;          // snapshots taken (1 unless findings were re-checked)
+  std::uint32_t passes = 0;                // snapshots taken (1 unless findings were re-checked)
   std::int64_t elapsed_ns = 0;
   std::string data_dir;
-  std::string error;                 // set if the journals cannot be opened or read
+  std::string error;  // set if the journals cannot be opened or read
 };
 
 CheckReport run_check(const CheckOptions& options);

@@ -80,12 +80,12 @@ std::string label(std::string_view key, std::string_view value) {
 
 void Metrics::http_request(std::string_view route, int status) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ++http_[{std::string(route), status}];
+  ++http_[{route, status}];
 }
 
 void Metrics::order_outcome(std::string_view outcome, std::string_view reason) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ++orders_[{std::string(outcome), std::string(reason)}];
+  ++orders_[{outcome, reason}];
 }
 
 void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, std::int64_t updated_ns) {

@@ -30,6 +30,8 @@ inline constexpr std::size_t metrics_observed_orders_max = 1u << 16;
 
 class Metrics {
  public:
+  // Labels must be static strings (route patterns, outcome and reason names): they are kept
+  // as views, so counting never allocates after a label pair's first use.
   void http_request(std::string_view route, int status);
   void order_outcome(std::string_view outcome, std::string_view reason);
   // A terminal order seen by a read; counted in the saga latency histogram once per order.
@@ -48,8 +50,8 @@ class Metrics {
   static constexpr std::array<double, 14> latency_bounds_s = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                               0.25,  0.5,    1.0,   2.5,  5.0,  10.0, 30.0};
   std::mutex mutex_;
-  std::map<std::pair<std::string, int>, std::uint64_t> http_;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> orders_;
+  std::map<std::pair<std::string_view, int>, std::uint64_t> http_;
+  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> orders_;
   std::array<std::uint64_t, latency_bounds_s.size() + 1> latency_buckets_{};
   double latency_sum_s_ = 0;
   std::uint64_t latency_count_ = 0;

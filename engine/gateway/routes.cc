@@ -102,9 +102,21 @@ bool split_path(std::string_view path, std::vector<std::string_view>& out) {
   return !out.empty();
 }
 
+// Each route's pattern split into segments, once.
+const std::vector<std::string_view>& pattern_of(const Route& route) {
+  static const std::vector<std::vector<std::string_view>> split = [] {
+    std::vector<std::vector<std::string_view>> all;
+    for (const Route& r : routes) {
+      all.emplace_back();
+      split_path(r.pattern, all.back());
+    }
+    return all;
+  }();
+  return split[static_cast<std::size_t>(&route - routes.data())];
+}
+
 bool match(const Route& route, const std::vector<std::string_view>& segments, PathParams& params) {
-  std::vector<std::string_view> pattern;
-  split_path(route.pattern, pattern);
+  const std::vector<std::string_view>& pattern = pattern_of(route);
   if (pattern.size() != segments.size()) return false;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     if (pattern[i] == "{id}") {

@@ -308,15 +308,17 @@ class Server {
   const engine::Config& config_;
   Api& api_;
   Metrics& metrics_;
+  // What a Session's destructor touches comes before ioc_, so it outlives the handlers (and
+  // sessions) that ioc_'s destructor destroys.
+  std::atomic<std::uint32_t> refusals_{0};
+  std::mutex sessions_mutex_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::steady_timer accept_timer_;
   asio::signal_set signals_;
   bool accept_error_logged_ = false;
   std::atomic<bool> stopping_{false};
-  std::atomic<std::uint32_t> refusals_{0};
-  std::mutex sessions_mutex_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;

@@ -13,28 +13,34 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/client.h"
 #include "engine/clock.h"
 #include "engine/config.h"
+#include "ipc/segment.h"
 
 namespace flashsaga::testing {
 
 class LiveDeployment {
  public:
   // `extra_toml` is appended to the config file (e.g. "[saga]\nstep_timeout_ms = 300\n").
-  explicit LiveDeployment(const std::string& extra_toml = "", bool gateway = false) {
+  explicit LiveDeployment(const std::string& extra_toml = "", bool gateway = false,
+                          const std::string& durability = "nosync") {
     char tmpl[] = "/tmp/flashsaga-e2e-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     config_path_ = dir_ / "flashsaga.toml";
     std::ofstream(config_path_) << "[deployment]\ndata_dir = \"" << (dir_ / "data").string()
-                                << "\"\ndurability = \"nosync\"\n"
+                                << "\"\ndurability = \"" << durability << "\"\n"
                                 << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
                                 << "[stock]\nproducts_max = 4096\n"
                                 << "[journal]\nmap_size_mib = 64\n"
                                 << extra_toml;
     std::string error;
-    if (!engine::load_config(config_path_, config_, &error)) std::abort();
+    if (!engine::load_config(config_path_, config_, &error)) {
+      std::fprintf(stderr, "LiveDeployment: bad test config: %s\n", error.c_str());
+      std::abort();
+    }
     start(gateway);
   }
 
@@ -64,6 +70,7 @@ class LiveDeployment {
       if (client_ && ready()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    std::fprintf(stderr, "LiveDeployment: not ready after 30 s: %s\n", error.c_str());
     std::abort();
   }
 
@@ -84,6 +91,31 @@ class LiveDeployment {
     ::waitpid(pid_, &status, 0);
     pid_ = 0;
     return status;
+  }
+
+  // Every process dies at once (the supervisor by SIGKILL, its children by PR_SET_PDEATHSIG)
+  // and the shared-memory segment is removed: what a power loss leaves, less the page cache.
+  // Safe to call from another thread than the one using client(): it only kills processes.
+  // Call forget_crashed() from the client's thread afterwards, then start().
+  void kill_everything() {
+    if (pid_ <= 0) return;
+    std::vector<std::uint32_t> children;
+    for (std::uint8_t d = 1; d <= domain_count; ++d)
+      children.push_back(client_->deployment().status(static_cast<ipc::Domain>(d)).pid.load());
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    // Children notice their parent's death asynchronously: wait (bounded) until none is left.
+    for (std::uint32_t child : children)
+      for (int i = 0; i < 5000 && ipc::process_alive(child, ipc::process_start_ticks(child)); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  // After kill_everything(): drop the client attached to the dead deployment and the segment.
+  void forget_crashed() {
+    client_.reset();
+    ipc::Segment::remove(config_.data_dir);
   }
 
   engine::Client& client() { return *client_; }

@@ -52,8 +52,8 @@ class CheckTest : public ::testing::Test {
   static std::string list(const CheckReport& r) {
     std::string s = r.error;
     for (const Violation& v : r.violations)
-      s += "\n  inv " + std::to_string(v.invariant) + " order " + std::to_string(v.order_id) + " " + v.domain + " seq " +
-           std::to_string(v.journal_sequence) + ": " + v.what;
+      s += "\n  inv " + std::to_string(v.invariant) + " order " + std::to_string(v.order_id) + " " + v.domain +
+           " seq " + std::to_string(v.journal_sequence) + ": " + v.what;
     return s;
   }
 
@@ -106,7 +106,7 @@ TEST_F(CheckTest, OversoldSkuIsInvariantOne) {
     last_ns = f.now_ns;
   }
   const CheckReport r = check();
-  EXPECT_TRUE(has(r, 1, 2, "oversold")) << list(r);  // the record that went below zero
+  EXPECT_TRUE(has(r, 1, 2, "oversold")) << list(r);             // the record that went below zero
   EXPECT_TRUE(has(r, 1, 0, "oversold by 1 units")) << list(r);  // and the product row
   EXPECT_NE(printed.find("VIOLATION invariant 1 (stock) order 2 product journal seq"), std::string::npos) << printed;
 }
@@ -120,7 +120,8 @@ TEST_F(CheckTest, DoubleRefundIsInvariantFour) {
   }
   const CheckReport r = check();
   EXPECT_TRUE(has(r, 4, 5, "double refund")) << list(r);
-  const auto v = std::find_if(r.violations.begin(), r.violations.end(), [](const Violation& x) { return x.order_id == 5; });
+  const auto v =
+      std::find_if(r.violations.begin(), r.violations.end(), [](const Violation& x) { return x.order_id == 5; });
   ASSERT_NE(v, r.violations.end());
   EXPECT_EQ(v->domain, "payment");
   EXPECT_GT(v->journal_sequence, 0u);
@@ -331,7 +332,8 @@ TEST(ReplayStep, AForwardStepAfterTheCancelCameFirstIsRefused) {
   domains::Event e{};
   e.amount = 10;
   EXPECT_EQ(replay_step(s, RecordType::payment_cancelled_before_apply, e, 1, 1), "");
-  EXPECT_NE(replay_step(s, RecordType::payment_approved, e, 2, 1).find("after the cancel came first"), std::string::npos);
+  EXPECT_NE(replay_step(s, RecordType::payment_approved, e, 2, 1).find("after the cancel came first"),
+            std::string::npos);
 }
 
 TEST(ReplayStep, ARefundMustMatchItsDeduction) {

@@ -24,7 +24,9 @@ using ipc::OrderReason;
 
 namespace {
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 constexpr std::int64_t step_timeout_ns = 5'000'000'000;
 constexpr std::int64_t reward_rate_bp = 100;
 
@@ -32,8 +34,8 @@ void must(const journal::Status& s, const char* what) {
   if (!s.ok()) ADD_FAILURE() << what << ": " << s.message();
 }
 
-Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std::int64_t balance,
-            std::int64_t extra, std::uint8_t state, OrderReason reason = OrderReason::none) {
+Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std::int64_t balance, std::int64_t extra,
+            std::uint8_t state, OrderReason reason = OrderReason::none) {
   Event e{};
   e.subject = subject;
   e.other = other;
@@ -45,8 +47,12 @@ Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std
   return e;
 }
 
-std::uint8_t u8(StepState s) { return static_cast<std::uint8_t>(s); }
-std::uint64_t t64(RecordType t) { return static_cast<std::uint64_t>(t); }
+std::uint8_t u8(StepState s) {
+  return static_cast<std::uint8_t>(s);
+}
+std::uint64_t t64(RecordType t) {
+  return static_cast<std::uint64_t>(t);
+}
 
 }  // namespace
 
@@ -79,7 +85,9 @@ Fixture::Fixture(std::filesystem::path data, journal::Durability durability, std
   }
 }
 
-Fixture::~Fixture() { commit(); }
+Fixture::~Fixture() {
+  commit();
+}
 
 std::uint64_t Fixture::records() const {
   std::uint64_t n = 0;
@@ -101,8 +109,12 @@ Fixture::Journal& Fixture::j(Domain d) {
   return jr;
 }
 
-journal::WriteTxn& Fixture::txn(Domain d) { return j(d).txn; }
-journal::TableId Fixture::table(Domain d, std::string_view name) { return j(d).env->table(name); }
+journal::WriteTxn& Fixture::txn(Domain d) {
+  return j(d).txn;
+}
+journal::TableId Fixture::table(Domain d, std::string_view name) {
+  return j(d).env->table(name);
+}
 
 std::uint64_t Fixture::append(Domain d, RecordType type, std::uint64_t order_id, journal::Bytes payload) {
   Journal& jr = j(d);
@@ -145,11 +157,21 @@ void Fixture::commit() {
   }
 }
 
-void Fixture::save_order(std::uint64_t id) { put(Domain::order, "orders", id, orders_[id]); }
-void Fixture::save_product(std::uint64_t id) { put(Domain::product, "products", id, products_[id]); }
-void Fixture::save_account(std::uint64_t user) { put(Domain::point, "accounts", user, accounts_[user]); }
-void Fixture::save_wallet(std::uint64_t user) { put(Domain::payment, "wallets", user, wallets_[user]); }
-void Fixture::save_coupon(std::uint64_t id) { put(Domain::coupon, "coupons", id, coupons_[id]); }
+void Fixture::save_order(std::uint64_t id) {
+  put(Domain::order, "orders", id, orders_[id]);
+}
+void Fixture::save_product(std::uint64_t id) {
+  put(Domain::product, "products", id, products_[id]);
+}
+void Fixture::save_account(std::uint64_t user) {
+  put(Domain::point, "accounts", user, accounts_[user]);
+}
+void Fixture::save_wallet(std::uint64_t user) {
+  put(Domain::payment, "wallets", user, wallets_[user]);
+}
+void Fixture::save_coupon(std::uint64_t id) {
+  put(Domain::coupon, "coupons", id, coupons_[id]);
+}
 
 std::int64_t Fixture::subtotal(const OrderRow& o) const {
   std::int64_t s = 0;
@@ -166,7 +188,8 @@ void Fixture::user(std::uint64_t id, std::string_view name) {
   u.updated_ns = now_ns;
   u.name.assign(name);
   std::string email(name);
-  std::transform(email.begin(), email.end(), email.begin(), [](unsigned char c) { return c == ' ' ? '.' : std::tolower(c); });
+  std::transform(email.begin(), email.end(), email.begin(),
+                 [](unsigned char c) { return c == ' ' ? '.' : std::tolower(c); });
   email += "@example.com";
   u.email.assign(email);
   put(Domain::user, "users", id, u);
@@ -289,11 +312,13 @@ void Fixture::place(std::uint64_t order, std::uint64_t user, std::vector<Item> i
 }
 
 void Fixture::reject_order(std::uint64_t user, std::uint64_t units, OrderReason reason) {
-  record(Domain::order, RecordType::order_rejected, 0,
-         event(user, 0, static_cast<std::int64_t>(units), 0, 0, static_cast<std::uint8_t>(OrderStatus::rejected), reason));
+  record(
+      Domain::order, RecordType::order_rejected, 0,
+      event(user, 0, static_cast<std::int64_t>(units), 0, 0, static_cast<std::uint8_t>(OrderStatus::rejected), reason));
 }
 
-void Fixture::order_step(std::uint64_t order, OrderStep step, StepState state, std::int64_t amount, OrderReason reason) {
+void Fixture::order_step(std::uint64_t order, OrderStep step, StepState state, std::int64_t amount,
+                         OrderReason reason) {
   OrderRow& o = orders_[order];
   o.updated_ns = now_ns;
   switch (step) {
@@ -372,7 +397,8 @@ void Fixture::stock_reserve(std::uint64_t order) {
            event(p.id, 0, o.items[i].quantity, p.total - p.reserved - p.sold, o.items[i].unit_price, 0));
   }
   put(Domain::product, "steps", order, s);
-  put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("last_order_seen")), journal::as_bytes(order));
+  put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("last_order_seen")),
+          journal::as_bytes(order));
 }
 
 void Fixture::stock_sell(std::uint64_t order) {
@@ -678,7 +704,8 @@ void Fixture::refund_completed(std::uint64_t order, OrderReason reason) {
     s.reward_state = 2;
     save_account(s.user_id);
     put(Domain::point, "steps", order, s);
-    const Event e = event(s.user_id, t64(RecordType::points_reward_revoked), revoked, a.balance, s.reward, s.state, reason);
+    const Event e =
+        event(s.user_id, t64(RecordType::points_reward_revoked), revoked, a.balance, s.reward, s.state, reason);
     const std::uint64_t seq = record(Domain::point, RecordType::points_reward_revoked, order, e);
     if (revoked > 0) put2(Domain::point, "history", s.user_id, seq, e);
   }

@@ -80,7 +80,7 @@ class Fixture {
   }
   void put_raw(Domain d, std::string_view table_name, journal::Bytes key, journal::Bytes value);
   void del(Domain d, std::string_view table_name, std::uint64_t key);
-  void commit();  // every open write transaction
+  void commit();                  // every open write transaction
   std::uint64_t records() const;  // appended so far, all journals
 
   // --- Entities (commands) -------------------------------------------------------------------
@@ -130,8 +130,8 @@ class Fixture {
   void coupon_rejected(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon,
                        std::int64_t points = 0);
   // The wallet cannot pay: CANCELLED, stock, coupon and points given back, nothing refunded.
-  void insufficient_balance(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
-                            std::uint64_t coupon = 0, std::int64_t points = 0);
+  void insufficient_balance(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon = 0,
+                            std::int64_t points = 0);
   // A completed order cancelled by the customer: everything given back, the charge refunded.
   void refund_completed(std::uint64_t order, ipc::OrderReason reason = ipc::OrderReason::cancelled_by_customer);
 

@@ -28,8 +28,8 @@ using domains::StepState;
 using ipc::Domain;
 using ipc::OrderReason;
 using testing::Fixture;
-using testing::TempDir;
 using testing::golden;
+using testing::TempDir;
 
 struct Output {
   int code = 0;
@@ -327,7 +327,8 @@ TEST_F(InspectorTest, VerifyPassesASoundDeployment) {
 
 TEST_F(InspectorTest, VerifyReportsACorruptRecordWithItsPositionAndChecksTheRest) {
   testing::corrupt_record(dir.path(), Domain::product, 3);
-  const Output r = run([&](std::ostream& out, std::ostream& err) { return journal_verify(ctx(), "product", out, err); });
+  const Output r =
+      run([&](std::ostream& out, std::ostream& err) { return journal_verify(ctx(), "product", out, err); });
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("product seq 3: journal record at sequence 3 is corrupt: checksum"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1 problem found"), std::string::npos) << r.out;
@@ -418,7 +419,8 @@ TEST_F(InspectorTest, TailFollowSeesRecordsCommittedByAWriterProcess) {
         e.subject = static_cast<std::uint64_t>(b);
         e.amount = k;
         const auto type = b % 2 == 0 ? RecordType::order_step : RecordType::wallet_deposited;
-        if (!txn.append(static_cast<std::uint16_t>(type), 100 + static_cast<std::uint64_t>(b), journal::as_bytes(e)).ok())
+        if (!txn.append(static_cast<std::uint16_t>(type), 100 + static_cast<std::uint64_t>(b), journal::as_bytes(e))
+                 .ok())
           ::_exit(5);
       }
       if (!txn.commit().ok()) ::_exit(6);

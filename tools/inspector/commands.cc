@@ -1,8 +1,8 @@
 // The CLI11 wiring of `flashsaga check`, `flashsaga journal ...` and `flashsaga trace ORDER`.
 // Each callback builds an InspectContext from the config the main binary passes (its global
 // --data/--config), runs the command function and turns its result into the exit code.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cctype>
 #include <iostream>
@@ -54,12 +54,14 @@ bool parse_since(const std::string& text, std::int64_t& out) {
 void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
   auto opt = std::make_shared<CheckOptions>();
   auto grace_s = std::make_shared<double>(5.0);
-  CLI::App* check = app.add_subcommand("check", "prove the invariants (stock, coupons, points, wallets, saga gates, "
-                                                "money) from the six journals");
+  CLI::App* check = app.add_subcommand("check",
+                                       "prove the invariants (stock, coupons, points, wallets, saga gates, "
+                                       "money) from the six journals");
   check->add_flag("--require-terminal", opt->require_terminal,
                   "invariant 5 strict: every order COMPLETED or CANCELLED, nothing still in flight");
-  check->add_option("--grace", *grace_s,
-                    "seconds a completion or compensation may still be in flight before it counts as missing")
+  check
+      ->add_option("--grace", *grace_s,
+                   "seconds a completion or compensation may still be in flight before it counts as missing")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
   check->footer(
@@ -85,7 +87,8 @@ void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
 }
 
 void add_inspector_commands(CLI::App& app, std::function<engine::Config()> config) {
-  CLI::App* journal = app.add_subcommand("journal", "inspect the six journals (read-only; safe while the deployment runs)");
+  CLI::App* journal =
+      app.add_subcommand("journal", "inspect the six journals (read-only; safe while the deployment runs)");
   journal->require_subcommand(1);
   journal->footer(
       "Examples:\n"
@@ -97,8 +100,9 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
       "  flashsaga journal export --format csv payment --data ./data > payment.csv");
 
   // ls
-  CLI::App* ls = journal->add_subcommand("ls", "each journal: records, first/last sequence and time, size, map use, "
-                                               "durability, readers");
+  CLI::App* ls = journal->add_subcommand("ls",
+                                         "each journal: records, first/last sequence and time, size, map use, "
+                                         "durability, readers");
   ls->footer("Example:\n  flashsaga journal ls --data ./data");
   ls->callback([config] { finish(journal_ls(context_from(config), std::cout, std::cerr)); });
 
@@ -156,27 +160,28 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
       "Examples:\n"
       "  flashsaga journal verify --data ./data\n"
       "  flashsaga journal verify order --data ./data");
-  vf->callback([verify_domain, config] {
-    finish(journal_verify(context_from(config), *verify_domain, std::cout, std::cerr));
-  });
+  vf->callback(
+      [verify_domain, config] { finish(journal_verify(context_from(config), *verify_domain, std::cout, std::cerr)); });
 
   // stats
   auto stats_domain = std::make_shared<std::string>("all");
-  CLI::App* stt = journal->add_subcommand("stats", "counts by record type, compensations, records per second by minute");
+  CLI::App* stt =
+      journal->add_subcommand("stats", "counts by record type, compensations, records per second by minute");
   stt->add_option("domain", *stats_domain, "a domain, or all")->capture_default_str();
   stt->footer(
       "Examples:\n"
       "  flashsaga journal stats --data ./data\n"
       "  flashsaga journal stats payment --data ./data");
-  stt->callback([stats_domain, config] {
-    finish(journal_stats(context_from(config), *stats_domain, std::cout, std::cerr));
-  });
+  stt->callback(
+      [stats_domain, config] { finish(journal_stats(context_from(config), *stats_domain, std::cout, std::cerr)); });
 
   // export
   auto exp = std::make_shared<ExportOptions>();
   CLI::App* ex = journal->add_subcommand("export", "every record as JSON lines or CSV");
   ex->add_option("domain", exp->domain, "a domain, or all")->capture_default_str();
-  ex->add_option("--format", exp->format, "jsonl or csv")->capture_default_str()->check(CLI::IsMember({"jsonl", "csv"}));
+  ex->add_option("--format", exp->format, "jsonl or csv")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"jsonl", "csv"}));
   ex->footer(
       "Examples:\n"
       "  flashsaga journal export --data ./data > journals.jsonl\n"
@@ -185,8 +190,9 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
 
   // trace
   auto trace = std::make_shared<TraceOptions>();
-  CLI::App* tr = app.add_subcommand("trace", "one order's timeline across the six journals, with missing or empty "
-                                             "compensations marked");
+  CLI::App* tr = app.add_subcommand("trace",
+                                    "one order's timeline across the six journals, with missing or empty "
+                                    "compensations marked");
   tr->add_option("order", trace->order_id, "the order id")->required();
   tr->footer(
       "Marks a compensation that undoes a step that never succeeded (EMPTY) and a cancelled order's\n"

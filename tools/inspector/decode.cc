@@ -19,7 +19,9 @@ std::string_view reason_name(std::uint8_t r) {
   const std::string_view n = ipc::order_reason_name(static_cast<ipc::OrderReason>(r));
   return n.empty() ? std::string_view("none") : n;
 }
-std::string_view state_name(std::uint8_t s) { return domains::step_state_name(static_cast<domains::StepState>(s)); }
+std::string_view state_name(std::uint8_t s) {
+  return domains::step_state_name(static_cast<domains::StepState>(s));
+}
 std::string_view step_name(std::uint64_t step) {
   switch (step) {
     case 1: return "stock";
@@ -77,11 +79,17 @@ void decode_event(RecordType type, const Event& e, Fields& f) {
       f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).t("reason", reason_name(e.reason));
       break;
     case RecordType::points_rewarded:
-      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).i("paid", e.extra)
+      f.u("user", e.subject)
+          .i("amount", e.amount)
+          .i("balance", e.balance)
+          .i("paid", e.extra)
           .t("step", state_name(e.state));
       break;
     case RecordType::points_reward_revoked:
-      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).i("reward", e.extra)
+      f.u("user", e.subject)
+          .i("amount", e.amount)
+          .i("balance", e.balance)
+          .i("reward", e.extra)
           .t("reason", reason_name(e.reason));
       break;
     case RecordType::points_cancelled_before_apply:
@@ -110,7 +118,10 @@ void decode_event(RecordType type, const Event& e, Fields& f) {
       f.u("user", e.subject).u("correlation", e.other).i("units", e.amount).t("reason", reason_name(e.reason));
       break;
     case RecordType::order_step:
-      f.u("user", e.subject).t("step", step_name(e.other)).t("state", state_name(e.state)).i("amount", e.amount)
+      f.u("user", e.subject)
+          .t("step", step_name(e.other))
+          .t("state", state_name(e.state))
+          .i("amount", e.amount)
           .t("reason", reason_name(e.reason));
       break;
     case RecordType::order_payment_requested:
@@ -128,7 +139,10 @@ void decode_event(RecordType type, const Event& e, Fields& f) {
       f.u("user", e.subject).i("asked", e.extra).t("reason", reason_name(e.reason));
       break;
     case RecordType::payment_refunded:
-      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).t("method", method_name(e.extra))
+      f.u("user", e.subject)
+          .i("amount", e.amount)
+          .i("balance", e.balance)
+          .t("method", method_name(e.extra))
           .t("reason", reason_name(e.reason));
       break;
     case RecordType::payment_cancelled_before_apply: f.u("user", e.subject).t("reason", reason_name(e.reason)); break;
@@ -177,21 +191,34 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
     case RecordType::product_created:
     case RecordType::product_updated: {
       const auto& p = row_of<domains::ProductRow>(d, r);
-      f.u("product", p.id).text("name", p.name.view()).i("price", p.price).i("total", p.total).i("reserved", p.reserved)
-          .i("sold", p.sold).u("max_per_user", p.max_per_user).time("sale_starts", p.sale_starts_ns)
+      f.u("product", p.id)
+          .text("name", p.name.view())
+          .i("price", p.price)
+          .i("total", p.total)
+          .i("reserved", p.reserved)
+          .i("sold", p.sold)
+          .u("max_per_user", p.max_per_user)
+          .time("sale_starts", p.sale_starts_ns)
           .time("sale_ends", p.sale_ends_ns);
       break;
     }
     case RecordType::coupon_template_created: {
       const auto& t = row_of<domains::TemplateRow>(d, r);
-      f.u("template", t.id).text("name", t.name.view()).t("kind", kind_name(t.kind)).i("value", t.value)
-          .i("max_discount", t.max_discount).i("min_order", t.min_order_amount).i("quantity", t.quantity)
+      f.u("template", t.id)
+          .text("name", t.name.view())
+          .t("kind", kind_name(t.kind))
+          .i("value", t.value)
+          .i("max_discount", t.max_discount)
+          .i("min_order", t.min_order_amount)
+          .i("quantity", t.quantity)
           .time("expires", t.expires_at_ns);
       break;
     }
     case RecordType::coupon_issued: {
       const auto& c = row_of<domains::CouponRow>(d, r);
-      f.u("coupon", c.id).u("template", c.template_id).u("user", c.user_id)
+      f.u("coupon", c.id)
+          .u("template", c.template_id)
+          .u("user", c.user_id)
           .t("state", domains::coupon_state_name(static_cast<domains::CouponState>(c.state)));
       break;
     }
@@ -261,8 +288,10 @@ void append_value_text(fmt::memory_buffer& out, const FieldValue& v, TimeFormatt
     case Kind::text: append_text_value(out, v.text); break;
     case Kind::name: out.append(v.text); break;
     case Kind::time:
-      if (v.i == 0) out.append(std::string_view("none"));
-      else time.append(out, v.i);
+      if (v.i == 0)
+        out.append(std::string_view("none"));
+      else
+        time.append(out, v.i);
       break;
   }
 }

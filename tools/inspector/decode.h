@@ -25,7 +25,7 @@ struct FieldValue {
   std::string_view name;
   Kind kind = Kind::u64;
   std::uint64_t u = 0;
-  std::int64_t i = 0;      // i64, and time (wall ns; 0 shows as none)
+  std::int64_t i = 0;  // i64, and time (wall ns; 0 shows as none)
   std::string_view text;
 };
 
@@ -40,11 +40,11 @@ struct DecodedRecord {
   bool known = false;          // a RecordType this binary knows
   bool decodable = false;      // known, and the payload has that type's size
   bool is_event = false;
-  domains::Event event{};      // when is_event
+  domains::Event event{};  // when is_event
   std::array<FieldValue, decoded_fields_max> fields{};
   std::size_t field_count = 0;
   alignas(8) std::array<std::byte, decoded_row_bytes_max> row{};  // a row payload, copied
-  std::array<char, 256> items{};  // order_pending: "p1x2@500 p3x1@20"
+  std::array<char, 256> items{};                                  // order_pending: "p1x2@500 p3x1@20"
 };
 
 void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedRecord& out);

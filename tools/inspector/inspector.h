@@ -43,26 +43,26 @@ struct InspectContext {
 int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err);
 
 struct ShowOptions {
-  std::string domain{};                        // one of the six domains
-  std::uint64_t from = 1;                      // first sequence
+  std::string domain{};    // one of the six domains
+  std::uint64_t from = 1;  // first sequence
   std::uint64_t to = std::numeric_limits<std::uint64_t>::max();
-  std::vector<std::string> types{};            // record type names or numbers; empty: all
-  std::uint64_t order_id = 0;                  // 0: any
+  std::vector<std::string> types{};                                  // record type names or numbers; empty: all
+  std::uint64_t order_id = 0;                                        // 0: any
   std::int64_t since_ns = std::numeric_limits<std::int64_t>::min();  // records at or after
-  std::uint64_t limit = 0;                     // 0: no limit
-  bool json = false;                           // one JSON object per line
+  std::uint64_t limit = 0;                                           // 0: no limit
+  bool json = false;                                                 // one JSON object per line
 };
 // Decoded records, one line each. Returns 1 if nothing matched.
 int journal_show(const InspectContext& ctx, const ShowOptions& options, std::ostream& out, std::ostream& err);
 
 struct TailOptions {
-  std::string domain = "all";                  // a domain or "all" (interleaved by time)
-  std::uint64_t last = 10;                     // -n: the last N records first
-  bool follow = false;                         // -f: then new ones as they commit
-  std::uint64_t max_records = 0;               // stop after this many followed records (0: never)
+  std::string domain = "all";     // a domain or "all" (interleaved by time)
+  std::uint64_t last = 10;        // -n: the last N records first
+  bool follow = false;            // -f: then new ones as they commit
+  std::uint64_t max_records = 0;  // stop after this many followed records (0: never)
   std::uint32_t poll_ms = 50;
   bool json = false;
-  const std::atomic<bool>* stop = nullptr;     // also stops on SIGINT when follow is set
+  const std::atomic<bool>* stop = nullptr;  // also stops on SIGINT when follow is set
 };
 int journal_tail(const InspectContext& ctx, const TailOptions& options, std::ostream& out, std::ostream& err);
 
@@ -75,14 +75,14 @@ int journal_verify(const InspectContext& ctx, const std::string& domain, std::os
 int journal_stats(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err);
 
 struct ExportOptions {
-  std::string format = "jsonl";                // jsonl or csv
+  std::string format = "jsonl";  // jsonl or csv
   std::string domain = "all";
 };
 int journal_export(const InspectContext& ctx, const ExportOptions& options, std::ostream& out, std::ostream& err);
 
 struct TraceOptions {
   std::uint64_t order_id = 0;
-  std::int64_t now_ns = 0;                     // 0: wall clock (judges "recently cancelled")
+  std::int64_t now_ns = 0;  // 0: wall clock (judges "recently cancelled")
   std::int64_t inflight_grace_ns = 5'000'000'000;
 };
 // The order's timeline across the six journals, each step's states and compensations, the

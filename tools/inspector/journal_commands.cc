@@ -22,11 +22,13 @@ using ipc::Domain;
 namespace {
 
 constexpr std::size_t out_flush_bytes = std::size_t{1} << 16;
-constexpr std::size_t verify_problems_max = 1000;      // per journal; the rest are counted
-constexpr std::size_t stats_minutes_max = 1440;        // rate rows shown (the last day)
+constexpr std::size_t verify_problems_max = 1000;  // per journal; the rest are counted
+constexpr std::size_t stats_minutes_max = 1440;    // rate rows shown (the last day)
 constexpr std::int64_t ns_per_minute = 60'000'000'000;
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 void write(std::ostream& out, fmt::memory_buffer& buf) {
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -39,7 +41,9 @@ std::string time_or_dash(TimeFormatter& tf, std::int64_t ns, bool present) {
 
 // SIGINT stops `tail -f`; the previous handler is restored afterwards.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true, std::memory_order_relaxed); }
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true, std::memory_order_relaxed);
+}
 
 class SigintScope {
  public:
@@ -67,8 +71,9 @@ int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err) 
     err << "flashsaga journal ls: " << p << '\n';
     return 2;
   }
-  Table table({"DOMAIN", "RECORDS", "FIRST", "LAST", "FIRST TIME", "LAST TIME", "SIZE", "MAP USE", "DURABILITY", "READERS"},
-              {false, true, true, true, false, false, true, true, false, true});
+  Table table(
+      {"DOMAIN", "RECORDS", "FIRST", "LAST", "FIRST TIME", "LAST TIME", "SIZE", "MAP USE", "DURABILITY", "READERS"},
+      {false, true, true, true, false, false, true, true, false, true});
   TimeFormatter tf;
   std::size_t present = 0;
   for (Domain d : journal_domains) {
@@ -101,19 +106,21 @@ int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err) 
     }
     std::error_code ec;
     const auto size = std::filesystem::file_size(ctx.data_dir / ipc::domain_name(d) / "data.mdb", ec);
-    const double use = st.map_size_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(st.used_bytes) / static_cast<double>(st.map_size_bytes);
-    table.add({std::string(ipc::domain_name(d)), fmt::format("{}", st.journal_records),
-               first_seq ? fmt::format("{}", first_seq) : "-", st.last_sequence ? fmt::format("{}", st.last_sequence) : "-",
-               time_or_dash(tf, first_ns, first_seq != 0), time_or_dash(tf, last_ns, st.last_sequence != 0),
-               ec ? std::string("-") : format_bytes(size),
-               fmt::format("{:.1f}% of {}", use, format_bytes(st.map_size_bytes)),
-               std::string(journal::durability_name(st.durability)),
-               fmt::format("{}/{}", st.readers_used, st.readers_max)});
+    const double use = st.map_size_bytes == 0
+                           ? 0.0
+                           : 100.0 * static_cast<double>(st.used_bytes) / static_cast<double>(st.map_size_bytes);
+    table.add(
+        {std::string(ipc::domain_name(d)), fmt::format("{}", st.journal_records),
+         first_seq ? fmt::format("{}", first_seq) : "-", st.last_sequence ? fmt::format("{}", st.last_sequence) : "-",
+         time_or_dash(tf, first_ns, first_seq != 0), time_or_dash(tf, last_ns, st.last_sequence != 0),
+         ec ? std::string("-") : format_bytes(size), fmt::format("{:.1f}% of {}", use, format_bytes(st.map_size_bytes)),
+         std::string(journal::durability_name(st.durability)), fmt::format("{}/{}", st.readers_used, st.readers_max)});
   }
   if (present == 0) {
-    err << fmt::format("flashsaga journal ls: {} holds no flashsaga journals (expected user/, point/, product/, "
-                       "coupon/, order/, payment/; check --data)\n",
-                       ctx.data_dir.string());
+    err << fmt::format(
+        "flashsaga journal ls: {} holds no flashsaga journals (expected user/, point/, product/, "
+        "coupon/, order/, payment/; check --data)\n",
+        ctx.data_dir.string());
     return 2;
   }
   out << ctx.style.bold() << "journals in " << ctx.data_dir.string() << ctx.style.reset() << '\n';
@@ -154,8 +161,10 @@ int journal_show(const InspectContext& ctx, const ShowOptions& o, std::ostream& 
     if (o.order_id != 0 && r.header.order_id != o.order_id) return true;
     if (r.header.time_ns < o.since_ns) return true;
     decode_record(ds[0], r, d);
-    if (o.json) append_json_line(buf, d, tf);
-    else append_text_line(buf, d, tf, false, ctx.style);
+    if (o.json)
+      append_json_line(buf, d, tf);
+    else
+      append_text_line(buf, d, tf, false, ctx.style);
     buf.push_back('\n');
     flush_if(buf, out, out_flush_bytes);
     ++shown;
@@ -208,8 +217,10 @@ int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& 
   auto render = [&](Domain dom, const journal::RecordView& r) {
     fmt::memory_buffer b;
     decode_record(dom, r, d);
-    if (o.json) append_json_line(b, d, tf);
-    else append_text_line(b, d, tf, with_domain, ctx.style);
+    if (o.json)
+      append_json_line(b, d, tf);
+    else
+      append_text_line(b, d, tf, with_domain, ctx.style);
     b.push_back('\n');
     return Pending{r.header.time_ns, dom, r.sequence, fmt::to_string(b)};
   };
@@ -240,6 +251,11 @@ int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& 
       err << fmt::format("flashsaga journal tail: {} journal: {}\n", ipc::domain_name(dom), s.message());
       return 2;
     }
+  }
+  if (!o.follow && std::none_of(envs.begin(), envs.end(), [](const auto& e) { return e != nullptr; })) {
+    err << fmt::format("flashsaga journal tail: {} holds no flashsaga journals yet (check --data)\n",
+                       ctx.data_dir.string());
+    return 2;
   }
   std::sort(first.begin(), first.end(), by_time);
   const std::size_t skip = first.size() > o.last ? first.size() - o.last : 0;
@@ -332,7 +348,8 @@ void verify_one(const journal::Env& env, Domain dom, std::ostream& out, const St
       last_time = r.header.time_ns;
       const auto type = static_cast<RecordType>(r.header.type);
       if (!record_type_known(r.header.type)) {
-        problem(r.sequence, fmt::format("record type {} is unknown to this flashsaga (a newer writer?)", r.header.type));
+        problem(r.sequence,
+                fmt::format("record type {} is unknown to this flashsaga (a newer writer?)", r.header.type));
         return true;
       }
       if (!payload_size_ok(type, r.payload.size())) {
@@ -342,8 +359,8 @@ void verify_one(const journal::Env& env, Domain dom, std::ostream& out, const St
       }
       const Domain owner = domains::record_domain(type);
       if (owner != dom && owner != Domain::none)
-        problem(r.sequence, fmt::format("{} belongs in the {} journal", domains::record_type_name(type),
-                                        ipc::domain_name(owner)));
+        problem(r.sequence,
+                fmt::format("{} belongs in the {} journal", domains::record_type_name(type), ipc::domain_name(owner)));
       if (record_carries_event(type)) {
         domains::Event e;
         std::memcpy(&e, r.payload.data(), sizeof e);
@@ -357,7 +374,8 @@ void verify_one(const journal::Env& env, Domain dom, std::ostream& out, const St
         domains::OrderRow o;
         std::memcpy(&o, r.payload.data(), sizeof o);
         if (o.id != r.header.order_id)
-          problem(r.sequence, fmt::format("order_pending for order {} carries the row of order {}", r.header.order_id, o.id));
+          problem(r.sequence,
+                  fmt::format("order_pending for order {} carries the row of order {}", r.header.order_id, o.id));
       }
       return true;
     });
@@ -408,7 +426,8 @@ int journal_verify(const InspectContext& ctx, const std::string& domain, std::os
                fmt::format("{}", v.clock_steps_back)});
   }
   table.print(out, ctx.style);
-  out << (problems == 0 ? "every record is sound\n" : fmt::format("{} problem{} found\n", problems, problems == 1 ? "" : "s"));
+  out << (problems == 0 ? "every record is sound\n"
+                        : fmt::format("{} problem{} found\n", problems, problems == 1 ? "" : "s"));
   return problems == 0 ? 0 : 1;
 }
 
@@ -444,23 +463,24 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
   for (Domain dom : ds) {
     std::unique_ptr<journal::Env> env;
     if (!open_or_report(ctx, dom, env, err, "journal stats")) return 2;
-    journal::Status s = scan_records(*env, 1, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
-      auto& slot = by_type[{dom, r.header.type}];
-      ++slot.first;
-      if (record_type_known(r.header.type) && record_carries_event(static_cast<RecordType>(r.header.type)) &&
-          r.payload.size() == sizeof(domains::Event)) {
-        domains::Event e;
-        std::memcpy(&e, r.payload.data(), sizeof e);
-        slot.second += e.amount;
-      }
-      std::int64_t minute = r.header.time_ns / ns_per_minute;
-      if (r.header.time_ns < 0 && r.header.time_ns % ns_per_minute != 0) --minute;
-      minutes[minute][idx(dom)] += 1;
-      first_ns = std::min(first_ns, r.header.time_ns);
-      last_ns = std::max(last_ns, r.header.time_ns);
-      ++total;
-      return true;
-    });
+    journal::Status s =
+        scan_records(*env, 1, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
+          auto& slot = by_type[{dom, r.header.type}];
+          ++slot.first;
+          if (record_type_known(r.header.type) && record_carries_event(static_cast<RecordType>(r.header.type)) &&
+              r.payload.size() == sizeof(domains::Event)) {
+            domains::Event e;
+            std::memcpy(&e, r.payload.data(), sizeof e);
+            slot.second += e.amount;
+          }
+          std::int64_t minute = r.header.time_ns / ns_per_minute;
+          if (r.header.time_ns < 0 && r.header.time_ns % ns_per_minute != 0) --minute;
+          minutes[minute][idx(dom)] += 1;
+          first_ns = std::min(first_ns, r.header.time_ns);
+          last_ns = std::max(last_ns, r.header.time_ns);
+          ++total;
+          return true;
+        });
     if (!s.ok()) {
       err << fmt::format("flashsaga journal stats: {} journal: {}\n", ipc::domain_name(dom), s.message());
       return 2;
@@ -472,11 +492,12 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
   Table types({"DOMAIN", "TYPE", "RECORDS", "SHARE"}, {false, false, true, true});
   for (const auto& [key, v] : by_type) {
     const bool known = record_type_known(key.second);
-    types.add({std::string(ipc::domain_name(key.first)),
-               known ? std::string(domains::record_type_name(static_cast<RecordType>(key.second)))
-                     : fmt::format("unknown({})", key.second),
-               fmt::format("{}", v.first),
-               fmt::format("{:.1f}%", total == 0 ? 0.0 : 100.0 * static_cast<double>(v.first) / static_cast<double>(total))});
+    types.add(
+        {std::string(ipc::domain_name(key.first)),
+         known ? std::string(domains::record_type_name(static_cast<RecordType>(key.second)))
+               : fmt::format("unknown({})", key.second),
+         fmt::format("{}", v.first),
+         fmt::format("{:.1f}%", total == 0 ? 0.0 : 100.0 * static_cast<double>(v.first) / static_cast<double>(total))});
   }
   types.print(out, st);
   out << '\n' << st.bold() << "compensations" << st.reset() << '\n';
@@ -487,11 +508,14 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
     const std::string_view name = domains::record_type_name(t);
     const bool gate = name.find("cancelled_before_apply") != std::string_view::npos;
     comp.add({std::string(ipc::domain_name(key.first)),
-              gate ? fmt::format("{} (gate closed, nothing to undo)", name) : std::string(name), fmt::format("{}", v.first),
+              gate ? fmt::format("{} (gate closed, nothing to undo)", name) : std::string(name),
+              fmt::format("{}", v.first),
               gate || t == RecordType::coupon_released ? std::string("-") : fmt::format("{}", v.second)});
   }
-  if (comp.rows() == 0) out << "none\n";
-  else comp.print(out, st);
+  if (comp.rows() == 0)
+    out << "none\n";
+  else
+    comp.print(out, st);
   out << '\n' << st.bold() << "records per second, by minute" << st.reset() << '\n';
   std::vector<std::string> head = {"MINUTE (UTC)"};
   for (Domain dom : ds) head.emplace_back(ipc::domain_name(dom));
@@ -519,8 +543,10 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
     rates.add(std::move(row));
   }
   if (skipped != 0) out << fmt::format("({} earlier minutes not shown)\n", skipped);
-  if (minutes.empty()) out << "no records\n";
-  else rates.print(out, st);
+  if (minutes.empty())
+    out << "no records\n";
+  else
+    rates.print(out, st);
   out << fmt::format("\n{} records", total);
   if (total != 0) out << fmt::format(" from {} to {}", tf.format(first_ns), tf.format(last_ns));
   out << '\n';
@@ -550,14 +576,17 @@ int journal_export(const InspectContext& ctx, const ExportOptions& o, std::ostre
     buf.push_back('\n');
   }
   for (std::size_t k = 0; k < ds.size(); ++k) {
-    journal::Status s = scan_records(*envs[k], 1, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
-      decode_record(ds[k], r, d);
-      if (csv) append_csv_line(buf, d, tf);
-      else append_json_line(buf, d, tf);
-      buf.push_back('\n');
-      flush_if(buf, out, out_flush_bytes);
-      return true;
-    });
+    journal::Status s =
+        scan_records(*envs[k], 1, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
+          decode_record(ds[k], r, d);
+          if (csv)
+            append_csv_line(buf, d, tf);
+          else
+            append_json_line(buf, d, tf);
+          buf.push_back('\n');
+          flush_if(buf, out, out_flush_bytes);
+          return true;
+        });
     if (!s.ok()) {
       write(out, buf);
       err << fmt::format("flashsaga journal export: {} journal: {}\n", ipc::domain_name(ds[k]), s.message());

@@ -61,8 +61,12 @@ void TimeFormatter::append(fmt::memory_buffer& out, std::int64_t wall_ns) {
   }
   out.append(prefix_, prefix_ + prefix_size_);
   const auto ms = static_cast<int>(rest / 1'000'000);
-  const char frac[6] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                        static_cast<char>('0' + ms % 10), 'Z', '\0'};
+  const char frac[6] = {'.',
+                        static_cast<char>('0' + ms / 100),
+                        static_cast<char>('0' + ms / 10 % 10),
+                        static_cast<char>('0' + ms % 10),
+                        'Z',
+                        '\0'};
   out.append(frac, frac + 5);
 }
 
@@ -151,7 +155,8 @@ std::size_t visible_width(std::string_view s) {
 }
 }  // namespace
 
-Table::Table(std::vector<std::string> header, std::vector<bool> right) : header_(std::move(header)), right_(std::move(right)) {
+Table::Table(std::vector<std::string> header, std::vector<bool> right)
+    : header_(std::move(header)), right_(std::move(right)) {
   right_.resize(header_.size(), false);
 }
 

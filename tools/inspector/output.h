@@ -29,7 +29,9 @@ bool stdout_wants_color() noexcept;
 
 // Appending without a format string: the show/export hot path (a format string costs a parse
 // per call; these are a copy).
-inline void put(fmt::memory_buffer& b, std::string_view s) { b.append(s); }
+inline void put(fmt::memory_buffer& b, std::string_view s) {
+  b.append(s);
+}
 inline void put_u(fmt::memory_buffer& b, std::uint64_t v) {
   const fmt::format_int f(static_cast<unsigned long long>(v));
   b.append(f.data(), f.data() + f.size());

@@ -28,7 +28,9 @@ using ipc::Domain;
 namespace {
 
 constexpr std::int64_t placement_slack_ns = 1'000'000'000;  // records of the order start after this
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 struct TraceRecord {
   Domain domain;
@@ -44,9 +46,9 @@ struct TraceRecord {
 struct StepTarget {
   bool present = false;
   StepState state = StepState::none;
-  bool used = false;             // coupon
-  std::uint8_t reward_state = 0; // point
-  std::uint32_t items = 0;       // product
+  bool used = false;              // coupon
+  std::uint8_t reward_state = 0;  // point
+  std::uint32_t items = 0;        // product
 };
 
 bool reached(Domain d, const StepTarget& t, const StepReplay& r) {
@@ -72,12 +74,15 @@ std::string_view step_title(Domain d) {
 // A row of another size is a row of another layout: say so rather than "corrupt".
 std::string row_problem(const journal::Status& s, std::string_view what) {
   if (s.code() != journal::ErrorCode::corrupt) return s.message();
-  return fmt::format("the {} row has another size than this flashsaga's (row layout version {}); written by "
-                     "another flashsaga version?",
-                     what, domains::row_layout_version);
+  return fmt::format(
+      "the {} row has another size than this flashsaga's (row layout version {}); written by "
+      "another flashsaga version?",
+      what, domains::row_layout_version);
 }
 
-std::string state_text(std::uint8_t s) { return std::string(domains::step_state_name(static_cast<StepState>(s))); }
+std::string state_text(std::uint8_t s) {
+  return std::string(domains::step_state_name(static_cast<StepState>(s)));
+}
 
 }  // namespace
 
@@ -86,10 +91,14 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
     err << "flashsaga trace: " << p << '\n';
     return 2;
   }
+  const std::uint64_t id = o.order_id;
+  if (id == 0) {
+    err << "flashsaga trace: order ids start at 1 (records with order id 0 are about no order)\n";
+    return 2;
+  }
   std::array<std::unique_ptr<journal::Env>, 7> envs;
   for (Domain d : journal_domains)
     if (!open_or_report(ctx, d, envs[idx(d)], err, "trace")) return 2;
-  const std::uint64_t id = o.order_id;
   const Style& st = ctx.style;
   const std::int64_t now = o.now_ns != 0 ? o.now_ns : wall_now_ns();
 
@@ -161,41 +170,44 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
       journal::ReadTxn txn;
       if (env.begin_read(txn).ok()) from = first_sequence_at(txn, row.created_ns - placement_slack_ns);
     }
-    journal::Status s = scan_records(env, from, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
-      if (r.header.order_id != id) return true;
-      decode_record(d, r, dec);
-      TraceRecord t{d, r.sequence, r.header.time_ns, std::string(dec.type_name), {}, {}, false};
-      fmt::memory_buffer b;
-      append_fields_text(b, dec, tf);
-      t.details = fmt::to_string(b);
-      const auto type = static_cast<RecordType>(r.header.type);
-      if (!dec.decodable) {
-        t.note = "!! undecodable record";
-        t.alarm = true;
-      } else if (step_domain && dec.is_event) {
-        StepReplay& rp = replay[idx(d)];
-        const StepState before = rp.state;
-        const bool used_before = rp.used;
-        const std::uint8_t reward_before = rp.reward_state;
-        std::string wrong = replay_step(rp, type, dec.event, r.sequence, target[idx(d)].items);
-        if (rp.state != before) path[idx(d)].push_back(std::string(domains::step_state_name(rp.state)));
-        if (rp.used && !used_before) path[idx(d)].push_back("used");
-        if (rp.reward_state != reward_before) path[idx(d)].push_back(rp.reward_state == 1 ? "rewarded" : "reward revoked");
-        if (!wrong.empty()) {
-          t.alarm = true;
-          t.note = wrong.find("empty compensation") != std::string::npos ? "!! EMPTY COMPENSATION: " + wrong : "!! " + wrong;
-        }
-      } else if (d == Domain::order) {
-        if (type == RecordType::order_pending) order_status = static_cast<std::uint8_t>(OrderStatus::pending);
-        if (type == RecordType::order_completed) order_status = static_cast<std::uint8_t>(OrderStatus::completed);
-        if (type == RecordType::order_cancelled) order_status = static_cast<std::uint8_t>(OrderStatus::cancelled);
-      }
-      timeline.push_back(std::move(t));
-      // Stop once the records have reproduced this snapshot's row: nothing later is about us.
-      if (!has_row) return true;
-      if (step_domain) return !reached(d, target[idx(d)], replay[idx(d)]);
-      return !(row.status != static_cast<std::uint8_t>(OrderStatus::pending) && order_status == row.status);
-    });
+    journal::Status s =
+        scan_records(env, from, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
+          if (r.header.order_id != id) return true;
+          decode_record(d, r, dec);
+          TraceRecord t{d, r.sequence, r.header.time_ns, std::string(dec.type_name), {}, {}, false};
+          fmt::memory_buffer b;
+          append_fields_text(b, dec, tf);
+          t.details = fmt::to_string(b);
+          const auto type = static_cast<RecordType>(r.header.type);
+          if (!dec.decodable) {
+            t.note = "!! undecodable record";
+            t.alarm = true;
+          } else if (step_domain && dec.is_event) {
+            StepReplay& rp = replay[idx(d)];
+            const StepState before = rp.state;
+            const bool used_before = rp.used;
+            const std::uint8_t reward_before = rp.reward_state;
+            std::string wrong = replay_step(rp, type, dec.event, r.sequence, target[idx(d)].items);
+            if (rp.state != before) path[idx(d)].push_back(std::string(domains::step_state_name(rp.state)));
+            if (rp.used && !used_before) path[idx(d)].push_back("used");
+            if (rp.reward_state != reward_before)
+              path[idx(d)].push_back(rp.reward_state == 1 ? "rewarded" : "reward revoked");
+            if (!wrong.empty()) {
+              t.alarm = true;
+              t.note = wrong.find("empty compensation") != std::string::npos ? "!! EMPTY COMPENSATION: " + wrong
+                                                                             : "!! " + wrong;
+            }
+          } else if (d == Domain::order) {
+            if (type == RecordType::order_pending) order_status = static_cast<std::uint8_t>(OrderStatus::pending);
+            if (type == RecordType::order_completed) order_status = static_cast<std::uint8_t>(OrderStatus::completed);
+            if (type == RecordType::order_cancelled) order_status = static_cast<std::uint8_t>(OrderStatus::cancelled);
+          }
+          timeline.push_back(std::move(t));
+          // Stop once the records have reproduced this snapshot's row: nothing later is about us.
+          if (!has_row) return true;
+          if (step_domain) return !reached(d, target[idx(d)], replay[idx(d)]);
+          return !(row.status != static_cast<std::uint8_t>(OrderStatus::pending) && order_status == row.status);
+        });
     if (!s.ok()) {
       err << fmt::format("flashsaga trace: {} journal: {}\n", ipc::domain_name(d), s.message());
       return 2;
@@ -206,24 +218,25 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
   });
 
   if (!has_row && timeline.empty()) {
-    err << fmt::format("flashsaga trace: no journal knows order {} (refused orders, such as sold out, are never "
-                       "stored)\n",
-                       id);
+    err << fmt::format(
+        "flashsaga trace: no journal knows order {} (refused orders, such as sold out, are never "
+        "stored)\n",
+        id);
     return 1;
   }
 
   // Header: the order as its row says.
   if (has_row) {
     const auto status = static_cast<OrderStatus>(row.status);
-    const std::string_view colour = status == OrderStatus::completed ? st.green()
+    const std::string_view colour = status == OrderStatus::completed   ? st.green()
                                     : status == OrderStatus::cancelled ? st.yellow()
-                                                                        : st.cyan();
+                                                                       : st.cyan();
     std::string reason;
     if (row.reason != 0)
       reason = fmt::format(" ({})", ipc::order_reason_name(static_cast<ipc::OrderReason>(row.reason)));
     out << fmt::format("{}order {}{}  {}{}{}{}{}  user {}\n", st.bold(), id, st.reset(), colour,
-                       domains::order_status_name(status), reason, row.was_completed ? ", refunded after completion" : "",
-                       st.reset(), row.user_id);
+                       domains::order_status_name(status), reason,
+                       row.was_completed ? ", refunded after completion" : "", st.reset(), row.user_id);
     std::string items;
     for (std::uint32_t k = 0; k < row.item_count && k < line_items_max; ++k)
       items += fmt::format("{}product {} x{} @ {}", k == 0 ? "" : "; ", row.items[k].product_id, row.items[k].quantity,
@@ -245,14 +258,18 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
 
   // The timeline.
   out << '\n';
-  const bool notes = std::any_of(timeline.begin(), timeline.end(), [](const TraceRecord& t) { return !t.note.empty(); });
+  const bool notes =
+      std::any_of(timeline.begin(), timeline.end(), [](const TraceRecord& t) { return !t.note.empty(); });
   std::vector<std::string> head = {"TIME", "+DELTA", "DOMAIN", "SEQ", "RECORD", "DETAILS"};
   if (notes) head.emplace_back("NOTE");
   Table table(head, {false, true, false, true, false, false, false});
   std::int64_t prev = timeline.empty() ? 0 : timeline.front().time_ns;
   for (const TraceRecord& t : timeline) {
-    std::vector<std::string> cells = {tf.format(t.time_ns), format_delta(t.time_ns - prev),
-                                      std::string(ipc::domain_name(t.domain)), fmt::format("{}", t.sequence), t.type,
+    std::vector<std::string> cells = {tf.format(t.time_ns),
+                                      format_delta(t.time_ns - prev),
+                                      std::string(ipc::domain_name(t.domain)),
+                                      fmt::format("{}", t.sequence),
+                                      t.type,
                                       t.details};
     if (notes) cells.push_back(t.note.empty() ? std::string() : fmt::format("{}{}{}", st.red(), t.note, st.reset()));
     table.add(std::move(cells));
@@ -278,8 +295,10 @@ int trace_order(const InspectContext& ctx, const TraceOptions& o, std::ostream& 
   for (Domain d : {Domain::product, Domain::coupon, Domain::point, Domain::payment}) {
     const StepReplay& r = replay[idx(d)];
     std::string note;
-    if (r.compensations == 1) note = "compensated once";
-    else if (r.compensations > 1) note = fmt::format("compensated {} times", r.compensations);
+    if (r.compensations == 1)
+      note = "compensated once";
+    else if (r.compensations > 1)
+      note = fmt::format("compensated {} times", r.compensations);
     if (cancelled && step_needs_compensation(d, r)) {
       std::string m = fmt::format("!! MISSING COMPENSATION: order CANCELLED but {} is still {}", step_title(d),
                                   domains::step_state_name(r.state));
