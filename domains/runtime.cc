@@ -16,15 +16,6 @@ using ipc::Domain;
 using ipc::Message;
 using ipc::Node;
 
-// Position of an input edge, persisted in the inbox table in the batch that applied it.
-// segment_id scopes port edges (whose sequences restart with each segment); domain edges
-// store 0 (their sequences come from the producer's outbox and survive everything).
-struct InboxEntry {
-  std::int64_t segment_id;
-  std::uint64_t last_sequence;
-};
-static_assert(is_row_v<InboxEntry>);
-
 constexpr std::uint32_t commit_attempts_max = 4;       // map_full: grow and retry, at most
 constexpr std::int64_t degraded_backoff_ns = 200'000'000;
 constexpr std::size_t prune_count_max = 4096;          // outbox deletions per batch

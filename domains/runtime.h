@@ -180,6 +180,17 @@ class Runtime {
   bool degraded_ = false;
 };
 
+// A row of the runtime's "inbox" table (key: edge index): the last input sequence applied on
+// that edge, committed in the batch that applied it. segment_id scopes port edges, whose
+// sequences restart with each shared-memory segment; domain edges store 0 (their sequences
+// come from the producer's outbox and survive everything). Readers (check) use it to tell a
+// message still on its way from a lost one.
+struct InboxEntry {
+  std::int64_t segment_id;
+  std::uint64_t last_sequence;
+};
+static_assert(sizeof(InboxEntry) == 16 && is_row_v<InboxEntry>);
+
 // Runtime tables every domain has, besides its own.
 std::vector<std::string> runtime_tables();
 // Every table of a domain's environment (its own, as rows.h lists them, plus the runtime's):

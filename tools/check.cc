@@ -358,13 +358,8 @@ constexpr std::size_t idx(Domain d) {
   return static_cast<std::size_t>(d);
 }
 
-// The runtime's inbox row (domains/runtime.cc, InboxEntry): the last input sequence applied
-// per edge. Mirrored here to tell a cancel still in the order's outbox from a lost one.
-struct InboxPosition {
-  std::int64_t segment_id;
-  std::uint64_t last_sequence;
-};
-static_assert(sizeof(InboxPosition) == 16);
+// The runtime's inbox row tells a cancel still in the order's outbox from a lost one.
+using InboxPosition = domains::InboxEntry;
 
 struct Finding {
   Violation v;
