@@ -45,6 +45,16 @@ void Batch::reply(const Message& request, const Message& reply) {
   replies_.push_back(m);
 }
 
+void Batch::reply_command(const Message& request, Domain self, ipc::CommandResult result, std::uint16_t field,
+                          std::uint64_t entity_id, std::int64_t value) {
+  ipc::CommandReplyBody body{};
+  body.result = static_cast<std::uint16_t>(result);
+  body.field = field;
+  body.entity_id = entity_id;
+  body.value = value;
+  reply(request, ipc::make_message(ipc::MessageType::command_reply, self, Domain::port, body));
+}
+
 const journal::ReadTxn* Batch::peer(Domain d) const noexcept {
   const auto i = static_cast<std::size_t>(d);
   return i < peers_.size() ? peers_[i] : nullptr;

@@ -68,6 +68,16 @@ class Batch {
   void send(ipc::Domain to, const ipc::Message& m) { sends_.push_back({to, m}); }
   // Replies to the port that sent `request` (its correlation id and port are copied over).
   void reply(const ipc::Message& request, const ipc::Message& reply);
+  // Answers a command with a CommandReplyBody (field: which field was at fault, 0 if none).
+  void reply_command(const ipc::Message& request, ipc::Domain self, ipc::CommandResult result,
+                     std::uint16_t field = 0, std::uint64_t entity_id = 0, std::int64_t value = 0);
+  // Sends a message about an order from domain `self` to domain `to`.
+  template <typename Body>
+  void send_to(ipc::Domain self, ipc::Domain to, ipc::MessageType type, std::uint64_t order_id, const Body& body) {
+    ipc::Message m = ipc::make_message(type, self, to, body);
+    m.header.order_id = order_id;
+    send(to, m);
+  }
   // Changes a shared-memory stock counter after commit.
   void stock_delta(std::uint32_t product_id, std::int64_t delta) {
     deltas_.push_back({product_id, delta});

@@ -23,23 +23,6 @@ constexpr std::string_view counter_next_template_id = "next_template_id";
 constexpr std::string_view counter_next_coupon_id = "next_coupon_id";
 constexpr std::int64_t percent_max = 100;
 
-void reply_command(Batch& batch, const ipc::Message& request, CommandResult result,
-                   std::uint16_t field, std::uint64_t entity_id) {
-  ipc::CommandReplyBody body{};
-  body.result = static_cast<std::uint16_t>(result);
-  body.field = field;
-  body.entity_id = entity_id;
-  batch.reply(request,
-              ipc::make_message(MessageType::command_reply, Domain::coupon, Domain::port, body));
-}
-
-template <typename Body>
-void send_to_order(Batch& batch, MessageType type, std::uint64_t order_id, const Body& body) {
-  ipc::Message m = ipc::make_message(type, Domain::coupon, Domain::order, body);
-  m.header.order_id = order_id;
-  batch.send(Domain::order, m);
-}
-
 bool name_valid(std::string_view name) noexcept {
   if (name.empty() || name.size() > name_size_bytes) return false;
   for (char c : name) {
@@ -147,7 +130,7 @@ journal::Status CouponDomain::load_step(const journal::ReadTxn& txn, std::uint64
 journal::Status CouponDomain::create_template(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::CreateCouponTemplateBody>(in);
   if (const std::uint16_t field = template_fault(body); field != 0) {
-    reply_command(batch, in, CommandResult::invalid_field, field, 0);
+    batch.reply_command(in, Domain::coupon, CommandResult::invalid_field, field, 0);
     return {};
   }
   TemplateRow row{};
@@ -163,7 +146,7 @@ journal::Status CouponDomain::create_template(Batch& batch, const ipc::Message& 
   row.name = body.name;
   if (auto s = batch.txn().put_as(templates_, journal::key_u64(row.id), row); !s.ok()) return s;
   if (auto s = batch.record(RecordType::coupon_template_created, 0, row); !s.ok()) return s;
-  reply_command(batch, in, CommandResult::ok, 0, row.id);
+  batch.reply_command(in, Domain::coupon, CommandResult::ok, 0, row.id);
   return {};
 }
 
@@ -175,30 +158,30 @@ journal::Status CouponDomain::issue(Batch& batch, const ipc::Message& in) {
                           ? journal::Status(journal::ErrorCode::not_found, 0, "template id 0")
                           : txn.get_as(templates_, journal::key_u64(body.template_id), tpl);
   if (s.code() == journal::ErrorCode::not_found) {
-    reply_command(batch, in, CommandResult::not_found, field_template_id, 0);
+    batch.reply_command(in, Domain::coupon, CommandResult::not_found, field_template_id, 0);
     return {};
   }
   if (!s.ok()) return s;
   FS_ASSERT(tpl.issued >= 0);
   FS_ASSERT(tpl.quantity == 0 || tpl.issued <= tpl.quantity);
   if (body.user_id == 0) {
-    reply_command(batch, in, CommandResult::not_found, field_user_id, 0);
+    batch.reply_command(in, Domain::coupon, CommandResult::not_found, field_user_id, 0);
     return {};
   }
   if (coupon_template_expired(tpl, batch.now_ns())) {
-    reply_command(batch, in, CommandResult::conflict, field_template_id, 0);
+    batch.reply_command(in, Domain::coupon, CommandResult::conflict, field_template_id, 0);
     return {};
   }
   const auto holder_key = journal::key_u64_u64(tpl.id, body.user_id);
   std::uint64_t held = 0;
   s = txn.get_as(holders_, holder_key, held);
   if (s.ok()) {
-    reply_command(batch, in, CommandResult::conflict, field_user_id, held);
+    batch.reply_command(in, Domain::coupon, CommandResult::conflict, field_user_id, held);
     return {};
   }
   if (s.code() != journal::ErrorCode::not_found) return s;
   if (tpl.quantity > 0 && tpl.issued >= tpl.quantity) {
-    reply_command(batch, in, CommandResult::sold_out, field_template_id, 0);
+    batch.reply_command(in, Domain::coupon, CommandResult::sold_out, field_template_id, 0);
     return {};
   }
 
@@ -217,7 +200,7 @@ journal::Status CouponDomain::issue(Batch& batch, const ipc::Message& in) {
   }
   if (s = txn.put_as(templates_, journal::key_u64(tpl.id), tpl); !s.ok()) return s;
   if (s = batch.record(RecordType::coupon_issued, 0, coupon); !s.ok()) return s;
-  reply_command(batch, in, CommandResult::ok, 0, coupon.id);
+  batch.reply_command(in, Domain::coupon, CommandResult::ok, 0, coupon.id);
   return {};
 }
 
@@ -236,7 +219,7 @@ journal::Status CouponDomain::reject(Batch& batch, std::uint64_t order_id, std::
   if (auto s = batch.record(RecordType::coupon_rejected, order_id, e); !s.ok()) return s;
   ipc::StepRejectedBody out{};
   out.reason = step.reason;
-  send_to_order(batch, MessageType::coupon_rejected, order_id, out);
+  batch.send_to(Domain::coupon, Domain::order, MessageType::coupon_rejected, order_id, out);
   return {};
 }
 
@@ -286,7 +269,7 @@ journal::Status CouponDomain::on_order_placed(Batch& batch, const ipc::Message& 
   Event e = coupon_event(coupon, StepState::applied);
   e.extra = step.discount;
   if (s = batch.record(RecordType::coupon_applied, order_id, e); !s.ok()) return s;
-  send_to_order(batch, MessageType::coupon_applied, order_id,
+  batch.send_to(Domain::coupon, Domain::order, MessageType::coupon_applied, order_id,
                 ipc::CouponAppliedBody{coupon.id, step.discount});
   return {};
 }

@@ -27,24 +27,6 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
   return x ^ (x >> 31);
 }
 
-void reply_command(Batch& batch, const ipc::Message& request, CommandResult result,
-                   std::uint16_t field, std::uint64_t entity_id, std::int64_t value) {
-  ipc::CommandReplyBody body{};
-  body.result = static_cast<std::uint16_t>(result);
-  body.field = field;
-  body.entity_id = entity_id;
-  body.value = value;
-  batch.reply(request,
-              ipc::make_message(MessageType::command_reply, Domain::payment, Domain::port, body));
-}
-
-template <typename Body>
-void send_to_order(Batch& batch, MessageType type, std::uint64_t order_id, const Body& body) {
-  ipc::Message m = ipc::make_message(type, Domain::payment, Domain::order, body);
-  m.header.order_id = order_id;
-  batch.send(Domain::order, m);
-}
-
 // The ledger identity of DESIGN.md invariant 4, one condition per assert. No upper bound on
 // the balance: a refund must always go through.
 void check_wallet(const Wallet& w) {
@@ -195,17 +177,17 @@ journal::Status PaymentDomain::record(Batch& batch, RecordType type, std::uint64
 journal::Status PaymentDomain::deposit(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::DepositBody>(in);
   if (body.user_id == 0) {
-    reply_command(batch, in, CommandResult::not_found, field_user_id, 0, 0);
+    batch.reply_command(in, Domain::payment, CommandResult::not_found, field_user_id, 0, 0);
     return {};
   }
   if (body.amount <= 0 || body.amount > money_max) {
-    reply_command(batch, in, CommandResult::invalid_field, field_amount, body.user_id, 0);
+    batch.reply_command(in, Domain::payment, CommandResult::invalid_field, field_amount, body.user_id, 0);
     return {};
   }
   Wallet w;
   if (auto s = load_wallet(batch.txn(), body.user_id, w); !s.ok()) return s;
   if (w.balance > wallet_balance_max - body.amount) {
-    reply_command(batch, in, CommandResult::invalid_field, field_amount, body.user_id, w.balance);
+    batch.reply_command(in, Domain::payment, CommandResult::invalid_field, field_amount, body.user_id, w.balance);
     return {};
   }
   w.balance += body.amount;
@@ -217,7 +199,7 @@ journal::Status PaymentDomain::deposit(Batch& batch, const ipc::Message& in) {
   e.amount = body.amount;
   e.balance = w.balance;
   if (auto s = record(batch, RecordType::wallet_deposited, 0, e, true); !s.ok()) return s;
-  reply_command(batch, in, CommandResult::ok, 0, body.user_id, w.balance);
+  batch.reply_command(in, Domain::payment, CommandResult::ok, 0, body.user_id, w.balance);
   return {};
 }
 
@@ -309,12 +291,12 @@ journal::Status PaymentDomain::finish(Batch& batch, const PaymentRow& row, const
   if (!approved) e.extra = row.amount;  // asked, not moved
   if (auto s = record(batch, type, row.order_id, e, wallet_changed); !s.ok()) return s;
   if (approved) {
-    send_to_order(batch, MessageType::payment_approved, row.order_id,
+    batch.send_to(Domain::payment, Domain::order, MessageType::payment_approved, row.order_id,
                   ipc::PaymentApprovedBody{row.amount});
   } else {
     ipc::StepRejectedBody out{};
     out.reason = row.reason;
-    send_to_order(batch, MessageType::payment_declined, row.order_id, out);
+    batch.send_to(Domain::payment, Domain::order, MessageType::payment_declined, row.order_id, out);
   }
   return {};
 }

@@ -17,24 +17,6 @@ constexpr std::string_view table_history = "history";
 constexpr std::string_view table_steps = "steps";
 constexpr std::string_view table_reasons = "reasons";
 
-void reply_command(Batch& batch, const ipc::Message& request, CommandResult result,
-                   std::uint16_t field, std::uint64_t entity_id, std::int64_t value) {
-  ipc::CommandReplyBody body{};
-  body.result = static_cast<std::uint16_t>(result);
-  body.field = field;
-  body.entity_id = entity_id;
-  body.value = value;
-  batch.reply(request,
-              ipc::make_message(MessageType::command_reply, Domain::point, Domain::port, body));
-}
-
-template <typename Body>
-void send_to_order(Batch& batch, MessageType type, std::uint64_t order_id, const Body& body) {
-  ipc::Message m = ipc::make_message(type, Domain::point, Domain::order, body);
-  m.header.order_id = order_id;
-  batch.send(Domain::order, m);
-}
-
 // The ledger identity of DESIGN.md invariant 3, one condition per assert.
 void check_account(const PointAccount& a) {
   // No upper bound here: a refund must always go through, even past point_balance_max.
@@ -135,17 +117,17 @@ journal::Status PointDomain::record(Batch& batch, RecordType type, std::uint64_t
 journal::Status PointDomain::accrue(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::AccruePointsBody>(in);
   if (body.user_id == 0) {
-    reply_command(batch, in, CommandResult::not_found, field_user_id, 0, 0);
+    batch.reply_command(in, Domain::point, CommandResult::not_found, field_user_id, 0, 0);
     return {};
   }
   if (body.amount <= 0 || body.amount > money_max) {
-    reply_command(batch, in, CommandResult::invalid_field, field_amount, body.user_id, 0);
+    batch.reply_command(in, Domain::point, CommandResult::invalid_field, field_amount, body.user_id, 0);
     return {};
   }
   PointAccount account;
   if (auto s = load_account(batch.txn(), body.user_id, account); !s.ok()) return s;
   if (account.balance > point_balance_max - body.amount) {
-    reply_command(batch, in, CommandResult::invalid_field, field_amount, body.user_id,
+    batch.reply_command(in, Domain::point, CommandResult::invalid_field, field_amount, body.user_id,
                   account.balance);
     return {};
   }
@@ -160,7 +142,7 @@ journal::Status PointDomain::accrue(Batch& batch, const ipc::Message& in) {
     auto key = journal::key_u64_u64(body.user_id, sequence);
     if (auto s = batch.txn().put_as(reasons_, key, body.reason); !s.ok()) return s;
   }
-  reply_command(batch, in, CommandResult::ok, 0, body.user_id, account.balance);
+  batch.reply_command(in, Domain::point, CommandResult::ok, 0, body.user_id, account.balance);
   return {};
 }
 
@@ -187,7 +169,7 @@ journal::Status PointDomain::on_order_placed(Batch& batch, const ipc::Message& i
     if (auto s = record(batch, RecordType::points_rejected, order_id, e, false); !s.ok()) return s;
     ipc::StepRejectedBody out{};
     out.reason = e.reason;
-    send_to_order(batch, MessageType::points_rejected, order_id, out);
+    batch.send_to(Domain::point, Domain::order, MessageType::points_rejected, order_id, out);
     return {};
   }
   account.balance -= body.points_to_use;
@@ -199,7 +181,7 @@ journal::Status PointDomain::on_order_placed(Batch& batch, const ipc::Message& i
   const Event e = effect_event(RecordType::points_deducted, body.user_id, step.amount, account,
                                StepState::deducted);
   if (auto s = record(batch, RecordType::points_deducted, order_id, e, true); !s.ok()) return s;
-  send_to_order(batch, MessageType::points_deducted, order_id,
+  batch.send_to(Domain::point, Domain::order, MessageType::points_deducted, order_id,
                 ipc::PointsDeductedBody{step.amount});
   return {};
 }

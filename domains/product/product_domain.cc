@@ -19,6 +19,12 @@ constexpr std::int64_t reconcile_log_interval_ns = 5'000'000'000;
 // Field numbers named in invalid_field replies (the gateway maps them to JSON paths).
 enum ProductField : std::uint16_t { f_name = 1, f_price = 2, f_stock = 3, f_max_per_user = 4, f_window = 5 };
 
+// Answers a command that changes nothing.
+journal::Status refuse(Batch& b, const Message& in, CommandResult result, std::uint16_t field) {
+  b.reply_command(in, Domain::product, result, field);
+  return {};
+}
+
 bool valid_window(std::int64_t starts, std::int64_t ends) {
   return starts >= 0 && ends >= 0 && (starts == 0 || ends == 0 || starts < ends);
 }
@@ -206,25 +212,17 @@ journal::Status ProductDomain::apply(Batch& b, const Message& in) {
   }
 }
 
-void ProductDomain::reply(Batch& b, const Message& in, CommandResult result, std::uint64_t id, std::uint16_t field) {
-  ipc::CommandReplyBody r{};
-  r.result = static_cast<std::uint16_t>(result);
-  r.field = field;
-  r.entity_id = id;
-  b.reply(in, ipc::make_message(MessageType::command_reply, Domain::product, Domain::port, r));
-}
-
 journal::Status ProductDomain::create(Batch& b, const Message& in) {
   const auto c = ipc::body_as<ipc::CreateProductBody>(in);
-  if (c.name.view().empty()) return reply(b, in, CommandResult::invalid_field, 0, f_name), journal::Status{};
-  if (c.price < 0 || c.price > money_max) return reply(b, in, CommandResult::invalid_field, 0, f_price), journal::Status{};
-  if (c.stock < 0 || c.stock > stock_max) return reply(b, in, CommandResult::invalid_field, 0, f_stock), journal::Status{};
+  if (c.name.view().empty()) return refuse(b, in, CommandResult::invalid_field, f_name);
+  if (c.price < 0 || c.price > money_max) return refuse(b, in, CommandResult::invalid_field, f_price);
+  if (c.stock < 0 || c.stock > stock_max) return refuse(b, in, CommandResult::invalid_field, f_stock);
   if (c.max_per_user > quantity_max)
-    return reply(b, in, CommandResult::invalid_field, 0, f_max_per_user), journal::Status{};
+    return refuse(b, in, CommandResult::invalid_field, f_max_per_user);
   if (!valid_window(c.sale_starts_ns, c.sale_ends_ns))
-    return reply(b, in, CommandResult::invalid_field, 0, f_window), journal::Status{};
+    return refuse(b, in, CommandResult::invalid_field, f_window);
   const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : config_.geometry.products_max;
-  if (next_product_id_ + 1 >= limit) return reply(b, in, CommandResult::unavailable, 0, 0), journal::Status{};
+  if (next_product_id_ + 1 >= limit) return refuse(b, in, CommandResult::unavailable, 0);
   ProductRow row{};
   row.id = next_product_id_ + 1;
   row.price = c.price;
@@ -243,7 +241,7 @@ journal::Status ProductDomain::create(Batch& b, const Message& in) {
   to_publish_.push_back(row);
   // Nobody could reserve a product that did not exist: setting its counter is safe.
   to_set_available_.push_back({static_cast<std::uint32_t>(row.id), row.total});
-  reply(b, in, CommandResult::ok, row.id, 0);
+  b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
   return {};
 }
 
@@ -251,30 +249,30 @@ journal::Status ProductDomain::update(Batch& b, const Message& in) {
   const auto u = ipc::body_as<ipc::UpdateProductBody>(in);
   ProductRow row{};
   journal::Status s = b.txn().get_as(t_products_, journal::key_u64(u.product_id), row);
-  if (s.code() == journal::ErrorCode::not_found) return reply(b, in, CommandResult::not_found, 0, 0), journal::Status{};
+  if (s.code() == journal::ErrorCode::not_found) return refuse(b, in, CommandResult::not_found, 0);
   if (!s.ok()) return s;
   if (u.set_name) {
-    if (u.name.view().empty()) return reply(b, in, CommandResult::invalid_field, 0, f_name), journal::Status{};
+    if (u.name.view().empty()) return refuse(b, in, CommandResult::invalid_field, f_name);
     row.name = u.name;
   }
   if (u.set_price) {
-    if (u.price < 0 || u.price > money_max) return reply(b, in, CommandResult::invalid_field, 0, f_price), journal::Status{};
+    if (u.price < 0 || u.price > money_max) return refuse(b, in, CommandResult::invalid_field, f_price);
     row.price = u.price;
   }
   if (u.set_max_per_user) {
     if (u.max_per_user > quantity_max)
-      return reply(b, in, CommandResult::invalid_field, 0, f_max_per_user), journal::Status{};
+      return refuse(b, in, CommandResult::invalid_field, f_max_per_user);
     row.max_per_user = u.max_per_user;
   }
   if (u.set_sale_starts) row.sale_starts_ns = u.sale_starts_ns;
   if (u.set_sale_ends) row.sale_ends_ns = u.sale_ends_ns;
   if (!valid_window(row.sale_starts_ns, row.sale_ends_ns))
-    return reply(b, in, CommandResult::invalid_field, 0, f_window), journal::Status{};
+    return refuse(b, in, CommandResult::invalid_field, f_window);
   row.updated_ns = b.now_ns();
   if (!(s = b.txn().put_as(t_products_, journal::key_u64(row.id), row)).ok()) return s;
   if (!(s = b.record(RecordType::product_updated, 0, row)).ok()) return s;
   to_publish_.push_back(row);
-  reply(b, in, CommandResult::ok, row.id, 0);
+  b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
   return {};
 }
 
@@ -282,10 +280,10 @@ journal::Status ProductDomain::restock(Batch& b, const Message& in) {
   const auto r = ipc::body_as<ipc::RestockBody>(in);
   ProductRow row{};
   journal::Status s = b.txn().get_as(t_products_, journal::key_u64(r.product_id), row);
-  if (s.code() == journal::ErrorCode::not_found) return reply(b, in, CommandResult::not_found, 0, 0), journal::Status{};
+  if (s.code() == journal::ErrorCode::not_found) return refuse(b, in, CommandResult::not_found, 0);
   if (!s.ok()) return s;
   if (r.quantity < 1 || r.quantity > stock_max || row.total + r.quantity > stock_max)
-    return reply(b, in, CommandResult::invalid_field, 0, f_stock), journal::Status{};
+    return refuse(b, in, CommandResult::invalid_field, f_stock);
   row.total += r.quantity;
   row.updated_ns = b.now_ns();
   if (!(s = b.txn().put_as(t_products_, journal::key_u64(row.id), row)).ok()) return s;
@@ -296,7 +294,7 @@ journal::Status ProductDomain::restock(Batch& b, const Message& in) {
   if (!(s = b.record(RecordType::product_restocked, 0, ev)).ok()) return s;
   to_publish_.push_back(row);
   b.stock_delta(static_cast<std::uint32_t>(row.id), r.quantity);
-  reply(b, in, CommandResult::ok, row.id, 0);
+  b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
   return {};
 }
 

@@ -53,7 +53,6 @@ class ProductDomain final : public DomainLogic {
   journal::Status reconcile(Batch& b);
   journal::Status adjust(Batch& b, const ipc::LineItem& item, std::uint64_t order_id, std::int64_t reserved_delta,
                          std::int64_t sold_delta, RecordType type);
-  void reply(Batch& b, const ipc::Message& in, ipc::CommandResult result, std::uint64_t id, std::uint16_t field);
   bool quiescent(std::string* waiting_for);
   void publish(const ProductRow& row);
 

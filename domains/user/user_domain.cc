@@ -34,16 +34,6 @@ struct LowerEmail {
   std::string_view view() const noexcept { return {bytes.data(), size}; }
 };
 
-void reply_command(Batch& batch, const ipc::Message& request, CommandResult result,
-                   std::uint16_t field, std::uint64_t entity_id) {
-  ipc::CommandReplyBody body{};
-  body.result = static_cast<std::uint16_t>(result);
-  body.field = field;
-  body.entity_id = entity_id;
-  batch.reply(request,
-              ipc::make_message(MessageType::command_reply, Domain::user, Domain::port, body));
-}
-
 }  // namespace
 
 bool user_name_valid(std::string_view name) noexcept {
@@ -100,18 +90,18 @@ journal::Status UserDomain::email_owner(const journal::ReadTxn& txn, std::string
 journal::Status UserDomain::create(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::CreateUserBody>(in);
   if (!user_name_valid(body.name.view())) {
-    reply_command(batch, in, CommandResult::invalid_field, field_name, 0);
+    batch.reply_command(in, Domain::user, CommandResult::invalid_field, field_name, 0);
     return {};
   }
   if (!user_email_valid(body.email.view())) {
-    reply_command(batch, in, CommandResult::invalid_field, field_email, 0);
+    batch.reply_command(in, Domain::user, CommandResult::invalid_field, field_email, 0);
     return {};
   }
   const LowerEmail lower(body.email.view());
   std::uint64_t owner = 0;
   if (auto s = email_owner(batch.txn(), lower.view(), &owner); !s.ok()) return s;
   if (owner != 0) {
-    reply_command(batch, in, CommandResult::conflict, field_email, 0);
+    batch.reply_command(in, Domain::user, CommandResult::conflict, field_email, 0);
     return {};
   }
 
@@ -131,7 +121,7 @@ journal::Status UserDomain::create(Batch& batch, const ipc::Message& in) {
   if (s = txn.put_as(users_, journal::key_u64(id), row); !s.ok()) return s;
   if (s = txn.put_as(emails_, journal::as_bytes(lower.view()), id); !s.ok()) return s;
   if (s = batch.record(RecordType::user_created, 0, row); !s.ok()) return s;
-  reply_command(batch, in, CommandResult::ok, 0, id);
+  batch.reply_command(in, Domain::user, CommandResult::ok, 0, id);
   return {};
 }
 
@@ -143,7 +133,7 @@ journal::Status UserDomain::update(Batch& batch, const ipc::Message& in) {
                           ? journal::Status(journal::ErrorCode::not_found, 0, "user id 0")
                           : txn.get_as(users_, journal::key_u64(body.user_id), row);
   if (s.code() == journal::ErrorCode::not_found) {
-    reply_command(batch, in, CommandResult::not_found, 0, body.user_id);
+    batch.reply_command(in, Domain::user, CommandResult::not_found, 0, body.user_id);
     return {};
   }
   if (!s.ok()) return s;
@@ -151,12 +141,12 @@ journal::Status UserDomain::update(Batch& batch, const ipc::Message& in) {
 
   // Validate every field first, so a refused update changes nothing.
   if (body.set_name == 1 && !user_name_valid(body.name.view())) {
-    reply_command(batch, in, CommandResult::invalid_field, field_name, row.id);
+    batch.reply_command(in, Domain::user, CommandResult::invalid_field, field_name, row.id);
     return {};
   }
   const bool email_changes = body.set_email == 1 && body.email.view() != row.email.view();
   if (email_changes && !user_email_valid(body.email.view())) {
-    reply_command(batch, in, CommandResult::invalid_field, field_email, row.id);
+    batch.reply_command(in, Domain::user, CommandResult::invalid_field, field_email, row.id);
     return {};
   }
   const LowerEmail old_lower(row.email.view());
@@ -166,7 +156,7 @@ journal::Status UserDomain::update(Batch& batch, const ipc::Message& in) {
     std::uint64_t owner = 0;
     if (s = email_owner(txn, new_lower.view(), &owner); !s.ok()) return s;
     if (owner != 0 && owner != row.id) {
-      reply_command(batch, in, CommandResult::conflict, field_email, row.id);
+      batch.reply_command(in, Domain::user, CommandResult::conflict, field_email, row.id);
       return {};
     }
   }
@@ -181,7 +171,7 @@ journal::Status UserDomain::update(Batch& batch, const ipc::Message& in) {
   }
   if (s = txn.put_as(users_, journal::key_u64(row.id), row); !s.ok()) return s;
   if (s = batch.record(RecordType::user_updated, 0, row); !s.ok()) return s;
-  reply_command(batch, in, CommandResult::ok, 0, row.id);
+  batch.reply_command(in, Domain::user, CommandResult::ok, 0, row.id);
   return {};
 }
 
