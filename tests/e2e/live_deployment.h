@@ -118,6 +118,35 @@ class LiveDeployment {
     ipc::Segment::remove(config_.data_dir);
   }
 
+  // The pid of this deployment's process with the given role ("gateway", or a domain name), by
+  // reading /proc (not pgrep, whose own command line would match); 0 if none.
+  pid_t find_process(const std::string& role) const {
+    const std::string data = config_.data_dir.string();
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(entry.path() / "cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+      std::vector<std::string> args;
+      std::string arg;
+      for (char ch : cmdline) {
+        if (ch == '\0') {
+          args.push_back(arg);
+          arg.clear();
+        } else {
+          arg += ch;
+        }
+      }
+      bool role_found = false, data_found = false;
+      for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+        role_found = role_found || args[i] == role;
+        data_found = data_found || (args[i] == "--data" && args[i + 1] == data);
+      }
+      if (role_found && data_found) return static_cast<pid_t>(std::stol(name));
+    }
+    return 0;
+  }
+
   engine::Client& client() { return *client_; }
   const engine::Config& config() const { return config_; }
   const std::filesystem::path& dir() const { return dir_; }
