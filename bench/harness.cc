@@ -19,6 +19,7 @@
 #include "domains/rows.h"
 #include "domains/runtime.h"
 #include "engine/client.h"
+#include "engine/supervisor.h"
 #include "engine/clock.h"
 #include "tools/check.h"
 
@@ -155,22 +156,6 @@ JournalFacts read_order_journal(const engine::Config& config) {
   return facts;
 }
 
-std::uint64_t pending_orders(const engine::Config& config) {
-  journal::Options o = config.journal_options(Domain::order);
-  o.read_only = true;
-  o.create = false;
-  o.tables = domains::all_tables(Domain::order);
-  std::unique_ptr<journal::Env> env;
-  if (!journal::Env::open(o, env).ok()) return 0;
-  journal::ReadTxn txn;
-  if (!env->begin_read(txn).ok()) return 0;
-  std::uint64_t n = 0;
-  (void)txn.scan(env->table("pending"), {}, SIZE_MAX, [&](journal::Bytes, journal::Bytes) {
-    ++n;
-    return true;
-  });
-  return n;
-}
 
 std::string ms(std::uint64_t ns) { return fmt::format("{:.3f} ms", static_cast<double>(ns) / 1e6); }
 
@@ -358,7 +343,7 @@ int run_bench(const BenchOptions& opt) {
   while (in_flight.load() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
   const double admit_seconds = sale.seconds();
   const std::int64_t drain_deadline = mono_now_ns() + drain_timeout_ns;
-  while (pending_orders(config) != 0 && mono_now_ns() < drain_deadline)
+  while (engine::count_pending_orders(config) != 0 && mono_now_ns() < drain_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const double done_seconds = sale.seconds();
   monitoring.store(false);

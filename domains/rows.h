@@ -31,7 +31,9 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 #include <type_traits>
 
 #include "engine/limits.h"
@@ -40,6 +42,23 @@
 namespace flashsaga::domains {
 
 inline constexpr std::uint32_t row_layout_version = 1;
+
+// Every table of a domain's environment — its own, as listed above, then the runtime's
+// (counters, inbox, outseq, outbox): what a reader must name to open it.
+inline std::vector<std::string> all_tables(ipc::Domain d) {
+  std::vector<std::string> t;
+  switch (d) {
+    case ipc::Domain::user: t = {"users", "emails"}; break;
+    case ipc::Domain::point: t = {"accounts", "history", "steps", "reasons"}; break;
+    case ipc::Domain::product: t = {"products", "steps"}; break;
+    case ipc::Domain::coupon: t = {"templates", "coupons", "holders", "by_user", "steps"}; break;
+    case ipc::Domain::order: t = {"orders", "pending", "live", "idem"}; break;
+    case ipc::Domain::payment: t = {"wallets", "history", "payments"}; break;
+    default: break;
+  }
+  for (const char* runtime : {"counters", "inbox", "outseq", "outbox"}) t.emplace_back(runtime);
+  return t;
+}
 
 template <typename T>
 constexpr bool is_row_v = std::is_trivially_copyable_v<T> && std::has_unique_object_representations_v<T>;

@@ -76,20 +76,6 @@ void Batch::set_peer(Domain d, const journal::Env* env, const journal::ReadTxn* 
 
 std::vector<std::string> runtime_tables() { return {"counters", "inbox", "outseq", "outbox"}; }
 
-std::vector<std::string> all_tables(Domain d) {
-  std::vector<std::string> t;
-  switch (d) {
-    case Domain::user: t = {"users", "emails"}; break;
-    case Domain::point: t = {"accounts", "history", "steps", "reasons"}; break;
-    case Domain::product: t = {"products", "steps"}; break;
-    case Domain::coupon: t = {"templates", "coupons", "holders", "by_user", "steps"}; break;
-    case Domain::order: t = {"orders", "pending", "live", "idem"}; break;
-    case Domain::payment: t = {"wallets", "history", "payments"}; break;
-    default: break;
-  }
-  for (auto& r : runtime_tables()) t.push_back(r);
-  return t;
-}
 
 journal::Status counter_get(const journal::ReadTxn& txn, journal::TableId table, std::string_view name,
                             std::uint64_t& value) {

@@ -203,9 +203,7 @@ static_assert(sizeof(InboxEntry) == 16 && is_row_v<InboxEntry>);
 
 // Runtime tables every domain has, besides its own.
 std::vector<std::string> runtime_tables();
-// Every table of a domain's environment (its own, as rows.h lists them, plus the runtime's):
-// what a reader must name to open it.
-std::vector<std::string> all_tables(ipc::Domain d);
+// all_tables(Domain), the table names a reader must open, is in rows.h.
 
 // Persistent counters (e.g. "next_id") in the runtime's counters table.
 journal::Status counter_get(const journal::ReadTxn& txn, journal::TableId table, std::string_view name,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/clock.h"
+#include "domains/rows.h"
 #include "engine/deployment.h"
 #include "ipc/segment.h"
 #include "journal/journal.h"
@@ -101,11 +102,13 @@ void reap_dead_ports(Deployment& d) {
   }
 }
 
-std::uint64_t pending_orders(const Config& config) {
+}  // namespace
+
+std::uint64_t count_pending_orders(const Config& config) {
   journal::Options o = config.journal_options(Domain::order);
   o.read_only = true;
   o.create = false;
-  o.tables = {"orders", "pending", "live", "idem", "counters", "inbox", "outseq", "outbox"};
+  o.tables = domains::all_tables(Domain::order);
   std::unique_ptr<journal::Env> env;
   if (!journal::Env::open(o, env).ok()) return 0;
   journal::ReadTxn txn;
@@ -117,6 +120,8 @@ std::uint64_t pending_orders(const Config& config) {
   });
   return n;
 }
+
+namespace {
 
 bool quiet(Deployment& d) {
   for (int e = 0; e < d.edge_count(); ++e)
@@ -219,7 +224,7 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
       continue;
     }
     // Graceful stop: wait for sagas to settle, then stop everyone.
-    const bool settled = quiet(d) && pending_orders(config) == 0;
+    const bool settled = quiet(d) && count_pending_orders(config) == 0;
     quiet_rounds = settled ? quiet_rounds + 1 : 0;
     if (quiet_rounds < 3 && now < drain_deadline) continue;
     if (quiet_rounds < 3) say("drain timeout: orders still pending stay in the journal and resume at the next start");

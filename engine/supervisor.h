@@ -14,6 +14,7 @@
 // its rings and flushes its journal), the segment is removed, exit 0.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -31,6 +32,9 @@ struct SupervisorOptions {
 };
 
 int run_supervisor(const Config& config, const SupervisorOptions& options);
+
+// Orders the order domain's journal still holds PENDING (0 if it cannot be read yet).
+std::uint64_t count_pending_orders(const Config& config);
 
 // Asks a running supervisor of this process to stop (what SIGTERM does); for embedding.
 void request_supervisor_stop() noexcept;
