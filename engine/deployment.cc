@@ -164,7 +164,8 @@ void Deployment::format() {
   for (std::uint32_t i = 0; i < domain_count + geometry_.ports; ++i) ipc::doorbell_init(doorbells_[i]);
   for (int e = 0; e < edge_count(); ++e)
     (void)ipc::SpscRing::format(rings_ + ring_offset(e), ring_slots(e), edge_from(e), edge_to(e));
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // No fence needed: the supervisor formats the segment before it starts any other process,
+  // and fork/exec orders everything written before it.
 }
 
 bool Deployment::create(const std::filesystem::path& data_dir, const Geometry& geometry,
