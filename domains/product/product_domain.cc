@@ -16,8 +16,11 @@ using ipc::MessageType;
 
 constexpr std::int64_t reconcile_log_interval_ns = 5'000'000'000;
 
-// Field numbers named in invalid_field replies (the gateway maps them to JSON paths).
-enum ProductField : std::uint16_t { f_name = 1, f_price = 2, f_stock = 3, f_max_per_user = 4, f_window = 5 };
+constexpr std::uint16_t f_name = product_field_name;
+constexpr std::uint16_t f_price = product_field_price;
+constexpr std::uint16_t f_stock = product_field_stock;
+constexpr std::uint16_t f_max_per_user = product_field_max_per_user;
+constexpr std::uint16_t f_window = product_field_window;
 
 // Answers a command that changes nothing.
 journal::Status refuse(Batch& b, const Message& in, CommandResult result, std::uint16_t field) {

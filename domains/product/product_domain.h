@@ -26,6 +26,16 @@
 
 namespace flashsaga::domains {
 
+// Field numbers of the product domain's invalid_field replies (CommandReplyBody::field);
+// the gateway maps them to JSON paths. Stable numbers.
+enum ProductField : std::uint16_t {
+  product_field_name = 1,
+  product_field_price = 2,
+  product_field_stock = 3,
+  product_field_max_per_user = 4,
+  product_field_window = 5,
+};
+
 class ProductDomain final : public DomainLogic {
  public:
   // deployment may be null (tests, simulation): then nothing is published to shared memory.

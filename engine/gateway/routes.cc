@@ -11,6 +11,7 @@
 #include "domains/coupon/coupon_domain.h"
 #include "domains/payment/payment_domain.h"
 #include "domains/point/point_domain.h"
+#include "domains/product/product_domain.h"
 #include "domains/rows.h"
 #include "domains/user/user_domain.h"
 #include "engine/clock.h"
@@ -27,15 +28,12 @@ using ipc::CommandResult;
 using ipc::Domain;
 using ipc::MessageType;
 
-// Field numbers of the product domain's invalid_field replies (its enum ProductField, in
-// domains/product/product_domain.cc, which does not export it).
-enum ProductField : std::uint16_t {
-  product_field_name = 1,
-  product_field_price = 2,
-  product_field_stock = 3,
-  product_field_max_per_user = 4,
-  product_field_window = 5,
-};
+using domains::ProductField;
+using domains::product_field_max_per_user;
+using domains::product_field_name;
+using domains::product_field_price;
+using domains::product_field_stock;
+using domains::product_field_window;
 
 // --- Route table ---------------------------------------------------------------------------------
 

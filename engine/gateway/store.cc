@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "domains/runtime.h"
+#include "domains/rows.h"
 #include "engine/clock.h"
 
 namespace flashsaga::gateway {
@@ -11,15 +11,6 @@ namespace {
 
 // A journal that could not be opened is tried again at most this often.
 constexpr std::int64_t reopen_interval_ns = 200'000'000;
-
-// Tables a reader names beyond domains::all_tables: the point domain keeps the text of operator
-// accruals in "reasons" (rows.h), which all_tables(point) does not list.
-std::vector<std::string> reader_tables(ipc::Domain d, bool with_extras) {
-  std::vector<std::string> t = domains::all_tables(d);
-  if (with_extras && d == ipc::Domain::point && std::find(t.begin(), t.end(), "reasons") == t.end())
-    t.push_back("reasons");
-  return t;
-}
 
 }  // namespace
 
@@ -67,17 +58,13 @@ const journal::Env* Store::open(ipc::Domain d) {
   journal::Options o = config_.journal_options(d);
   o.read_only = true;
   o.create = false;
-  journal::Status s;
-  for (bool extras : {true, false}) {
-    o.tables = reader_tables(d, extras);
-    std::unique_ptr<journal::Env> env;
-    s = journal::Env::open(o, env);
-    if (s.ok()) {
-      envs_[i] = std::move(env);
-      ready_[i].store(envs_[i].get(), std::memory_order_release);
-      return envs_[i].get();
-    }
-    if (s.code() != journal::ErrorCode::not_found) break;
+  o.tables = domains::all_tables(d);
+  std::unique_ptr<journal::Env> env;
+  const journal::Status s = journal::Env::open(o, env);
+  if (s.ok()) {
+    envs_[i] = std::move(env);
+    ready_[i].store(envs_[i].get(), std::memory_order_release);
+    return envs_[i].get();
   }
   last_error_ = std::string(ipc::domain_name(d)) + " journal: " + s.message();
   return nullptr;

@@ -520,6 +520,7 @@ TEST_F(HttpBadInput, AfterAllThatTheDeploymentIsHealthyAndNothingAnswered5xx) {
     if (line.find(R"(route="/healthz")") == std::string::npos) ADD_FAILURE() << "answered 5xx: " << line;
   }
   EXPECT_EQ(metrics.find("flashsaga_http_connections_refused_total 0"), std::string::npos);
+  d().expect_check_clean();  // and the journals still prove every invariant
 }
 
 }  // namespace

@@ -123,6 +123,7 @@ class HttpFlows : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { d_ = new HttpDeployment(); }
   static void TearDownTestSuite() {
+    d_->expect_check_clean();  // every flow's journals prove DESIGN.md's invariants
     const int status = d_->stop();
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n" << d_->log();
     delete d_;
