@@ -271,9 +271,11 @@ int run_demo(const DemoOptions& opt) {
                                              : fmt::format("{} violation(s)", report.violations.size()));
   if (!clean) print_check(report, std::cout);
   stop();
+  const std::string exe = opt.executable.string();
   fmt::print("\nthe deployment stopped; its journals stay in {} for the inspector:\n"
-             "  flashsaga journal ls --data {}\n  flashsaga trace {} --data {}\n",
-             data.string(), data.string(), tally.accepted.empty() ? 1 : tally.accepted.front(), data.string());
+             "  {} journal ls --data {}\n  {} trace {} --data {}\n  {} check --data {}\n",
+             data.string(), exe, data.string(), exe, tally.accepted.empty() ? 1 : tally.accepted.front(), data.string(),
+             exe, data.string());
   return clean ? 0 : 1;
 }
 
