@@ -76,6 +76,20 @@ bool HttpConnection::fill() {
   }
 }
 
+bool HttpConnection::await_continue() {
+  constexpr int fills_max = 1024;
+  for (int i = 0; i < fills_max; ++i) {
+    const std::size_t end = buffer_.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      if (buffer_.rfind("HTTP/1.1 100", 0) != 0) return false;
+      buffer_.erase(0, end + 4);
+      return true;
+    }
+    if (!fill()) return false;
+  }
+  return false;
+}
+
 HttpResponse HttpConnection::read_response() {
   for (;;) {
     std::size_t end = buffer_.find("\r\n\r\n");

@@ -43,8 +43,12 @@ class HttpConnection {
                        const HttpHeaders& headers = {});
   // Writes bytes as they are; false if the socket refused them.
   bool send_raw(std::string_view bytes);
-  // Reads one response; status 0 if the connection closed or timed out first.
+  // Reads one response; status 0 if the connection closed or timed out first. An interim
+  // 100 Continue is skipped.
   HttpResponse read_response();
+  // Waits (up to the timeout) for an interim "100 Continue" and consumes it; false if
+  // another answer, a close or the timeout came first.
+  bool await_continue();
   // True if the server closes the connection within timeout_ms (reads and drops any bytes).
   bool wait_closed(int timeout_ms);
   void close();

@@ -357,9 +357,18 @@ TEST_F(HttpSlowPayments, GracefulStopFinishesRequestsInFlightAndExitsZero) {
   const std::string path = "/orders/" + id_text(num(body_of(r), "id")) + "?wait=30000";
   HttpConnection idle(d().port());  // a kept-alive connection with nothing to do
   ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
+  // The gateway counts a long poll when it starts waiting on it: stop only once it has.
+  auto long_polls = [&] {
+    const std::string metrics = d().get("/metrics").body;
+    const std::string name = "\nflashsaga_order_long_polls_total ";
+    const std::size_t at = metrics.find(name);
+    return at == std::string::npos ? -1LL : std::atoll(metrics.c_str() + at + name.size());
+  };
+  const long long polls_before = long_polls();
   HttpResponse polled;
   std::thread poller([&] { polled = http_request(d().port(), "GET", path); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 1000 && long_polls() <= polls_before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GT(long_polls(), polls_before);
   const auto t0 = std::chrono::steady_clock::now();
   const int status = d().stop();
   poller.join();
