@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "tests/e2e/live_deployment.h"
-#include "tools/check.h"
+#include "tests/e2e/settled_check.h"
 
 namespace flashsaga {
 namespace {
@@ -126,15 +126,7 @@ void expect_all_terminal_and_check_clean(LiveDeployment& dep, const LoadResult& 
     EXPECT_TRUE(c.wait_terminal(id, 30'000, &row)) << "order " << id << " never ended (seed " << seed << ")";
   }
   // Let the last compensations land, then prove the invariants from the journals.
-  tools::CheckReport report;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    tools::CheckOptions o;
-    o.data_dir = dep.config().data_dir;
-    o.require_terminal = true;
-    report = tools::run_check(o);
-    if (report.error.empty() && report.violations.empty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const tools::CheckReport report = testing::check_when_settled(dep.config().data_dir);
   EXPECT_EQ(report.error, "") << "seed " << seed;
   if (!report.violations.empty()) tools::print_check(report, std::cerr);
   EXPECT_TRUE(report.violations.empty()) << report.violations.size() << " violations (seed " << seed << ")";

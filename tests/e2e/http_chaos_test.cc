@@ -15,7 +15,7 @@
 #include "bench/http_client.h"
 #include "tests/e2e/http_client.h"
 #include "tests/e2e/live_deployment.h"
-#include "tools/check.h"
+#include "tests/e2e/settled_check.h"
 
 namespace flashsaga {
 namespace {
@@ -113,15 +113,7 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
     ASSERT_TRUE(c.order(id).has_value()) << "acknowledged order " << id << " (key " << key << ") is missing";
     EXPECT_TRUE(c.wait_terminal(id, 30'000)) << "order " << id << " never ended";
   }
-  tools::CheckReport report;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    tools::CheckOptions o;
-    o.data_dir = dep.config().data_dir;
-    o.require_terminal = true;
-    report = tools::run_check(o);
-    if (report.error.empty() && report.violations.empty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const tools::CheckReport report = testing::check_when_settled(dep.config().data_dir);
   if (!report.violations.empty()) tools::print_check(report, std::cerr);
   EXPECT_EQ(report.error, "");
   EXPECT_TRUE(report.violations.empty()) << report.violations.size() << " violations (seed " << seed << ")";

@@ -28,7 +28,7 @@
 #include <thread>
 
 #include "tests/e2e/http_client.h"
-#include "tools/check.h"
+#include "tests/e2e/settled_check.h"
 
 namespace flashsaga::testing {
 
@@ -119,15 +119,7 @@ class HttpDeployment {
   // `flashsaga check` over this deployment's journals, retried (bounded) while compensations
   // are still landing; fails the current test with every violation printed.
   void expect_check_clean(bool require_terminal = true) {
-    tools::CheckReport report;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      tools::CheckOptions o;
-      o.data_dir = dir_ / "data";
-      o.require_terminal = require_terminal;
-      report = tools::run_check(o);
-      if (report.error.empty() && report.violations.empty()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    const tools::CheckReport report = check_when_settled(dir_ / "data", require_terminal);
     std::ostringstream out;
     if (!report.violations.empty()) tools::print_check(report, out);
     EXPECT_EQ(report.error, "");
