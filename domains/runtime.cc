@@ -115,6 +115,7 @@ struct Runtime::Output {
   std::uint64_t next_sequence = 0;  // last sequence assigned
   std::uint64_t next_sequence_before = 0;
   std::uint64_t pruned_upto = 0;    // outbox entries <= this are deleted
+  std::uint64_t pruned_upto_before = 0;
   std::deque<Message> pending;      // committed, not yet in the ring (bounded: outbox_pending_max)
   bool dirty = false;
 };
@@ -310,11 +311,9 @@ journal::Status Runtime::run_batch(std::size_t* consumed, std::size_t* ticked) {
   }
   for (Output& out : outputs_) {
     out.next_sequence_before = out.next_sequence;
+    out.pruned_upto_before = out.pruned_upto;
     out.dirty = false;
   }
-  std::vector<std::uint64_t> pruned_before;
-  pruned_before.reserve(outputs_.size());
-  for (const Output& out : outputs_) pruned_before.push_back(out.pruned_upto);
 
   journal::WriteTxn txn;
   journal::Status s = env_.begin_write(txn);
@@ -437,9 +436,9 @@ failed:
   txn.abort();
   peer_txns_.clear();
   for (Input& in : inputs_) in.last_sequence = in.last_sequence_before;
-  for (std::size_t i = 0; i < outputs_.size(); ++i) {
-    outputs_[i].next_sequence = outputs_[i].next_sequence_before;
-    outputs_[i].pruned_upto = pruned_before[i];
+  for (Output& out : outputs_) {
+    out.next_sequence = out.next_sequence_before;
+    out.pruned_upto = out.pruned_upto_before;
   }
   status().commit_errors.fetch_add(1, std::memory_order_relaxed);
   {
