@@ -173,6 +173,8 @@ void Runtime::open_peers() {
 }
 
 bool Runtime::recover(std::string* error) {
+  // A predecessor killed while degraded left its bit set; this process finds out for itself.
+  deployment_.control().degraded_domains.fetch_and(~(1u << static_cast<unsigned>(self_)), std::memory_order_seq_cst);
   open_peers();
   journal::ReadTxn txn;
   journal::Status s = env_.begin_read(txn);
@@ -461,9 +463,8 @@ std::size_t Runtime::do_work() {
     journal::Status s = run_batch(&consumed, &ticked);
     if (s.ok()) {
       if (degraded_) {
-        degraded_ = false;
-        log_line(self_, "commits succeed again; leaving degraded state");
-        status().state.store(static_cast<std::uint32_t>(engine::DomainState::ready), std::memory_order_release);
+        log_line(self_, "commits succeed again; leaving degraded state, intake reopens");
+        set_degraded(false);
       }
       return work + consumed + ticked + publish_pending();
     }
@@ -473,15 +474,27 @@ std::size_t Runtime::do_work() {
       s = g;
     }
     if (!degraded_) {
-      degraded_ = true;
       log_line(self_, "cannot commit (" + std::string(journal::error_code_name(s.code())) + ": " + s.message() +
-                          "); inputs stay in their rings; retrying");
-      status().state.store(static_cast<std::uint32_t>(engine::DomainState::degraded), std::memory_order_release);
+                          "); order intake paused, inputs stay in their rings; retrying");
+      set_degraded(true);
     }
     backoff_until_ns_ = mono_now_ns() + degraded_backoff_ns;
     return work;
   }
   return work;
+}
+
+void Runtime::set_degraded(bool degraded) {
+  degraded_ = degraded;
+  const std::uint32_t bit = 1u << static_cast<unsigned>(self_);
+  std::atomic<std::uint32_t>& mask = deployment_.control().degraded_domains;
+  if (degraded) {
+    mask.fetch_or(bit, std::memory_order_seq_cst);
+  } else {
+    mask.fetch_and(~bit, std::memory_order_seq_cst);
+  }
+  status().state.store(static_cast<std::uint32_t>(degraded ? engine::DomainState::degraded : engine::DomainState::ready),
+                       std::memory_order_release);
 }
 
 void Runtime::run(const std::atomic<bool>& stop) {

@@ -171,6 +171,8 @@ class Runtime {
   bool any_input_readable();
   bool outputs_backed_up() const;
   void open_peers();
+  // Enters or leaves the degraded state: status and the control block's degraded mask.
+  void set_degraded(bool degraded);
 
   const engine::Config& config_;
   engine::Deployment& deployment_;

@@ -85,6 +85,7 @@ journal::Options Config::journal_options(ipc::Domain domain) const {
   o.durability = durability;
   o.map_size_bytes = static_cast<std::size_t>(map_size_mib) << 20;
   o.map_size_max_bytes = static_cast<std::size_t>(map_size_max_mib) << 20;
+  o.space_reserve_bytes = static_cast<std::size_t>(space_reserve_mib) << 20;
   return o;
 }
 
@@ -108,7 +109,8 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   Reader r(root, &problem);
   r.reject_unknown({"deployment.data_dir", "deployment.durability", "rings.saga_capacity_slots",
                     "rings.port_capacity_slots", "rings.ports", "stock.products_max",
-                    "journal.map_size_mib", "journal.map_size_max_mib", "saga.step_timeout_ms",
+                    "journal.map_size_mib", "journal.map_size_max_mib", "journal.space_reserve_mib",
+                    "saga.step_timeout_ms",
                     "saga.reward_rate_bp", "payment.adapter", "payment.pg_latency_ms",
                     "payment.pg_decline_permille", "payment.pg_hang_permille", "payment.pg_seed",
                     "http.address", "http.port", "http.threads", "http.connections_max",
@@ -128,6 +130,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   r.integer("stock", "products_max", c.geometry.products_max, 16, 1 << 24);
   r.integer("journal", "map_size_mib", c.map_size_mib, 1, 1 << 20);
   r.integer("journal", "map_size_max_mib", c.map_size_max_mib, 1, 1 << 24);
+  r.integer("journal", "space_reserve_mib", c.space_reserve_mib, 1, 1 << 16);
   r.integer("saga", "step_timeout_ms", c.step_timeout_ms, 1, 3'600'000);
   r.integer("saga", "reward_rate_bp", c.reward_rate_bp, 0, 10'000);
   std::string adapter = "wallet";
@@ -188,7 +191,10 @@ std::string default_config_toml() {
      << "products_max = " << c.geometry.products_max << "\n\n"
      << "[journal]\n# Initial LMDB map size per domain; grows by doubling up to the maximum.\n"
      << "map_size_mib = " << c.map_size_mib << "\n"
-     << "map_size_max_mib = " << c.map_size_max_mib << "\n\n"
+     << "map_size_max_mib = " << c.map_size_max_mib << "\n"
+     << "# Disk space each journal keeps allocated ahead of what it uses, so a full disk is\n"
+     << "# an error the domain answers (intake 503 until space returns), never a crash.\n"
+     << "space_reserve_mib = " << c.space_reserve_mib << "\n\n"
      << "[saga]\n# A step (coupon, points, payment) that does not answer by then cancels the order.\n"
      << "step_timeout_ms = " << c.step_timeout_ms << "\n"
      << "# Reward points accrued on completion, in basis points of the amount paid.\n"

@@ -25,6 +25,7 @@ struct Config {
   // [journal]
   std::uint64_t map_size_mib = 256;
   std::uint64_t map_size_max_mib = 65536;
+  std::uint64_t space_reserve_mib = 16;    // disk kept allocated ahead of each journal's use
   // [saga]
   std::int64_t step_timeout_ms = 5000;     // a step that does not answer cancels the order
   std::int64_t reward_rate_bp = 100;       // reward points per completed order, basis points of paid

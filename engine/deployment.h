@@ -83,7 +83,9 @@ struct alignas(cache_line_size_bytes) ControlBlock {
   std::atomic<std::uint32_t> intake_open;       // 1: ports may reserve stock; 0: paused
   std::atomic<std::uint32_t> stopping;          // 1: graceful stop under way
   std::atomic<std::uint32_t> supervisor_pid;
-  std::atomic<std::uint32_t> reserved0;
+  // Bit (1 << Domain value) set while that domain cannot commit (disk or map full): ports
+  // refuse new orders (503) while any bit is set. Written by the domain itself.
+  std::atomic<std::uint32_t> degraded_domains;
   // A process that may have leaked a CAS (a port or the order domain died) bumps `requested`;
   // the product domain reconciles stock and stores the value it served into `done`.
   std::atomic<std::uint64_t> reconcile_requested;

@@ -181,6 +181,8 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
       return {PlaceStatus::sold_out, i};
   }
 
+  // A domain that cannot commit (disk or journal map full): take no new orders until it can.
+  if (deployment_.control().degraded_domains.load(std::memory_order_acquire) != 0) return {PlaceStatus::unavailable, 0};
   PortSlot& slot = deployment_.port(index_);
   ReservationGuard guard(deployment_, slot);
   if (!guard.admitted()) return {PlaceStatus::unavailable, 0};

@@ -49,7 +49,8 @@ enum class PlaceStatus : std::uint8_t {
   sold_out = 1,
   unknown_product = 2,
   not_on_sale = 3,
-  unavailable = 4,      // intake paused (stock reconciliation) or contended: retry later
+  unavailable = 4,      // intake paused (stock reconciliation, a domain out of disk or map
+                        // space) or contended: retry later
   overloaded = 5,       // the port's queue or pending table is full: retry later
   bad_request = 6,      // item count or quantity out of range
 };

@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -544,6 +545,8 @@ Status Env::open(const Options& options, std::unique_ptr<Env>& out) {
   rc = mdb_reader_check(env->env_, &dead);
   if (rc != MDB_SUCCESS) return from_rc(rc, where + ": clear stale readers");
 
+  MDB_stat env_stat{};
+  if (mdb_env_stat(env->env_, &env_stat) == MDB_SUCCESS) env->page_size_ = env_stat.ms_psize;
   if (!options.read_only) {
     MDB_envinfo info{};
     mdb_env_info(env->env_, &info);
@@ -571,6 +574,7 @@ Status Env::begin_write(WriteTxn& txn) {
   }
   FS_ASSERT(!write_live_);  // one write transaction per Env
   FS_ASSERT(!txn.live());
+  if (Status s = reserve_space(); !s.ok()) return s;
   MDB_txn* raw_txn = nullptr;
   const int rc = EnvAccess::begin_counted(*this, 0, &raw_txn);
   if (rc != MDB_SUCCESS) return from_rc(rc, EnvAccess::where(*this) + ": begin write");
@@ -608,6 +612,30 @@ TableId Env::table(std::string_view name) const {
                                [&](const auto& entry) { return entry.first == name; });
   FS_ASSERT(it != tables_.end());  // only tables listed in Options::tables have handles
   return it->second;
+}
+
+Status Env::reserve_space() {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  const std::size_t used = (static_cast<std::size_t>(info.me_last_pgno) + 1) * page_size_;
+  const std::size_t reserve = options_.space_reserve_bytes;
+  // Refill when less than half the reserve is left, so the fallocate is rare (once per
+  // reserve/2 bytes of growth); never beyond the map, which LMDB cannot write past anyway.
+  if (space_reserved_bytes_ >= std::min(info.me_mapsize, used + reserve / 2)) return {};
+  const std::size_t want = std::min(info.me_mapsize, used + reserve);
+  if (want <= space_reserved_bytes_) return {};
+  int fd = -1;
+  if (mdb_env_get_fd(env_, &fd) != MDB_SUCCESS) return Status(ErrorCode::io, EBADF, EnvAccess::where(*this) + ": no file");
+  const int rc = ::posix_fallocate(fd, static_cast<off_t>(space_reserved_bytes_),
+                                   static_cast<off_t>(want - space_reserved_bytes_));
+  if (rc != 0) {
+    return Status(rc == ENOSPC ? ErrorCode::no_space : ErrorCode::io, rc,
+                  EnvAccess::where(*this) + ": cannot reserve disk space for the journal (" +
+                      std::to_string(want - space_reserved_bytes_) + " bytes beyond " +
+                      std::to_string(space_reserved_bytes_) + "): " + std::strerror(rc));
+  }
+  space_reserved_bytes_ = want;
+  return {};
 }
 
 Status Env::grow() {

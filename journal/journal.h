@@ -165,6 +165,12 @@ struct Options {
   Durability durability = Durability::sync;
   std::size_t map_size_bytes = std::size_t{256} << 20;       // initial map size
   std::size_t map_size_max_bytes = std::size_t{64} << 30;    // grow() stops here
+  // Writers keep this much disk allocated (posix_fallocate) beyond the last page in use, and
+  // begin_write refuses with no_space when it cannot be: pages are written through the map
+  // (MDB_WRITEMAP), and a store to a page the file system cannot back is a SIGBUS, not an
+  // error (without WRITEMAP, LMDB reports a short write as EIO, not as a full disk). Must be at least twice what one write transaction adds (a domain's batch: a few
+  // MiB at most).
+  std::size_t space_reserve_bytes = std::size_t{16} << 20;
   bool read_only = false;                 // readers (gateway, inspector, check)
   bool create = true;                     // writers: create the directory and environment
   std::vector<std::string> tables;        // named tables besides journal and meta
@@ -196,7 +202,8 @@ class Env {
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
 
-  // Returns: ok; read_only (opened read-only); map_full; io. Asserts no other write txn is live.
+  // Returns: ok; read_only (opened read-only); map_full; no_space (the disk cannot hold
+  // Options::space_reserve_bytes more); io. Asserts no other write txn is live.
   Status begin_write(WriteTxn& txn);
   // Returns: ok; readers_full; io. A txn that is already live is released first (so one
   // ReadTxn can be refreshed in a loop); it must not be this Env's live WriteTxn.
@@ -232,6 +239,11 @@ class Env {
   std::uint64_t next_sequence_ = 1;  // writer only: next journal sequence
   std::int64_t last_time_ns_ = 0;    // writer only: time_ns of the last committed record
   bool write_live_ = false;
+  // Writers: file bytes known to be allocated on disk (see Options::space_reserve_bytes), and
+  // the page size.
+  std::size_t space_reserved_bytes_ = 0;
+  std::size_t page_size_ = 4096;
+  Status reserve_space();
   // Transactions of this process that are live or starting. Remapping (grow, or adopting a
   // size grown by another process) happens only under remap_mutex_ with this at zero, and a
   // transaction starts only after counting itself under the same mutex.

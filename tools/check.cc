@@ -549,6 +549,9 @@ bool Pass::read_records(const journal::ReadTxn& txn, Domain d,
     if (record_carries_event(type)) {
       Event e;
       std::memcpy(&e, r.payload.data(), sizeof e);
+      if (type == RecordType::message_invalid) {
+        report_.invalid_messages.push_back({d, r.sequence, e.subject, static_cast<std::uint16_t>(e.other), e.reason});
+      }
       fn(r, &e);
     } else {
       fn(r, nullptr);
@@ -1609,6 +1612,21 @@ void print_check(const CheckReport& r, std::ostream& out) {
     out << fmt::format(
         "  in flight  {} steps still being completed or compensated; {} pending orders past their deadline\n",
         r.inflight, r.overdue);
+  if (!r.invalid_messages.empty()) {
+    out << fmt::format("  set aside  {} invalid message{} (never applied):\n", r.invalid_messages.size(),
+                       r.invalid_messages.size() == 1 ? "" : "s");
+    constexpr std::size_t invalid_print_max = 20;
+    for (std::size_t i = 0; i < r.invalid_messages.size() && i < invalid_print_max; ++i) {
+      const InvalidMessage& m = r.invalid_messages[i];
+      const std::string domain(ipc::domain_name(m.domain));
+      out << fmt::format("    {} journal seq {}: from edge {}, type {}: {}  (see: flashsaga journal show {} --from {} --to {})\n",
+                         domain, m.journal_sequence, m.edge, m.type,
+                         ipc::message_error_name(static_cast<ipc::MessageError>(m.error)), domain, m.journal_sequence,
+                         m.journal_sequence);
+    }
+    if (r.invalid_messages.size() > invalid_print_max)
+      out << fmt::format("    ... and {} more\n", r.invalid_messages.size() - invalid_print_max);
+  }
   std::array<std::size_t, 7> per{};
   for (const Violation& v : r.violations)
     if (v.invariant >= 1 && v.invariant <= 6) ++per[static_cast<std::size_t>(v.invariant)];

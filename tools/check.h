@@ -123,8 +123,21 @@ struct CheckOptions {
   std::uint32_t recheck_count_max = 3;
 };
 
+// A message a domain received, found invalid (checksum, magic, field, ...) and set aside
+// without applying it: journaled as a message_invalid record at `journal_sequence`. Not a
+// violation by itself (nothing was applied; a saga step lost this way times out and is
+// compensated), but always reported: it means a producer or the shared memory misbehaved.
+struct InvalidMessage {
+  ipc::Domain domain = ipc::Domain::none;  // whose journal recorded it
+  std::uint64_t journal_sequence = 0;
+  std::uint64_t edge = 0;                  // the ring it came from (deployment edge index)
+  std::uint16_t type = 0;                  // the header's type field, as received
+  std::uint8_t error = 0;                  // ipc::MessageError
+};
+
 struct CheckReport {
   std::vector<Violation> violations;
+  std::vector<InvalidMessage> invalid_messages;
   std::uint64_t orders = 0, completed = 0, cancelled = 0, pending = 0;
   std::uint64_t rejected = 0;         // order_rejected records (refused orders are not rows)
   std::uint64_t refunded_orders = 0;  // cancelled after completion

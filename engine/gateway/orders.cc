@@ -224,7 +224,9 @@ void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& 
                                             "items[" + std::to_string(at) + "].product_id"));
     case engine::PlaceStatus::unavailable:
       metrics_.order_outcome("unavailable", "");
-      return ex->respond(unavailable_response("order intake is paused (stock reconciliation) or contended; retry"));
+      return ex->respond(unavailable_response(
+          "order intake is paused (stock reconciliation, or a domain cannot write: disk or journal map full) or "
+          "contended; retry"));
     case engine::PlaceStatus::overloaded:
       metrics_.order_outcome("overloaded", "");
       return ex->respond(overloaded_response("the gateway's order queue is full; retry shortly"));

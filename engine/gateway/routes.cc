@@ -484,8 +484,15 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
 
 void Api::command(const ExchangePtr& ex, Domain to, const ipc::Message& message, MessageType reply_type,
                   ReplyFn on_reply) {
-  auto done = std::make_shared<ReplyFn>(std::move(on_reply));
   const std::string domain(ipc::domain_name(to));
+  // A domain that cannot commit would keep the command in its ring until it can: say so now.
+  const std::uint32_t degraded = deployment_.control().degraded_domains.load(std::memory_order_acquire);
+  if ((degraded & (1u << static_cast<unsigned>(to))) != 0) {
+    ex->respond(unavailable_response("the " + domain +
+                                     " domain cannot write now (disk or journal map full); retry when space returns"));
+    return;
+  }
+  auto done = std::make_shared<ReplyFn>(std::move(on_reply));
   engine::PortCallback cb = [ex, done, reply_type, domain](const engine::PortReply& r) {
     if (r.timed_out) {
       ex->respond(unavailable_response("the " + domain + " domain did not answer in time; retry (with the same "

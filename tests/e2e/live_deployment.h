@@ -3,10 +3,14 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,28 +29,37 @@ namespace flashsaga::testing {
 class LiveDeployment {
  public:
   // `extra_toml` is appended to the config file (e.g. "[saga]\nstep_timeout_ms = 300\n").
+  // tmpfs_mib > 0 puts the data directory on a tmpfs of that size (a disk that can fill up);
+  // mounting needs root: see mount_error() when it could not be done.
   explicit LiveDeployment(const std::string& extra_toml = "", bool gateway = false,
-                          const std::string& durability = "nosync") {
+                          const std::string& durability = "nosync", std::uint64_t tmpfs_mib = 0) {
     char tmpl[] = "/tmp/flashsaga-e2e-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
+    if (tmpfs_mib > 0) mount_tmpfs(dir_ / "data", tmpfs_mib);
     config_path_ = dir_ / "flashsaga.toml";
     std::ofstream(config_path_) << "[deployment]\ndata_dir = \"" << (dir_ / "data").string()
                                 << "\"\ndurability = \"" << durability << "\"\n"
                                 << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
                                 << "[stock]\nproducts_max = 4096\n"
-                                << "[journal]\nmap_size_mib = 64\n"
+                                << (extra_toml.find("[journal]") == std::string::npos ? "[journal]\nmap_size_mib = 64\n" : "")
                                 << extra_toml;
+    reload_config();
+    start(gateway);
+  }
+
+  // Reads the config file again (after a test edited it; takes effect at the next start()).
+  void reload_config() {
     std::string error;
     if (!engine::load_config(config_path_, config_, &error)) {
       std::fprintf(stderr, "LiveDeployment: bad test config: %s\n", error.c_str());
       std::abort();
     }
-    start(gateway);
   }
 
   ~LiveDeployment() {
     client_.reset();
     stop();
+    if (mounted_) ::umount2((dir_ / "data").c_str(), MNT_DETACH);
     std::error_code ec;
     if (std::getenv("FLASHSAGA_KEEP_TEST_DATA") == nullptr) std::filesystem::remove_all(dir_, ec);
   }
@@ -112,10 +125,11 @@ class LiveDeployment {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
-  // After kill_everything(): drop the client attached to the dead deployment and the segment.
-  void forget_crashed() {
+  // After kill_everything(): drop the client attached to the dead deployment and, for a power
+  // loss, the segment (without: a supervisor killed alone, whose successor finds its segment).
+  void forget_crashed(bool remove_segment = true) {
     client_.reset();
-    ipc::Segment::remove(config_.data_dir);
+    if (remove_segment) ipc::Segment::remove(config_.data_dir);
   }
 
   // The pid of this deployment's process with the given role ("gateway", or a domain name), by
@@ -147,13 +161,35 @@ class LiveDeployment {
     return 0;
   }
 
+  // Empty if the tmpfs asked for was mounted (or none was asked for).
+  const std::string& mount_error() const { return mount_error_; }
+  // Whether the supervisor is still running (it exits on its own only after a fatal error).
+  bool supervisor_alive() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    return ::waitpid(pid_, &status, WNOHANG) == 0;
+  }
+
   engine::Client& client() { return *client_; }
   const engine::Config& config() const { return config_; }
   const std::filesystem::path& dir() const { return dir_; }
   pid_t supervisor_pid() const { return pid_; }
 
  private:
+  void mount_tmpfs(const std::filesystem::path& where, std::uint64_t mib) {
+    std::error_code ec;
+    std::filesystem::create_directories(where, ec);
+    const std::string opts = "size=" + std::to_string(mib) + "m,mode=0700";
+    if (::mount("tmpfs", where.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+      mount_error_ = std::string("cannot mount a tmpfs (needs root): ") + std::strerror(errno);
+      return;
+    }
+    mounted_ = true;
+  }
+
   std::filesystem::path dir_;
+  bool mounted_ = false;
+  std::string mount_error_;
   std::filesystem::path config_path_;
   engine::Config config_;
   pid_t pid_ = 0;

@@ -5,6 +5,7 @@
 #include <lmdb.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -552,6 +553,85 @@ TEST_F(JournalTest, MapFullFailsTheWholeBatchAndGrowLetsTheRetrySucceed) {
   ASSERT_TRUE(rs.ok()) << rs.message();
   EXPECT_EQ(records.size(), 1201u);
   EXPECT_EQ(txn.last_sequence(), 1201u);
+}
+
+// A full disk under a journal whose map is far bigger than the disk: writes through the map
+// would SIGBUS on a page the file system cannot back. The writer must instead refuse a batch
+// with no_space, keep every committed batch, and go on once space returns.
+TEST_F(JournalTest, AFullDiskIsNoSpaceNeverACrashAndWritesResumeWhenSpaceReturns) {
+  const fs::path disk = tmp_.path() / "disk";
+  fs::create_directories(disk);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=6m,mode=0700") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
+  struct Unmount {
+    fs::path where;
+    ~Unmount() { ::umount2(where.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  // 2 MiB of the 6 belong to a file we can delete later: "space returns".
+  const fs::path filler = disk / "filler";
+  {
+    const int fd = ::open(filler.c_str(), O_CREAT | O_WRONLY, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::posix_fallocate(fd, 0, 2 << 20), 0);
+    ::close(fd);
+  }
+  Options o = options();
+  o.dir = disk / "order";
+  o.map_size_bytes = std::size_t{64} << 20;  // a sparse map ten times the disk
+  o.map_size_max_bytes = std::size_t{64} << 20;
+  o.space_reserve_bytes = std::size_t{1} << 20;
+  auto env = open_ok(o);
+  ASSERT_NE(env, nullptr);
+
+  std::uint64_t committed = 0;
+  Status failed;
+  for (std::uint64_t batch = 1; batch <= 1'000; ++batch) {
+    WriteTxn txn;
+    failed = env->begin_write(txn);
+    for (std::uint64_t i = 0; failed.ok() && i < 64; ++i)
+      failed = txn.append(2, batch, payload_of(batch * 64 + i, 1000));
+    if (failed.ok()) failed = txn.commit();
+    if (!failed.ok()) break;
+    ++committed;
+  }
+  ASSERT_FALSE(failed.ok()) << "the disk never filled up";
+  EXPECT_EQ(failed.code(), ErrorCode::no_space) << failed.message();
+  EXPECT_GT(committed, 10u);
+  const auto check_committed = [&](std::uint64_t batches) {
+    ReadTxn txn;
+    ASSERT_TRUE(env->begin_read(txn).ok());
+    Status rs;
+    const auto records = all_records(txn, &rs);
+    ASSERT_TRUE(rs.ok()) << rs.message();
+    ASSERT_EQ(records.size(), batches * 64);
+    for (std::size_t k = 0; k < records.size(); ++k) {
+      const std::uint64_t batch = 1 + k / 64, n = batch * 64 + k % 64;
+      ASSERT_EQ(records[k].header.order_id, batch);
+      ASSERT_EQ(std::vector<std::byte>(records[k].payload.begin(), records[k].payload.end()), payload_of(n, 1000));
+    }
+  };
+  check_committed(committed);
+  // Asking again while full is the same clean answer.
+  {
+    WriteTxn txn;
+    Status again = env->begin_write(txn);
+    if (again.ok()) {
+      for (std::uint64_t i = 0; again.ok() && i < 64; ++i)
+        again = txn.append(2, committed + 1, payload_of((committed + 1) * 64 + i, 1000));
+      if (again.ok()) again = txn.commit();
+    }
+    EXPECT_EQ(again.code(), ErrorCode::no_space) << again.message();
+  }
+  // Space returns: the next batch commits, numbered right after the last committed one.
+  fs::remove(filler);
+  {
+    WriteTxn txn;
+    ASSERT_TRUE(env->begin_write(txn).ok());
+    for (std::uint64_t i = 0; i < 64; ++i)
+      ASSERT_TRUE(txn.append(2, committed + 1, payload_of((committed + 1) * 64 + i, 1000)).ok());
+    ASSERT_TRUE(txn.commit().ok());
+  }
+  check_committed(committed + 1);
 }
 
 TEST_F(JournalTest, GrowStopsAtTheMaximumAndTheEnvStaysReadable) {
