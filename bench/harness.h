@@ -15,6 +15,30 @@
 //               hidden — no coordinated omission); most attempts end sold out.
 //   catalog     --skus SKUs, uniform or Zipf (--zipf S), coupons and points on a share of orders.
 //   failures    like catalog, with shares of invalid coupons, empty wallets and PG declines.
+//
+// Drivers:
+//   client      the client library (engine/client.h) straight over the rings; --window orders in
+//               flight (closed loop) or --rate (open loop).
+//   http        POST /orders with an Idempotency-Key against the deployment's own gateway (started
+//               on a free loopback port), over --connections keep-alive connections driven by one
+//               epoll thread (bench/http_client.h HttpLoad), each with one request in flight
+//               (closed loop) or at --rate (open loop). The catalog is still seeded through the
+//               client library (much faster than HTTP; only the orders matter). Adds HTTP status
+//               counts and HTTP request latency (send -> whole answer) to the report.
+//
+// Runs:
+//   --durability sync|nosync|both  both: the same scenario twice (sync, then nosync), each on a
+//               fresh deployment, reported side by side (one table, one JSON keyed by durability).
+//   --half-peak  after each closed-loop run, an open-loop run at half its completed/s on a fresh
+//               deployment; reports that run's saga p99 against the target (<= 5 ms). The open
+//               run sends min(--orders, rate x --half-peak-seconds) attempts (flash-sale: at most
+//               --stock, so every attempt can become an order).
+//
+// Output: a human table (one column per run), --json FILE (one run: the run object; several:
+// {"durability": "both", "sync": {...}, "nosync": {...}}, a half-peak run nested as "half_peak"),
+// --csv FILE (timeline per 100 ms of every run: admitted/s, completed/s, saga p50/p99), --plot
+// DIR (gnuplot PNGs: per run throughput and latency over time, and one latency distribution
+// of every run). The `wrk` equivalent of the http driver: bench/wrk/README.md.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +49,13 @@ namespace flashsaga::bench {
 
 struct BenchOptions {
   std::string scenario = "flash-sale";
-  std::string durability = "sync";
-  std::string driver = "client";        // client (library, over the rings)
+  std::string durability = "sync";      // sync, nosync or both
+  std::string driver = "client";        // client (library, over the rings) or http
+  std::uint32_t connections = 64;       // http: keep-alive connections (closed loop: in flight)
+  std::uint32_t http_threads = 2;       // http: the gateway's I/O threads
+  bool half_peak = false;               // also an open-loop run at half the closed-loop peak
+  double half_peak_seconds = 10.0;      // how long that run sends, at most
+  double target_p99_ms = 5.0;           // what the half-peak p99 is held against
   std::uint64_t orders = 200'000;       // attempts
   std::uint64_t stock = 50'000;         // hot SKU stock (flash-sale) / per SKU (catalog)
   std::uint64_t buyers = 10'000;

@@ -1,27 +1,125 @@
 #include "bench/http_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace flashsaga::bench {
 namespace {
 
 constexpr std::size_t response_bytes_max = 16u << 20;
+constexpr std::size_t recv_chunk_bytes = 16384;
+constexpr int epoll_events_max = 256;
+constexpr int epoll_wait_ms = 50;                      // also how often timeouts are looked at
+constexpr std::uint64_t timer_token = ~std::uint64_t{0};
 
-std::string lower(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
+std::int64_t now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// A connected TCP socket with TCP_NODELAY, or -1 with `error`.
+int open_socket(const std::string& host, std::uint16_t port, std::string* error) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    *error = "bad address " + host;
+    ::close(fd);
+    return -1;
+  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    *error = std::string("connect: ") + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
 }
 
 }  // namespace
+
+std::string format_request(const std::string& method, const std::string& target, const std::string& host,
+                           const std::string& body, const HttpHeaders& headers) {
+  std::string req;
+  req.reserve(128 + body.size());
+  req += method;
+  req += ' ';
+  req += target;
+  req += " HTTP/1.1\r\nHost: ";
+  req += host;
+  req += "\r\n";
+  if (!body.empty() || method == "POST" || method == "PATCH") {
+    req += "Content-Type: application/json\r\nContent-Length: ";
+    req += std::to_string(body.size());
+    req += "\r\n";
+  }
+  for (const auto& [name, value] : headers) {
+    req += name;
+    req += ": ";
+    req += value;
+    req += "\r\n";
+  }
+  req += "\r\n";
+  req += body;
+  return req;
+}
+
+ParseResult parse_response(std::string& buffer, HttpResponse& out) {
+  const std::size_t header_end = buffer.find("\r\n\r\n");
+  if (header_end == std::string::npos) return buffer.size() > response_bytes_max ? ParseResult::bad : ParseResult::incomplete;
+  const std::string_view head(buffer.data(), header_end);
+  if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return ParseResult::bad;
+  const int status = std::atoi(buffer.c_str() + 9);
+  std::size_t content_length = 0;
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos < head.size()) {
+    const std::size_t next = head.find("\r\n", pos + 2);
+    const std::string_view line = head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
+    const std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(line.substr(0, colon), "content-length"))
+      content_length = std::strtoull(std::string(line.substr(colon + 1)).c_str(), nullptr, 10);
+    pos = next;
+  }
+  if (content_length > response_bytes_max) return ParseResult::bad;
+  if (buffer.size() < header_end + 4 + content_length) return ParseResult::incomplete;
+  out.status = status;
+  out.body.assign(buffer, header_end + 4, content_length);
+  buffer.erase(0, header_end + 4 + content_length);
+  return ParseResult::complete;
+}
+
+// --- HttpClient -------------------------------------------------------------------------------
 
 HttpClient::HttpClient(std::string host, std::uint16_t port, int timeout_ms)
     : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
@@ -36,27 +134,8 @@ void HttpClient::close_socket() {
 
 bool HttpClient::connect_once(std::string* error) {
   close_socket();
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) {
-    *error = std::strerror(errno);
-    return false;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port_);
-  if (::inet_pton(AF_INET, host_.c_str(), &addr.sin_addr) != 1) {
-    *error = "bad address " + host_;
-    close_socket();
-    return false;
-  }
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *error = std::string("connect: ") + std::strerror(errno);
-    close_socket();
-    return false;
-  }
-  int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return true;
+  fd_ = open_socket(host_, port_, error);
+  return fd_ >= 0;
 }
 
 bool HttpClient::send_all(const std::string& data) {
@@ -70,53 +149,22 @@ bool HttpClient::send_all(const std::string& data) {
 }
 
 bool HttpClient::read_response(HttpResponse& out) {
-  std::size_t header_end = std::string::npos;
-  std::size_t content_length = 0;
-  bool have_length = false;
   while (true) {
-    if (header_end == std::string::npos) {
-      header_end = buffer_.find("\r\n\r\n");
-      if (header_end != std::string::npos) {
-        const std::string head = buffer_.substr(0, header_end);
-        if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return false;
-        out.status = std::atoi(head.c_str() + 9);
-        std::size_t pos = head.find("\r\n");
-        while (pos != std::string::npos && pos < head.size()) {
-          const std::size_t next = head.find("\r\n", pos + 2);
-          const std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
-          const std::size_t colon = line.find(':');
-          if (colon != std::string::npos && lower(line.substr(0, colon)) == "content-length") {
-            content_length = std::strtoull(line.c_str() + colon + 1, nullptr, 10);
-            have_length = true;
-          }
-          pos = next;
-        }
-        if (!have_length) content_length = 0;
-        if (content_length > response_bytes_max) return false;
-      }
-    }
-    if (header_end != std::string::npos && buffer_.size() >= header_end + 4 + content_length) {
-      out.body = buffer_.substr(header_end + 4, content_length);
-      buffer_.erase(0, header_end + 4 + content_length);
-      return true;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms_) <= 0) return false;
-    char chunk[16384];
+    const ParseResult p = parse_response(buffer_, out);
+    if (p == ParseResult::complete) return true;
+    if (p == ParseResult::bad) return false;
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, timeout_ms_) <= 0) return false;
+    char chunk[recv_chunk_bytes];
     const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n <= 0) return false;
     buffer_.append(chunk, static_cast<std::size_t>(n));
-    if (buffer_.size() > response_bytes_max) return false;
   }
 }
 
 HttpResponse HttpClient::request(const std::string& method, const std::string& target, const std::string& body,
-                                 const std::vector<std::pair<std::string, std::string>>& headers) {
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host_ + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PATCH")
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
-  req += "\r\n" + body;
+                                 const HttpHeaders& headers) {
+  const std::string req = format_request(method, target, host_, body, headers);
   HttpResponse out;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (fd_ < 0 && !connect_once(&out.error)) return out;
@@ -127,6 +175,251 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& t
     out.error = "connection closed";
   }
   return out;
+}
+
+// --- HttpLoad ---------------------------------------------------------------------------------
+
+namespace {
+
+struct LoadConnection {
+  int fd = -1;
+  bool busy = false;           // a request is in flight
+  bool want_write = false;     // EPOLLOUT registered
+  std::uint64_t index = 0;
+  std::int64_t intended_ns = 0, sent_ns = 0;
+  std::string out;
+  std::size_t out_done = 0;
+  std::string in;
+};
+
+class LoadRun {
+ public:
+  LoadRun(const HttpLoadPlan& plan, const HttpLoad::MakeRequest& make, const HttpLoad::OnAnswer& on_answer)
+      : plan_(plan), make_(make), on_answer_(on_answer), conns_(plan.connections) {}
+
+  ~LoadRun() {
+    for (LoadConnection& c : conns_)
+      if (c.fd >= 0) ::close(c.fd);
+    if (timer_ >= 0) ::close(timer_);
+    if (epoll_ >= 0) ::close(epoll_);
+  }
+
+  bool run(std::string* error) {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    timer_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (epoll_ < 0 || timer_ < 0) {
+      *error = std::string("epoll/timerfd: ") + std::strerror(errno);
+      return false;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = timer_token;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, timer_, &ev);
+    for (std::uint32_t i = 0; i < conns_.size(); ++i)
+      if (open(i, error)) idle_.push_back(i);
+    if (idle_.empty()) return false;
+    start_ns_ = now_ns();
+    std::int64_t next_timeout_scan = start_ns_ + epoll_wait_ms * 1'000'000;
+    std::vector<epoll_event> events(epoll_events_max);
+    // Bounded: each turn either answers a request, sends one, or waits at most epoll_wait_ms;
+    // every request in flight fails after timeout_ms, and when every connection is gone the
+    // remaining requests fail at once.
+    while (answered_ < plan_.requests) {
+      dispatch();
+      if (next_ < plan_.requests && idle_.empty() && live_ == 0) {
+        fail_unsent();
+        break;
+      }
+      const int n = ::epoll_wait(epoll_, events.data(), epoll_events_max, epoll_wait_ms);
+      for (int k = 0; k < n; ++k) {
+        if (events[k].data.u64 == timer_token) {
+          std::uint64_t expirations = 0;
+          (void)!::read(timer_, &expirations, sizeof expirations);
+          continue;
+        }
+        service(static_cast<std::uint32_t>(events[k].data.u64), events[k].events);
+      }
+      const std::int64_t now = now_ns();
+      if (now > next_timeout_scan) {
+        next_timeout_scan = now + epoll_wait_ms * 1'000'000;
+        for (std::uint32_t i = 0; i < conns_.size(); ++i)
+          if (conns_[i].busy && now - conns_[i].sent_ns > static_cast<std::int64_t>(plan_.timeout_ms) * 1'000'000)
+            fail(i, "timed out");
+      }
+    }
+    return true;
+  }
+
+ private:
+  std::int64_t due(std::uint64_t i) const {
+    return plan_.rate > 0 ? start_ns_ + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / plan_.rate) : 0;
+  }
+
+  bool open(std::uint32_t i, std::string* error) {
+    LoadConnection& c = conns_[i];
+    c.fd = open_socket(plan_.host, plan_.port, error);
+    if (c.fd < 0) return false;
+    ::fcntl(c.fd, F_SETFL, ::fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = i;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd, &ev) != 0) {
+      *error = std::string("epoll_ctl: ") + std::strerror(errno);
+      ::close(c.fd);
+      c.fd = -1;
+      return false;
+    }
+    c.in.clear();
+    c.want_write = false;
+    ++live_;
+    return true;
+  }
+
+  // Sends every request that is due on an idle connection; arms the timer for the next one.
+  void dispatch() {
+    std::int64_t now = now_ns();
+    while (next_ < plan_.requests && !idle_.empty()) {
+      const std::int64_t due_ns = due(next_);
+      if (due_ns > now) {
+        itimerspec at{};
+        at.it_value.tv_sec = due_ns / 1'000'000'000;
+        at.it_value.tv_nsec = due_ns % 1'000'000'000;
+        ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &at, nullptr);
+        return;
+      }
+      const std::uint32_t i = idle_.back();
+      idle_.pop_back();
+      LoadConnection& c = conns_[i];
+      c.busy = true;
+      c.index = next_++;
+      c.out.clear();
+      c.out_done = 0;
+      make_(c.index, c.out);
+      c.sent_ns = now_ns();
+      c.intended_ns = plan_.rate > 0 ? due_ns : c.sent_ns;
+      flush(i);
+      now = c.sent_ns;
+    }
+  }
+
+  void flush(std::uint32_t i) {
+    LoadConnection& c = conns_[i];
+    while (c.out_done < c.out.size()) {
+      const ssize_t n = ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_done += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      fail(i, "send failed");
+      return;
+    }
+    const bool want = c.out_done < c.out.size();
+    if (want != c.want_write) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u);
+      ev.data.u64 = i;
+      ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+      c.want_write = want;
+    }
+  }
+
+  void service(std::uint32_t i, std::uint32_t events) {
+    LoadConnection& c = conns_[i];
+    if (c.fd < 0) return;
+    if ((events & EPOLLOUT) != 0u) flush(i);
+    if (c.fd < 0 || (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) == 0u) return;
+    char chunk[recv_chunk_bytes];
+    bool closed = false;
+    for (int reads = 0; reads < 64; ++reads) {  // bounded: the rest comes with the next event
+      const ssize_t n = ::recv(c.fd, chunk, sizeof chunk, 0);
+      if (n > 0) {
+        c.in.append(chunk, static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < sizeof chunk) break;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      closed = true;
+      break;
+    }
+    HttpResponse r;
+    const ParseResult p = parse_response(c.in, r);
+    if (p == ParseResult::complete && c.busy) {
+      c.busy = false;
+      answer(c, r.status, r.body);
+      idle_.push_back(i);
+    } else if (p == ParseResult::bad || (p == ParseResult::complete && !c.busy)) {
+      fail(i, "bad response");
+      return;
+    }
+    if (closed) fail(i, "connection closed");
+  }
+
+  void answer(const LoadConnection& c, int status, std::string_view body) {
+    HttpLoadAnswer a;
+    a.index = c.index;
+    a.status = status;
+    a.body = body;
+    a.intended_ns = c.intended_ns;
+    a.sent_ns = c.sent_ns;
+    a.answered_ns = now_ns();
+    ++answered_;
+    on_answer_(a);
+  }
+
+  // Fails the connection's request (if any), closes it and reopens it while reconnects last.
+  void fail(std::uint32_t i, std::string_view why) {
+    LoadConnection& c = conns_[i];
+    const bool was_idle = !c.busy;
+    if (c.busy) {
+      c.busy = false;
+      answer(c, 0, why);
+    }
+    if (c.fd >= 0) {
+      ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
+      ::close(c.fd);
+      c.fd = -1;
+      --live_;
+    }
+    if (was_idle) idle_.erase(std::remove(idle_.begin(), idle_.end(), i), idle_.end());
+    std::string error;
+    if (reconnects_ < HttpLoad::reconnects_max) {
+      ++reconnects_;
+      if (open(i, &error)) idle_.push_back(i);
+    }
+  }
+
+  void fail_unsent() {
+    const std::int64_t now = now_ns();
+    for (; next_ < plan_.requests; ++next_) {
+      LoadConnection c;
+      c.index = next_;
+      c.intended_ns = plan_.rate > 0 ? due(next_) : now;
+      c.sent_ns = now;
+      answer(c, 0, "no connection");
+    }
+  }
+
+  const HttpLoadPlan& plan_;
+  const HttpLoad::MakeRequest& make_;
+  const HttpLoad::OnAnswer& on_answer_;
+  std::vector<LoadConnection> conns_;
+  std::vector<std::uint32_t> idle_;
+  int epoll_ = -1, timer_ = -1;
+  std::uint32_t live_ = 0, reconnects_ = 0;
+  std::uint64_t next_ = 0, answered_ = 0;
+  std::int64_t start_ns_ = 0;
+};
+
+}  // namespace
+
+bool HttpLoad::run(const HttpLoadPlan& plan, const MakeRequest& make, const OnAnswer& on_answer, std::string* error) {
+  if (plan.connections == 0 || plan.connections > http_load_connections_max) {
+    *error = "connections must be 1.." + std::to_string(http_load_connections_max);
+    return false;
+  }
+  LoadRun run(plan, make, on_answer);
+  return run.run(error);
 }
 
 }  // namespace flashsaga::bench

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/harness.h"
+#include "bench/http_client.h"
 #include "tools/demo.h"
 
 #ifdef FLASHSAGA_HAVE_INSPECTOR
@@ -19,29 +20,45 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   CLI::App* cmd = app.add_subcommand("bench", "run a benchmark flash sale on a fresh deployment and report");
   cmd->add_option("scenario", options->scenario, "flash-sale, catalog or failures")
       ->check(CLI::IsMember({"flash-sale", "catalog", "failures"}));
-  cmd->add_option("--durability", options->durability, "sync or nosync")->check(CLI::IsMember({"sync", "nosync"}));
+  cmd->add_option("--durability", options->durability, "sync, nosync, or both (sync then nosync, side by side)")
+      ->check(CLI::IsMember({"sync", "nosync", "both"}));
+  cmd->add_option("--driver", options->driver, "client (library, over the rings) or http (POST /orders via the gateway)")
+      ->check(CLI::IsMember({"client", "http"}));
+  cmd->add_option("--connections", options->connections, "http driver: keep-alive connections, one request in flight each")
+      ->check(CLI::Range(1u, bench::http_load_connections_max));
+  cmd->add_option("--http-threads", options->http_threads, "http driver: the gateway's I/O threads")
+      ->check(CLI::Range(1u, 64u));
   cmd->add_option("--orders", options->orders, "order attempts");
   cmd->add_option("--stock", options->stock, "units per SKU (the hot SKU in flash-sale)");
   cmd->add_option("--buyers", options->buyers, "distinct buyers");
   cmd->add_option("--skus", options->skus, "catalog size (catalog, failures)");
   cmd->add_option("--zipf", options->zipf, "Zipf exponent for SKU popularity (0: uniform)");
-  cmd->add_option("--window", options->window, "closed loop: orders in flight");
-  cmd->add_option("--rate", options->rate, "open loop: orders per second (0: closed loop)");
+  cmd->add_option("--window", options->window, "client driver, closed loop: orders in flight")->check(CLI::Range(1u, 1u << 20));
+  cmd->add_option("--rate", options->rate, "open loop: orders per second (0: closed loop)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--half-peak", options->half_peak,
+                "after each closed-loop run, an open-loop run at half its completed/s; report its saga p99");
+  cmd->add_option("--half-peak-seconds", options->half_peak_seconds, "how long the half-peak run sends, at most")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--target-p99-ms", options->target_p99_ms, "the half-peak saga p99 target")->check(CLI::PositiveNumber);
   cmd->add_option("--coupon-share", options->coupon_share, "share of orders with a valid coupon");
   cmd->add_option("--points-share", options->points_share, "share of orders paying with points");
   cmd->add_option("--bad-coupon-share", options->bad_coupon_share, "share of orders with someone else's coupon");
   cmd->add_option("--poor-share", options->poor_share, "share of buyers with an empty wallet");
   cmd->add_option("--pg-decline-permille", options->pg_decline_permille, "use the simulated PG, declining this share");
   cmd->add_option("--seed", options->seed, "random seed");
-  cmd->add_option("--json", options->json_out, "write the report as JSON");
-  cmd->add_option("--csv", options->csv_out, "write the completion timeline as CSV");
-  cmd->add_option("--plot", options->plot_dir, "write gnuplot PNGs into this directory");
+  cmd->add_option("--json", options->json_out, "write the report as JSON (several runs: keyed by durability)");
+  cmd->add_option("--csv", options->csv_out, "write every run's timeline (per 100 ms) as CSV");
+  cmd->add_option("--plot", options->plot_dir, "write gnuplot PNGs (throughput, latency, distribution) into this directory");
+  cmd->add_flag("--quiet", options->quiet, "no progress lines");
   cmd->add_flag("--keep-data", options->keep_data, "keep the deployment's directory for the inspector");
   cmd->footer(
       "Examples:\n"
       "  flashsaga bench flash-sale --orders 1000000 --stock 10000 --durability sync\n"
       "  flashsaga bench catalog --skus 100000 --zipf 1.1 --coupon-share 0.1 --points-share 0.2\n"
-      "  flashsaga bench failures --bad-coupon-share 0.05 --poor-share 0.05 --pg-decline-permille 50");
+      "  flashsaga bench failures --bad-coupon-share 0.05 --poor-share 0.05 --pg-decline-permille 50\n"
+      "  flashsaga bench flash-sale --driver http --connections 64 --durability both --json out.json --plot plots\n"
+      "  flashsaga bench flash-sale --durability both --half-peak      # p99 at half the closed-loop peak\n"
+      "  flashsaga bench flash-sale --driver http --rate 5000          # open loop over HTTP");
   cmd->callback([options] {
     if (options->scenario == "failures" && options->bad_coupon_share == 0 && options->poor_share == 0 &&
         options->pg_decline_permille == 0) {

@@ -1,9 +1,10 @@
 -- orders.lua: a flash sale on one hot SKU — POST /orders with random buyers, for wrk.
 --
--- Setup (a running deployment, e.g. `flashsaga run --data ./data`; see bench/wrk/setup.sh):
+-- Setup (a running deployment, e.g. `flashsaga run --data ./data`; see bench/wrk/setup.sh and README.md):
 --   bench/wrk/setup.sh http://127.0.0.1:8080 1000 10000   # 1000 buyers with money, 1 SKU of 10000 units
 -- Run:
---   wrk -t2 -c64 -d30s -s bench/wrk/orders.lua http://127.0.0.1:8080
+--   wrk -t1 -c64 -d30s -s bench/wrk/orders.lua http://127.0.0.1:8080
+-- The same sale as `flashsaga bench flash-sale --driver http --connections 64`: bench/wrk/README.md.
 -- Environment (optional):
 --   PRODUCT=1         the hot SKU's id (default 1)
 --   USERS=1000        buyers are ids 1..USERS (default 1000)
