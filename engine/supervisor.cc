@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +26,7 @@ using ipc::Domain;
 std::atomic<bool> stop_flag{false};
 
 constexpr std::int64_t watch_interval_ns = 200'000'000;  // SIGCHLD and SIGTERM wake it at once
+constexpr std::int64_t ready_poll_ns = 5'000'000;         // until every domain is first ready
 constexpr std::int64_t child_stop_timeout_ns = 10'000'000'000;
 constexpr std::int64_t ready_timeout_ns = 60'000'000'000;
 
@@ -175,7 +177,14 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
   int quiet_rounds = 0;
   while (true) {
     // While stopping, look often: the stop is waiting on us.
-    timespec timeout{0, stopping ? watch_interval_ns / 10 : watch_interval_ns};
+    // A restart due sooner than the next look shortens the wait: recovery after a crash is
+    // the back-off plus the start, not a whole watch interval.
+    std::int64_t wait_ns = stopping ? watch_interval_ns / 10 : watch_interval_ns;
+    const std::int64_t before = mono_now_ns();
+    for (const Child& c : children)
+      if (c.pid == 0 && c.restart_at_ns != 0) wait_ns = std::clamp<std::int64_t>(c.restart_at_ns - before, 0, wait_ns);
+    if (!ready_announced) wait_ns = std::min<std::int64_t>(wait_ns, ready_poll_ns);  // say "ready" when it is
+    timespec timeout{0, static_cast<long>(wait_ns)};
     const int sig = sigtimedwait(&watched, nullptr, &timeout);
     const std::int64_t now = mono_now_ns();
     if ((sig == SIGTERM || sig == SIGINT || stop_flag.load(std::memory_order_acquire)) && !stopping) {

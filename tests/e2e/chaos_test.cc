@@ -74,7 +74,7 @@ struct LoadResult {
 // orders_max) while *keep_going is set — so a killer on the side gets to finish its schedule.
 LoadResult run_load(engine::Client& c, const World& w, std::uint64_t seed, std::uint64_t orders, std::uint32_t window,
                     const std::atomic<bool>* keep_going = nullptr) {
-  constexpr std::uint64_t orders_max = 400'000;
+  constexpr std::uint64_t orders_max = 4'000'000;  // a bound, far beyond the long chaos profile
   LoadResult out;
   std::mt19937_64 rng(seed);
   std::mutex mutex;
