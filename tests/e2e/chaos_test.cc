@@ -56,7 +56,7 @@ World build_world(engine::Client& c, std::mt19937_64& rng, std::size_t users, st
   }
   for (std::size_t i = 0; i < products; ++i) {
     // A few scarce SKUs sell out; the rest are plentiful.
-    const std::int64_t stock = i < 3 ? 20 : 100'000;
+    const std::int64_t stock = i < 3 ? 20 : 100'000'000;  // never sells out, even in the long profile
     auto p = c.create_product("sku", 500 + static_cast<std::int64_t>(rng() % 5'000), stock, i == 1 ? 1 : 0);
     EXPECT_TRUE(p.ok());
     w.products.push_back(static_cast<std::uint32_t>(p.id));
@@ -72,14 +72,22 @@ struct LoadResult {
 
 // Places at least `orders` orders with at most `window` in flight, and goes on (up to
 // orders_max) while *keep_going is set — so a killer on the side gets to finish its schedule.
+// rate > 0 paces the attempts (orders/s), so a long schedule keeps a load without piling up
+// millions of orders.
 LoadResult run_load(engine::Client& c, const World& w, std::uint64_t seed, std::uint64_t orders, std::uint32_t window,
-                    const std::atomic<bool>* keep_going = nullptr) {
+                    const std::atomic<bool>* keep_going = nullptr, double rate = 0) {
   constexpr std::uint64_t orders_max = 4'000'000;  // a bound, far beyond the long chaos profile
   LoadResult out;
   std::mt19937_64 rng(seed);
   std::mutex mutex;
   std::atomic<std::uint32_t> in_flight{0};
+  const std::int64_t start_ns = mono_now_ns();
   for (std::uint64_t i = 0; i < orders_max && (i < orders || (keep_going && keep_going->load())); ++i) {
+    if (rate > 0) {
+      const auto due = start_ns + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / rate);
+      const std::int64_t wait = due - mono_now_ns();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+    }
     while (in_flight.load() >= window) std::this_thread::sleep_for(std::chrono::microseconds(100));
     const std::size_t u = rng() % w.users.size();
     engine::PlaceRequest req;
@@ -194,7 +202,9 @@ TEST(Chaos, KillingRandomDomainsUnderLoadLosesNothingAndCompensatesNothingTwice)
     }
     killing.store(false);
   });
-  LoadResult load = run_load(dep.client(), w, seed, 4'000, 256, &killing);
+  // The CI profile runs the load flat out; a long one (FLASHSAGA_CHAOS_RATE, orders/s) paces it.
+  const double rate = std::getenv("FLASHSAGA_CHAOS_RATE") ? std::atof(std::getenv("FLASHSAGA_CHAOS_RATE")) : 0;
+  LoadResult load = run_load(dep.client(), w, seed, 4'000, 256, &killing, rate);
   killer.join();
   std::string kill_text;
   for (const auto& s : schedule) kill_text += s + " ";
