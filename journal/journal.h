@@ -166,9 +166,9 @@ struct Options {
   std::size_t map_size_bytes = std::size_t{256} << 20;       // initial map size
   std::size_t map_size_max_bytes = std::size_t{64} << 30;    // grow() stops here
   // Writers keep this much disk allocated (posix_fallocate) beyond the last page in use, and
-  // begin_write refuses with no_space when it cannot be: pages are written through the map
-  // (MDB_WRITEMAP), and a store to a page the file system cannot back is a SIGBUS, not an
-  // error (without WRITEMAP, LMDB reports a short write as EIO, not as a full disk). Must be at least twice what one write transaction adds (a domain's batch: a few
+  // begin_write refuses with no_space when it cannot be: nosync writers store pages through
+  // the map (MDB_WRITEMAP), where a page the file system cannot back is a SIGBUS, not an
+  // error; sync writers use pwrite, whose short write LMDB reports as EIO, not as a full disk. Must be at least twice what one write transaction adds (a domain's batch: a few
   // MiB at most).
   std::size_t space_reserve_bytes = std::size_t{16} << 20;
   bool read_only = false;                 // readers (gateway, inspector, check)
