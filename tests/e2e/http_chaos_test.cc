@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -83,9 +84,11 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
       }
     });
 
+  // 50 kills in CI, a third of them the gateway; FLASHSAGA_CHAOS_KILLS=1000 for the long profile.
+  const int kills = std::getenv("FLASHSAGA_CHAOS_KILLS") ? std::atoi(std::getenv("FLASHSAGA_CHAOS_KILLS")) : 50;
   std::vector<std::string> schedule;
   std::mt19937_64 krng(seed);
-  for (int k = 0; k < 12; ++k) {
+  for (int k = 0; k < kills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + krng() % 150));
     const bool gateway = k % 3 == 0;
     const std::string role = gateway ? "gateway" : std::string(ipc::domain_name(static_cast<ipc::Domain>(1 + krng() % domain_count)));
@@ -99,7 +102,7 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
   for (const auto& s : schedule) text += s + " ";
   std::printf("kill schedule: %s\n%zu orders acknowledged, %llu retries\n", text.c_str(), order_of_key.size(),
               static_cast<unsigned long long>(retries.load()));
-  EXPECT_GE(schedule.size(), 10u);
+  EXPECT_GE(schedule.size(), static_cast<std::size_t>(kills * 3 / 4)) << "the killer did not get to kill";
   EXPECT_GT(order_of_key.size(), 100u);
 
   // One key never became two orders, and every acknowledged order exists and ends.
