@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/clock.h"
 #include "engine/deployment.h"
 #include "engine/port.h"
 #include "ipc/segment.h"
@@ -119,6 +120,54 @@ TEST_F(StockTest, APortAnswersSoldOutWithoutTouchingTheGateOrAnyCounter) {
   EXPECT_EQ(d_->stock(2).available.load(), 9);
   (void)port->pump_once();
   EXPECT_EQ(d_->port(port->index()).inflight.load(), 0);
+}
+
+TEST_F(StockTest, AnUnansweredRequestTimesOutOnceAfterItsDeadlineEvenWhileThePumpSpins) {
+  PortOptions options;
+  options.request_timeout_ns = 20'000'000;
+  std::unique_ptr<Port> port;
+  std::string error;
+  ASSERT_TRUE(Port::open(*d_, options, port, &error)) << error;
+  // No user domain runs: nobody will ever answer.
+  ipc::CreateUserBody body{};
+  ASSERT_TRUE(body.name.assign("Nobody"));
+  ASSERT_TRUE(body.email.assign("nobody@example.com"));
+  int calls = 0;
+  bool timed_out = false;
+  const std::int64_t sent = mono_now_ns();
+  std::int64_t answered = 0;
+  ASSERT_TRUE(port->submit(ipc::Domain::user,
+                           ipc::make_message(ipc::MessageType::create_user, ipc::Domain::port, ipc::Domain::user, body),
+                           [&](const PortReply& r) {
+                             ++calls;
+                             timed_out = r.timed_out;
+                             answered = mono_now_ns();
+                           }));
+  // Back-to-back cycles, as the pump runs them while it spins before parking (bounded).
+  for (int i = 0; i < 50'000'000 && calls == 0; ++i) (void)port->pump_once();
+  ASSERT_EQ(calls, 1);
+  EXPECT_TRUE(timed_out);
+  EXPECT_GE(answered - sent, options.request_timeout_ns);
+  EXPECT_EQ(port->requests_in_flight(), 0u);
+  for (int i = 0; i < 1000; ++i) (void)port->pump_once();
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(StockTest, ADomainThatCannotCommitClosesOrderIntakeUntilItCanAgain) {
+  std::unique_ptr<Port> port;
+  std::string error;
+  ASSERT_TRUE(Port::open(*d_, PortOptions{}, port, &error)) << error;
+  PlaceRequest req;
+  req.user_id = 1;
+  req.item_count = 1;
+  req.items[0] = {1, 1, 0};
+  d_->control().degraded_domains.store(1u << static_cast<unsigned>(ipc::Domain::payment));
+  EXPECT_EQ(port->place_order(req, nullptr).status, PlaceStatus::unavailable);
+  EXPECT_EQ(d_->stock(1).available.load(), 10) << "nothing reserved";
+  EXPECT_EQ(d_->port(port->index()).inflight.load(), 0);
+  d_->control().degraded_domains.store(0);
+  EXPECT_EQ(port->place_order(req, nullptr).status, PlaceStatus::submitted);
+  EXPECT_EQ(d_->stock(1).available.load(), 9);
 }
 
 TEST_F(StockTest, EveryEdgeIndexMapsBackToItsEnds) {
