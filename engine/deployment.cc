@@ -65,11 +65,9 @@ std::string_view domain_state_name(DomainState s) noexcept {
   return "unknown";
 }
 
-int Deployment::edge_count() const noexcept {
-  return saga_edge_count + edges_per_port * static_cast<int>(geometry_.ports);
-}
+int edge_count(std::uint32_t ports) noexcept { return saga_edge_count + edges_per_port * static_cast<int>(ports); }
 
-int Deployment::edge_index(Node from, Node to) const noexcept {
+int edge_index(Node from, Node to, std::uint32_t ports) noexcept {
   if (from.domain != Domain::port && to.domain != Domain::port) {
     for (int i = 0; i < saga_edge_count; ++i)
       if (saga_edges[i].first == from.domain && saga_edges[i].second == to.domain) return i;
@@ -79,15 +77,15 @@ int Deployment::edge_index(Node from, Node to) const noexcept {
   const Node port = inbound ? from : to;
   const Node other = inbound ? to : from;
   if (other.domain == Domain::port || other.domain == Domain::none) return -1;
-  if (port.port >= geometry_.ports) return -1;
+  if (port.port >= ports) return -1;
   const int d = static_cast<int>(other.domain) - 1;
   if (d < 0 || d >= domain_count) return -1;
   return saga_edge_count + port.port * edges_per_port + (inbound ? 0 : domain_count) + d;
 }
 
-Node Deployment::edge_from(int index) const noexcept {
+Node edge_from(int index, std::uint32_t ports) noexcept {
   FS_ASSERT(index >= 0);
-  FS_ASSERT(index < edge_count());
+  FS_ASSERT(index < edge_count(ports));
   if (index < saga_edge_count) return domain_node(saga_edges[index].first);
   const int rel = index - saga_edge_count;
   const int p = rel / edges_per_port;
@@ -95,9 +93,9 @@ Node Deployment::edge_from(int index) const noexcept {
   return k < domain_count ? port_node(p) : domain_node(port_edge_domain(k - domain_count));
 }
 
-Node Deployment::edge_to(int index) const noexcept {
+Node edge_to(int index, std::uint32_t ports) noexcept {
   FS_ASSERT(index >= 0);
-  FS_ASSERT(index < edge_count());
+  FS_ASSERT(index < edge_count(ports));
   if (index < saga_edge_count) return domain_node(saga_edges[index].second);
   const int rel = index - saga_edge_count;
   const int p = rel / edges_per_port;
@@ -105,6 +103,10 @@ Node Deployment::edge_to(int index) const noexcept {
   return k < domain_count ? domain_node(port_edge_domain(k)) : port_node(p);
 }
 
+int Deployment::edge_count() const noexcept { return engine::edge_count(geometry_.ports); }
+int Deployment::edge_index(Node from, Node to) const noexcept { return engine::edge_index(from, to, geometry_.ports); }
+Node Deployment::edge_from(int index) const noexcept { return engine::edge_from(index, geometry_.ports); }
+Node Deployment::edge_to(int index) const noexcept { return engine::edge_to(index, geometry_.ports); }
 bool Deployment::has_edge(Node from, Node to) const noexcept { return edge_index(from, to) >= 0; }
 
 std::uint32_t Deployment::ring_slots(int edge) const noexcept {

@@ -172,6 +172,16 @@ inline ipc::Node port_node(std::uint32_t p) noexcept {
   return ipc::Node{ipc::Domain::port, static_cast<std::uint8_t>(p)};
 }
 
+// The numbering of a deployment's directed edges with `ports` ingress ports: the seven saga
+// edges first (order->product, order->coupon, coupon->order, order->point, point->order,
+// order->payment, payment->order), then per port its six inbound edges (port->user ..
+// port->payment) and its six reply edges. Stable: an edge's index is in every outbox key and
+// inbox row. Deployment's members of the same names use its geometry's port count.
+int edge_count(std::uint32_t ports) noexcept;
+int edge_index(ipc::Node from, ipc::Node to, std::uint32_t ports) noexcept;  // -1: no such edge
+ipc::Node edge_from(int index, std::uint32_t ports) noexcept;
+ipc::Node edge_to(int index, std::uint32_t ports) noexcept;
+
 // Total payload bytes for a geometry (what the supervisor asks the segment for).
 std::size_t deployment_bytes(const Geometry& geometry) noexcept;
 

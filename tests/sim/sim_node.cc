@@ -15,29 +15,9 @@ using ipc::Node;
 // The same bounds as domains/runtime.cc.
 constexpr std::uint32_t commit_attempts_max = 4;
 constexpr std::size_t prune_count_max = 4096;
-constexpr int edges_per_port = 2 * domain_count;
 
-// The saga edges in engine/deployment.cc's stable order (their index is in every outbox key
-// and inbox row, so it must be the deployment's).
-constexpr std::array<std::pair<Domain, Domain>, saga_edge_count> saga_edges = {{
-    {Domain::order, Domain::product},
-    {Domain::order, Domain::coupon},
-    {Domain::coupon, Domain::order},
-    {Domain::order, Domain::point},
-    {Domain::point, Domain::order},
-    {Domain::order, Domain::payment},
-    {Domain::payment, Domain::order},
-}};
-
-Node domain_node(Domain d) { return Node{d, 0}; }
-Node port_node(std::uint32_t p) { return Node{Domain::port, static_cast<std::uint8_t>(p)}; }
-
-// On tmpfs a posix_fallocate reservation is real zeroed memory: keep it to what a seed needs,
-// where the journal has such a reservation (Options::space_reserve_bytes, when present).
-template <typename JournalOptions>
-void limit_space_reserve(JournalOptions& o) {
-  if constexpr (requires { o.space_reserve_bytes; }) o.space_reserve_bytes = std::size_t{256} << 10;
-}
+using engine::domain_node;
+using engine::port_node;
 
 journal::Options env_options(Domain d, const std::filesystem::path& data_dir) {
   journal::Options o;
@@ -47,7 +27,7 @@ journal::Options env_options(Domain d, const std::filesystem::path& data_dir) {
   // Small: a seed writes a few hundred KiB. The map grows on map_full like the runtime's.
   o.map_size_bytes = std::size_t{1} << 20;
   o.map_size_max_bytes = std::size_t{256} << 20;
-  limit_space_reserve(o);
+  o.space_reserve_bytes = std::size_t{256} << 10;  // on tmpfs a reservation is real memory
   o.tables = domains::all_tables(d);
   return o;
 }
@@ -68,43 +48,8 @@ std::string_view crash_point_name(CrashPoint p) noexcept {
 
 // --- Edges -------------------------------------------------------------------------------------
 
-int edge_index(Node from, Node to) noexcept {
-  if (from.domain != Domain::port && to.domain != Domain::port) {
-    for (int i = 0; i < saga_edge_count; ++i)
-      if (saga_edges[i].first == from.domain && saga_edges[i].second == to.domain) return i;
-    return -1;
-  }
-  const bool inbound = from.domain == Domain::port;
-  const Node port = inbound ? from : to;
-  const Node other = inbound ? to : from;
-  if (other.domain == Domain::port || other.domain == Domain::none) return -1;
-  if (port.port >= deployment_ports) return -1;
-  const int d = static_cast<int>(other.domain) - 1;
-  if (d < 0 || d >= domain_count) return -1;
-  return saga_edge_count + port.port * edges_per_port + (inbound ? 0 : domain_count) + d;
-}
-
-Node edge_from(int index) noexcept {
-  FS_ASSERT(index >= 0);
-  FS_ASSERT(index < edge_count);
-  if (index < saga_edge_count) return domain_node(saga_edges[index].first);
-  const int rel = index - saga_edge_count;
-  const int k = rel % edges_per_port;
-  const auto p = static_cast<std::uint32_t>(rel / edges_per_port);
-  return k < domain_count ? port_node(p) : domain_node(static_cast<Domain>(k - domain_count + 1));
-}
-
-Node edge_to(int index) noexcept {
-  FS_ASSERT(index >= 0);
-  FS_ASSERT(index < edge_count);
-  if (index < saga_edge_count) return domain_node(saga_edges[index].second);
-  const int rel = index - saga_edge_count;
-  const int k = rel % edges_per_port;
-  const auto p = static_cast<std::uint32_t>(rel / edges_per_port);
-  return k < domain_count ? domain_node(static_cast<Domain>(k + 1)) : port_node(p);
-}
-
 Network::Network() {
+  FS_ASSERT(edge_count == engine::edge_count(deployment_ports));
   for (int e = 0; e < edge_count; ++e) {
     edges[e].index = e;
     edges[e].from = edge_from(e);

@@ -37,6 +37,7 @@
 
 #include "domains/runtime.h"
 #include "ipc/message.h"
+#include "engine/deployment.h"
 #include "journal/journal.h"
 
 namespace flashsaga::sim {
@@ -53,11 +54,10 @@ inline constexpr std::size_t edge_capacity_slots = 4096;
 // The segment epoch stored in the inbox rows of port edges (one segment per simulated run).
 inline constexpr std::int64_t sim_segment_id = 1;
 
-// Edge index of (from, to) exactly as engine::Deployment::edge_index numbers it (saga edges in
-// their stable order, then per port: port->user..payment, user..payment->port); -1 if none.
-int edge_index(ipc::Node from, ipc::Node to) noexcept;
-ipc::Node edge_from(int index) noexcept;
-ipc::Node edge_to(int index) noexcept;
+// The deployment's own edge numbering (engine/deployment.h) for deployment_ports ports.
+inline int edge_index(ipc::Node from, ipc::Node to) noexcept { return engine::edge_index(from, to, deployment_ports); }
+inline ipc::Node edge_from(int index) noexcept { return engine::edge_from(index, deployment_ports); }
+inline ipc::Node edge_to(int index) noexcept { return engine::edge_to(index, deployment_ports); }
 
 // One directed ring. `acked` is the consumer's acknowledged sequence, which lives in the ring
 // (shared memory) and so survives a crash of either end.
