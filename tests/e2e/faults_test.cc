@@ -152,6 +152,25 @@ void expect_terminal_and_clean(LiveDeployment& dep, const std::vector<std::uint6
   EXPECT_TRUE(report.violations.empty()) << report.violations.size() << " violations";
 }
 
+// Sells until intake has answered `unavailable` 200 times (a domain cannot write), prints what
+// happened, and checks the pause: some domain degraded, none crashed or restarted.
+Load sell_until_intake_pauses(LiveDeployment& dep, const Shop& shop, const std::vector<std::uint32_t>& pids,
+                              const char* label, const char* never) {
+  engine::Client& c = dep.client();
+  Load full = place_until(c, shop, 2'000'000, 1'000'000, [](const Load& l) { return l.unavailable >= 200; });
+  std::printf("%s: %llu attempts, %zu acknowledged, %llu unavailable, %llu timed out; degraded: %s\n", label,
+              static_cast<unsigned long long>(full.attempts), full.acknowledged.size(),
+              static_cast<unsigned long long>(full.unavailable), static_cast<unsigned long long>(full.timed_out),
+              degraded_domains(c.deployment()).c_str());
+  EXPECT_GE(full.unavailable, 200u) << never;
+  EXPECT_FALSE(degraded_domains(c.deployment()).empty());
+  // No domain crashed or was restarted: running out of space is an answer, not a fault.
+  EXPECT_EQ(domain_pids(c.deployment()), pids);
+  for (std::uint8_t i = 1; i <= domain_count; ++i)
+    EXPECT_EQ(c.deployment().status(static_cast<Domain>(i)).restarts.load(), 0u) << int(i);
+  return full;
+}
+
 TEST(ResourceFaults, DiskFullDuringASalePausesIntakeLosesNothingAndResumesWhenSpaceReturns) {
   const std::uint16_t http_port = testing::free_tcp_port();
   LiveDeployment dep("[journal]\nmap_size_mib = 4\nspace_reserve_mib = 1\n[http]\nport = " +
@@ -164,17 +183,8 @@ TEST(ResourceFaults, DiskFullDuringASalePausesIntakeLosesNothingAndResumesWhenSp
 
   // Leave a few MiB: the sale runs into the wall within seconds.
   const std::filesystem::path filler = fill_disk(dep.config().data_dir, 3u << 20);
-  Load full = place_until(c, shop, 2'000'000, 1'000'000, [](const Load& l) { return l.unavailable >= 200; });
-  std::printf("disk full: %llu attempts, %zu acknowledged, %llu unavailable, %llu timed out; degraded: %s\n",
-              static_cast<unsigned long long>(full.attempts), full.acknowledged.size(),
-              static_cast<unsigned long long>(full.unavailable), static_cast<unsigned long long>(full.timed_out),
-              degraded_domains(c.deployment()).c_str());
-  ASSERT_GE(full.unavailable, 200u) << "the disk never filled up: intake never paused";
-  EXPECT_FALSE(degraded_domains(c.deployment()).empty());
-  // No domain crashed or was restarted: a full disk is an answer, not a fault.
-  EXPECT_EQ(domain_pids(c.deployment()), pids);
-  for (std::uint8_t i = 1; i <= domain_count; ++i)
-    EXPECT_EQ(c.deployment().status(static_cast<Domain>(i)).restarts.load(), 0u) << int(i);
+  Load full = sell_until_intake_pauses(dep, shop, pids, "disk full", "the disk never filled up: intake never paused");
+  ASSERT_GE(full.unavailable, 200u);
   EXPECT_TRUE(dep.supervisor_alive());
   // Over HTTP: 503 with the API's error body, at once.
   const testing::HttpResponse r = testing::http_request(
@@ -222,14 +232,8 @@ TEST(ResourceFaults, AJournalAtItsMaximumMapSizePausesIntakeAndARestartWithABigg
   engine::Client& c = dep.client();  // valid until dep.stop()
   const Shop shop = open_shop(c, 50);
   const std::vector<std::uint32_t> pids = domain_pids(c.deployment());
-  Load full = place_until(c, shop, 2'000'000, 1'000'000, [](const Load& l) { return l.unavailable >= 200; });
-  std::printf("map full: %llu attempts, %zu acknowledged, %llu unavailable, %llu timed out; degraded: %s\n",
-              static_cast<unsigned long long>(full.attempts), full.acknowledged.size(),
-              static_cast<unsigned long long>(full.unavailable), static_cast<unsigned long long>(full.timed_out),
-              degraded_domains(c.deployment()).c_str());
-  ASSERT_GE(full.unavailable, 200u) << "no journal ever reached its maximum";
-  EXPECT_FALSE(degraded_domains(c.deployment()).empty());
-  EXPECT_EQ(domain_pids(c.deployment()), pids);
+  Load full = sell_until_intake_pauses(dep, shop, pids, "map full", "no journal ever reached its maximum");
+  ASSERT_GE(full.unavailable, 200u);
 
   // The operator raises the maximum and restarts the deployment: pending sagas finish.
   dep.stop();
