@@ -18,6 +18,7 @@
 #include "engine/assert.h"
 #include "engine/clock.h"
 #include "engine/crc32c.h"
+#include "journal/batch.h"
 #include "journal/internal/layout.h"
 
 namespace flashsaga::journal {
@@ -135,72 +136,6 @@ Bytes bytes_of(std::string_view s) noexcept { return as_bytes(s); }
 
 bool key_size_ok(Bytes key) noexcept {
   return !key.empty() && key.size() <= key_size_max_bytes;
-}
-
-// The checksum covers the header as it would be with checksum = 0, then the payload, so a
-// reader recomputes it from what it reads without a second copy of the payload.
-std::uint32_t record_checksum(RecordHeader header, Bytes payload) noexcept {
-  header.checksum = 0;
-  std::uint32_t crc = crc32c(&header, sizeof header);
-  if (!payload.empty()) crc = crc32c(payload.data(), payload.size(), crc);
-  return crc;
-}
-
-Status corrupt_record(std::uint64_t sequence, const std::string& what) {
-  return Status(ErrorCode::corrupt, 0,
-                "journal record at sequence " + std::to_string(sequence) + " is corrupt: " + what);
-}
-
-// Checks one stored record before anyone sees it; `expected` is the sequence the previous
-// record implies (0 for the first record of a scan, which may start anywhere).
-Status decode_record(const MDB_val& key, const MDB_val& value, std::uint64_t expected,
-                     RecordView& out) {
-  if (key.mv_size != 8) {
-    return Status(ErrorCode::corrupt, 0,
-                  "journal key of " + std::to_string(key.mv_size) +
-                      " bytes (keys are 8-byte sequences) after sequence " +
-                      std::to_string(expected == 0 ? 0 : expected - 1));
-  }
-  const std::uint64_t sequence = u64_from_key(bytes_of(key));
-  if (expected != 0 && sequence != expected) {
-    return corrupt_record(sequence, "sequence gap, expected " + std::to_string(expected) +
-                                        " after the previous record");
-  }
-  if (value.mv_size < sizeof(RecordHeader)) {
-    return corrupt_record(sequence, "value of " + std::to_string(value.mv_size) +
-                                        " bytes is shorter than its 32-byte header");
-  }
-  RecordHeader h;
-  std::memcpy(&h, value.mv_data, sizeof h);  // the map gives no alignment guarantee
-  if (h.magic != journal_magic) {
-    return corrupt_record(sequence, "magic " + hex32(h.magic) + ", expected " +
-                                        hex32(journal_magic));
-  }
-  if (h.version != journal_layout_version) {
-    return corrupt_record(sequence, "layout version " + std::to_string(h.version) +
-                                        ", expected " + std::to_string(journal_layout_version));
-  }
-  const std::size_t stored_payload = value.mv_size - sizeof(RecordHeader);
-  if (h.payload_size != stored_payload) {
-    return corrupt_record(sequence, "header says " + std::to_string(h.payload_size) +
-                                        " payload bytes, the value holds " +
-                                        std::to_string(stored_payload));
-  }
-  if (h.payload_size > record_payload_size_max_bytes) {
-    return corrupt_record(sequence, "payload of " + std::to_string(h.payload_size) +
-                                        " bytes is over the limit");
-  }
-  const Bytes payload(static_cast<const std::byte*>(value.mv_data) + sizeof(RecordHeader),
-                      stored_payload);
-  const std::uint32_t computed = record_checksum(h, payload);
-  if (computed != h.checksum) {
-    return corrupt_record(sequence, "checksum " + hex32(h.checksum) + ", computed " +
-                                        hex32(computed));
-  }
-  out.sequence = sequence;
-  out.header = h;
-  out.payload = payload;
-  return {};
 }
 
 // Creates `dir` and any missing parents with mode 0700: journals hold customers' orders.
@@ -398,7 +333,7 @@ struct EnvAccess {
     return {};
   }
 
-  // The last journal key, and the time_ns of its record (0 if it has no readable header).
+  // The last journal sequence (0 if empty), and the time_ns of its record.
   static Status last_journal_sequence(const Env& env, MDB_txn* txn, std::uint64_t& out,
                                       std::int64_t* time_ns = nullptr) {
     out = 0;
@@ -410,18 +345,16 @@ struct EnvAccess {
     rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
     mdb_cursor_close(cursor);
     if (rc == MDB_NOTFOUND) return {};
-    if (rc != MDB_SUCCESS) return from_rc(rc, where(env) + ": read the last journal key");
-    if (k.mv_size != 8) {
-      return Status(ErrorCode::corrupt, 0,
-                    where(env) + ": last journal key has " + std::to_string(k.mv_size) +
-                        " bytes, expected 8");
-    }
-    out = u64_from_key(bytes_of(k));
-    if (time_ns != nullptr && v.mv_size >= sizeof(RecordHeader)) {
-      const auto* header = static_cast<const std::byte*>(v.mv_data);
-      std::memcpy(time_ns, header + offsetof(RecordHeader, time_ns), sizeof *time_ns);
-    }
-    return {};
+    if (rc != MDB_SUCCESS) return from_rc(rc, where(env) + ": read the last journal batch");
+    BatchView batch;
+    if (Status s = decode_batch(bytes_of(k), bytes_of(v), batch); !s.ok()) return s;
+    out = batch.next_sequence() - 1;
+    if (time_ns == nullptr) return {};
+    bool stopped = false;
+    return for_each_record(batch, out, [&](const RecordView& r) {
+      *time_ns = r.header.time_ns;
+      return true;
+    }, &stopped);
   }
 
   static Status open_writer(Env& env) {
@@ -586,6 +519,7 @@ Status Env::begin_write(WriteTxn& txn) {
   txn.writer_ = this;
   txn.first_sequence_ = next_sequence_;
   txn.next_time_ns_ = std::max(wall_now_ns(), last_time_ns_ + 1);
+  txn.last_time_ns_ = last_time_ns_;
   return {};
 }
 
@@ -682,9 +616,10 @@ EnvStats Env::stats() const {
   if (!begin_read(txn).ok()) return out;
   MDB_stat journal_stat{};
   if (mdb_stat(txn.raw(), journal_table_, &journal_stat) == MDB_SUCCESS) {
-    out.journal_records = journal_stat.ms_entries;
+    out.journal_batches = journal_stat.ms_entries;
   }
   out.last_sequence = txn.last_sequence();
+  out.journal_records = out.last_sequence;  // records are never deleted
   bool present = false;
   std::int64_t created_ns = 0;
   if (EnvAccess::meta_get_as(*this, txn.raw(), internal::meta_key_created_ns, created_ns,
@@ -776,34 +711,67 @@ Status ReadTxn::scan(TableId table, Bytes from, std::size_t limit,
   return {};
 }
 
-Status ReadTxn::records(std::uint64_t from_sequence, std::size_t limit,
-                        const std::function<bool(const RecordView&)>& fn) const {
+Status ReadTxn::batches(std::uint64_t from_sequence, std::size_t limit,
+                        const std::function<bool(const BatchView&)>& fn) const {
   FS_ASSERT(live());
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn_, env_->journal_table_, &cursor);
-  if (rc != MDB_SUCCESS) return from_rc(rc, "read journal records");
+  if (rc != MDB_SUCCESS) return from_rc(rc, "read journal batches");
+  // The batch holding from_sequence is the last one whose key is <= it.
   auto from = key_u64(from_sequence);
   MDB_val k{from.size(), from.data()};
   MDB_val v{};
   rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_NOTFOUND) {
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+  } else if (rc == MDB_SUCCESS && u64_from_key(bytes_of(k)) > from_sequence) {
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_PREV);
+    if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+  }
   std::uint64_t expected = 0;
+  Status status;
   for (std::size_t visited = 0; visited < limit && rc == MDB_SUCCESS; ++visited) {
-    RecordView view{};
-    if (Status s = decode_record(k, v, expected, view); !s.ok()) {
-      mdb_cursor_close(cursor);
-      return s;
+    BatchView batch;
+    status = decode_batch(bytes_of(k), bytes_of(v), batch);
+    if (status.ok() && expected != 0 && batch.first_sequence != expected) {
+      status = Status(ErrorCode::corrupt, 0,
+                      "journal record at sequence " + std::to_string(batch.first_sequence) +
+                          " is corrupt: sequence gap, expected " + std::to_string(expected) +
+                          " after the previous record");
     }
-    if (!fn(view)) break;
-    expected = view.sequence + 1;
+    if (!status.ok()) break;
+    if (batch.next_sequence() > from_sequence && !fn(batch)) break;
+    expected = batch.next_sequence();
     rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
   }
   mdb_cursor_close(cursor);
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return from_rc(rc, "read journal records");
+  if (!status.ok()) return status;
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return from_rc(rc, "read journal batches");
   return {};
+}
+
+Status ReadTxn::records(std::uint64_t from_sequence, std::size_t limit,
+                        const std::function<bool(const RecordView&)>& fn) const {
+  std::size_t visited = 0;
+  Status inner;
+  Status s = batches(from_sequence, SIZE_MAX, [&](const BatchView& batch) {
+    bool stopped = false;
+    inner = for_each_record(batch, from_sequence, [&](const RecordView& r) {
+      if (visited == limit) return false;
+      ++visited;
+      return fn(r);
+    }, &stopped);
+    return inner.ok() && !stopped && visited < limit;
+  });
+  return s.ok() ? inner : s;
 }
 
 std::uint64_t ReadTxn::last_sequence() const {
   FS_ASSERT(live());
+  // A write txn counts what it appended and has not stored yet.
+  if (write_ && env_->appended_ && env_->appended_->record_count() != 0) {
+    return env_->appended_->next_sequence() - 1;
+  }
   std::uint64_t last = 0;
   if (!EnvAccess::last_journal_sequence(*env_, txn_, last).ok()) return 0;
   return last;
@@ -814,7 +782,8 @@ std::uint64_t ReadTxn::last_sequence() const {
 WriteTxn::WriteTxn(WriteTxn&& other) noexcept
     : writer_(std::exchange(other.writer_, nullptr)),
       first_sequence_(std::exchange(other.first_sequence_, 0)),
-      next_time_ns_(std::exchange(other.next_time_ns_, 0)) {
+      next_time_ns_(std::exchange(other.next_time_ns_, 0)),
+      last_time_ns_(std::exchange(other.last_time_ns_, 0)) {
   txn_ = std::exchange(other.txn_, nullptr);
   env_ = std::exchange(other.env_, nullptr);
   write_ = std::exchange(other.write_, false);
@@ -829,6 +798,7 @@ WriteTxn& WriteTxn::operator=(WriteTxn&& other) noexcept {
     writer_ = std::exchange(other.writer_, nullptr);
     first_sequence_ = std::exchange(other.first_sequence_, 0);
     next_time_ns_ = std::exchange(other.next_time_ns_, 0);
+    last_time_ns_ = std::exchange(other.last_time_ns_, 0);
   }
   return *this;
 }
@@ -875,42 +845,61 @@ Status WriteTxn::append(std::uint16_t type, std::uint64_t order_id, Bytes payloa
                   "append: payload of " + std::to_string(payload.size()) + " bytes (max " +
                       std::to_string(record_payload_size_max_bytes) + ")");
   }
-  const std::uint64_t sequence = writer_->next_sequence_;
-  RecordHeader header{};
-  header.magic = journal_magic;
-  header.version = journal_layout_version;
-  header.type = type;
-  header.payload_size = static_cast<std::uint32_t>(payload.size());
-  header.order_id = order_id;
-  header.time_ns = next_time_ns_;
-  header.checksum = record_checksum(header, payload);
+  if (!writer_->appended_) writer_->appended_ = std::make_unique<BatchBuilder>();
+  BatchBuilder& batch = *writer_->appended_;
+  if (batch.record_count() == 0) batch.begin(writer_->next_sequence_, next_time_ns_);
+  const std::uint64_t sequence = batch.add_record(type, order_id, payload);
+  if (sequence_out != nullptr) *sequence_out = sequence;
+  return {};
+}
 
-  auto key = key_u64(sequence);
+Status WriteTxn::append_batch(const BatchBuilder& batch) {
+  FS_ASSERT(live());
+  FS_ASSERT(!writer_->appended_ || writer_->appended_->record_count() == 0);  // not mixed
+  if (batch.record_count() == 0) {
+    return Status(ErrorCode::invalid_argument, 0, "append_batch: a batch holds at least one record");
+  }
+  if (batch.first_sequence() != writer_->next_sequence_) {
+    return Status(ErrorCode::invalid_argument, 0,
+                  EnvAccess::where(*writer_) + ": append_batch: batch starts at sequence " +
+                      std::to_string(batch.first_sequence()) + ", the journal is at " +
+                      std::to_string(writer_->next_sequence_));
+  }
+  return put_batch(batch);
+}
+
+Status WriteTxn::put_batch(const BatchBuilder& batch) {
+  auto key = key_u64(batch.first_sequence());
   MDB_val k{key.size(), key.data()};
-  MDB_val v{sizeof header + payload.size(), nullptr};
+  MDB_val v{batch.stored_bytes(), nullptr};
   // MDB_APPEND skips the search and fills pages completely (keys only grow); MDB_RESERVE
-  // lets the record be written straight into its page instead of being copied twice.
+  // lets the batch be written straight into its pages instead of being copied twice.
   const int rc = mdb_put(txn_, writer_->journal_table_, &k, &v, MDB_APPEND | MDB_RESERVE);
   if (rc == MDB_KEYEXIST) {
     return Status(ErrorCode::io, rc,
-                  EnvAccess::where(*writer_) + ": append: sequence " + std::to_string(sequence) +
+                  EnvAccess::where(*writer_) + ": append: sequence " +
+                      std::to_string(batch.first_sequence()) +
                       " is not past the last journal key; has another process written it?");
   }
-  if (rc != MDB_SUCCESS) {
-    return from_rc(rc, "append sequence " + std::to_string(sequence));
-  }
-  auto* out = static_cast<std::byte*>(v.mv_data);
-  std::memcpy(out, &header, sizeof header);
-  if (!payload.empty()) std::memcpy(out + sizeof header, payload.data(), payload.size());
-  writer_->next_sequence_ = sequence + 1;
-  ++next_time_ns_;
-  if (sequence_out != nullptr) *sequence_out = sequence;
+  if (rc != MDB_SUCCESS) return from_rc(rc, "append batch at sequence " + std::to_string(batch.first_sequence()));
+  batch.write_to(static_cast<std::byte*>(v.mv_data));
+  writer_->next_sequence_ = batch.next_sequence();
+  next_time_ns_ = std::max(next_time_ns_, batch.last_time_ns() + 1);
+  last_time_ns_ = batch.last_time_ns();
   return {};
 }
 
 Status WriteTxn::commit() {
   FS_ASSERT(live());
   Env* const writer = writer_;
+  if (writer->appended_ && writer->appended_->record_count() != 0) {
+    Status s = put_batch(*writer->appended_);
+    writer->appended_->clear();
+    if (!s.ok()) {
+      abort();
+      return s;
+    }
+  }
   // LMDB frees the txn whether or not the commit succeeds, so our side ends here either way.
   const int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
@@ -921,7 +910,7 @@ Status WriteTxn::commit() {
     writer->next_sequence_ = first_sequence_;
     return from_rc(rc, EnvAccess::where(*writer) + ": commit");
   }
-  if (writer->next_sequence_ != first_sequence_) writer->last_time_ns_ = next_time_ns_ - 1;
+  if (writer->next_sequence_ != first_sequence_) writer->last_time_ns_ = last_time_ns_;
   return {};
 }
 
@@ -931,6 +920,7 @@ void WriteTxn::abort() noexcept {
   txn_ = nullptr;
   // The sequences handed out in this txn were never written: give them out again.
   writer_->next_sequence_ = first_sequence_;
+  if (writer_->appended_) writer_->appended_->clear();
   writer_->write_live_ = false;
   write_ = false;
   writer_->live_txns_.fetch_sub(1, std::memory_order_release);

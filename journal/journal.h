@@ -19,8 +19,9 @@
 //   ever, whatever happened to the process.
 //
 // Tables: every environment has
-//   - "journal": append-only records, key = sequence (u64 big-endian, from 1), value =
-//     RecordHeader + payload; each record carries a CRC32C checked on every read;
+//   - "journal": append-only batches, key = the sequence of the batch's first record (u64
+//     big-endian, from 1), value = one batch: its records (RecordHeader + payload, each with a
+//     CRC32C checked on every read) and two sections of entries (journal/batch.h);
 //   - "meta": magic, layout version, domain name, creation time (checked on open);
 //   - the named tables listed in Options::tables (domain state, inbox, outbox, ...).
 //
@@ -59,12 +60,15 @@ struct MDB_env;
 struct MDB_txn;
 
 namespace flashsaga::journal {
+class BatchBuilder;
+struct BatchView;
 namespace internal {
 struct EnvAccess;  // journal.cc's helpers for opening and remapping
 }  // namespace internal
 
 inline constexpr std::uint32_t journal_magic = 0x524A5346u;  // "FSJR" little-endian
-inline constexpr std::uint16_t journal_layout_version = 1;
+// 2: the journal table holds one value per batch (journal/batch.h), not one per record.
+inline constexpr std::uint16_t journal_layout_version = 2;
 inline constexpr std::size_t key_size_max_bytes = 511;        // LMDB's default key limit
 inline constexpr std::size_t record_payload_size_max_bytes = 4096;
 inline constexpr std::size_t tables_max = 30;                  // besides journal and meta
@@ -153,6 +157,9 @@ struct RecordHeader {
 static_assert(sizeof(RecordHeader) == 32);
 static_assert(std::has_unique_object_representations_v<RecordHeader>);
 
+// CRC32C of a record: its header with checksum = 0, then its payload.
+std::uint32_t record_checksum(RecordHeader header, std::span<const std::byte> payload) noexcept;
+
 struct RecordView {
   std::uint64_t sequence;
   RecordHeader header;
@@ -181,7 +188,8 @@ struct EnvStats {
   std::size_t used_bytes = 0;        // last page number in use * page size
   std::uint32_t readers_used = 0;
   std::uint32_t readers_max = 0;
-  std::uint64_t journal_records = 0; // entries in the journal table
+  std::uint64_t journal_records = 0; // records in the journal (sequences 1..last_sequence)
+  std::uint64_t journal_batches = 0; // values in the journal table
   std::uint64_t last_sequence = 0;   // 0 if empty
   std::int64_t created_ns = 0;
   Durability durability = Durability::sync;  // as recorded by the writer
@@ -222,6 +230,10 @@ class Env {
   Status sync();
 
   EnvStats stats() const;
+  // Writer only: the sequence the next record gets, and the time_ns of the last record
+  // committed (0 if none): where a BatchBuilder for this journal begins.
+  std::uint64_t next_sequence() const noexcept { return next_sequence_; }
+  std::int64_t last_time_ns() const noexcept { return last_time_ns_; }
   Durability durability() const noexcept { return options_.durability; }
   const Options& options() const noexcept { return options_; }
   MDB_env* raw() const noexcept { return env_; }
@@ -237,6 +249,7 @@ class Env {
   TableId meta_table_ = 0;
   std::vector<std::pair<std::string, TableId>> tables_;
   std::uint64_t next_sequence_ = 1;  // writer only: next journal sequence
+  std::unique_ptr<BatchBuilder> appended_;  // writer only: records of append() in the live txn
   std::int64_t last_time_ns_ = 0;    // writer only: time_ns of the last committed record
   bool write_live_ = false;
   // Writers: file bytes known to be allocated on disk (see Options::space_reserve_bytes), and
@@ -275,6 +288,13 @@ class ReadTxn {
   // stopping early when fn returns false. Returns ok or io.
   Status scan(TableId table, Bytes from, std::size_t limit,
               const std::function<bool(Bytes key, Bytes value)>& fn) const;
+
+  // Visits stored batches from the one holding from_sequence, at most `limit`, in order,
+  // stopping early when fn returns false. Each batch's framing and section checksum is checked
+  // (decode_batch), and consecutive batches must continue each other's sequences. Returns: ok;
+  // corrupt; io.
+  Status batches(std::uint64_t from_sequence, std::size_t limit,
+                 const std::function<bool(const BatchView&)>& fn) const;
 
   // Visits journal records with sequence >= from_sequence, at most `limit`, in order,
   // stopping early when fn returns false. Each record's framing and checksum is verified
@@ -317,11 +337,18 @@ class WriteTxn : public ReadTxn {
   // Returns: ok; not_found (nothing to delete); io.
   Status del(TableId table, Bytes key);
 
-  // Appends one journal record with the next sequence (MDB_APPEND). The sequence is written
-  // to *sequence_out if given. Returns: ok; map_full; invalid_argument (payload too large); io.
-  // Asserts type != 0 (record types are stable numbers from 1).
+  // Appends one journal record with the next sequence. The records appended in one txn are
+  // stored as one batch at commit. The sequence is written to *sequence_out if given.
+  // Returns: ok; invalid_argument (payload too large). Asserts type != 0 (record types are
+  // stable numbers from 1).
   Status append(std::uint16_t type, std::uint64_t order_id, Bytes payload,
                 std::uint64_t* sequence_out = nullptr);
+
+  // Stores a batch built elsewhere (one MDB_APPEND put). Its first sequence must be this
+  // journal's next sequence (Env::next_sequence() plus the batches appended earlier in this
+  // txn); several may go in one txn (group commit). Not mixed with append() in one txn.
+  // Returns: ok; map_full; invalid_argument (out of sequence, or empty); io.
+  Status append_batch(const BatchBuilder& batch);
 
   // Commits the batch (fsync first under Durability::sync). The txn is finished either way.
   // Returns: ok; map_full; no_space; io.
@@ -330,9 +357,11 @@ class WriteTxn : public ReadTxn {
 
  private:
   friend class Env;
+  Status put_batch(const BatchBuilder& batch);
   Env* writer_ = nullptr;
   std::uint64_t first_sequence_ = 0;  // to roll next_sequence_ back on abort
   std::int64_t next_time_ns_ = 0;     // time_ns of the next record appended in this txn
+  std::int64_t last_time_ns_ = 0;     // time_ns of the last record stored in this txn
 };
 
 }  // namespace flashsaga::journal

@@ -1,3 +1,4 @@
+#include "journal/batch.h"
 #include "journal/journal.h"
 
 #include <fcntl.h>
@@ -722,8 +723,10 @@ TEST_F(JournalTest, AnotherLayoutVersionIsVersionMismatchNamingBoth) {
     std::unique_ptr<Env> env;
     const Status s = Env::open(open_as, env);
     EXPECT_EQ(s.code(), ErrorCode::version_mismatch);
-    EXPECT_NE(s.message().find("expected 1"), std::string::npos) << s.message();
-    EXPECT_NE(s.message().find("found 2"), std::string::npos) << s.message();
+    const std::string ours = "expected " + std::to_string(journal_layout_version);
+    const std::string theirs = "found " + std::to_string(journal_layout_version + 1);
+    EXPECT_NE(s.message().find(ours), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(theirs), std::string::npos) << s.message();
   }
 }
 
@@ -749,12 +752,16 @@ struct Corruption {
 };
 
 TEST_F(JournalTest, CorruptRecordIsReportedWithItsSequence) {
+  // Each record below is alone in its batch (one commit each); its header starts after the
+  // batch's 32-byte header.
+  constexpr std::size_t h = sizeof(BatchHeader);
   const std::vector<Corruption> corruptions = {
-      {"payload byte flipped", [](auto& v) { v[40] ^= std::byte{1}; }},
-      {"checksum changed", [](auto& v) { v[12] ^= std::byte{0x80}; }},
-      {"magic changed", [](auto& v) { v[0] = std::byte{'X'}; }},
-      {"version changed", [](auto& v) { v[4] = std::byte{7}; }},
-      {"payload size wrong", [](auto& v) { v[8] = std::byte{3}; }},
+      {"payload byte flipped", [](auto& v) { v[h + 40] ^= std::byte{1}; }},
+      {"checksum changed", [](auto& v) { v[h + 12] ^= std::byte{0x80}; }},
+      {"magic changed", [](auto& v) { v[h + 0] = std::byte{'X'}; }},
+      {"version changed", [](auto& v) { v[h + 4] = std::byte{7}; }},
+      {"payload size wrong", [](auto& v) { v[h + 8] = std::byte{3}; }},
+      {"batch magic changed", [](auto& v) { v[0] = std::byte{'X'}; }},
       {"truncated below the header", [](auto& v) { v.resize(10); }},
       {"truncated payload", [](auto& v) { v.resize(v.size() - 1); }},
   };
@@ -765,10 +772,10 @@ TEST_F(JournalTest, CorruptRecordIsReportedWithItsSequence) {
     o.dir = dir.path() / "order";
     auto env = open_ok(o);
     ASSERT_NE(env, nullptr);
-    {
+    for (std::uint64_t i = 1; i <= 3; ++i) {
       WriteTxn txn;
       ASSERT_TRUE(env->begin_write(txn).ok());
-      for (std::uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(txn.append(1, i, payload_of(i, 64)).ok());
+      ASSERT_TRUE(txn.append(1, i, payload_of(i, 64)).ok());
       ASSERT_TRUE(txn.commit().ok());
     }
     MDB_txn* raw = nullptr;
@@ -802,7 +809,7 @@ TEST_F(JournalTest, CorruptRecordIsReportedWithItsSequence) {
 TEST_F(JournalTest, AMissingRecordIsReportedAsAGap) {
   auto env = open_ok(options());
   ASSERT_NE(env, nullptr);
-  append_batch(*env, 1, 3);
+  for (std::uint64_t i = 1; i <= 3; ++i) append_batch(*env, i, 1);  // batches 1, 2 and 3
   MDB_txn* raw = nullptr;
   ASSERT_EQ(mdb_txn_begin(env->raw(), nullptr, 0, &raw), MDB_SUCCESS);
   MDB_dbi journal = 0;
