@@ -89,6 +89,7 @@ std::string_view record_type_name(RecordType t) noexcept {
     case RecordType::payment_pg_requested: return "payment_pg_requested";
     case RecordType::payment_voided: return "payment_voided";
     case RecordType::message_invalid: return "message_invalid";
+    case RecordType::batch_note: return "batch_note";
   }
   return "unknown";
 }
@@ -133,6 +134,7 @@ ipc::Domain record_domain(RecordType t) noexcept {
     case RecordType::payment_pg_requested:
     case RecordType::payment_voided: return ipc::Domain::payment;
     case RecordType::message_invalid:
+    case RecordType::batch_note:
       return ipc::Domain::none;  // written by any domain; the journal it is in says which
   }
   return ipc::Domain::none;

@@ -287,6 +287,7 @@ enum class RecordType : std::uint16_t {
   payment_voided = 56,
   // any domain
   message_invalid = 90,      // an input message failed validation and was set aside
+  batch_note = 91,           // a batch that changed state without an event of its own (empty)
 };
 std::string_view record_type_name(RecordType t) noexcept;
 ipc::Domain record_domain(RecordType t) noexcept;
@@ -306,5 +307,45 @@ struct Event {
   std::uint8_t reserved[6];
 };
 static_assert(sizeof(Event) == 48 && is_row_v<Event>);
+
+// --- Runtime rows ------------------------------------------------------------------------------
+// The journal environment of every domain holds, besides its journal, one small table the
+// runtime writes in the same transaction as each batch:
+//   cursors  (1, edge) -> InboxEntry     the last input sequence applied on an input edge
+//            (2, edge) -> OutboxCursor   where an output edge stands
+// and the view environment one row the runtime writes with each view transaction:
+//   counters "view_position" -> ViewPosition   how far the view has applied the journal
+
+inline constexpr std::uint64_t cursor_kind_inbox = 1;
+inline constexpr std::uint64_t cursor_kind_outbox = 2;
+inline constexpr std::string_view cursors_table_name = "cursors";
+inline constexpr std::string_view view_counters_table_name = "counters";
+inline constexpr std::string_view view_position_key = "view_position";
+
+// segment_id scopes port edges, whose sequences restart with each shared-memory segment;
+// domain edges store 0 (their sequences come from the producer's journal and survive
+// everything). Readers (check) use it to tell a message still on its way from a lost one.
+struct InboxEntry {
+  std::int64_t segment_id;
+  std::uint64_t last_sequence;
+};
+static_assert(sizeof(InboxEntry) == 16 && is_row_v<InboxEntry>);
+
+struct OutboxCursor {
+  std::uint64_t last_sequence;  // last message sequence assigned on the edge
+  std::uint64_t acked;          // highest sequence the consumer said it applied (lower bound)
+  std::uint64_t resend_from;    // journal sequence of the batch holding the first unacked
+                                // message (0: none unacked)
+  std::uint64_t reserved;
+};
+static_assert(sizeof(OutboxCursor) == 32 && is_row_v<OutboxCursor>);
+
+struct ViewPosition {
+  std::uint64_t last_sequence;  // the view holds every state entry of journal records <= this
+  std::uint64_t batch_id;       // the writer's batch number of that batch
+  std::int64_t journal_created_ns;  // the journal it was built from (a new journal: rebuild)
+  std::uint64_t reserved;
+};
+static_assert(sizeof(ViewPosition) == 32 && is_row_v<ViewPosition>);
 
 }  // namespace flashsaga::domains

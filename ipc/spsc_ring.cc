@@ -178,4 +178,11 @@ RingConsumer::RingConsumer(SpscRing ring) noexcept : ring_(ring) {
   FS_ASSERT(cached_head_ - tail_ <= ring_.capacity_);
 }
 
+RingReader::RingReader(SpscRing ring) noexcept : ring_(ring) {
+  FS_ASSERT(ring_.valid());
+  read_ = ring_.load_consumer_cursor(std::memory_order_relaxed);
+  cached_head_ = ring_.load_producer_cursor(std::memory_order_acquire);
+  FS_ASSERT(cached_head_ - read_ <= ring_.capacity_);
+}
+
 }  // namespace flashsaga::ipc

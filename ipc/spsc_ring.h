@@ -87,12 +87,19 @@ class SpscRing {  // a non-owning view over one ring region in shared memory
   std::uint64_t load_consumer_cursor(std::memory_order order) const noexcept {
     return cursor_ref(control_->consumer.cursor).load(order);
   }
+  // Frees every slot before `cursor` (a release store of the consumer cursor). For a reader
+  // that reads ahead of what it frees (RingReader): the thread that makes its batches durable
+  // calls this, never the one reading.
+  void store_consumer_cursor(std::uint64_t cursor) noexcept {
+    cursor_ref(control_->consumer.cursor).store(cursor, std::memory_order_release);
+  }
   // The region this view covers (its control block starts here).
   void* region() const noexcept { return control_; }
 
  private:
   friend class RingProducer;
   friend class RingConsumer;
+  friend class RingReader;
 
   static std::atomic_ref<std::uint64_t> cursor_ref(std::uint64_t& word) noexcept {
     return std::atomic_ref<std::uint64_t>(word);
@@ -152,6 +159,39 @@ class RingConsumer {
   SpscRing ring_;
   std::uint64_t tail_ = 0;         // our consumer cursor (we are its only writer)
   std::uint64_t cached_head_ = 0;  // last producer cursor we loaded (<= the real one)
+};
+
+// A consumer whose reading runs ahead of its freeing, for a pipelined domain: the business
+// thread reads and advances (readable/peek/advance) while the committing thread frees slots
+// up to a read position once the batch that read them is durable (SpscRing::
+// store_consumer_cursor). Slots between the freed cursor and the read position stay the
+// consumer's: the producer only sees the freed one, so it never overwrites them, and a
+// consumer that dies re-reads them.
+class RingReader {
+ public:
+  RingReader() = default;
+  explicit RingReader(SpscRing ring) noexcept;
+  std::size_t readable() noexcept {
+    if (cached_head_ == read_) {
+      cached_head_ = SpscRing::cursor_ref(ring_.control_->producer.cursor).load(std::memory_order_acquire);
+    }
+    return static_cast<std::size_t>(cached_head_ - read_);
+  }
+  const Message& peek(std::size_t i) const noexcept {
+    FS_ASSERT(i < cached_head_ - read_);
+    return ring_.slots_[(read_ + i) & ring_.mask_];
+  }
+  void advance(std::size_t n) noexcept {
+    FS_ASSERT(n <= cached_head_ - read_);
+    read_ += n;
+  }
+  std::uint64_t position() const noexcept { return read_; }
+  const SpscRing& ring() const noexcept { return ring_; }
+
+ private:
+  SpscRing ring_;
+  std::uint64_t read_ = 0;
+  std::uint64_t cached_head_ = 0;
 };
 
 // --- Hot path, inline ---------------------------------------------------------------------

@@ -147,6 +147,16 @@ void BatchBuilder::write_to(std::byte* out) const noexcept {
   }
 }
 
+BatchView BatchBuilder::view() const noexcept {
+  BatchView v;
+  v.first_sequence = first_sequence_;
+  v.record_count = record_count_;
+  v.records = Bytes(records_.data(), records_.size());
+  v.state = Bytes(state_.data(), state_.size());
+  v.outbox = Bytes(outbox_.data(), outbox_.size());
+  return v;
+}
+
 // --- Reading -------------------------------------------------------------------------------
 
 Status decode_batch(Bytes key, Bytes value, BatchView& out) {

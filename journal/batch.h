@@ -76,6 +76,16 @@ struct Entry {
   Bytes value;
 };
 
+// One stored batch, checked. Views point into the transaction's map.
+struct BatchView {
+  std::uint64_t first_sequence = 0;
+  std::uint32_t record_count = 0;
+  Bytes records;
+  Bytes state;
+  Bytes outbox;
+  std::uint64_t next_sequence() const noexcept { return first_sequence + record_count; }
+};
+
 // Builds one batch in memory, ready for WriteTxn::append_batch. Its buffers are kept from batch
 // to batch (clear() keeps capacity), so a warm writer does not allocate.
 class BatchBuilder {
@@ -102,6 +112,8 @@ class BatchBuilder {
 
   // Writes the stored form (header and sections) into out, which has stored_bytes().
   void write_to(std::byte* out) const noexcept;
+  // The batch as a reader sees it once stored (valid until the builder changes).
+  BatchView view() const noexcept;
 
  private:
   std::uint64_t first_sequence_ = 0;
@@ -110,16 +122,6 @@ class BatchBuilder {
   std::vector<std::byte> records_;
   std::vector<std::byte> state_;
   std::vector<std::byte> outbox_;
-};
-
-// One stored batch, checked. Views point into the transaction's map.
-struct BatchView {
-  std::uint64_t first_sequence = 0;
-  std::uint32_t record_count = 0;
-  Bytes records;
-  Bytes state;
-  Bytes outbox;
-  std::uint64_t next_sequence() const noexcept { return first_sequence + record_count; }
 };
 
 // Checks a stored batch's framing and section checksum (records are checked one by one as

@@ -685,6 +685,22 @@ Status ReadTxn::get(TableId table, Bytes key, Bytes& value) const {
   return {};
 }
 
+Status ReadTxn::last(TableId table, Bytes& key, Bytes& value) const {
+  FS_ASSERT(live());
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn_, table, &cursor);
+  if (rc != MDB_SUCCESS) return from_rc(rc, "last of table " + in_quotes(EnvAccess::table_name(*env_, table)));
+  MDB_val k{};
+  MDB_val v{};
+  rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+  mdb_cursor_close(cursor);
+  if (rc == MDB_NOTFOUND) return Status(ErrorCode::not_found, rc, "empty table");
+  if (rc != MDB_SUCCESS) return from_rc(rc, "last of table " + in_quotes(EnvAccess::table_name(*env_, table)));
+  key = bytes_of(k);
+  value = bytes_of(v);
+  return {};
+}
+
 Status ReadTxn::scan(TableId table, Bytes from, std::size_t limit,
                      const std::function<bool(Bytes key, Bytes value)>& fn) const {
   FS_ASSERT(live());
@@ -833,6 +849,13 @@ Status WriteTxn::del(TableId table, Bytes key) {
   if (rc != MDB_SUCCESS) {
     return from_rc(rc, "del from table " + in_quotes(EnvAccess::table_name(*writer_, table)));
   }
+  return {};
+}
+
+Status WriteTxn::clear(TableId table) {
+  FS_ASSERT(live());
+  const int rc = mdb_drop(txn_, table, 0);
+  if (rc != MDB_SUCCESS) return from_rc(rc, "clear table " + in_quotes(EnvAccess::table_name(*writer_, table)));
   return {};
 }
 

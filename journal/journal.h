@@ -284,6 +284,9 @@ class ReadTxn {
     return {};
   }
 
+  // The entry with the highest key. Returns: ok; not_found (the table is empty); io.
+  Status last(TableId table, Bytes& key, Bytes& value) const;
+
   // Visits entries with key >= from (all if from is empty), in key order, at most `limit`,
   // stopping early when fn returns false. Returns ok or io.
   Status scan(TableId table, Bytes from, std::size_t limit,
@@ -336,6 +339,8 @@ class WriteTxn : public ReadTxn {
   }
   // Returns: ok; not_found (nothing to delete); io.
   Status del(TableId table, Bytes key);
+  // Deletes every entry of a table (it stays open). Returns: ok; io.
+  Status clear(TableId table);
 
   // Appends one journal record with the next sequence. The records appended in one txn are
   // stored as one batch at commit. The sequence is written to *sequence_out if given.

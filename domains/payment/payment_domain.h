@@ -1,6 +1,6 @@
 // payment: wallet balances, charging orders, refunds; a pluggable payment adapter.
 //
-// Requires: the payment environment with tables() plus the runtime's tables; a Batch per input.
+// Requires: a Batch per input (domains/logic.h); state in memory (domains/state.h).
 // Guarantees (DESIGN.md "Compensation is gated by journaled step state", invariant 4):
 //   - per order one PaymentRow gates everything: at most one charge per order (a duplicate
 //     PaymentRequested is a no-op), a refund only for an approved charge (never for a declined
@@ -31,13 +31,14 @@
 // set to the RecordType number: wallet_deposited (deposit), payment_approved (charge),
 // payment_refunded (refund).
 //
-// Memory: the answers the PG owes are kept in a FIFO ordered by due time (the latency is one
-// constant and batch times do not go backwards); recover() rebuilds it from the pending rows,
-// due at once. tick() answers at most pg_tick_count_max per call.
+// Memory: every wallet; the payment rows of the most recent orders (a window; older ones are
+// read from the view). The answers the PG owes are kept in a FIFO ordered by due time (the
+// latency is one constant and batch times do not go backwards); load() rebuilds it from the
+// pending rows in the window, due at once. tick() answers at most pg_tick_count_max per call.
 //
 // Example:
-//   PaymentDomain logic(config);
-//   Runtime rt(config, deployment, env, logic);
+//   PaymentDomain logic(PaymentOptions{});
+//   runtime::Runtime rt(options, deployment, logic);
 #pragma once
 
 #include <cstdint>
@@ -45,10 +46,10 @@
 #include <string>
 #include <vector>
 
+#include "domains/logic.h"
+#include "domains/options.h"
 #include "domains/rows.h"
-#include "domains/runtime.h"
-#include "engine/config.h"
-#include "journal/journal.h"
+#include "domains/state.h"
 
 namespace flashsaga::domains {
 
@@ -71,18 +72,21 @@ PgDecision pg_decision(std::uint64_t seed, std::uint64_t order_id, std::uint32_t
 
 class PaymentDomain final : public DomainLogic {
  public:
-  explicit PaymentDomain(const engine::Config& config);
+  explicit PaymentDomain(const PaymentOptions& options);
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::payment; }
   std::vector<std::string> tables() const override;
-  journal::Status recover(journal::Env& env, const journal::ReadTxn& txn) override;
-  journal::Status apply(Batch& batch, const ipc::Message& in) override;
-  journal::Status tick(Batch& batch, std::size_t* work) override;
+  journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
+  void apply(Batch& batch, const ipc::Message& in) override;
+  std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t now_ns) const noexcept override;
+  std::int64_t next_due_ns() const noexcept override { return due_.empty() ? INT64_MAX : due_.front().due_ns; }
+  void viewed(std::uint64_t batch_id) override { payments_.viewed(batch_id); }
 
   // PG answers still owed (hung charges excluded), for tests and metrics.
   std::size_t pg_waiting() const noexcept { return due_.size(); }
-  std::int64_t next_due_ns() const noexcept override { return due_.empty() ? INT64_MAX : due_.front().due_ns; }
+  // A wallet as this domain holds it (for tests).
+  Wallet wallet(std::uint64_t user) const noexcept { return wallets_.get(user); }
 
   // Field numbers in replies to deposit.
   static constexpr std::uint16_t field_user_id = 1;
@@ -94,32 +98,27 @@ class PaymentDomain final : public DomainLogic {
     std::uint64_t order_id;
   };
 
-  journal::Status deposit(Batch& batch, const ipc::Message& in);
-  journal::Status on_payment_requested(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_cancelled(Batch& batch, const ipc::Message& in);
-  journal::Status charge_wallet(Batch& batch, PaymentRow& row);
-  journal::Status request_pg(Batch& batch, PaymentRow& row);
+  void deposit(Batch& batch, const ipc::Message& in);
+  void on_payment_requested(Batch& batch, const ipc::Message& in);
+  void on_order_cancelled(Batch& batch, const ipc::Message& in);
+  void charge_wallet(Batch& batch, PaymentRow& row);
+  void request_pg(Batch& batch, PaymentRow& row);
   // Turns a pending PG charge into its answer: approved or declined, record and message.
-  journal::Status answer_pg(Batch& batch, PaymentRow& row, PgDecision decision);
+  void answer_pg(Batch& batch, PaymentRow& row, PgDecision decision);
   // Approves or declines `row` (state set by the caller): row, record and message to order.
-  journal::Status finish(Batch& batch, const PaymentRow& row, const Wallet* wallet);
+  void finish(Batch& batch, const PaymentRow& row, const Wallet* wallet);
 
   PgDecision decide(std::uint64_t order_id) const noexcept;
-  journal::Status load_wallet(const journal::ReadTxn& txn, std::uint64_t user, Wallet& out) const;
-  journal::Status store_wallet(journal::WriteTxn& txn, std::uint64_t user, const Wallet& w) const;
-  journal::Status record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
-                         bool in_history) const;
+  void store_wallet(Batch& batch, std::uint64_t user, const Wallet& w);
+  void record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event, bool in_history);
 
-  engine::PaymentAdapter adapter_;
+  PaymentOptions options_;
   std::int64_t pg_latency_ns_;
-  std::uint32_t pg_decline_permille_;
-  std::uint32_t pg_hang_permille_;
-  std::uint64_t pg_seed_;
   std::deque<PgDue> due_;
 
-  journal::TableId wallets_ = 0;
-  journal::TableId history_ = 0;
-  journal::TableId payments_ = 0;
+  DenseTable<Wallet> wallets_;
+  LogTable<Event> history_;
+  WindowTable<PaymentRow> payments_;
 };
 
 }  // namespace flashsaga::domains
