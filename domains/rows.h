@@ -41,7 +41,8 @@
 
 namespace flashsaga::domains {
 
-inline constexpr std::uint32_t row_layout_version = 1;
+// 2: OrderRow gained counted_items; runtime rows (cursors, view position) added.
+inline constexpr std::uint32_t row_layout_version = 2;
 
 // Every table of a domain's environment — its own, as listed above, then the runtime's
 // (counters, inbox, outseq, outbox): what a reader must name to open it.
@@ -211,8 +212,12 @@ struct OrderRow {
   std::uint8_t item_count;
   std::uint8_t was_completed;    // 1: cancelled after completion (refund)
   std::array<ipc::LineItem, line_items_max> items;
+  // Bit i: item i counts in the user's live units of its product (the product had a
+  // per-customer limit when the order was placed), so a cancel takes back exactly that.
+  std::uint8_t counted_items;
+  std::uint8_t reserved[7];
 };
-static_assert(sizeof(OrderRow) == 248 && is_row_v<OrderRow>);
+static_assert(sizeof(OrderRow) == 256 && is_row_v<OrderRow>);
 
 struct Wallet {
   std::int64_t balance;

@@ -258,6 +258,19 @@ class WindowTable {
     if (st.code() != journal::ErrorCode::not_found) state_read_failed("window table", st);
     return false;
   }
+  // At start-up, before any batch: memory, else the view snapshot given.
+  bool get(const journal::ReadTxn& view, std::uint64_t id, Row& out) const {
+    if (id == 0 || id > high_) return false;
+    if (in_window(id)) {
+      const Slot& s = slots_[id & mask_];
+      if (s.id == id) out = s.row;
+      return s.id == id;
+    }
+    journal::Status st = view.get_as(table_, journal::as_bytes(journal::key_u64(id)), out);
+    if (st.ok()) return true;
+    if (st.code() != journal::ErrorCode::not_found) state_read_failed("window table", st);
+    return false;
+  }
   void put(Batch& b, std::uint64_t id, const Row& row);
   void viewed(std::uint64_t batch) {
     viewed_ = batch;
@@ -307,6 +320,29 @@ class LogTable {
   }
   void put(Batch& b, const Key2& key, const Row& row) {
     b.state_put(tag_, journal::as_bytes(journal::key_u64_u64(key.a, key.b)), journal::as_bytes(row));
+  }
+
+ private:
+  std::uint16_t tag_ = 0;
+  journal::TableId table_ = 0;
+};
+
+// A set of ids the domain writes and reads back only at start-up (e.g. its pending orders).
+class IdSet {
+ public:
+  void bind(std::uint16_t tag, journal::TableId view_table) noexcept {
+    tag_ = tag;
+    table_ = view_table;
+  }
+  void put(Batch& b, std::uint64_t id) { b.state_put(tag_, journal::as_bytes(journal::key_u64(id)), {}); }
+  void del(Batch& b, std::uint64_t id) { b.state_del(tag_, journal::as_bytes(journal::key_u64(id))); }
+  // Every id in the view, in order.
+  journal::Status load(const journal::ReadTxn& view, std::vector<std::uint64_t>& out) const {
+    out.clear();
+    return view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes) {
+      if (key.size() == 8) out.push_back(journal::u64_from_key(key));
+      return true;
+    });
   }
 
  private:

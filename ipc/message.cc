@@ -1,5 +1,8 @@
 #include "ipc/message.h"
 
+#include <cstddef>
+#include <cstring>
+
 #include "engine/clock.h"
 #include "engine/crc32c.h"
 
@@ -44,6 +47,16 @@ bool body_fields_ok(const Message& m) noexcept {
     case MessageType::order_cancelled: {
       auto b = body_as<OrderFinishedBody>(m);
       return all_zero(b.reserved) && b.was_completed <= 1 && items_ok(b.item_count, b.items);
+    }
+    case MessageType::reservations: {
+      auto b = body_as<ReservationsBody>(m);
+      if (!all_zero(b.reserved) || b.count < 1 || b.count > reservations_per_message_max) return false;
+      for (std::size_t i = 0; i < reservations_per_message_max; ++i) {
+        const ReservedUnits& r = b.products[i];
+        if (r.reserved != 0) return false;
+        if (i >= b.count ? (r.product_id != 0 || r.units != 0) : (r.product_id == 0 || r.units < 1)) return false;
+      }
+      return b.last_order_id >= 1;
     }
     case MessageType::place_order_reply:
       return all_zero(body_as<PlaceOrderReplyBody>(m).reserved);
@@ -103,6 +116,7 @@ std::uint16_t body_size_for(MessageType t) noexcept {
     case MessageType::order_cancelled: return sizeof(OrderFinishedBody);
     case MessageType::cancel_order: return sizeof(CancelOrderBody);
     case MessageType::cancel_order_reply: return sizeof(PlaceOrderReplyBody);
+    case MessageType::reservations: return sizeof(ReservationsBody);
     case MessageType::create_user: return sizeof(CreateUserBody);
     case MessageType::update_user: return sizeof(UpdateUserBody);
     case MessageType::accrue_points: return sizeof(AccruePointsBody);
@@ -117,10 +131,36 @@ std::uint16_t body_size_for(MessageType t) noexcept {
   return 0;
 }
 
-void seal(Message& m) noexcept {
-  m.header.checksum = 0;
-  m.header.checksum = crc32c(&m, sizeof(Message));
+namespace {
+
+// CRC32C of the header with its checksum field as zero, then the body bytes in use.
+std::uint32_t message_checksum(const Message& m) noexcept {
+  constexpr std::size_t at = offsetof(MessageHeader, checksum);
+  static constexpr std::byte zero[sizeof(std::uint32_t)] = {};
+  const auto* bytes = reinterpret_cast<const std::byte*>(&m);
+  std::uint32_t crc = crc32c(bytes, at);
+  crc = crc32c(zero, sizeof zero, crc);
+  const std::size_t body = m.header.body_size <= message_body_size_bytes ? m.header.body_size : 0;
+  const std::size_t rest = message_header_size_bytes - at - sizeof zero + body;
+  return crc32c(bytes + at + sizeof zero, rest, crc);
 }
+
+bool zero_from(const Message& m, std::size_t from) noexcept {
+  // Eight bytes at a time: the unused part of a body is most of it for short messages.
+  std::size_t i = from;
+  for (; i < message_body_size_bytes && i % 8 != 0; ++i)
+    if (m.body[i] != std::byte{0}) return false;
+  for (; i + 8 <= message_body_size_bytes; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, m.body.data() + i, 8);
+    if (word != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void seal(Message& m) noexcept { m.header.checksum = message_checksum(m); }
 
 MessageError validate(const Message& m) noexcept {
   if (m.header.magic != message_magic) return MessageError::bad_magic;
@@ -128,13 +168,10 @@ MessageError validate(const Message& m) noexcept {
   const auto type = static_cast<MessageType>(m.header.type);
   const std::uint16_t expected = body_size_for(type);
   if (expected == 0) return MessageError::bad_type;
-  Message copy = m;
-  copy.header.checksum = 0;
-  if (crc32c(&copy, sizeof(Message)) != m.header.checksum) return MessageError::bad_checksum;
+  if (message_checksum(m) != m.header.checksum) return MessageError::bad_checksum;
   if (m.header.body_size != expected) return MessageError::bad_body_size;
   if (m.header.reserved0 != 0 || m.header.reserved1 != 0) return MessageError::nonzero_reserved;
-  for (std::size_t i = expected; i < message_body_size_bytes; ++i)
-    if (m.body[i] != std::byte{0}) return MessageError::nonzero_reserved;
+  if (!zero_from(m, expected)) return MessageError::nonzero_reserved;
   if (!body_fields_ok(m)) return MessageError::bad_field;
   return MessageError::ok;
 }
@@ -169,6 +206,7 @@ std::string_view message_type_name(MessageType t) noexcept {
     case MessageType::order_cancelled: return "OrderCancelled";
     case MessageType::cancel_order: return "CancelOrder";
     case MessageType::cancel_order_reply: return "CancelOrderReply";
+    case MessageType::reservations: return "Reservations";
     case MessageType::create_user: return "CreateUser";
     case MessageType::update_user: return "UpdateUser";
     case MessageType::accrue_points: return "AccruePoints";

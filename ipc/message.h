@@ -21,9 +21,9 @@
 //    |  body: one of the *Body structs below, zero padded to 192     |
 //    +---------------------------------------------------------------+
 //
-// The CRC32C covers all 256 bytes with the checksum field taken as zero, so a flipped bit
-// anywhere (header, body, or padding) is detected. Reserved fields and body bytes beyond
-// body_size must be zero; validate() rejects anything else.
+// The CRC32C covers the header (with the checksum field taken as zero) and the body_size bytes
+// of the body in use. Reserved fields and body bytes beyond body_size must be zero; validate()
+// rejects anything else, so a flipped bit anywhere (header, body, or padding) is detected.
 //
 // Example:
 //   PlaceOrderBody body{...};
@@ -47,7 +47,9 @@
 namespace flashsaga::ipc {
 
 inline constexpr std::uint32_t message_magic = 0x474D5346u;  // "FSMG" little-endian
-inline constexpr std::uint16_t message_layout_version = 1;
+// 2: the checksum covers the header and the body bytes in use (the rest must be zero), and
+// order -> product carries reservations per batch instead of OrderPlaced per order.
+inline constexpr std::uint16_t message_layout_version = 2;
 
 // Process roles. Numbers are stable: they are written into rings and journals.
 enum class Domain : std::uint8_t {
@@ -86,6 +88,7 @@ enum class MessageType : std::uint16_t {
   order_cancelled = 12,    // order -> product, coupon, point, payment
   cancel_order = 13,       // port -> order (customer or operator)
   cancel_order_reply = 14, // order -> port
+  reservations = 15,       // order -> product: the units the orders of one batch reserved
   // Commands from a port to the owning domain, answered by command_reply.
   create_user = 32,
   update_user = 33,
@@ -281,6 +284,25 @@ struct OrderFinishedBody {   // order_completed and order_cancelled
   std::array<LineItem, line_items_max> items;
 };
 static_assert(sizeof(OrderFinishedBody) == 168);
+
+// Units reserved at the door for one product by the orders of one order-domain batch.
+struct ReservedUnits {
+  std::uint32_t product_id;  // >= 1
+  std::uint32_t reserved;    // zero
+  std::int64_t units;        // >= 1
+};
+inline constexpr std::size_t reservations_per_message_max = 10;
+
+// order -> product: the product domain learns of reservations without one message per order.
+// Every order with an id <= last_order_id is counted in this message or an earlier one, and an
+// order's lines are never split across two messages.
+struct ReservationsBody {
+  std::uint64_t last_order_id;
+  std::uint8_t count;  // entries of `products` in use, 1..reservations_per_message_max
+  std::uint8_t reserved[7];
+  std::array<ReservedUnits, reservations_per_message_max> products;
+};
+static_assert(sizeof(ReservationsBody) == 176);
 
 struct CancelOrderBody {
   std::uint8_t reason;  // OrderReason: cancelled_by_customer or cancelled_by_operator

@@ -1,4 +1,4 @@
-// order: the order state machine that drives the saga (DESIGN.md, "The saga").
+// order: the order state machine that drives the saga.
 //
 //   PlaceOrder ──(user ok, limit ok)──> PENDING ──(coupon ok, points ok)──> payment requested
 //        │                                 │                                     │
@@ -8,61 +8,90 @@
 //                                                                                │
 //                                                  CancelOrder (refund) ─> CANCELLED
 //
-// Requires: read access to the user, coupon and product journals (peers) for the checks it
-//   makes before the 202: the user exists and is not blocked, the per-customer limit, and the
+// Requires: read access to the user, coupon and product views (peers) for the checks it makes
+//   before the 202: the user exists and is not blocked, the per-customer limit, and the
 //   coupon's expected discount (to cap the points taken).
 // Guarantees: an order is answered `accepted` only in the batch that journals it PENDING, so
-//   the reply leaves after the commit. Every PENDING order reaches COMPLETED or CANCELLED: a
-//   step that does not answer within step_timeout_ms cancels it (reason timeout). A message
-//   about an order that is no longer PENDING changes nothing (the cancel already went out and
-//   the other domains' gates handle it).
+//   the reply leaves after the commit (and after the view shows it). Every PENDING order
+//   reaches COMPLETED or CANCELLED: a step that does not answer within step_timeout_ms cancels
+//   it (reason timeout). A message about an order that is no longer PENDING changes nothing
+//   (the cancel already went out and the other domains' gates handle it). The product domain
+//   hears of the batch's reservations in bulk (Reservations, at the end of the batch), before
+//   any completion or cancellation of those orders.
+// Memory: the most recent orders (a window; older ones are read from the view), the units each
+//   user holds in live orders of limited products, idempotency keys not yet in the view, the
+//   pending orders' deadlines (a FIFO: deadlines are created in time order).
 #pragma once
 
 #include <cstdint>
-#include <set>
+#include <deque>
 #include <utility>
+#include <vector>
 
-#include "domains/runtime.h"
+#include "domains/logic.h"
+#include "domains/options.h"
+#include "domains/state.h"
 
 namespace flashsaga::domains {
 
 class OrderDomain final : public DomainLogic {
  public:
-  explicit OrderDomain(const engine::Config& config) : config_(config) {}
+  explicit OrderDomain(const OrderOptions& options);
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::order; }
   std::vector<std::string> tables() const override { return {"orders", "pending", "live", "idem"}; }
   std::vector<ipc::Domain> peers() const override {
     return {ipc::Domain::user, ipc::Domain::coupon, ipc::Domain::product};
   }
-  journal::Status recover(journal::Env& env, const journal::ReadTxn& txn) override;
-  journal::Status apply(Batch& batch, const ipc::Message& in) override;
-  journal::Status tick(Batch& batch, std::size_t* work) override;
+  journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
+  void apply(Batch& batch, const ipc::Message& in) override;
+  std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t now_ns) const noexcept override;
-  std::int64_t next_due_ns() const noexcept override {
-    return deadlines_.empty() ? INT64_MAX : deadlines_.begin()->first + 1;
+  std::int64_t next_due_ns() const noexcept override;
+  void viewed(std::uint64_t batch_id) override {
+    orders_.viewed(batch_id);
+    idem_.viewed(batch_id);
+    live_.viewed(batch_id);
   }
 
-  std::size_t pending_count() const noexcept { return deadlines_.size(); }
+  std::size_t pending_count() const noexcept { return pending_; }
 
  private:
-  journal::Status place(Batch& b, const ipc::Message& in);
-  journal::Status reject(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body, ipc::OrderReason reason);
-  journal::Status step_answer(Batch& b, const ipc::Message& in);
-  journal::Status cancel_request(Batch& b, const ipc::Message& in);
-  journal::Status maybe_request_payment(Batch& b, OrderRow& row);
-  journal::Status complete(Batch& b, OrderRow& row);
-  journal::Status cancel(Batch& b, OrderRow& row, ipc::OrderReason reason);
-  journal::Status save(Batch& b, const OrderRow& row);
-  journal::Status record_step(Batch& b, const OrderRow& row, OrderStep step, StepState state, std::int64_t amount,
-                              ipc::OrderReason reason);
-  journal::Status change_live(Batch& b, const OrderRow& row, std::int64_t sign);
+  void place(Batch& b, const ipc::Message& in);
+  bool admit(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body, std::int64_t* subtotal,
+             std::uint8_t* counted);
+  bool replay_duplicate(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body);
+  void reject(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body, ipc::OrderReason reason);
+  void step_answer(Batch& b, const ipc::Message& in);
+  void step_refused(Batch& b, OrderRow& row, ipc::MessageType type, const ipc::Message& in);
+  void cancel_request(Batch& b, const ipc::Message& in);
+  void maybe_request_payment(Batch& b, OrderRow& row);
+  void complete(Batch& b, OrderRow& row);
+  void cancel(Batch& b, OrderRow& row, ipc::OrderReason reason);
+  void save(Batch& b, const OrderRow& row) { orders_.put(b, row.id, row); }
+  void record_step(Batch& b, const OrderRow& row, OrderStep step, StepState state, std::int64_t amount,
+                   ipc::OrderReason reason);
+  void change_live(Batch& b, const OrderRow& row, std::int64_t sign);
+  void send_reservations(Batch& b);
   std::int64_t expected_discount(const Batch& b, std::uint64_t coupon_id, std::int64_t subtotal) const;
 
-  const engine::Config& config_;
-  journal::TableId t_orders_ = 0, t_pending_ = 0, t_live_ = 0, t_idem_ = 0, t_counters_ = 0;
+  OrderOptions options_;
+  WindowTable<OrderRow> orders_;
+  IdSet pending_ids_;
+  KeyedTable<std::int64_t> live_{KeyedTable<std::int64_t>::Memory::all};
+  KeyedTable<std::uint64_t> idem_{KeyedTable<std::uint64_t>::Memory::recent};
   std::uint64_t next_order_id_ = 0;  // last id assigned
-  std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (deadline_ns, order id)
+  std::size_t pending_ = 0;
+  // (deadline_ns, order id) of every order placed PENDING, in deadline order; an entry whose
+  // order is no longer pending is skipped when it comes up.
+  std::deque<std::pair<std::int64_t, std::uint64_t>> deadlines_;
+  // The orders this batch journaled PENDING, for the batch's Reservations messages.
+  struct Placed {
+    std::uint64_t id;
+    std::uint32_t item_count;
+    std::array<ipc::LineItem, line_items_max> items;
+  };
+  std::vector<Placed> placed_;
 };
 
 }  // namespace flashsaga::domains
