@@ -16,8 +16,8 @@
 #include "domains/payment/payment_domain.h"
 #include "domains/point/point_domain.h"
 #include "domains/product/product_domain.h"
-#include "domains/runtime.h"
 #include "domains/user/user_domain.h"
+#include "engine/runtime/runtime.h"
 
 namespace flashsaga::domains {
 namespace {
@@ -27,13 +27,25 @@ std::atomic<bool> stop_requested{false};
 void on_stop_signal(int) { stop_requested.store(true, std::memory_order_release); }
 
 std::unique_ptr<DomainLogic> make_logic(ipc::Domain d, const engine::Config& config, engine::Deployment& deployment) {
+  const std::size_t window = config.orders_in_memory;
   switch (d) {
     case ipc::Domain::user: return std::make_unique<UserDomain>();
-    case ipc::Domain::point: return std::make_unique<PointDomain>();
-    case ipc::Domain::product: return std::make_unique<ProductDomain>(config, &deployment);
-    case ipc::Domain::coupon: return std::make_unique<CouponDomain>();
-    case ipc::Domain::order: return std::make_unique<OrderDomain>(config);
-    case ipc::Domain::payment: return std::make_unique<PaymentDomain>(config);
+    case ipc::Domain::point: return std::make_unique<PointDomain>(StepOptions{window});
+    case ipc::Domain::product:
+      return std::make_unique<ProductDomain>(ProductOptions{config.geometry.products_max, window}, &deployment);
+    case ipc::Domain::coupon: return std::make_unique<CouponDomain>(StepOptions{window});
+    case ipc::Domain::order:
+      return std::make_unique<OrderDomain>(OrderOptions{config.step_timeout_ms, config.reward_rate_bp, window});
+    case ipc::Domain::payment: {
+      PaymentOptions p;
+      p.adapter = config.payment_adapter;
+      p.pg_latency_ms = config.pg_latency_ms;
+      p.pg_decline_permille = config.pg_decline_permille;
+      p.pg_hang_permille = config.pg_hang_permille;
+      p.pg_seed = config.pg_seed;
+      p.window = window;
+      return std::make_unique<PaymentDomain>(p);
+    }
     default: return nullptr;
   }
 }
@@ -59,22 +71,21 @@ int run_domain(const engine::Config& config, ipc::Domain domain) {
     return fail(domain, "cannot attach to the deployment: " + error);
 
   std::unique_ptr<DomainLogic> logic = make_logic(domain, config, *deployment);
-  journal::Options options = config.journal_options(domain);
-  options.tables = all_tables(domain);
+  runtime::RuntimeOptions options;
+  options.journal = config.journal_options(domain);
+  options.view = config.view_options(domain);
+  options.peer_view = [&config](ipc::Domain d) { return config.view_options(d); };
   for (const std::string& t : logic->tables())
-    if (std::find(options.tables.begin(), options.tables.end(), t) == options.tables.end())
-      return fail(domain, "table '" + t + "' is missing from all_tables() in domains/runtime.cc");
+    if (std::find(options.view.tables.begin(), options.view.tables.end(), t) == options.view.tables.end())
+      return fail(domain, "table '" + t + "' is missing from all_tables() in domains/rows.h");
+  const std::filesystem::path dir = config.domain_dir(domain);
   ::mkdir(config.data_dir.c_str(), 0700);
-  ::mkdir(options.dir.c_str(), 0700);
-  const std::string lock_path = (options.dir / "domain.lock").string();
+  ::mkdir(dir.c_str(), 0700);
+  const std::string lock_path = (dir / "domain.lock").string();
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
     return fail(domain, "another process is already the " + std::string(ipc::domain_name(domain)) +
                             " domain of " + config.data_dir.string());
-
-  std::unique_ptr<journal::Env> env;
-  journal::Status s = journal::Env::open(options, env);
-  if (!s.ok()) return fail(domain, "cannot open journal " + options.dir.string() + ": " + s.message());
 
   engine::DomainStatus& status = deployment->status(domain);
   status.pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
@@ -91,13 +102,12 @@ int run_domain(const engine::Config& config, ipc::Domain domain) {
   sigaddset(&unblock, SIGINT);
   sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
 
-  Runtime runtime(config, *deployment, *env, *logic);
-  if (!runtime.recover(&error)) return fail(domain, error);
+  runtime::Runtime runtime(std::move(options), *deployment, *logic);
+  if (!runtime.start(&error)) return fail(domain, error);
   status.state.store(static_cast<std::uint32_t>(engine::DomainState::ready), std::memory_order_release);
 
   runtime.run(stop_requested);
 
-  (void)env->sync();
   status.state.store(static_cast<std::uint32_t>(engine::DomainState::down), std::memory_order_release);
   ::close(lock_fd);
   return 0;

@@ -21,12 +21,14 @@
 //            steps     u64 order         -> CouponStep
 //   order:   orders    u64 id            -> OrderRow
 //            pending   u64 id            -> (empty)         orders not yet terminal
-//            live      (u64 user, u64 product) -> i64 units  units in live orders
+//            live      (u64 user, u64 product) -> i64 units  units in live orders of products
+//                                                         with a per-customer limit
 //            idem      u64 key hash      -> u64 order id
 //   payment: wallets   u64 user          -> Wallet
 //            history   (u64 user, u64 journal seq) -> Event
 //            payments  u64 order         -> PaymentRow
-// Every environment also has the runtime's tables: counters (name -> u64), inbox, outseq, outbox.
+// These live in the domain's VIEW environment (<data>/<domain>/view), the read model rebuilt
+// from its journal (<data>/<domain>/journal), with a "counters" table (name -> u64).
 #pragma once
 
 #include <array>
@@ -44,8 +46,8 @@ namespace flashsaga::domains {
 // 2: OrderRow gained counted_items; runtime rows (cursors, view position) added.
 inline constexpr std::uint32_t row_layout_version = 2;
 
-// Every table of a domain's environment — its own, as listed above, then the runtime's
-// (counters, inbox, outseq, outbox): what a reader must name to open it.
+// Every table of a domain's view environment — its own, as listed above, then "counters":
+// what a reader must name to open it.
 inline std::vector<std::string> all_tables(ipc::Domain d) {
   std::vector<std::string> t;
   switch (d) {
@@ -57,9 +59,12 @@ inline std::vector<std::string> all_tables(ipc::Domain d) {
     case ipc::Domain::payment: t = {"wallets", "history", "payments"}; break;
     default: break;
   }
-  for (const char* runtime : {"counters", "inbox", "outseq", "outbox"}) t.emplace_back(runtime);
+  t.emplace_back("counters");
   return t;
 }
+
+// The tables of a domain's journal environment besides its journal: the runtime's cursors.
+inline std::vector<std::string> journal_tables() { return {"cursors"}; }
 
 template <typename T>
 constexpr bool is_row_v = std::is_trivially_copyable_v<T> && std::has_unique_object_representations_v<T>;

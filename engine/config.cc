@@ -1,5 +1,7 @@
 #include "engine/config.h"
 
+#include "domains/rows.h"
+
 #include <toml++/toml.h>
 
 #include <set>
@@ -78,14 +80,31 @@ bool is_pow2(std::uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 }  // namespace
 
+std::filesystem::path Config::domain_dir(ipc::Domain domain) const {
+  return data_dir / std::string(ipc::domain_name(domain));
+}
+
 journal::Options Config::journal_options(ipc::Domain domain) const {
   journal::Options o;
   o.domain = std::string(ipc::domain_name(domain));
-  o.dir = data_dir / o.domain;
+  o.dir = domain_dir(domain) / "journal";
   o.durability = durability;
   o.map_size_bytes = static_cast<std::size_t>(map_size_mib) << 20;
   o.map_size_max_bytes = static_cast<std::size_t>(map_size_max_mib) << 20;
   o.space_reserve_bytes = static_cast<std::size_t>(space_reserve_mib) << 20;
+  o.tables = domains::journal_tables();
+  return o;
+}
+
+journal::Options Config::view_options(ipc::Domain domain) const {
+  journal::Options o = journal_options(domain);
+  o.dir = domain_dir(domain) / "view";
+  // The view is rebuilt from the journal after a power loss, so it is never synced, and it is
+  // mapped at its largest from the start: its writer never remaps under the business thread's
+  // snapshots.
+  o.durability = journal::Durability::nosync;
+  o.map_size_bytes = o.map_size_max_bytes;
+  o.tables = domains::all_tables(domain);
   return o;
 }
 
@@ -110,7 +129,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   r.reject_unknown({"deployment.data_dir", "deployment.durability", "rings.saga_capacity_slots",
                     "rings.port_capacity_slots", "rings.ports", "stock.products_max",
                     "journal.map_size_mib", "journal.map_size_max_mib", "journal.space_reserve_mib",
-                    "saga.step_timeout_ms",
+                    "memory.orders_in_memory", "saga.step_timeout_ms",
                     "saga.reward_rate_bp", "payment.adapter", "payment.pg_latency_ms",
                     "payment.pg_decline_permille", "payment.pg_hang_permille", "payment.pg_seed",
                     "http.address", "http.port", "http.threads", "http.connections_max",
@@ -131,6 +150,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   r.integer("journal", "map_size_mib", c.map_size_mib, 1, 1 << 20);
   r.integer("journal", "map_size_max_mib", c.map_size_max_mib, 1, 1 << 24);
   r.integer("journal", "space_reserve_mib", c.space_reserve_mib, 1, 1 << 16);
+  r.integer("memory", "orders_in_memory", c.orders_in_memory, 1024, std::int64_t{1} << 26);
   r.integer("saga", "step_timeout_ms", c.step_timeout_ms, 1, 3'600'000);
   r.integer("saga", "reward_rate_bp", c.reward_rate_bp, 0, 10'000);
   std::string adapter = "wallet";
@@ -160,6 +180,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
     if (!is_pow2(c.geometry.saga_ring_slots) || !is_pow2(c.geometry.port_ring_slots))
       problem = "rings.*_capacity_slots must be powers of two";
     if (c.map_size_max_mib < c.map_size_mib) problem = "journal.map_size_max_mib must be >= map_size_mib";
+    if ((c.orders_in_memory & (c.orders_in_memory - 1)) != 0) problem = "memory.orders_in_memory must be a power of two";
   }
   if (!problem.empty()) {
     *error = path.string() + ":" + problem;
@@ -195,6 +216,9 @@ std::string default_config_toml() {
      << "# Disk space each journal keeps allocated ahead of what it uses, so a full disk is\n"
      << "# an error the domain answers (intake 503 until space returns), never a crash.\n"
      << "space_reserve_mib = " << c.space_reserve_mib << "\n\n"
+     << "[memory]\n# Orders each order-keyed table keeps in memory (a power of two): the most recent\n"
+     << "# ones; a late message about an older order reads it from the domain's view.\n"
+     << "orders_in_memory = " << c.orders_in_memory << "\n\n"
      << "[saga]\n# A step (coupon, points, payment) that does not answer by then cancels the order.\n"
      << "step_timeout_ms = " << c.step_timeout_ms << "\n"
      << "# Reward points accrued on completion, in basis points of the amount paid.\n"

@@ -9,12 +9,13 @@
 #include <filesystem>
 #include <string>
 
+#include "domains/options.h"
 #include "engine/deployment.h"
 #include "journal/journal.h"
 
 namespace flashsaga::engine {
 
-enum class PaymentAdapter : std::uint8_t { wallet = 0, pg = 1 };
+using PaymentAdapter = domains::PaymentAdapter;
 
 struct Config {
   // [deployment]
@@ -26,6 +27,8 @@ struct Config {
   std::uint64_t map_size_mib = 256;
   std::uint64_t map_size_max_mib = 65536;
   std::uint64_t space_reserve_mib = 16;    // disk kept allocated ahead of each journal's use
+  // [memory]
+  std::uint64_t orders_in_memory = 262144; // per order-keyed table: the most recent orders
   // [saga]
   std::int64_t step_timeout_ms = 5000;     // a step that does not answer cancels the order
   std::int64_t reward_rate_bp = 100;       // reward points per completed order, basis points of paid
@@ -49,7 +52,12 @@ struct Config {
   std::int64_t restart_backoff_ms = 200;
   std::int64_t drain_timeout_ms = 10000;   // graceful stop: time for in-flight sagas to settle
 
+  // <data>/<domain>: the domain's directory (its lock file, journal/ and view/).
+  std::filesystem::path domain_dir(ipc::Domain domain) const;
+  // The domain's journal environment (<data>/<domain>/journal), with the runtime's tables.
   journal::Options journal_options(ipc::Domain domain) const;
+  // The domain's view environment (<data>/<domain>/view), with the domain's tables.
+  journal::Options view_options(ipc::Domain domain) const;
 };
 
 // Loads the file (if path is empty, the defaults). On error returns false and sets *error to
