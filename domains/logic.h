@@ -175,6 +175,9 @@ class DomainLogic {
   // When tick() will next have something due (wall clock ns; INT64_MAX: nothing scheduled),
   // so an idle domain parks exactly that long instead of waking to poll.
   virtual std::int64_t next_due_ns() const noexcept { return INT64_MAX; }
+  // Called once per batch after every input and tick(): state tables that coalesce (write one
+  // entry per row per batch, however often it changed) write their entries here.
+  virtual void end_batch(Batch& batch) { (void)batch; }
   // Called at the start of each batch, outside it, with the last batch the view has applied:
   // the state tables drop rows they no longer need to keep in memory.
   virtual void viewed(std::uint64_t batch_id) { (void)batch_id; }

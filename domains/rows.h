@@ -216,11 +216,11 @@ struct OrderRow {
   std::uint8_t step_payment;
   std::uint8_t item_count;
   std::uint8_t was_completed;    // 1: cancelled after completion (refund)
-  std::array<ipc::LineItem, line_items_max> items;
   // Bit i: item i counts in the user's live units of its product (the product had a
   // per-customer limit when the order was placed), so a cancel takes back exactly that.
   std::uint8_t counted_items;
   std::uint8_t reserved[7];
+  std::array<ipc::LineItem, line_items_max> items;  // last: unused lines are a zero tail
 };
 static_assert(sizeof(OrderRow) == 256 && is_row_v<OrderRow>);
 

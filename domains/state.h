@@ -80,7 +80,23 @@ class DenseTable {
   }
   void put(Batch& b, std::uint64_t id, const Row& row) {
     store(id, row);
-    b.state_put(tag_, journal::as_bytes(journal::key_u64(id)), journal::as_bytes(row));
+    if (!coalesce_) {
+      b.state_put(tag_, journal::as_bytes(journal::key_u64(id)), journal::as_bytes(row));
+      return;
+    }
+    if (present_[id] == 2) return;  // already dirty in this batch: flush() writes its last state
+    present_[id] = 2;
+    dirty_.push_back(id);
+  }
+  // Coalescing: put() only marks the row, flush() (DomainLogic::end_batch) writes one entry per
+  // changed row. For rows that change many times a batch (a hot product's counters).
+  void set_coalescing(bool on) noexcept { coalesce_ = on; }
+  void flush(Batch& b) {
+    for (std::uint64_t id : dirty_) {
+      present_[id] = 1;
+      b.state_put(tag_, journal::as_bytes(journal::key_u64(id)), journal::as_bytes(rows_[id]));
+    }
+    dirty_.clear();
   }
   std::uint64_t max_id() const noexcept { return present_.empty() ? 0 : present_.size() - 1; }
   template <typename Fn>
@@ -96,13 +112,15 @@ class DenseTable {
       present_.resize(id + 1, 0);
     }
     rows_[id] = row;
-    present_[id] = 1;
+    if (present_[id] == 0) present_[id] = 1;
   }
 
   std::uint16_t tag_ = 0;
   journal::TableId table_ = 0;
   std::vector<Row> rows_;
-  std::vector<std::uint8_t> present_;
+  std::vector<std::uint8_t> present_;  // 0 absent, 1 present, 2 present and dirty (coalescing)
+  bool coalesce_ = false;
+  std::vector<std::uint64_t> dirty_;
 };
 
 // Remembers which keys changed in which batch, so a table can forget them once viewed.

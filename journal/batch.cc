@@ -118,12 +118,19 @@ std::uint64_t BatchBuilder::add_record(std::uint16_t type, std::uint64_t order_i
 void BatchBuilder::add_entry(Section section, std::uint16_t tag, Bytes key, Bytes value) {
   FS_ASSERT(key.size() <= entry_key_size_max_bytes);
   FS_ASSERT(value.size() <= entry_value_size_max_bytes);
+  std::size_t stored = value.size();
+  while (stored > 0 && value[stored - 1] == std::byte{0}) --stored;
   std::vector<std::byte>& out = section == Section::state ? state_ : outbox_;
-  const EntryHeader h{tag, static_cast<std::uint16_t>(key.size()),
-                      static_cast<std::uint32_t>(value.size())};
+  const EntryHeader h{tag, static_cast<std::uint16_t>(key.size()), static_cast<std::uint16_t>(value.size()),
+                      static_cast<std::uint16_t>(stored)};
   put_bytes(out, &h, sizeof h);
   put_bytes(out, key.data(), key.size());
-  put_bytes(out, value.data(), value.size());
+  put_bytes(out, value.data(), stored);
+}
+
+void Entry::copy_value(std::byte* out) const noexcept {
+  if (!stored.empty()) std::memcpy(out, stored.data(), stored.size());
+  if (value_size > stored.size()) std::memset(out + stored.size(), 0, value_size - stored.size());
 }
 
 std::size_t BatchBuilder::stored_bytes() const noexcept {
@@ -223,12 +230,13 @@ Status for_each_entry(const BatchView& batch, Section section, const std::functi
     if (rest.size() < sizeof(EntryHeader)) break;
     EntryHeader h;
     std::memcpy(&h, rest.data(), sizeof h);
-    const std::size_t size = sizeof h + std::size_t{h.key_size} + h.value_size;
+    const std::size_t size = sizeof h + std::size_t{h.key_size} + h.stored_size;
     if (h.key_size > entry_key_size_max_bytes || h.value_size > entry_value_size_max_bytes ||
-        size > rest.size()) {
+        h.stored_size > h.value_size || size > rest.size()) {
       return corrupt_batch(batch.first_sequence, "an entry overruns its section");
     }
-    fn(Entry{h.tag, rest.subspan(sizeof h, h.key_size), rest.subspan(sizeof h + h.key_size, h.value_size)});
+    fn(Entry{h.tag, rest.subspan(sizeof h, h.key_size), rest.subspan(sizeof h + h.key_size, h.stored_size),
+             h.value_size});
     rest = rest.subspan(size);
   }
   if (!rest.empty()) return corrupt_batch(batch.first_sequence, "a section ends inside an entry");

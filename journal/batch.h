@@ -18,10 +18,12 @@
 //    | outbox section: entries, obytes in all (the messages the batch sends)                |
 //    +--------------------------------------------------------------------------------------+
 //
-//   entry:  0        2        4                8
-//           +--------+--------+----------------+------------+---------------+
-//           |  tag   | keylen |    valuelen    | key bytes  |  value bytes  |
-//           +--------+--------+----------------+------------+---------------+
+//   entry:  0        2        4        6        8
+//           +--------+--------+--------+--------+------------+----------------------+
+//           |  tag   | keylen | vallen | stored | key bytes  | value bytes (stored)  |
+//           +--------+--------+--------+--------+------------+----------------------+
+//   A value is stored without its trailing zero bytes (`stored` <= `vallen`); readers get it
+//   back whole (Entry::value_size says how long, the missing tail is zero).
 //
 // Records keep their own RecordHeader and CRC32C (journal.h): the inspector names a broken
 // record by its sequence. The header's crc is the CRC32C of the state and outbox sections.
@@ -64,7 +66,8 @@ static_assert(std::has_unique_object_representations_v<BatchHeader>);
 struct EntryHeader {
   std::uint16_t tag;
   std::uint16_t key_size;
-  std::uint32_t value_size;
+  std::uint16_t value_size;   // the value's whole size
+  std::uint16_t stored_size;  // bytes stored: the value without its trailing zeros
 };
 static_assert(sizeof(EntryHeader) == 8);
 
@@ -73,7 +76,10 @@ enum class Section : std::uint8_t { state = 0, outbox = 1 };
 struct Entry {
   std::uint16_t tag;
   Bytes key;
-  Bytes value;
+  Bytes stored;             // the value's first stored.size() bytes
+  std::size_t value_size;   // the value's whole size; bytes past `stored` are zero
+  // Copies the whole value into out (value_size bytes).
+  void copy_value(std::byte* out) const noexcept;
 };
 
 // One stored batch, checked. Views point into the transaction's map.

@@ -837,6 +837,21 @@ Status WriteTxn::put(TableId table, Bytes key, Bytes value) {
   return {};
 }
 
+Status WriteTxn::put_reserved(TableId table, Bytes key, std::size_t size, std::byte** out) {
+  FS_ASSERT(live());
+  if (!key_size_ok(key)) {
+    return Status(ErrorCode::invalid_argument, 0, "put: key of " + std::to_string(key.size()) + " bytes");
+  }
+  MDB_val k = val_of(key);
+  MDB_val v{size, nullptr};
+  const int rc = mdb_put(txn_, table, &k, &v, MDB_RESERVE);
+  if (rc != MDB_SUCCESS) {
+    return from_rc(rc, "put into table " + in_quotes(EnvAccess::table_name(*writer_, table)));
+  }
+  *out = static_cast<std::byte*>(v.mv_data);
+  return {};
+}
+
 Status WriteTxn::del(TableId table, Bytes key) {
   FS_ASSERT(live());
   if (!key_size_ok(key)) {

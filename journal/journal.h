@@ -337,6 +337,9 @@ class WriteTxn : public ReadTxn {
   Status put_as(TableId table, Bytes key, const T& value) {
     return put(table, key, as_bytes(value));
   }
+  // Puts a value of `size` bytes that the caller writes into *out (valid until the next
+  // operation of this txn; LMDB's MDB_RESERVE). Returns as put().
+  Status put_reserved(TableId table, Bytes key, std::size_t size, std::byte** out);
   // Returns: ok; not_found (nothing to delete); io.
   Status del(TableId table, Bytes key);
   // Deletes every entry of a table (it stays open). Returns: ok; io.

@@ -29,7 +29,9 @@ void refuse(Batch& b, const Message& in, CommandResult result, std::uint16_t fie
 }  // namespace
 
 ProductDomain::ProductDomain(const ProductOptions& options, engine::Deployment* deployment)
-    : options_(options), deployment_(deployment), steps_(options.window) {}
+    : options_(options), deployment_(deployment), steps_(options.window) {
+  products_.set_coalescing(true);  // a hot product changes with every order of a batch
+}
 
 journal::Status ProductDomain::load(const journal::Env& view, const journal::ReadTxn& txn) {
   products_.bind(tag_products, view.table("products"));

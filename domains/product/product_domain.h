@@ -60,6 +60,7 @@ class ProductDomain final : public DomainLogic {
   std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t) const noexcept override { return reconcile_ready_; }
   void viewed(std::uint64_t batch_id) override { steps_.viewed(batch_id); }
+  void end_batch(Batch& batch) override { products_.flush(batch); }
   bool before_batch() override;
 
   std::uint64_t reconciliations() const noexcept { return reconciliations_; }

@@ -21,11 +21,10 @@ void log_line(Domain self, const std::string& text) {
                static_cast<int>(::getpid()), text.c_str());
 }
 
-// The stored form of an outgoing message: its header and the part of the body in use (the
-// rest of a sealed message is zero by construction, so it is restored from nothing).
+// An outgoing message as an outbox entry: the whole 256 bytes (the entry stores them without
+// the zero tail, which most bodies have).
 journal::Bytes stored_message(const Message& m) noexcept {
-  const std::size_t body = std::min<std::size_t>(m.header.body_size, message_body_size_bytes);
-  return journal::Bytes(reinterpret_cast<const std::byte*>(&m), message_header_size_bytes + body);
+  return journal::Bytes(reinterpret_cast<const std::byte*>(&m), sizeof m);
 }
 
 }  // namespace
@@ -87,6 +86,7 @@ std::size_t Agent::run_batch(BatchBuffer& out, std::uint64_t viewed_batch, bool 
   std::size_t work = 0;
   for (std::size_t i = 0; i < inputs_.size(); ++i) work += consume(out, i, counts_[i]);
   work += logic_.tick(batch_);
+  logic_.end_batch(batch_);
   seal_outputs(out, now_ns);
   std::swap(out.effects, batch_.effects());
   end_reads();

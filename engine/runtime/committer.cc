@@ -31,7 +31,9 @@ journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables, c
       inner = view.del(table, e.key);
       if (inner.code() == journal::ErrorCode::not_found) inner = {};
     } else {
-      inner = view.put(table, e.key, e.value);
+      std::byte* out = nullptr;
+      inner = view.put_reserved(table, e.key, e.value_size, &out);
+      if (inner.ok()) e.copy_value(out);
     }
   });
   return s.ok() ? inner : s;

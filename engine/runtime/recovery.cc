@@ -133,8 +133,8 @@ journal::Status find_resends(journal::Env& journal, Transport& transport, Recove
       for (std::size_t o = 0; o < outputs.size(); ++o) {
         if (e.tag != static_cast<std::uint16_t>(outputs[o].edge)) continue;
         ipc::Message m{};
-        if (e.value.size() < message_header_size_bytes || e.value.size() > message_size_bytes) return;
-        std::memcpy(&m, e.value.data(), e.value.size());
+        if (e.value_size != message_size_bytes) return;
+        e.copy_value(reinterpret_cast<std::byte*>(&m));
         if (m.header.sequence <= out.committer.outbox[o].acked) return;
         if (out.committer.resend[o].empty()) out.committer.resend_batches[o] = b.first_sequence;
         out.committer.resend[o].push_back(m);
