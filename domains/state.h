@@ -15,6 +15,10 @@
 //   KeyedTable<Row>   rows keyed by (u64, u64): all of them (Memory::all) or only those changed
 //                     since the view caught up (Memory::recent, the rest read from the view).
 //   LogTable<Row>     rows the domain writes and never reads back (histories).
+//   LogKeys           (u64, u64) keys with an empty value, written and never read back
+//                     (indexes such as coupon's by_user).
+//   TextTable<Row>    rows keyed by a short string (e-mail addresses): all of them; a put
+//                     allocates, so commands only, never the saga's hot path.
 //   Counter           one named u64 in the view's "counters" table.
 // A row leaves memory only once the view holds its last change (viewed(batch) tells the
 // tables how far the view is), so a read that misses memory and goes to the view is current.
@@ -26,8 +30,10 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "domains/logic.h"
@@ -366,6 +372,69 @@ class IdSet {
  private:
   std::uint16_t tag_ = 0;
   journal::TableId table_ = 0;
+};
+
+class LogKeys {
+ public:
+  void bind(std::uint16_t tag, journal::TableId view_table) noexcept {
+    tag_ = tag;
+    table_ = view_table;
+  }
+  void put(Batch& b, const Key2& key) {
+    b.state_put(tag_, journal::as_bytes(journal::key_u64_u64(key.a, key.b)), {});
+  }
+
+ private:
+  std::uint16_t tag_ = 0;
+  journal::TableId table_ = 0;
+};
+
+template <typename Row>
+class TextTable {
+  static_assert(is_row_v<Row>);
+
+ public:
+  void bind(std::uint16_t tag, journal::TableId view_table) noexcept {
+    tag_ = tag;
+    table_ = view_table;
+  }
+  journal::Status load(const journal::ReadTxn& view) {
+    rows_.clear();
+    journal::Status bad;
+    journal::Status s = view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
+      Row row{};
+      if (key.size() > journal::entry_key_size_max_bytes || !journal::from_bytes(value, row)) {
+        bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
+        return false;
+      }
+      rows_.insert_or_assign(std::string(reinterpret_cast<const char*>(key.data()), key.size()), row);
+      return true;
+    });
+    return s.ok() ? bad : s;
+  }
+  const Row* find(std::string_view key) const {
+    const auto it = rows_.find(key);
+    return it == rows_.end() ? nullptr : &it->second;
+  }
+  void put(Batch& b, std::string_view key, const Row& row) {
+    FS_ASSERT(!key.empty() && key.size() <= journal::entry_key_size_max_bytes);
+    rows_.insert_or_assign(std::string(key), row);
+    b.state_put(tag_, journal::as_bytes(key), journal::as_bytes(row));
+  }
+  void del(Batch& b, std::string_view key) {
+    if (const auto it = rows_.find(key); it != rows_.end()) rows_.erase(it);
+    b.state_del(tag_, journal::as_bytes(key));
+  }
+  std::size_t size() const noexcept { return rows_.size(); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::uint16_t tag_ = 0;
+  journal::TableId table_ = 0;
+  std::unordered_map<std::string, Row, Hash, std::equal_to<>> rows_;
 };
 
 class Counter {

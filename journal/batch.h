@@ -46,7 +46,8 @@
 namespace flashsaga::journal {
 
 inline constexpr std::uint32_t batch_magic = 0x424A5346u;  // "FSJB" little-endian
-inline constexpr std::size_t entry_key_size_max_bytes = 64;
+// Keys up to 128 bytes: a view key is at most an e-mail address (the user domain's emails).
+inline constexpr std::size_t entry_key_size_max_bytes = 128;
 inline constexpr std::size_t entry_value_size_max_bytes = 4096;
 
 struct BatchHeader {

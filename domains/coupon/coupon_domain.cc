@@ -14,13 +14,11 @@ using ipc::Domain;
 using ipc::MessageType;
 using ipc::OrderReason;
 
-constexpr std::string_view table_templates = "templates";
-constexpr std::string_view table_coupons = "coupons";
-constexpr std::string_view table_holders = "holders";
-constexpr std::string_view table_by_user = "by_user";
-constexpr std::string_view table_steps = "steps";
-constexpr std::string_view counter_next_template_id = "next_template_id";
-constexpr std::string_view counter_next_coupon_id = "next_coupon_id";
+constexpr std::uint16_t tag_templates = 0;
+constexpr std::uint16_t tag_coupons = 1;
+constexpr std::uint16_t tag_holders = 2;
+constexpr std::uint16_t tag_by_user = 3;
+constexpr std::uint16_t tag_steps = 4;
 constexpr std::int64_t percent_max = 100;
 
 bool name_valid(std::string_view name) noexcept {
@@ -49,6 +47,12 @@ std::uint16_t template_fault(const ipc::CreateCouponTemplateBody& b) noexcept {
   return 0;
 }
 
+// A template as issuing keeps it: never more issued than a limited quantity.
+void check_template(const TemplateRow& tpl) {
+  FS_ASSERT(tpl.issued >= 0);
+  FS_ASSERT(tpl.quantity == 0 || tpl.issued <= tpl.quantity);
+}
+
 Event coupon_event(const CouponRow& coupon, StepState state) {
   Event e{};
   e.subject = coupon.id;
@@ -58,6 +62,8 @@ Event coupon_event(const CouponRow& coupon, StepState state) {
 }
 
 }  // namespace
+
+CouponDomain::CouponDomain(const StepOptions& options) : steps_(options.window) {}
 
 std::int64_t coupon_discount(const TemplateRow& tpl, std::int64_t subtotal) noexcept {
   if (subtotal <= 0) return 0;
@@ -78,63 +84,55 @@ bool coupon_template_expired(const TemplateRow& tpl, std::int64_t now_ns) noexce
 }
 
 std::vector<std::string> CouponDomain::tables() const {
-  return {std::string(table_templates), std::string(table_coupons), std::string(table_holders),
-          std::string(table_by_user), std::string(table_steps)};
+  return {"templates", "coupons", "holders", "by_user", "steps"};
 }
 
-journal::Status CouponDomain::recover(journal::Env& env, const journal::ReadTxn& txn) {
-  (void)txn;  // nothing in memory: every decision reads its rows in the batch
-  templates_ = env.table(table_templates);
-  coupons_ = env.table(table_coupons);
-  holders_ = env.table(table_holders);
-  by_user_ = env.table(table_by_user);
-  steps_ = env.table(table_steps);
-  counters_ = env.table("counters");
-  return {};
+journal::Status CouponDomain::load(const journal::Env& view, const journal::ReadTxn& txn) {
+  templates_.bind(tag_templates, view.table("templates"));
+  coupons_.bind(tag_coupons, view.table("coupons"));
+  holders_.bind(tag_holders, view.table("holders"));
+  by_user_.bind(tag_by_user, view.table("by_user"));
+  steps_.bind(tag_steps, view.table("steps"));
+  if (journal::Status s = templates_.load(txn); !s.ok()) return s;
+  templates_.for_each([](std::uint64_t, const TemplateRow& t) { check_template(t); });
+  if (journal::Status s = coupons_.load(txn); !s.ok()) return s;
+  if (journal::Status s = holders_.load(txn); !s.ok()) return s;
+  if (journal::Status s = steps_.load(txn); !s.ok()) return s;
+  if (journal::Status s = next_template_id_.load(view, txn); !s.ok()) return s;
+  return next_coupon_id_.load(view, txn);
 }
 
-journal::Status CouponDomain::apply(Batch& batch, const ipc::Message& in) {
+void CouponDomain::apply(Batch& batch, const ipc::Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
     case MessageType::create_coupon_template: return create_template(batch, in);
     case MessageType::issue_coupon: return issue(batch, in);
     case MessageType::order_placed: return on_order_placed(batch, in);
     case MessageType::order_completed: return on_order_completed(batch, in);
     case MessageType::order_cancelled: return on_order_cancelled(batch, in);
-    default: return {};  // not for this domain: nothing to do
+    default: return;  // not for this domain: nothing to do
   }
 }
 
-journal::Status CouponDomain::next_id(Batch& batch, std::string_view counter,
-                                      std::uint64_t* id) const {
-  std::uint64_t next = 0;
-  journal::Status s = counter_get(batch.txn(), counters_, counter, next);
-  if (!s.ok() && s.code() != journal::ErrorCode::not_found) return s;
-  *id = next == 0 ? 1 : next;  // absent or zero: the sequence starts at 1
-  return counter_put(batch.txn(), counters_, counter, *id + 1);
+void CouponDomain::viewed(std::uint64_t batch_id) {
+  holders_.viewed(batch_id);
+  steps_.viewed(batch_id);
 }
 
-journal::Status CouponDomain::load_step(const journal::ReadTxn& txn, std::uint64_t order_id,
-                                        CouponStep& out, bool* found) const {
-  out = CouponStep{};
-  *found = false;
-  journal::Status s = txn.get_as(steps_, journal::key_u64(order_id), out);
-  if (s.code() == journal::ErrorCode::not_found) {
-    out = CouponStep{};
-    return {};
-  }
-  if (!s.ok()) return s;
-  *found = true;
-  return {};
+std::uint64_t CouponDomain::next_id(Batch& batch, Counter& counter) {
+  const std::uint64_t next = counter.value();
+  const std::uint64_t id = next == 0 ? 1 : next;  // absent or zero: the sequence starts at 1
+  counter.set(batch, id + 1);
+  return id;
 }
 
-journal::Status CouponDomain::create_template(Batch& batch, const ipc::Message& in) {
+void CouponDomain::create_template(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::CreateCouponTemplateBody>(in);
   if (const std::uint16_t field = template_fault(body); field != 0) {
-    batch.reply_command(in, Domain::coupon, CommandResult::invalid_field, field, 0);
-    return {};
+    return batch.reply_command(in, Domain::coupon, CommandResult::invalid_field, field, 0);
   }
   TemplateRow row{};
-  if (auto s = next_id(batch, counter_next_template_id, &row.id); !s.ok()) return s;
+  row.id = next_id(batch, next_template_id_);
+  FS_ASSERT(!templates_.contains(row.id));
   row.value = body.value;
   row.max_discount = body.max_discount;
   row.min_order_amount = body.min_order_amount;
@@ -144,200 +142,169 @@ journal::Status CouponDomain::create_template(Batch& batch, const ipc::Message& 
   row.created_ns = batch.now_ns();
   row.kind = body.kind;
   row.name = body.name;
-  if (auto s = batch.txn().put_as(templates_, journal::key_u64(row.id), row); !s.ok()) return s;
-  if (auto s = batch.record(RecordType::coupon_template_created, 0, row); !s.ok()) return s;
+  templates_.put(batch, row.id, row);
+  batch.record(RecordType::coupon_template_created, 0, row);
   batch.reply_command(in, Domain::coupon, CommandResult::ok, 0, row.id);
-  return {};
 }
 
-journal::Status CouponDomain::issue(Batch& batch, const ipc::Message& in) {
+void CouponDomain::issue(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::IssueCouponBody>(in);
-  journal::WriteTxn& txn = batch.txn();
-  TemplateRow tpl{};
-  journal::Status s = body.template_id == 0
-                          ? journal::Status(journal::ErrorCode::not_found, 0, "template id 0")
-                          : txn.get_as(templates_, journal::key_u64(body.template_id), tpl);
-  if (s.code() == journal::ErrorCode::not_found) {
-    batch.reply_command(in, Domain::coupon, CommandResult::not_found, field_template_id, 0);
-    return {};
+  const TemplateRow* found = body.template_id == 0 ? nullptr : templates_.find(body.template_id);
+  if (found == nullptr) {
+    return batch.reply_command(in, Domain::coupon, CommandResult::not_found, field_template_id, 0);
   }
-  if (!s.ok()) return s;
-  FS_ASSERT(tpl.issued >= 0);
-  FS_ASSERT(tpl.quantity == 0 || tpl.issued <= tpl.quantity);
+  TemplateRow tpl = *found;
+  check_template(tpl);
   if (body.user_id == 0) {
-    batch.reply_command(in, Domain::coupon, CommandResult::not_found, field_user_id, 0);
-    return {};
+    return batch.reply_command(in, Domain::coupon, CommandResult::not_found, field_user_id, 0);
   }
   if (coupon_template_expired(tpl, batch.now_ns())) {
-    batch.reply_command(in, Domain::coupon, CommandResult::conflict, field_template_id, 0);
-    return {};
+    return batch.reply_command(in, Domain::coupon, CommandResult::conflict, field_template_id, 0);
   }
-  const auto holder_key = journal::key_u64_u64(tpl.id, body.user_id);
-  std::uint64_t held = 0;
-  s = txn.get_as(holders_, holder_key, held);
-  if (s.ok()) {
-    batch.reply_command(in, Domain::coupon, CommandResult::conflict, field_user_id, held);
-    return {};
+  const Key2 holder{tpl.id, body.user_id};
+  if (std::uint64_t held = 0; holders_.get(batch, holder, held)) {
+    return batch.reply_command(in, Domain::coupon, CommandResult::conflict, field_user_id, held);
   }
-  if (s.code() != journal::ErrorCode::not_found) return s;
   if (tpl.quantity > 0 && tpl.issued >= tpl.quantity) {
-    batch.reply_command(in, Domain::coupon, CommandResult::sold_out, field_template_id, 0);
-    return {};
+    return batch.reply_command(in, Domain::coupon, CommandResult::sold_out, field_template_id, 0);
   }
 
   CouponRow coupon{};
-  if (s = next_id(batch, counter_next_coupon_id, &coupon.id); !s.ok()) return s;
+  coupon.id = next_id(batch, next_coupon_id_);
+  FS_ASSERT(!coupons_.contains(coupon.id));
   coupon.template_id = tpl.id;
   coupon.user_id = body.user_id;
   coupon.issued_ns = batch.now_ns();
   coupon.state = static_cast<std::uint8_t>(CouponState::available);
   tpl.issued += 1;
-  if (s = txn.put_as(coupons_, journal::key_u64(coupon.id), coupon); !s.ok()) return s;
-  if (s = txn.put_as(holders_, holder_key, coupon.id); !s.ok()) return s;
-  if (s = txn.put(by_user_, journal::key_u64_u64(body.user_id, coupon.id), journal::Bytes{});
-      !s.ok()) {
-    return s;
-  }
-  if (s = txn.put_as(templates_, journal::key_u64(tpl.id), tpl); !s.ok()) return s;
-  if (s = batch.record(RecordType::coupon_issued, 0, coupon); !s.ok()) return s;
+  check_template(tpl);
+  coupons_.put(batch, coupon.id, coupon);
+  holders_.put(batch, holder, coupon.id);
+  by_user_.put(batch, Key2{body.user_id, coupon.id});
+  templates_.put(batch, tpl.id, tpl);
+  batch.record(RecordType::coupon_issued, 0, coupon);
   batch.reply_command(in, Domain::coupon, CommandResult::ok, 0, coupon.id);
-  return {};
 }
 
-journal::Status CouponDomain::reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id,
-                                     std::uint64_t template_id, OrderReason reason) {
+void CouponDomain::reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id, std::uint64_t template_id,
+                          OrderReason reason) {
   CouponStep step{};
   step.coupon_id = coupon_id;
   step.state = static_cast<std::uint8_t>(StepState::rejected);
   step.reason = static_cast<std::uint8_t>(reason);
-  if (auto s = batch.txn().put_as(steps_, journal::key_u64(order_id), step); !s.ok()) return s;
+  steps_.put(batch, order_id, step);
   Event e{};
   e.subject = coupon_id;
   e.other = template_id;
   e.state = step.state;
   e.reason = step.reason;
-  if (auto s = batch.record(RecordType::coupon_rejected, order_id, e); !s.ok()) return s;
+  batch.record(RecordType::coupon_rejected, order_id, e);
   ipc::StepRejectedBody out{};
   out.reason = step.reason;
   batch.send_to(Domain::coupon, Domain::order, MessageType::coupon_rejected, order_id, out);
-  return {};
 }
 
-journal::Status CouponDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
+OrderReason CouponDomain::refusal(const Batch& batch, const ipc::OrderPlacedBody& order, const CouponRow& coupon,
+                                  const TemplateRow& tpl) const noexcept {
+  if (coupon.user_id != order.user_id) return OrderReason::coupon_not_owned;
+  if (coupon.state != static_cast<std::uint8_t>(CouponState::available)) return OrderReason::coupon_used;
+  if (coupon_template_expired(tpl, batch.now_ns())) return OrderReason::coupon_expired;
+  if (order.subtotal < tpl.min_order_amount) return OrderReason::coupon_min_amount;
+  return OrderReason::none;
+}
+
+void CouponDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   const std::uint64_t order_id = in.header.order_id;
   const auto body = ipc::body_as<ipc::OrderPlacedBody>(in);
-  if (order_id == 0 || body.coupon_id == 0) return {};  // no coupon step in this order
-  journal::WriteTxn& txn = batch.txn();
-  CouponStep step;
-  bool found = false;
-  if (auto s = load_step(txn, order_id, step, &found); !s.ok()) return s;
+  if (order_id == 0 || body.coupon_id == 0) return;  // no coupon step in this order
+  CouponStep step{};
   // Already handled (a duplicate), or cancelled first: a late application is refused.
-  if (found) return {};
+  if (steps_.get(batch, order_id, step)) return;
 
-  CouponRow coupon{};
-  journal::Status s = txn.get_as(coupons_, journal::key_u64(body.coupon_id), coupon);
-  if (s.code() == journal::ErrorCode::not_found) {
-    return reject(batch, order_id, body.coupon_id, 0, OrderReason::coupon_invalid);
-  }
-  if (!s.ok()) return s;
-  TemplateRow tpl{};
-  s = txn.get_as(templates_, journal::key_u64(coupon.template_id), tpl);
-  FS_ASSERT(s.code() != journal::ErrorCode::not_found);  // a coupon's template is never deleted
-  if (!s.ok()) return s;
-
-  OrderReason reason = OrderReason::none;
-  if (coupon.user_id != body.user_id) {
-    reason = OrderReason::coupon_not_owned;
-  } else if (coupon.state != static_cast<std::uint8_t>(CouponState::available)) {
-    reason = OrderReason::coupon_used;
-  } else if (coupon_template_expired(tpl, batch.now_ns())) {
-    reason = OrderReason::coupon_expired;
-  } else if (body.subtotal < tpl.min_order_amount) {
-    reason = OrderReason::coupon_min_amount;
-  }
-  if (reason != OrderReason::none) return reject(batch, order_id, coupon.id, tpl.id, reason);
+  const CouponRow* found = coupons_.find(body.coupon_id);
+  if (found == nullptr) return reject(batch, order_id, body.coupon_id, 0, OrderReason::coupon_invalid);
+  CouponRow coupon = *found;
+  const TemplateRow* tpl = templates_.find(coupon.template_id);
+  FS_ASSERT(tpl != nullptr);  // a coupon's template is never deleted
+  const OrderReason reason = refusal(batch, body, coupon, *tpl);
+  if (reason != OrderReason::none) return reject(batch, order_id, coupon.id, tpl->id, reason);
 
   step.coupon_id = coupon.id;
-  step.discount = coupon_discount(tpl, body.subtotal);
+  step.discount = coupon_discount(*tpl, body.subtotal);
   step.state = static_cast<std::uint8_t>(StepState::applied);
   FS_ASSERT(step.discount >= 0);
   FS_ASSERT(step.discount <= body.subtotal);
   coupon.state = static_cast<std::uint8_t>(CouponState::held);
   coupon.order_id = order_id;
-  if (s = txn.put_as(coupons_, journal::key_u64(coupon.id), coupon); !s.ok()) return s;
-  if (s = txn.put_as(steps_, journal::key_u64(order_id), step); !s.ok()) return s;
+  coupons_.put(batch, coupon.id, coupon);
+  steps_.put(batch, order_id, step);
   Event e = coupon_event(coupon, StepState::applied);
   e.extra = step.discount;
-  if (s = batch.record(RecordType::coupon_applied, order_id, e); !s.ok()) return s;
+  batch.record(RecordType::coupon_applied, order_id, e);
   batch.send_to(Domain::coupon, Domain::order, MessageType::coupon_applied, order_id,
                 ipc::CouponAppliedBody{coupon.id, step.discount});
-  return {};
 }
 
-journal::Status CouponDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
+void CouponDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
   const std::uint64_t order_id = in.header.order_id;
-  if (order_id == 0) return {};
-  journal::WriteTxn& txn = batch.txn();
-  CouponStep step;
-  bool found = false;
-  if (auto s = load_step(txn, order_id, step, &found); !s.ok()) return s;
-  if (!found || step.state != static_cast<std::uint8_t>(StepState::applied)) return {};
-  if (step.used == 1) return {};  // a duplicate
+  if (order_id == 0) return;
+  CouponStep step{};
+  if (!steps_.get(batch, order_id, step) || step.state != static_cast<std::uint8_t>(StepState::applied)) return;
+  if (step.used == 1) return;  // a duplicate
 
-  CouponRow coupon{};
-  if (auto s = txn.get_as(coupons_, journal::key_u64(step.coupon_id), coupon); !s.ok()) return s;
+  const CouponRow* found = coupons_.find(step.coupon_id);
+  FS_ASSERT(found != nullptr);  // an applied step names a coupon that exists
+  CouponRow coupon = *found;
   FS_ASSERT(coupon.state == static_cast<std::uint8_t>(CouponState::held));
   FS_ASSERT(coupon.order_id == order_id);
   coupon.state = static_cast<std::uint8_t>(CouponState::used);
   step.used = 1;
-  if (auto s = txn.put_as(coupons_, journal::key_u64(coupon.id), coupon); !s.ok()) return s;
-  if (auto s = txn.put_as(steps_, journal::key_u64(order_id), step); !s.ok()) return s;
+  coupons_.put(batch, coupon.id, coupon);
+  steps_.put(batch, order_id, step);
   Event e = coupon_event(coupon, StepState::applied);
   e.extra = step.discount;
-  return batch.record(RecordType::coupon_used, order_id, e);
+  batch.record(RecordType::coupon_used, order_id, e);
 }
 
-journal::Status CouponDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
+void CouponDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
   const std::uint64_t order_id = in.header.order_id;
   const auto body = ipc::body_as<ipc::OrderFinishedBody>(in);
-  if (order_id == 0) return {};
-  journal::WriteTxn& txn = batch.txn();
-  CouponStep step;
-  bool found = false;
-  if (auto s = load_step(txn, order_id, step, &found); !s.ok()) return s;
-
-  if (!found) {
+  if (order_id == 0) return;
+  CouponStep step{};
+  if (!steps_.get(batch, order_id, step)) {
     // Nothing was applied for this order: close the gate against a late application.
     step.coupon_id = body.coupon_id;
     step.state = static_cast<std::uint8_t>(StepState::cancelled_before_apply);
-    if (auto s = txn.put_as(steps_, journal::key_u64(order_id), step); !s.ok()) return s;
+    steps_.put(batch, order_id, step);
     Event e{};
     e.subject = body.coupon_id;
     e.state = step.state;
     e.reason = body.reason;
-    return batch.record(RecordType::coupon_cancelled_before_apply, order_id, e);
+    batch.record(RecordType::coupon_cancelled_before_apply, order_id, e);
+    return;
   }
   switch (static_cast<StepState>(step.state)) {
     case StepState::applied: break;
     case StepState::rejected:
     case StepState::released:
-    case StepState::cancelled_before_apply: return {};  // nothing held, or given back already
+    case StepState::cancelled_before_apply: return;  // nothing held, or given back already
     default: FS_ASSERT(false && "a coupon step in a state the coupon domain never writes");
   }
 
-  CouponRow coupon{};
-  if (auto s = txn.get_as(coupons_, journal::key_u64(step.coupon_id), coupon); !s.ok()) return s;
+  const CouponRow* found = coupons_.find(step.coupon_id);
+  FS_ASSERT(found != nullptr);  // an applied step names a coupon that exists
+  CouponRow coupon = *found;
   FS_ASSERT(coupon.order_id == order_id);
   FS_ASSERT(coupon.state != static_cast<std::uint8_t>(CouponState::available));
   coupon.state = static_cast<std::uint8_t>(CouponState::available);
   coupon.order_id = 0;
   step.state = static_cast<std::uint8_t>(StepState::released);
-  if (auto s = txn.put_as(coupons_, journal::key_u64(coupon.id), coupon); !s.ok()) return s;
-  if (auto s = txn.put_as(steps_, journal::key_u64(order_id), step); !s.ok()) return s;
+  coupons_.put(batch, coupon.id, coupon);
+  steps_.put(batch, order_id, step);
   Event e = coupon_event(coupon, StepState::released);
   e.extra = step.discount;
   e.reason = body.reason;
-  return batch.record(RecordType::coupon_released, order_id, e);
+  batch.record(RecordType::coupon_released, order_id, e);
 }
 
 }  // namespace flashsaga::domains

@@ -1,7 +1,7 @@
 // coupon: coupon templates, issuing coupons to users, and applying them to orders.
 //
-// Requires: the coupon environment with tables() plus the runtime's tables (counters holds
-//   "next_template_id" and "next_coupon_id"); a Batch per input.
+// Requires: a Batch per input (domains/logic.h); state in memory (domains/state.h). The
+//   counters "next_template_id" and "next_coupon_id" hand out ids.
 // Guarantees:
 //   - issuing is first come, first served in input order: at most one coupon per (template,
 //     user) (holders), never more than a limited template's quantity in total — exact under
@@ -12,7 +12,10 @@
 //     (cancelled_before_apply) so a late OrderPlaced applies nothing;
 //   - a coupon is held by at most one live order; a released coupon is available again, even
 //     one that had been used (a refund gives the coupon back);
-//   - every change and its journal record are written in the same batch.
+//   - every change and its journal record are in the same batch.
+// Memory: every template and coupon (DenseTable by id) and holder (KeyedTable, all); the steps
+//   of the most recent StepOptions::window order ids (WindowTable; older steps are read from
+//   the view); by_user is written only. No allocation per saga message in steady state.
 //
 // Inputs and what they answer:
 //   create_coupon_template -> command_reply {ok, entity_id = template id} or invalid_field
@@ -25,16 +28,18 @@
 //   order_cancelled        -> the held or used coupon becomes available (no message)
 //
 // Example:
-//   CouponDomain logic;
-//   Runtime rt(config, deployment, env, logic);
+//   CouponDomain logic(StepOptions{});
+//   runtime::Runtime rt(..., logic);  // or tests/domains/domain_harness.h
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "domains/logic.h"
+#include "domains/options.h"
 #include "domains/rows.h"
-#include "domains/runtime.h"
+#include "domains/state.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {
@@ -50,12 +55,13 @@ bool coupon_template_expired(const TemplateRow& tpl, std::int64_t now_ns) noexce
 
 class CouponDomain final : public DomainLogic {
  public:
-  CouponDomain() = default;
+  explicit CouponDomain(const StepOptions& options = StepOptions{});
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::coupon; }
   std::vector<std::string> tables() const override;
-  journal::Status recover(journal::Env& env, const journal::ReadTxn& txn) override;
-  journal::Status apply(Batch& batch, const ipc::Message& in) override;
+  journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
+  void apply(Batch& batch, const ipc::Message& in) override;
+  void viewed(std::uint64_t batch_id) override;
 
   // Field numbers in replies to create_coupon_template (positions in the body).
   static constexpr std::uint16_t field_value = 1;
@@ -70,25 +76,28 @@ class CouponDomain final : public DomainLogic {
   static constexpr std::uint16_t field_user_id = 2;
 
  private:
-  journal::Status create_template(Batch& batch, const ipc::Message& in);
-  journal::Status issue(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_placed(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_completed(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_cancelled(Batch& batch, const ipc::Message& in);
+  void create_template(Batch& batch, const ipc::Message& in);
+  void issue(Batch& batch, const ipc::Message& in);
+  void on_order_placed(Batch& batch, const ipc::Message& in);
+  void on_order_completed(Batch& batch, const ipc::Message& in);
+  void on_order_cancelled(Batch& batch, const ipc::Message& in);
 
+  // Why an order may not apply this coupon now (none: it may).
+  ipc::OrderReason refusal(const Batch& batch, const ipc::OrderPlacedBody& order, const CouponRow& coupon,
+                           const TemplateRow& tpl) const noexcept;
   // Refuses the coupon step of an order: step row, record and message in one go.
-  journal::Status reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id,
-                         std::uint64_t template_id, ipc::OrderReason reason);
-  journal::Status load_step(const journal::ReadTxn& txn, std::uint64_t order_id, CouponStep& out,
-                            bool* found) const;
-  journal::Status next_id(Batch& batch, std::string_view counter, std::uint64_t* id) const;
+  void reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id, std::uint64_t template_id,
+              ipc::OrderReason reason);
+  // The next id of a counter (from 1), which moves on.
+  static std::uint64_t next_id(Batch& batch, Counter& counter);
 
-  journal::TableId templates_ = 0;
-  journal::TableId coupons_ = 0;
-  journal::TableId holders_ = 0;
-  journal::TableId by_user_ = 0;
-  journal::TableId steps_ = 0;
-  journal::TableId counters_ = 0;
+  DenseTable<TemplateRow> templates_;
+  DenseTable<CouponRow> coupons_;
+  KeyedTable<std::uint64_t> holders_{KeyedTable<std::uint64_t>::Memory::all};
+  LogKeys by_user_;
+  WindowTable<CouponStep> steps_;
+  Counter next_template_id_{"next_template_id"};
+  Counter next_coupon_id_{"next_coupon_id"};
 };
 
 }  // namespace flashsaga::domains

@@ -1,16 +1,19 @@
 // point: point balances — operator accruals, deductions for orders, refunds, order rewards.
 //
-// Requires: the point environment with tables() plus the runtime's tables; a Batch per input.
+// Requires: a Batch per input (domains/logic.h); state in memory (domains/state.h).
 // Guarantees (DESIGN.md "Compensation is gated by journaled step state"):
-//   - every balance change, its step row, its history row and its journal record are written
-//     in the same batch;
+//   - every balance change, its step row, its history row and its journal record are in the
+//     same batch;
 //   - per order one PointStep row gates everything: a duplicate OrderPlaced or OrderCancelled
 //     is a no-op, a cancel refunds only a journaled deduction (never an empty refund), and a
 //     cancel that finds no step closes the gate (cancelled_before_apply) so a late OrderPlaced
 //     deducts nothing;
 //   - a refunded completed order takes its reward back, at most what the balance still holds;
 //   - each account keeps balance = accrued - deducted + refunded + rewarded - revoked >= 0,
-//     asserted before every write.
+//     asserted before every write and on every account loaded.
+// Memory: every account (DenseTable by user id); the steps of the most recent
+//   StepOptions::window order ids (WindowTable; older steps are read from the view); history
+//   and reasons are written only (LogTable). No allocation per saga message in steady state.
 //
 // Inputs and what they answer:
 //   accrue_points    -> command_reply {ok, entity_id = user, value = balance} or invalid_field
@@ -25,16 +28,18 @@
 // accrual's free-text reason lives beside it in reasons under the same key.
 //
 // Example:
-//   PointDomain logic;
-//   Runtime rt(config, deployment, env, logic);
+//   PointDomain logic(StepOptions{});
+//   runtime::Runtime rt(..., logic);  // or tests/domains/domain_harness.h
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "domains/logic.h"
+#include "domains/options.h"
 #include "domains/rows.h"
-#include "domains/runtime.h"
+#include "domains/state.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {
@@ -52,12 +57,16 @@ inline constexpr std::uint8_t reward_state_revoked = 2;
 
 class PointDomain final : public DomainLogic {
  public:
-  PointDomain() = default;
+  explicit PointDomain(const StepOptions& options = StepOptions{});
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::point; }
   std::vector<std::string> tables() const override;
-  journal::Status recover(journal::Env& env, const journal::ReadTxn& txn) override;
-  journal::Status apply(Batch& batch, const ipc::Message& in) override;
+  journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
+  void apply(Batch& batch, const ipc::Message& in) override;
+  void viewed(std::uint64_t batch_id) override { steps_.viewed(batch_id); }
+
+  // An account as this domain holds it (for tests).
+  PointAccount account(std::uint64_t user) const noexcept { return accounts_.get(user); }
 
   // Field numbers in invalid_field / not_found replies to accrue_points.
   static constexpr std::uint16_t field_user_id = 1;
@@ -65,26 +74,27 @@ class PointDomain final : public DomainLogic {
   static constexpr std::uint16_t field_reason = 3;
 
  private:
-  journal::Status accrue(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_placed(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_completed(Batch& batch, const ipc::Message& in);
-  journal::Status on_order_cancelled(Batch& batch, const ipc::Message& in);
+  void accrue(Batch& batch, const ipc::Message& in);
+  void on_order_placed(Batch& batch, const ipc::Message& in);
+  void on_order_completed(Batch& batch, const ipc::Message& in);
+  void on_order_cancelled(Batch& batch, const ipc::Message& in);
+  // Gives a deduction back (step deducted -> refunded); returns whether anything changed.
+  bool refund(Batch& batch, std::uint64_t order_id, std::uint8_t reason, PointStep& step,
+              PointAccount& account);
+  // Takes a completed order's reward back, at most what the balance holds.
+  void revoke(Batch& batch, std::uint64_t order_id, std::uint8_t reason, PointStep& step,
+              PointAccount& account);
 
-  journal::Status load_account(const journal::ReadTxn& txn, std::uint64_t user,
-                               PointAccount& out) const;
-  journal::Status store_account(journal::WriteTxn& txn, std::uint64_t user,
-                                const PointAccount& account) const;
-  // Looks up the order's step; *found says whether there was one.
-  journal::Status load_step(const journal::ReadTxn& txn, std::uint64_t order_id, PointStep& out,
-                            bool* found) const;
-  // Appends the record and, for balance effects, the same Event to the user's history.
-  journal::Status record(Batch& batch, RecordType type, std::uint64_t order_id, Event event,
-                         bool in_history, std::uint64_t* sequence_out = nullptr) const;
+  void store_account(Batch& batch, std::uint64_t user, const PointAccount& account);
+  // Appends the record and, for balance effects, the same Event to the user's history;
+  // returns the record's sequence.
+  std::uint64_t record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
+                       bool in_history);
 
-  journal::TableId accounts_ = 0;
-  journal::TableId history_ = 0;
-  journal::TableId steps_ = 0;
-  journal::TableId reasons_ = 0;
+  DenseTable<PointAccount> accounts_;
+  LogTable<Event> history_;
+  WindowTable<PointStep> steps_;
+  LogTable<ipc::Reason> reasons_;
 };
 
 }  // namespace flashsaga::domains
