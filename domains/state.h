@@ -401,15 +401,17 @@ class TextTable {
   journal::Status load(const journal::ReadTxn& view) {
     rows_.clear();
     journal::Status bad;
-    journal::Status s = view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
+    auto one = [&](journal::Bytes key, journal::Bytes value) {
       Row row{};
       if (key.size() > journal::entry_key_size_max_bytes || !journal::from_bytes(value, row)) {
         bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
         return false;
       }
-      rows_.insert_or_assign(std::string(reinterpret_cast<const char*>(key.data()), key.size()), row);
+      const auto* chars = reinterpret_cast<const char*>(key.data());
+      rows_.insert_or_assign(std::string(chars, key.size()), row);
       return true;
-    });
+    };
+    journal::Status s = view.scan(table_, {}, SIZE_MAX, one);
     return s.ok() ? bad : s;
   }
   const Row* find(std::string_view key) const {
@@ -430,7 +432,9 @@ class TextTable {
  private:
   struct Hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
   };
   std::uint16_t tag_ = 0;
   journal::TableId table_ = 0;

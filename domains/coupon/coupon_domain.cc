@@ -186,8 +186,8 @@ void CouponDomain::issue(Batch& batch, const ipc::Message& in) {
   batch.reply_command(in, Domain::coupon, CommandResult::ok, 0, coupon.id);
 }
 
-void CouponDomain::reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id, std::uint64_t template_id,
-                          OrderReason reason) {
+void CouponDomain::reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id,
+                          std::uint64_t template_id, OrderReason reason) {
   CouponStep step{};
   step.coupon_id = coupon_id;
   step.state = static_cast<std::uint8_t>(StepState::rejected);
@@ -204,10 +204,12 @@ void CouponDomain::reject(Batch& batch, std::uint64_t order_id, std::uint64_t co
   batch.send_to(Domain::coupon, Domain::order, MessageType::coupon_rejected, order_id, out);
 }
 
-OrderReason CouponDomain::refusal(const Batch& batch, const ipc::OrderPlacedBody& order, const CouponRow& coupon,
-                                  const TemplateRow& tpl) const noexcept {
+OrderReason CouponDomain::refusal(const Batch& batch, const ipc::OrderPlacedBody& order,
+                                  const CouponRow& coupon, const TemplateRow& tpl) const noexcept {
   if (coupon.user_id != order.user_id) return OrderReason::coupon_not_owned;
-  if (coupon.state != static_cast<std::uint8_t>(CouponState::available)) return OrderReason::coupon_used;
+  if (coupon.state != static_cast<std::uint8_t>(CouponState::available)) {
+    return OrderReason::coupon_used;
+  }
   if (coupon_template_expired(tpl, batch.now_ns())) return OrderReason::coupon_expired;
   if (order.subtotal < tpl.min_order_amount) return OrderReason::coupon_min_amount;
   return OrderReason::none;
@@ -222,7 +224,9 @@ void CouponDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   if (steps_.get(batch, order_id, step)) return;
 
   const CouponRow* found = coupons_.find(body.coupon_id);
-  if (found == nullptr) return reject(batch, order_id, body.coupon_id, 0, OrderReason::coupon_invalid);
+  if (found == nullptr) {
+    return reject(batch, order_id, body.coupon_id, 0, OrderReason::coupon_invalid);
+  }
   CouponRow coupon = *found;
   const TemplateRow* tpl = templates_.find(coupon.template_id);
   FS_ASSERT(tpl != nullptr);  // a coupon's template is never deleted
@@ -249,7 +253,8 @@ void CouponDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
   const std::uint64_t order_id = in.header.order_id;
   if (order_id == 0) return;
   CouponStep step{};
-  if (!steps_.get(batch, order_id, step) || step.state != static_cast<std::uint8_t>(StepState::applied)) return;
+  if (!steps_.get(batch, order_id, step)) return;
+  if (step.state != static_cast<std::uint8_t>(StepState::applied)) return;
   if (step.used == 1) return;  // a duplicate
 
   const CouponRow* found = coupons_.find(step.coupon_id);

@@ -83,11 +83,11 @@ class CouponDomain final : public DomainLogic {
   void on_order_cancelled(Batch& batch, const ipc::Message& in);
 
   // Why an order may not apply this coupon now (none: it may).
-  ipc::OrderReason refusal(const Batch& batch, const ipc::OrderPlacedBody& order, const CouponRow& coupon,
-                           const TemplateRow& tpl) const noexcept;
+  ipc::OrderReason refusal(const Batch& batch, const ipc::OrderPlacedBody& order,
+                           const CouponRow& coupon, const TemplateRow& tpl) const noexcept;
   // Refuses the coupon step of an order: step row, record and message in one go.
-  void reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id, std::uint64_t template_id,
-              ipc::OrderReason reason);
+  void reject(Batch& batch, std::uint64_t order_id, std::uint64_t coupon_id,
+              std::uint64_t template_id, ipc::OrderReason reason);
   // The next id of a counter (from 1), which moves on.
   static std::uint64_t next_id(Batch& batch, Counter& counter);
 

@@ -46,7 +46,9 @@ Event effect_event(RecordType type, std::uint64_t user, std::int64_t amount,
 
 PointDomain::PointDomain(const StepOptions& options) : steps_(options.window) {}
 
-std::vector<std::string> PointDomain::tables() const { return {"accounts", "history", "steps", "reasons"}; }
+std::vector<std::string> PointDomain::tables() const {
+  return {"accounts", "history", "steps", "reasons"};
+}
 
 journal::Status PointDomain::load(const journal::Env& view, const journal::ReadTxn& txn) {
   accounts_.bind(tag_accounts, view.table("accounts"));
@@ -73,8 +75,8 @@ void PointDomain::store_account(Batch& batch, std::uint64_t user, const PointAcc
   accounts_.put(batch, user, account);
 }
 
-std::uint64_t PointDomain::record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
-                                  bool in_history) {
+std::uint64_t PointDomain::record(Batch& batch, RecordType type, std::uint64_t order_id,
+                                  const Event& event, bool in_history) {
   const std::uint64_t sequence = batch.record(type, order_id, event);
   if (in_history) history_.put(batch, Key2{event.subject, sequence}, event);
   return sequence;
@@ -86,17 +88,19 @@ void PointDomain::accrue(Batch& batch, const ipc::Message& in) {
     return batch.reply_command(in, Domain::point, CommandResult::not_found, field_user_id, 0, 0);
   }
   if (body.amount <= 0 || body.amount > money_max) {
-    return batch.reply_command(in, Domain::point, CommandResult::invalid_field, field_amount, body.user_id, 0);
+    return batch.reply_command(in, Domain::point, CommandResult::invalid_field, field_amount,
+                               body.user_id, 0);
   }
   PointAccount account = accounts_.get(body.user_id);
   if (account.balance > point_balance_max - body.amount) {
-    return batch.reply_command(in, Domain::point, CommandResult::invalid_field, field_amount, body.user_id,
-                               account.balance);
+    return batch.reply_command(in, Domain::point, CommandResult::invalid_field, field_amount,
+                               body.user_id, account.balance);
   }
   account.balance += body.amount;
   account.accrued += body.amount;
   store_account(batch, body.user_id, account);
-  const Event e = effect_event(RecordType::points_accrued, body.user_id, body.amount, account, StepState::none);
+  const Event e = effect_event(RecordType::points_accrued, body.user_id, body.amount, account,
+                               StepState::none);
   const std::uint64_t sequence = record(batch, RecordType::points_accrued, 0, e, true);
   if (!body.reason.view().empty()) reasons_.put(batch, Key2{body.user_id, sequence}, body.reason);
   batch.reply_command(in, Domain::point, CommandResult::ok, 0, body.user_id, account.balance);
@@ -115,7 +119,8 @@ void PointDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   if (account.balance < body.points_to_use) {
     step.state = static_cast<std::uint8_t>(StepState::rejected);
     steps_.put(batch, order_id, step);
-    Event e = effect_event(RecordType::points_rejected, body.user_id, 0, account, StepState::rejected);
+    Event e =
+        effect_event(RecordType::points_rejected, body.user_id, 0, account, StepState::rejected);
     e.extra = body.points_to_use;
     e.reason = static_cast<std::uint8_t>(ipc::OrderReason::insufficient_points);
     record(batch, RecordType::points_rejected, order_id, e, false);
@@ -129,7 +134,8 @@ void PointDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   step.state = static_cast<std::uint8_t>(StepState::deducted);
   store_account(batch, body.user_id, account);
   steps_.put(batch, order_id, step);
-  const Event e = effect_event(RecordType::points_deducted, body.user_id, step.amount, account, StepState::deducted);
+  const Event e = effect_event(RecordType::points_deducted, body.user_id, step.amount, account,
+                               StepState::deducted);
   record(batch, RecordType::points_deducted, order_id, e, true);
   batch.send_to(Domain::point, Domain::order, MessageType::points_deducted, order_id,
                 ipc::PointsDeductedBody{step.amount});
@@ -179,14 +185,16 @@ bool PointDomain::refund(Batch& batch, std::uint64_t order_id, std::uint8_t reas
       account.balance += step.amount;
       account.refunded += step.amount;
       step.state = static_cast<std::uint8_t>(StepState::refunded);
-      Event e = effect_event(RecordType::points_refunded, step.user_id, step.amount, account, StepState::refunded);
+      Event e = effect_event(RecordType::points_refunded, step.user_id, step.amount, account,
+                             StepState::refunded);
       e.reason = reason;
       record(batch, RecordType::points_refunded, order_id, e, true);
       return true;
     }
     case StepState::rejected:
     case StepState::refunded:
-    case StepState::cancelled_before_apply: return false;  // nothing was taken, or it was given back already
+    case StepState::cancelled_before_apply:
+      return false;  // nothing was taken, or it was given back already
     default: FS_ASSERT(false && "a point step in a state the point domain never writes");
   }
   return false;

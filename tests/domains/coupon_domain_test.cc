@@ -37,6 +37,9 @@ ipc::CreateCouponTemplateBody fixed_template(std::int64_t value) {
 
 class CouponDomainTest : public ::testing::Test {
  protected:
+  explicit CouponDomainTest(std::size_t window = order_window_default)
+      : logic(StepOptions{window}), restarted(StepOptions{window}), h(logic) {}
+
   harness::Output create(const ipc::CreateCouponTemplateBody& b) {
     return h.apply(message(MessageType::create_coupon_template, Domain::port, Domain::coupon, b));
   }
@@ -91,7 +94,14 @@ class CouponDomainTest : public ::testing::Test {
   }
 
   CouponDomain logic;
-  Harness h{logic};
+  CouponDomain restarted;  // the same domain after a restart (h.recover)
+  Harness h;
+};
+
+// Steps of the 4 most recent order ids in memory, older ones in the view only.
+class CouponWindowTest : public CouponDomainTest {
+ protected:
+  CouponWindowTest() : CouponDomainTest(4) {}
 };
 
 // --- Templates and issuing --------------------------------------------------------------------
@@ -351,6 +361,47 @@ TEST_F(CouponDomainTest, CancelOfARejectedApplicationChangesNothing) {
 TEST_F(CouponDomainTest, AnOrderWithoutACouponHasNoCouponStep) {
   EXPECT_TRUE(placed(100, alice, 0).sends.empty());
   EXPECT_FALSE(h.exists("steps", journal::key_u64(100)));
+}
+
+TEST_F(CouponDomainTest, ARestartKeepsTemplatesCouponsHoldersAndStepsFromTheView) {
+  auto b = fixed_template(500);
+  b.quantity = 2;
+  const std::uint64_t t = create_ok(b);
+  const std::uint64_t c = issue_ok(t, alice);
+  placed(100, alice, c);
+  cancelled(101, 0);  // closes the gate of order 101
+  h.recover(restarted);
+  const auto again = reply_of(issue(t, alice));
+  EXPECT_EQ(again.result, static_cast<std::uint16_t>(CommandResult::conflict));
+  EXPECT_EQ(again.entity_id, c);
+  EXPECT_EQ(issue_ok(t, bob), c + 1);
+  EXPECT_EQ(result_of(issue(t, 3)), CommandResult::sold_out);
+  EXPECT_EQ(create_ok(fixed_template(100)), t + 1);
+  EXPECT_TRUE(placed(100, alice, c).sends.empty());  // a duplicate
+  EXPECT_TRUE(placed(101, alice, c).sends.empty());  // cancelled first
+  completed(100, c);
+  EXPECT_EQ(coupon(c).state, static_cast<std::uint8_t>(CouponState::used));
+  EXPECT_EQ(tpl(t).issued, 2);
+}
+
+TEST_F(CouponWindowTest, StepsOlderThanTheWindowAreReadFromTheView) {
+  const std::uint64_t c = issue_ok(create_ok(fixed_template(500)), alice);
+  EXPECT_EQ(discount_applied(placed(1, alice, c)), 500);
+  for (std::uint64_t order = 2; order <= 12; ++order) cancelled(order, 0);
+  // Order 1 is far behind the window: its step comes from the view.
+  EXPECT_TRUE(placed(1, alice, c).sends.empty());
+  completed(1, c);
+  EXPECT_EQ(coupon(c).state, static_cast<std::uint8_t>(CouponState::used));
+  EXPECT_EQ(step(1).used, 1);
+  h.recover(restarted);
+  cancelled(1, c, true);
+  EXPECT_EQ(coupon(c).state, static_cast<std::uint8_t>(CouponState::available));
+  EXPECT_EQ(step(1).state, static_cast<std::uint8_t>(StepState::released));
+  const std::uint64_t before = h.last_sequence();
+  cancelled(1, c, true);
+  completed(1, c);
+  EXPECT_TRUE(h.records(before).empty());
+  EXPECT_EQ(discount_applied(placed(13, alice, c)), 500);
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ constexpr std::uint64_t user = 7;
 
 class PointDomainTest : public ::testing::Test {
  protected:
+  explicit PointDomainTest(std::size_t window = order_window_default)
+      : logic(StepOptions{window}), restarted(StepOptions{window}), h(logic) {}
+
   harness::Output accrue(std::uint64_t u, std::int64_t amount, std::string_view reason = "") {
     ipc::AccruePointsBody b{};
     b.user_id = u;
@@ -57,7 +60,14 @@ class PointDomainTest : public ::testing::Test {
   }
 
   PointDomain logic;
-  Harness h{logic};
+  PointDomain restarted;  // the same domain after a restart (h.recover)
+  Harness h;
+};
+
+// Steps of the 4 most recent order ids in memory, older ones in the view only.
+class PointWindowTest : public PointDomainTest {
+ protected:
+  PointWindowTest() : PointDomainTest(4) {}
 };
 
 TEST_F(PointDomainTest, AccrualAddsToTheBalanceAndToTheHistoryWithItsReason) {
@@ -279,6 +289,45 @@ TEST_F(PointDomainTest, RevocationTakesBackOnlyWhatTheBalanceStillHolds) {
   EXPECT_EQ(records.back().type, RecordType::points_reward_revoked);
   EXPECT_EQ(records.back().as<Event>().amount, 150);
   EXPECT_EQ(records.back().as<Event>().extra, 400);
+  expect_ledger_holds(account());
+}
+
+TEST_F(PointDomainTest, ARestartKeepsBalancesAndStepGatesFromTheView) {
+  accrue(user, 1'000);
+  placed(100, 300);
+  cancelled(101);  // closes the gate of order 101
+  h.recover(restarted);
+  EXPECT_EQ(restarted.account(user).balance, 700);
+  EXPECT_TRUE(placed(100, 300).sends.empty());  // a duplicate
+  EXPECT_TRUE(placed(101, 300).sends.empty());  // cancelled first
+  cancelled(100);
+  EXPECT_EQ(account().balance, 1'000);
+  EXPECT_EQ(restarted.account(user).balance, 1'000);
+  expect_ledger_holds(account());
+  EXPECT_EQ(step(100).state, static_cast<std::uint8_t>(StepState::refunded));
+}
+
+TEST_F(PointWindowTest, StepsOlderThanTheWindowAreReadFromTheView) {
+  accrue(user, 1'000);
+  for (std::uint64_t order = 1; order <= 12; ++order) EXPECT_EQ(placed(order, 10).sends.size(), 1u);
+  EXPECT_EQ(account().balance, 880);
+  // Order 1 is far behind the window: its step comes from the view, and stays gated.
+  EXPECT_TRUE(placed(1, 10).sends.empty());
+  cancelled(1);
+  EXPECT_EQ(step(1).state, static_cast<std::uint8_t>(StepState::refunded));
+  const std::uint64_t before = h.last_sequence();
+  cancelled(1);
+  EXPECT_TRUE(h.records(before).empty());
+  EXPECT_EQ(account().balance, 890);
+  // The same after a restart, which loads only the window.
+  h.recover(restarted);
+  EXPECT_TRUE(placed(2, 10).sends.empty());
+  cancelled(2);
+  cancelled(12);
+  EXPECT_EQ(restarted.account(user).balance, 910);
+  EXPECT_EQ(account().balance, 910);
+  EXPECT_EQ(step(2).state, static_cast<std::uint8_t>(StepState::refunded));
+  EXPECT_EQ(step(12).state, static_cast<std::uint8_t>(StepState::refunded));
   expect_ledger_holds(account());
 }
 

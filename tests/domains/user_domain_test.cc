@@ -47,6 +47,7 @@ class UserDomainTest : public ::testing::Test {
   }
 
   UserDomain logic;
+  UserDomain restarted;  // the same domain after a restart (h.recover)
   Harness h{logic};
 };
 
@@ -184,6 +185,23 @@ TEST_F(UserDomainTest, UpdateRenamesAndBlocks) {
   EXPECT_EQ(row.name.view(), "Kim Lee");
   EXPECT_EQ(row.blocked, 1);
   EXPECT_EQ(row.email.view(), "kim@example.com");
+}
+
+TEST_F(UserDomainTest, ARestartKeepsIdsAndAddressesFromTheView) {
+  create_ok("Kim", "Kim@Example.com");
+  create_ok("Lee", "lee@example.com");
+  const std::string longest = std::string(email_size_bytes - 7, 'a') + "@ex.com";
+  EXPECT_EQ(create_ok("Max", longest), 3u);
+  EXPECT_EQ(result_of(update(set_email(2, "lee@new.example.com"))), CommandResult::ok);
+  h.recover(restarted);
+  EXPECT_EQ(result_of(create("Other", "kim@example.com")), CommandResult::conflict);
+  EXPECT_EQ(result_of(create("Other", "LEE@new.example.com")), CommandResult::conflict);
+  EXPECT_EQ(result_of(create("Other", longest)), CommandResult::conflict);
+  EXPECT_EQ(email_owner(longest), 3u);
+  EXPECT_EQ(create_ok("Park", "lee@example.com"), 4u);  // freed by the update before the restart
+  EXPECT_EQ(result_of(update(set_email(1, "kim@example.com"))), CommandResult::ok);
+  EXPECT_EQ(user(1).email.view(), "kim@example.com");
+  EXPECT_EQ(user(1).created_ns, harness::t0_ns);
 }
 
 }  // namespace
