@@ -63,7 +63,9 @@ Event coupon_event(const CouponRow& coupon, StepState state) {
 
 }  // namespace
 
-CouponDomain::CouponDomain(const StepOptions& options) : steps_(options.window) {}
+CouponDomain::CouponDomain(const StepOptions& options) : steps_(options.window) {
+  templates_.set_coalescing(true);  // a coupon drop issues from one template all batch long
+}
 
 std::int64_t coupon_discount(const TemplateRow& tpl, std::int64_t subtotal) noexcept {
   if (subtotal <= 0) return 0;

@@ -13,7 +13,8 @@
 //   - a coupon is held by at most one live order; a released coupon is available again, even
 //     one that had been used (a refund gives the coupon back);
 //   - every change and its journal record are in the same batch.
-// Memory: every template and coupon (DenseTable by id) and holder (KeyedTable, all); the steps
+// Memory: every template and coupon (DenseTable by id; a template's view row is written once
+//   per batch however many coupons it issued) and holder (KeyedTable, all); the steps
 //   of the most recent StepOptions::window order ids (WindowTable; older steps are read from
 //   the view); by_user is written only. No allocation per saga message in steady state.
 //
@@ -62,6 +63,7 @@ class CouponDomain final : public DomainLogic {
   journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
   void apply(Batch& batch, const ipc::Message& in) override;
   void viewed(std::uint64_t batch_id) override;
+  void end_batch(Batch& batch) override { templates_.flush(batch); }
 
   // Field numbers in replies to create_coupon_template (positions in the body).
   static constexpr std::uint16_t field_value = 1;
