@@ -28,7 +28,7 @@
 #include "domains/rows.h"
 #include "domains/runtime.h"
 #include "engine/client.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/supervisor.h"
 #include "tools/check.h"
 

@@ -36,7 +36,7 @@
 #include <vector>
 #include <type_traits>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 #include "ipc/message.h"
 
 namespace flashsaga::domains {

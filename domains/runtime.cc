@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::domains {
 namespace {

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "domains/runtime.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::engine {
 namespace {

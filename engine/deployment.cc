@@ -4,8 +4,8 @@
 #include <cstring>
 #include <new>
 
-#include "engine/assert.h"
-#include "engine/crc32c.h"
+#include "engine/base/assert.h"
+#include "engine/base/crc32c.h"
 
 namespace flashsaga::engine {
 namespace {

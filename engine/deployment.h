@@ -33,7 +33,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 #include "ipc/doorbell.h"
 #include "ipc/message.h"
 #include "ipc/segment.h"

@@ -7,8 +7,8 @@
 #include <deque>
 #include <vector>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 #include "ipc/idle_strategy.h"
 #include "ipc/segment.h"
 

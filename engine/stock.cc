@@ -1,6 +1,6 @@
 #include "engine/stock.h"
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::engine {
 

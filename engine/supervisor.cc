@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "domains/rows.h"
 #include "engine/deployment.h"
 #include "ipc/segment.h"

@@ -1,7 +1,7 @@
 #include "ipc/message.h"
 
-#include "engine/clock.h"
-#include "engine/crc32c.h"
+#include "engine/base/clock.h"
+#include "engine/base/crc32c.h"
 
 namespace flashsaga::ipc {
 namespace {

@@ -15,9 +15,9 @@
 #include <thread>
 #include <utility>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
-#include "engine/crc32c.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
+#include "engine/base/crc32c.h"
 #include "journal/internal/layout.h"
 
 namespace flashsaga::journal {

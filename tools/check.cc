@@ -15,8 +15,8 @@
 #include <unordered_set>
 
 #include "domains/runtime.h"
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::tools {
 

@@ -27,7 +27,7 @@
 
 #include "bench/histogram.h"
 #include "bench/http_client.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tools/check.h"
 
 namespace flashsaga::tools {

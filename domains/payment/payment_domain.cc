@@ -2,9 +2,9 @@
 
 #include <limits>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
-#include "engine/limits.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::domains {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 #include "ipc/segment.h"
 
 namespace flashsaga::domains {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/clock.h"
-#include "engine/limits.h"
+#include "engine/base/clock.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::gateway {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/gateway/store.h"
 
 namespace flashsaga::gateway {

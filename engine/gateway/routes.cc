@@ -14,7 +14,7 @@
 #include "domains/product/product_domain.h"
 #include "domains/rows.h"
 #include "domains/user/user_domain.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
 #include "engine/gateway/routes_internal.h"

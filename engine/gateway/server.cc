@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/gateway.h"
 #include "engine/port.h"

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "domains/rows.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::gateway {
 namespace {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "engine/client.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/config.h"
 #include "ipc/segment.h"
 

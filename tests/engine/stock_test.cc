@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/deployment.h"
 #include "engine/port.h"
 #include "ipc/segment.h"

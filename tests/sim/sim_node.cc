@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "domains/rows.h"
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::sim {
 namespace {

@@ -19,7 +19,7 @@
 #include "domains/product/product_domain.h"
 #include "domains/rows.h"
 #include "domains/user/user_domain.h"
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 #include "engine/config.h"
 #include "tests/sim/sim_node.h"
 #include "tools/check.h"

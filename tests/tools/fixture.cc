@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "domains/runtime.h"
-#include "engine/crc32c.h"
+#include "engine/base/crc32c.h"
 
 #ifndef FLASHSAGA_TOOLS_TEST_DIR
 #define FLASHSAGA_TOOLS_TEST_DIR "."

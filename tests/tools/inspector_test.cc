@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "domains/runtime.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tests/tools/fixture.h"
 #include "tools/check.h"
 

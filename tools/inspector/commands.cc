@@ -8,7 +8,7 @@
 #include <iostream>
 #include <memory>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tools/check.h"
 #include "tools/inspector/inspector.h"
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <thread>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tools/check.h"
 #include "tools/inspector/decode.h"
 #include "tools/inspector/inspector.h"

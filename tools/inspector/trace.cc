@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tools/check.h"
 #include "tools/inspector/decode.h"
 #include "tools/inspector/inspector.h"
