@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 #include <type_traits>
+#include <utility>
 
 #include "engine/base/limits.h"
 #include "ipc/message.h"
@@ -42,6 +43,9 @@
 namespace flashsaga::domains {
 
 inline constexpr std::uint32_t row_layout_version = 1;
+
+// The runtime's tables, which every domain's environment has besides its own.
+inline std::vector<std::string> runtime_tables() { return {"counters", "inbox", "outseq", "outbox"}; }
 
 // Every table of a domain's environment — its own, as listed above, then the runtime's
 // (counters, inbox, outseq, outbox): what a reader must name to open it.
@@ -56,12 +60,23 @@ inline std::vector<std::string> all_tables(ipc::Domain d) {
     case ipc::Domain::payment: t = {"wallets", "history", "payments"}; break;
     default: break;
   }
-  for (const char* runtime : {"counters", "inbox", "outseq", "outbox"}) t.emplace_back(runtime);
+  for (std::string& runtime : runtime_tables()) t.push_back(std::move(runtime));
   return t;
 }
 
 template <typename T>
 constexpr bool is_row_v = std::is_trivially_copyable_v<T> && std::has_unique_object_representations_v<T>;
+
+// A row of the runtime's "inbox" table (key: edge index): the last input sequence applied on
+// that edge, committed in the batch that applied it. segment_id scopes port edges, whose
+// sequences restart with each shared-memory segment; domain edges store 0 (their sequences
+// come from the producer's outbox and survive everything). Readers (check) use it to tell a
+// message still on its way from a lost one.
+struct InboxEntry {
+  std::int64_t segment_id;
+  std::uint64_t last_sequence;
+};
+static_assert(sizeof(InboxEntry) == 16 && is_row_v<InboxEntry>);
 
 // --- Step states (stable numbers; the API shows their names in lower case) -----------------
 

@@ -9,19 +9,20 @@
 #include <filesystem>
 #include <string>
 
-#include "engine/deployment.h"
+#include "domains/options.h"
+#include "ipc/deployment.h"
 #include "journal/journal.h"
 
 namespace flashsaga::engine {
 
-enum class PaymentAdapter : std::uint8_t { wallet = 0, pg = 1 };
+using domains::PaymentAdapter;  // [payment] adapter
 
 struct Config {
   // [deployment]
   std::filesystem::path data_dir = "flashsaga-data";
   journal::Durability durability = journal::Durability::sync;
   // [rings]
-  Geometry geometry;
+  ipc::Geometry geometry;
   // [journal]
   std::uint64_t map_size_mib = 256;
   std::uint64_t map_size_max_mib = 65536;

@@ -28,7 +28,7 @@
 #include "bench/histogram.h"
 #include "bench/http_client.h"
 #include "engine/base/clock.h"
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 namespace flashsaga::tools {
 namespace {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domains/coupon/coupon_domain.h"
+#include "domains/counters.h"
 #include "engine/base/assert.h"
 
 namespace flashsaga::domains {
@@ -187,7 +188,7 @@ journal::Status OrderDomain::place(Batch& b, const Message& in) {
   row.points_to_use = std::clamp<std::int64_t>(subtotal - discount_cap, 0, body.points_requested);
   row.created_ns = b.now_ns();
   row.updated_ns = b.now_ns();
-  row.deadline_ns = b.now_ns() + config_.step_timeout_ms * 1'000'000;
+  row.deadline_ns = b.now_ns() + options_.step_timeout_ms * 1'000'000;
   row.status = static_cast<std::uint8_t>(OrderStatus::pending);
   row.step_stock = static_cast<std::uint8_t>(StepState::reserved);
   row.step_coupon = static_cast<std::uint8_t>(row.coupon_id != 0 ? StepState::pending : StepState::skipped);
@@ -344,7 +345,7 @@ journal::Status OrderDomain::complete(Batch& b, OrderRow& row) {
   deadlines_.erase({row.deadline_ns, row.id});
   row.status = static_cast<std::uint8_t>(OrderStatus::completed);
   row.step_stock = static_cast<std::uint8_t>(StepState::sold);
-  row.reward_points = row.paid * config_.reward_rate_bp / 10'000;
+  row.reward_points = row.paid * options_.reward_rate_bp / 10'000;
   row.updated_ns = b.now_ns();
   journal::Status s = save(b, row);
   if (!s.ok()) return s;

@@ -22,13 +22,14 @@
 #include <set>
 #include <utility>
 
-#include "domains/runtime.h"
+#include "domains/logic.h"
+#include "domains/options.h"
 
 namespace flashsaga::domains {
 
 class OrderDomain final : public DomainLogic {
  public:
-  explicit OrderDomain(const engine::Config& config) : config_(config) {}
+  explicit OrderDomain(const OrderOptions& options) : options_(options) {}
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::order; }
   std::vector<std::string> tables() const override { return {"orders", "pending", "live", "idem"}; }
@@ -59,7 +60,7 @@ class OrderDomain final : public DomainLogic {
   journal::Status change_live(Batch& b, const OrderRow& row, std::int64_t sign);
   std::int64_t expected_discount(const Batch& b, std::uint64_t coupon_id, std::int64_t subtotal) const;
 
-  const engine::Config& config_;
+  OrderOptions options_;
   journal::TableId t_orders_ = 0, t_pending_ = 0, t_live_ = 0, t_idem_ = 0, t_counters_ = 0;
   std::uint64_t next_order_id_ = 0;  // last id assigned
   std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (deadline_ns, order id)

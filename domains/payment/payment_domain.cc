@@ -64,16 +64,16 @@ PgDecision pg_decision(std::uint64_t seed, std::uint64_t order_id, std::uint32_t
   return PgDecision::approve;
 }
 
-PaymentDomain::PaymentDomain(const engine::Config& config)
-    : adapter_(config.payment_adapter),
-      pg_latency_ns_(config.pg_latency_ms * ns_per_ms),
-      pg_decline_permille_(config.pg_decline_permille),
-      pg_hang_permille_(config.pg_hang_permille),
-      pg_seed_(config.pg_seed) {
-  FS_ASSERT(config.pg_latency_ms >= 0);
-  FS_ASSERT(config.pg_latency_ms <= std::numeric_limits<std::int64_t>::max() / ns_per_ms);
-  FS_ASSERT(config.pg_decline_permille <= permille);
-  FS_ASSERT(config.pg_hang_permille <= permille);
+PaymentDomain::PaymentDomain(const PaymentOptions& options)
+    : adapter_(options.adapter),
+      pg_latency_ns_(options.pg_latency_ms * ns_per_ms),
+      pg_decline_permille_(options.pg_decline_permille),
+      pg_hang_permille_(options.pg_hang_permille),
+      pg_seed_(options.pg_seed) {
+  FS_ASSERT(options.pg_latency_ms >= 0);
+  FS_ASSERT(options.pg_latency_ms <= std::numeric_limits<std::int64_t>::max() / ns_per_ms);
+  FS_ASSERT(options.pg_decline_permille <= permille);
+  FS_ASSERT(options.pg_hang_permille <= permille);
 }
 
 std::vector<std::string> PaymentDomain::tables() const {
@@ -219,7 +219,7 @@ journal::Status PaymentDomain::on_payment_requested(Batch& batch, const ipc::Mes
   row.amount = body.amount;
   row.updated_ns = batch.now_ns();
   row.method = static_cast<std::uint8_t>(
-      adapter_ == engine::PaymentAdapter::pg ? PaymentMethod::pg : PaymentMethod::wallet);
+      adapter_ == PaymentAdapter::pg ? PaymentMethod::pg : PaymentMethod::wallet);
   if (body.amount < 0) {
     // The order domain never asks this; refuse it rather than pay the customer.
     set_state(row, StepState::declined);
@@ -230,7 +230,7 @@ journal::Status PaymentDomain::on_payment_requested(Batch& batch, const ipc::Mes
     set_state(row, StepState::approved);  // nothing to charge: no wallet, no PG
     return finish(batch, row, nullptr);
   }
-  if (adapter_ == engine::PaymentAdapter::pg) return request_pg(batch, row);
+  if (adapter_ == PaymentAdapter::pg) return request_pg(batch, row);
   return charge_wallet(batch, row);
 }
 

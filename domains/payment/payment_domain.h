@@ -9,7 +9,7 @@
 //   - each wallet keeps balance = deposits - charges + refunds >= 0, asserted before every
 //     write; the wallet, its history and the journal record change in one batch.
 //
-// Adapters (engine::Config::payment_adapter):
+// Adapters (PaymentOptions::adapter):
 //   wallet  charges the built-in wallet at once: approved, or declined(insufficient_balance).
 //   pg      a simulated external payment gateway. The outcome for an order is a pure function
 //           of (pg_seed, order id): declined (pg_decline_permille / 1000), never answered
@@ -36,8 +36,8 @@
 // due at once. tick() answers at most pg_tick_count_max per call.
 //
 // Example:
-//   PaymentDomain logic(config);
-//   Runtime rt(config, deployment, env, logic);
+//   PaymentDomain logic(PaymentOptions{});
+//   runtime::Runtime rt(options, deployment, env, logic);  // engine/runtime/runtime.h
 #pragma once
 
 #include <cstdint>
@@ -46,8 +46,9 @@
 #include <vector>
 
 #include "domains/rows.h"
-#include "domains/runtime.h"
-#include "engine/config.h"
+#include "domains/fields.h"
+#include "domains/logic.h"
+#include "domains/options.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {
@@ -71,7 +72,7 @@ PgDecision pg_decision(std::uint64_t seed, std::uint64_t order_id, std::uint32_t
 
 class PaymentDomain final : public DomainLogic {
  public:
-  explicit PaymentDomain(const engine::Config& config);
+  explicit PaymentDomain(const PaymentOptions& options);
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::payment; }
   std::vector<std::string> tables() const override;
@@ -85,8 +86,8 @@ class PaymentDomain final : public DomainLogic {
   std::int64_t next_due_ns() const noexcept override { return due_.empty() ? INT64_MAX : due_.front().due_ns; }
 
   // Field numbers in replies to deposit.
-  static constexpr std::uint16_t field_user_id = 1;
-  static constexpr std::uint16_t field_amount = 2;
+  static constexpr std::uint16_t field_user_id = payment_field::user_id;
+  static constexpr std::uint16_t field_amount = payment_field::amount;
 
  private:
   struct PgDue {
@@ -110,7 +111,7 @@ class PaymentDomain final : public DomainLogic {
   journal::Status record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
                          bool in_history) const;
 
-  engine::PaymentAdapter adapter_;
+  PaymentAdapter adapter_;
   std::int64_t pg_latency_ns_;
   std::uint32_t pg_decline_permille_;
   std::uint32_t pg_hang_permille_;

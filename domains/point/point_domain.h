@@ -26,7 +26,7 @@
 //
 // Example:
 //   PointDomain logic;
-//   Runtime rt(config, deployment, env, logic);
+//   runtime::Runtime rt(options, deployment, env, logic);  // engine/runtime/runtime.h
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,8 @@
 #include <vector>
 
 #include "domains/rows.h"
-#include "domains/runtime.h"
+#include "domains/fields.h"
+#include "domains/logic.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {
@@ -60,9 +61,9 @@ class PointDomain final : public DomainLogic {
   journal::Status apply(Batch& batch, const ipc::Message& in) override;
 
   // Field numbers in invalid_field / not_found replies to accrue_points.
-  static constexpr std::uint16_t field_user_id = 1;
-  static constexpr std::uint16_t field_amount = 2;
-  static constexpr std::uint16_t field_reason = 3;
+  static constexpr std::uint16_t field_user_id = point_field::user_id;
+  static constexpr std::uint16_t field_amount = point_field::amount;
+  static constexpr std::uint16_t field_reason = point_field::reason;
 
  private:
   journal::Status accrue(Batch& batch, const ipc::Message& in);

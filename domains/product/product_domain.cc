@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "domains/counters.h"
 #include "engine/base/assert.h"
 #include "engine/base/clock.h"
 #include "ipc/segment.h"
@@ -66,7 +67,7 @@ journal::Status ProductDomain::recover(journal::Env& env, const journal::ReadTxn
 
 void ProductDomain::publish(const ProductRow& row) {
   if (!deployment_ || row.id >= deployment_->geometry().products_max) return;
-  engine::StockSlot& slot = deployment_->stock(static_cast<std::uint32_t>(row.id));
+  ipc::StockSlot& slot = deployment_->stock(static_cast<std::uint32_t>(row.id));
   slot.price.store(row.price, std::memory_order_relaxed);
   slot.sale_starts_ns.store(row.sale_starts_ns, std::memory_order_relaxed);
   slot.sale_ends_ns.store(row.sale_ends_ns, std::memory_order_relaxed);
@@ -76,16 +77,16 @@ void ProductDomain::publish(const ProductRow& row) {
 }
 
 bool ProductDomain::quiescent(std::string* waiting_for) {
-  engine::Deployment& d = *deployment_;
+  ipc::Deployment& d = *deployment_;
   for (std::uint32_t p = 0; p < d.geometry().ports; ++p) {
-    engine::PortSlot& port = d.port(p);
+    ipc::PortSlot& port = d.port(p);
     const std::uint32_t pid = port.owner_pid.load(std::memory_order_acquire);
     const bool alive = pid != 0 && ipc::process_alive(pid, port.owner_start_ticks.load(std::memory_order_acquire));
     if (alive && port.inflight.load(std::memory_order_seq_cst) != 0) {
       *waiting_for = "port " + std::to_string(p) + " (pid " + std::to_string(pid) + ") has reservations in flight";
       return false;
     }
-    if (d.ring(engine::port_node(p), engine::domain_node(Domain::order)).depth() != 0) {
+    if (d.ring(ipc::port_node(p), ipc::domain_node(Domain::order)).depth() != 0) {
       *waiting_for = "the order domain to drain port " + std::to_string(p) + "'s orders";
       return false;
     }
@@ -98,7 +99,7 @@ bool ProductDomain::before_batch() {
   to_set_available_.clear();
   reopen_intake_ = false;
   if (!deployment_) return true;
-  engine::ControlBlock& c = deployment_->control();
+  ipc::ControlBlock& c = deployment_->control();
   const std::uint64_t requested = c.reconcile_requested.load(std::memory_order_acquire);
   if (!reconcile_wanted_ && requested == c.reconcile_done.load(std::memory_order_acquire)) return true;
   const std::int64_t now = mono_now_ns();
@@ -196,7 +197,7 @@ void ProductDomain::committed() {
     reconcile_wanted_ = false;
     reconcile_ready_ = false;
     ++reconciliations_;
-    engine::ControlBlock& c = deployment_->control();
+    ipc::ControlBlock& c = deployment_->control();
     c.reconcile_count.fetch_add(1, std::memory_order_relaxed);
     c.reconcile_done.store(reconcile_target_, std::memory_order_release);
     c.intake_open.store(1, std::memory_order_seq_cst);
@@ -224,7 +225,7 @@ journal::Status ProductDomain::create(Batch& b, const Message& in) {
     return refuse(b, in, CommandResult::invalid_field, f_max_per_user);
   if (!valid_window(c.sale_starts_ns, c.sale_ends_ns))
     return refuse(b, in, CommandResult::invalid_field, f_window);
-  const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : config_.geometry.products_max;
+  const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : options_.products_max;
   if (next_product_id_ + 1 >= limit) return refuse(b, in, CommandResult::unavailable, 0);
   ProductRow row{};
   row.id = next_product_id_ + 1;

@@ -22,25 +22,18 @@
 #include <cstdint>
 #include <vector>
 
-#include "domains/runtime.h"
+#include "domains/fields.h"
+#include "domains/logic.h"
+#include "domains/options.h"
+#include "ipc/deployment.h"
 
 namespace flashsaga::domains {
-
-// Field numbers of the product domain's invalid_field replies (CommandReplyBody::field);
-// the gateway maps them to JSON paths. Stable numbers.
-enum ProductField : std::uint16_t {
-  product_field_name = 1,
-  product_field_price = 2,
-  product_field_stock = 3,
-  product_field_max_per_user = 4,
-  product_field_window = 5,
-};
 
 class ProductDomain final : public DomainLogic {
  public:
   // deployment may be null (tests, simulation): then nothing is published to shared memory.
-  ProductDomain(const engine::Config& config, engine::Deployment* deployment)
-      : config_(config), deployment_(deployment) {}
+  ProductDomain(const ProductOptions& options, ipc::Deployment* deployment)
+      : options_(options), deployment_(deployment) {}
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::product; }
   std::vector<std::string> tables() const override { return {"products", "steps"}; }
@@ -66,8 +59,8 @@ class ProductDomain final : public DomainLogic {
   bool quiescent(std::string* waiting_for);
   void publish(const ProductRow& row);
 
-  const engine::Config& config_;
-  engine::Deployment* deployment_;
+  ProductOptions options_;
+  ipc::Deployment* deployment_;
   journal::TableId t_products_ = 0, t_steps_ = 0, t_counters_ = 0;
   std::uint64_t next_product_id_ = 0;
   std::uint64_t last_order_seen_ = 0;

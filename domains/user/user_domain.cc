@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "domains/counters.h"
 #include "engine/base/assert.h"
 #include "engine/base/limits.h"
 
@@ -15,11 +16,6 @@ using ipc::MessageType;
 constexpr std::string_view table_users = "users";
 constexpr std::string_view table_emails = "emails";
 constexpr std::string_view counter_next_user_id = "next_user_id";
-
-bool is_control(char c) noexcept {
-  const auto u = static_cast<unsigned char>(c);
-  return u < 0x20 || u == 0x7f;
-}
 
 // An e-mail address lower-cased (ASCII only: that is the part mail systems fold), as a key.
 struct LowerEmail {
@@ -35,26 +31,6 @@ struct LowerEmail {
 };
 
 }  // namespace
-
-bool user_name_valid(std::string_view name) noexcept {
-  if (name.empty() || name.size() > name_size_bytes) return false;
-  for (char c : name)
-    if (is_control(c)) return false;
-  return true;
-}
-
-bool user_email_valid(std::string_view email) noexcept {
-  if (email.size() > email_size_bytes) return false;
-  const std::size_t at = email.find('@');
-  if (at == std::string_view::npos || at == 0) return false;
-  if (email.find('@', at + 1) != std::string_view::npos) return false;
-  for (char c : email)
-    if (c == ' ' || is_control(c)) return false;
-  const std::string_view domain = email.substr(at + 1);
-  const std::size_t dot = domain.find('.');
-  if (dot == std::string_view::npos || dot == 0) return false;
-  return domain.back() != '.';
-}
 
 std::vector<std::string> UserDomain::tables() const {
   return {std::string(table_users), std::string(table_emails)};

@@ -16,7 +16,7 @@
 //
 // Example:
 //   UserDomain logic;
-//   Runtime rt(config, deployment, env, logic);
+//   runtime::Runtime rt(options, deployment, env, logic);  // engine/runtime/runtime.h
 #pragma once
 
 #include <cstdint>
@@ -25,17 +25,12 @@
 #include <vector>
 
 #include "domains/rows.h"
-#include "domains/runtime.h"
+#include "domains/fields.h"
+#include "domains/logic.h"
+#include "domains/rules.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {
-
-// Whether a name is acceptable: 1..name_size_bytes bytes, no ASCII control characters.
-bool user_name_valid(std::string_view name) noexcept;
-// Whether an e-mail address looks like one: at most email_size_bytes, exactly one '@', a
-// non-empty local part, a domain with a dot that neither starts nor ends it, no spaces or
-// control characters.
-bool user_email_valid(std::string_view email) noexcept;
 
 class UserDomain final : public DomainLogic {
  public:
@@ -47,8 +42,8 @@ class UserDomain final : public DomainLogic {
   journal::Status apply(Batch& batch, const ipc::Message& in) override;
 
   // Field numbers in invalid_field / conflict replies.
-  static constexpr std::uint16_t field_name = 1;
-  static constexpr std::uint16_t field_email = 2;
+  static constexpr std::uint16_t field_name = user_field::name;
+  static constexpr std::uint16_t field_email = user_field::email;
 
  private:
   journal::Status create(Batch& batch, const ipc::Message& in);

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "domains/rows.h"
-#include "domains/runtime.h"
+#include "domains/logic.h"
 #include "ipc/message.h"
 #include "journal/journal.h"
 

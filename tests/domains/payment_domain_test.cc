@@ -28,12 +28,12 @@ using ipc::OrderReason;
 
 constexpr std::uint64_t user = 7;
 
-engine::Config wallet_config() { return engine::Config{}; }
+PaymentOptions wallet_config() { return PaymentOptions{}; }
 
-engine::Config pg_config(std::int64_t latency_ms, std::uint32_t decline, std::uint32_t hang,
+PaymentOptions pg_config(std::int64_t latency_ms, std::uint32_t decline, std::uint32_t hang,
                          std::uint64_t seed = 42) {
-  engine::Config c;
-  c.payment_adapter = engine::PaymentAdapter::pg;
+  PaymentOptions c;
+  c.adapter = PaymentAdapter::pg;
   c.pg_latency_ms = latency_ms;
   c.pg_decline_permille = decline;
   c.pg_hang_permille = hang;
@@ -42,14 +42,14 @@ engine::Config pg_config(std::int64_t latency_ms, std::uint32_t decline, std::ui
 }
 
 // The first order id from `from` on that the PG (with these settings) answers this way.
-std::uint64_t order_where(PgDecision d, const engine::Config& c, std::uint64_t from = 1) {
+std::uint64_t order_where(PgDecision d, const PaymentOptions& c, std::uint64_t from = 1) {
   for (std::uint64_t id = from;; ++id)
     if (pg_decision(c.pg_seed, id, c.pg_decline_permille, c.pg_hang_permille) == d) return id;
 }
 
 // A payment domain over its own journal.
 struct Payments {
-  explicit Payments(const engine::Config& c) : config(c), logic(config), h(logic) {}
+  explicit Payments(const PaymentOptions& c) : config(c), logic(config), h(logic) {}
 
   harness::Output deposit(std::int64_t amount, std::uint64_t u = user) {
     return h.apply(
@@ -79,7 +79,7 @@ struct Payments {
   }
   StepState state(std::uint64_t order) { return static_cast<StepState>(payment(order).state); }
 
-  engine::Config config;
+  PaymentOptions config;
   PaymentDomain logic;
   Harness h;
 };
@@ -277,7 +277,7 @@ TEST(PaymentPg, DecisionsAreAPureFunctionOfSeedAndOrder) {
 }
 
 TEST(PaymentPg, TwoDomainsWithTheSameSeedDecideAlike) {
-  const engine::Config c = pg_config(0, 300, 200, 7);
+  const PaymentOptions c = pg_config(0, 300, 200, 7);
   Payments a(c);
   Payments b(c);
   for (std::uint64_t order = 1; order <= 100; ++order) {
@@ -289,7 +289,7 @@ TEST(PaymentPg, TwoDomainsWithTheSameSeedDecideAlike) {
 }
 
 TEST(PaymentPg, AnswersAfterTheLatencyWithoutTouchingTheWallet) {
-  const engine::Config c = pg_config(10, 0, 0);
+  const PaymentOptions c = pg_config(10, 0, 0);
   Payments p(c);
   p.deposit(1'000);
   EXPECT_TRUE(p.requested(100, 600).sends.empty());
@@ -316,7 +316,7 @@ TEST(PaymentPg, AnswersAfterTheLatencyWithoutTouchingTheWallet) {
 }
 
 TEST(PaymentPg, DeclinesWithPaymentDeclined) {
-  const engine::Config c = pg_config(0, 1'000, 0);
+  const PaymentOptions c = pg_config(0, 1'000, 0);
   Payments p(c);
   const auto out = p.requested(100, 600);
   ASSERT_EQ(sent_type(out), MessageType::payment_declined);
@@ -328,7 +328,7 @@ TEST(PaymentPg, DeclinesWithPaymentDeclined) {
 }
 
 TEST(PaymentPg, AHungChargeIsNeverDueAndIsVoidedOnCancel) {
-  const engine::Config c = pg_config(10, 100, 300);
+  const PaymentOptions c = pg_config(10, 100, 300);
   Payments p(c);
   const std::uint64_t hung = order_where(PgDecision::hang, c);
   EXPECT_TRUE(p.requested(hung, 600).sends.empty());
@@ -344,7 +344,7 @@ TEST(PaymentPg, AHungChargeIsNeverDueAndIsVoidedOnCancel) {
 }
 
 TEST(PaymentPg, AChargeCancelledBeforeTheAnswerIsVoidedAndTheAnswerIsDropped) {
-  const engine::Config c = pg_config(10, 0, 0);
+  const PaymentOptions c = pg_config(10, 0, 0);
   Payments p(c);
   p.requested(100, 600);
   p.cancelled(100, t0_ns + 1 * ms_ns);
@@ -357,7 +357,7 @@ TEST(PaymentPg, AChargeCancelledBeforeTheAnswerIsVoidedAndTheAnswerIsDropped) {
 }
 
 TEST(PaymentPg, RecoveryRebuildsTheAnswersStillOwed) {
-  const engine::Config c = pg_config(60'000, 0, 400);
+  const PaymentOptions c = pg_config(60'000, 0, 400);
   Payments p(c);
   const std::uint64_t owed = order_where(PgDecision::approve, c);
   const std::uint64_t hung = order_where(PgDecision::hang, c);
@@ -378,7 +378,7 @@ TEST(PaymentPg, RecoveryRebuildsTheAnswersStillOwed) {
 }
 
 TEST(PaymentPg, TickAnswersABoundedNumberPerCall) {
-  const engine::Config c = pg_config(1, 0, 0);
+  const PaymentOptions c = pg_config(1, 0, 0);
   Payments p(c);
   for (std::uint64_t order = 1; order <= pg_tick_count_max + 5; ++order) p.requested(order, 1);
   std::size_t work = 0;

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "domains/runtime.h"
+#include "domains/rows.h"
 #include "engine/base/crc32c.h"
 
 #ifndef FLASHSAGA_TOOLS_TEST_DIR

@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "engine/base/clock.h"
-#include "tools/check.h"
+#include "tools/check/check.h"
 #include "tools/inspector/inspector.h"
 
 namespace flashsaga::tools {

@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "engine/base/clock.h"
-#include "tools/check.h"
+#include "tools/check/check.h"
 #include "tools/inspector/decode.h"
 #include "tools/inspector/inspector.h"
 #include "tools/inspector/reading.h"

@@ -1,4 +1,4 @@
-#include "domains/runtime.h"
+#include "engine/runtime/runtime.h"
 
 #include <unistd.h>
 
@@ -6,12 +6,17 @@
 #include <cstdio>
 #include <cstring>
 
+#include "domains/journal_open.h"
 #include "engine/base/assert.h"
 #include "engine/base/clock.h"
 
-namespace flashsaga::domains {
+namespace flashsaga::runtime {
 namespace {
 
+using domains::Event;
+using domains::InboxEntry;
+using domains::RecordType;
+using domains::StockDelta;
 using ipc::Domain;
 using ipc::Message;
 using ipc::Node;
@@ -26,73 +31,6 @@ void log_line(Domain self, const std::string& text) {
 }
 
 }  // namespace
-
-// --- Batch -------------------------------------------------------------------------------------
-
-void Batch::begin(journal::WriteTxn& txn, std::int64_t now_ns) noexcept {
-  txn_ = &txn;
-  now_ns_ = now_ns;
-  sends_.clear();
-  replies_.clear();
-  deltas_.clear();
-}
-
-void Batch::reply(const Message& request, const Message& reply) {
-  Message m = reply;
-  m.header.correlation = request.header.correlation;
-  m.header.port = request.header.port;
-  m.header.order_id = m.header.order_id != 0 ? m.header.order_id : request.header.order_id;
-  replies_.push_back(m);
-}
-
-void Batch::reply_command(const Message& request, Domain self, ipc::CommandResult result, std::uint16_t field,
-                          std::uint64_t entity_id, std::int64_t value) {
-  ipc::CommandReplyBody body{};
-  body.result = static_cast<std::uint16_t>(result);
-  body.field = field;
-  body.entity_id = entity_id;
-  body.value = value;
-  reply(request, ipc::make_message(ipc::MessageType::command_reply, self, Domain::port, body));
-}
-
-const journal::ReadTxn* Batch::peer(Domain d) const noexcept {
-  const auto i = static_cast<std::size_t>(d);
-  return i < peers_.size() ? peers_[i] : nullptr;
-}
-
-const journal::Env* Batch::peer_env(Domain d) const noexcept {
-  const auto i = static_cast<std::size_t>(d);
-  return i < peer_envs_.size() ? peer_envs_[i] : nullptr;
-}
-
-void Batch::set_peer(Domain d, const journal::Env* env, const journal::ReadTxn* txn) noexcept {
-  const auto i = static_cast<std::size_t>(d);
-  FS_ASSERT(i < peers_.size());
-  peers_[i] = txn;
-  peer_envs_[i] = env;
-}
-
-// --- Counters ----------------------------------------------------------------------------------
-
-std::vector<std::string> runtime_tables() { return {"counters", "inbox", "outseq", "outbox"}; }
-
-
-journal::Status counter_get(const journal::ReadTxn& txn, journal::TableId table, std::string_view name,
-                            std::uint64_t& value) {
-  std::uint64_t v = 0;
-  journal::Status s = txn.get_as(table, journal::as_bytes(name), v);
-  if (s.code() == journal::ErrorCode::not_found) {
-    value = 0;
-    return {};
-  }
-  if (s.ok()) value = v;
-  return s;
-}
-
-journal::Status counter_put(journal::WriteTxn& txn, journal::TableId table, std::string_view name,
-                            std::uint64_t value) {
-  return txn.put(table, journal::as_bytes(name), journal::as_bytes(value));
-}
 
 // --- Runtime -----------------------------------------------------------------------------------
 
@@ -120,10 +58,10 @@ struct Runtime::Output {
   bool dirty = false;
 };
 
-Runtime::Runtime(const engine::Config& config, engine::Deployment& deployment, journal::Env& env,
+Runtime::Runtime(const RuntimeOptions& options, ipc::Deployment& deployment, journal::Env& env,
                  DomainLogic& logic)
-    : config_(config), deployment_(deployment), env_(env), logic_(logic), self_(logic.domain()) {
-  const Node self = engine::domain_node(self_);
+    : options_(options), deployment_(deployment), env_(env), logic_(logic), self_(logic.domain()) {
+  const Node self = ipc::domain_node(self_);
   for (int e = 0; e < deployment_.edge_count(); ++e) {
     const Node from = deployment_.edge_from(e);
     const Node to = deployment_.edge_to(e);
@@ -143,7 +81,7 @@ Runtime::Runtime(const engine::Config& config, engine::Deployment& deployment, j
     }
   }
   for (std::uint32_t p = 0; p < deployment_.geometry().ports; ++p) {
-    const Node port = engine::port_node(p);
+    const Node port = ipc::port_node(p);
     reply_producers_.emplace_back(deployment_.ring(self, port), &deployment_.doorbell(port));
   }
   t_counters_ = env_.table("counters");
@@ -154,19 +92,15 @@ Runtime::Runtime(const engine::Config& config, engine::Deployment& deployment, j
 
 Runtime::~Runtime() = default;
 
-engine::DomainStatus& Runtime::status() noexcept { return deployment_.status(self_); }
+ipc::DomainStatus& Runtime::status() noexcept { return deployment_.status(self_); }
 
 void Runtime::open_peers() {
   for (Domain d : logic_.peers()) {
     bool have = false;
     for (auto& [domain, env] : peer_envs_) have = have || (domain == d && env);
     if (have) continue;
-    journal::Options o = config_.journal_options(d);
-    o.read_only = true;
-    o.create = false;
-    o.tables = all_tables(d);
     std::unique_ptr<journal::Env> env;
-    journal::Status s = journal::Env::open(o, env);
+    journal::Status s = domains::open_journal_read_only(options_.data_dir, d, env);
     if (!s.ok()) continue;  // the peer has not created its journal yet: retried next batch
     peer_envs_.emplace_back(d, std::move(env));
   }
@@ -408,7 +342,7 @@ journal::Status Runtime::run_batch(std::size_t* consumed, std::size_t* ticked) {
   status().messages_duplicate.fetch_add(duplicate, std::memory_order_relaxed);
   logic_.committed();
   for (const StockDelta& d : batch_.deltas()) {
-    engine::StockSlot& slot = deployment_.stock(d.product_id);
+    ipc::StockSlot& slot = deployment_.stock(d.product_id);
     slot.available.fetch_add(d.available_delta, std::memory_order_acq_rel);
   }
   for (Batch::Send& send : batch_.sends())
@@ -493,12 +427,12 @@ void Runtime::set_degraded(bool degraded) {
   } else {
     mask.fetch_and(~bit, std::memory_order_seq_cst);
   }
-  status().state.store(static_cast<std::uint32_t>(degraded ? engine::DomainState::degraded : engine::DomainState::ready),
+  status().state.store(static_cast<std::uint32_t>(degraded ? ipc::DomainState::degraded : ipc::DomainState::ready),
                        std::memory_order_release);
 }
 
 void Runtime::run(const std::atomic<bool>& stop) {
-  ipc::Doorbell& bell = deployment_.doorbell(engine::domain_node(self_));
+  ipc::Doorbell& bell = deployment_.doorbell(ipc::domain_node(self_));
   const std::function<bool()> has_work = [this] {
     if (any_input_readable()) return true;
     if (logic_.tick_due(wall_now_ns())) return true;
@@ -518,4 +452,4 @@ void Runtime::run(const std::atomic<bool>& stop) {
     if (do_work() == 0) break;
 }
 
-}  // namespace flashsaga::domains
+}  // namespace flashsaga::runtime

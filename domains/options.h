@@ -1,0 +1,39 @@
+// options: what each domain's logic is told at construction, in the domains' own terms.
+//
+// The deployment's Config (engine/config.h) is read by the domain process, which turns it into
+// these (engine/domain_process.h); a test or the simulator fills them directly. A logic keeps
+// its own copy: changing an options struct after construction changes nothing.
+//
+// Example:
+//   domains::OrderDomain order({.step_timeout_ms = 500, .reward_rate_bp = 0});
+#pragma once
+
+#include <cstdint>
+
+#include "engine/base/limits.h"
+
+namespace flashsaga::domains {
+
+// Which payment adapter charges orders. Stable numbers (config: payment.adapter).
+enum class PaymentAdapter : std::uint8_t { wallet = 0, pg = 1 };
+
+struct OrderOptions {
+  std::int64_t step_timeout_ms = 5000;  // a step that does not answer cancels the order
+  std::int64_t reward_rate_bp = 100;    // reward points per completed order, basis points of paid
+};
+
+struct PaymentOptions {
+  PaymentAdapter adapter = PaymentAdapter::wallet;
+  std::int64_t pg_latency_ms = 0;         // simulated external gateway: answer delay, >= 0
+  std::uint32_t pg_decline_permille = 0;  // share of charges the PG declines, <= 1000
+  std::uint32_t pg_hang_permille = 0;     // share of charges the PG never answers, <= 1000
+  std::uint64_t pg_seed = 1;              // decisions are a pure function of (seed, order id)
+};
+
+struct ProductOptions {
+  // Product ids are in [1, products_max) when no deployment is attached (tests, simulation);
+  // with one, its geometry's products_max rules.
+  std::uint32_t products_max = products_max_default;
+};
+
+}  // namespace flashsaga::domains
