@@ -45,7 +45,9 @@ namespace flashsaga::domains {
 inline constexpr std::uint32_t row_layout_version = 1;
 
 // The runtime's tables, which every domain's environment has besides its own.
-inline std::vector<std::string> runtime_tables() { return {"counters", "inbox", "outseq", "outbox"}; }
+inline std::vector<std::string> runtime_tables() {
+  return {"counters", "inbox", "outseq", "outbox"};
+}
 
 // Every table of a domain's environment — its own, as listed above, then the runtime's
 // (counters, inbox, outseq, outbox): what a reader must name to open it.

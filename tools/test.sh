@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds
+# The test command: installs dependencies, checks the layering (tools/check_layers.py), builds
 # the release preset and runs every test, builds the libraries and the binary with clang, then
 # builds and runs the ring, journal, engine and domain-logic tests under AddressSanitizer+UBSan
 # and ThreadSanitizer (ctest label `sanitize`).
@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+python3 tools/check_layers.py  # every include and link points to a lower layer
 jobs=$(nproc)
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
