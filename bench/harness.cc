@@ -25,12 +25,12 @@
 
 #include "bench/histogram.h"
 #include "bench/http_client.h"
+#include "domains/journal_open.h"
 #include "domains/rows.h"
-#include "domains/runtime.h"
 #include "engine/client.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/supervisor.h"
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 namespace flashsaga::bench {
 namespace {
@@ -170,12 +170,8 @@ struct JournalFacts {
 
 // Reads the order journal: when each order was journaled PENDING and when it ended.
 void read_order_journal(const engine::Config& config, JournalFacts& facts) {
-  journal::Options o = config.journal_options(Domain::order);
-  o.read_only = true;
-  o.create = false;
-  o.tables = domains::all_tables(Domain::order);
   std::unique_ptr<journal::Env> env;
-  if (!journal::Env::open(o, env).ok()) return;
+  if (!domains::open_journal_read_only(config.data_dir, Domain::order, env).ok()) return;
   journal::ReadTxn txn;
   if (!env->begin_read(txn).ok()) return;
   std::vector<std::int64_t> pending_at;
@@ -211,12 +207,9 @@ void read_order_journal(const engine::Config& config, JournalFacts& facts) {
 std::uint64_t journal_used_bytes(const engine::Config& config) {
   std::uint64_t bytes = 0;
   for (std::uint8_t d = 1; d <= domain_count; ++d) {
-    journal::Options o = config.journal_options(static_cast<Domain>(d));
-    o.read_only = true;
-    o.create = false;
-    o.tables = domains::all_tables(static_cast<Domain>(d));
     std::unique_ptr<journal::Env> env;
-    if (journal::Env::open(o, env).ok()) bytes += env->stats().used_bytes;
+    if (domains::open_journal_read_only(config.data_dir, static_cast<Domain>(d), env).ok())
+      bytes += env->stats().used_bytes;
   }
   return bytes;
 }

@@ -84,7 +84,7 @@ struct HttpLoadPlan {
   int timeout_ms = 35'000;          // an unanswered request fails (status 0) after this
 };
 
-// One answered (or failed) request. Times are CLOCK_MONOTONIC ns (engine/clock.h mono_now_ns).
+// One answered (or failed) request. Times are CLOCK_MONOTONIC ns (engine/base/clock.h mono_now_ns).
 struct HttpLoadAnswer {
   std::uint64_t index = 0;          // 0..requests-1
   int status = 0;                   // 0: connection failed or timed out

@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/crc32c.h"
+#include "engine/base/crc32c.h"
 #include "journal/journal.h"
 
 namespace {

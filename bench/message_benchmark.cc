@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "engine/crc32c.h"
+#include "engine/base/crc32c.h"
 #include "ipc/message.h"
 
 namespace flashsaga {

@@ -42,7 +42,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "ipc/doorbell.h"
 #include "ipc/idle_strategy.h"
 #include "ipc/message.h"

@@ -11,7 +11,7 @@
 #include <atomic>
 #include <filesystem>
 
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "engine/port.h"
 #include "engine/stock.h"
 #include "ipc/segment.h"
@@ -20,14 +20,14 @@
 namespace flashsaga {
 namespace {
 
-engine::StockSlot& shared_slot() {
-  static engine::StockSlot slot{};
+ipc::StockSlot& shared_slot() {
+  static ipc::StockSlot slot{};
   return slot;
 }
 
 // Sold out: every call is answered from one load of a line nobody writes.
 void BM_ReserveSoldOut(benchmark::State& state) {
-  engine::StockSlot& slot = shared_slot();
+  ipc::StockSlot& slot = shared_slot();
   if (state.thread_index() == 0) slot.available.store(0);
   for (auto _ : state) {
     auto r = engine::reserve(slot, 1);
@@ -39,7 +39,7 @@ BENCHMARK(BM_ReserveSoldOut)->Threads(1)->Threads(2)->UseRealTime();
 
 // In stock: every call wins a CAS (two threads fight over the same line).
 void BM_ReserveInStock(benchmark::State& state) {
-  engine::StockSlot& slot = shared_slot();
+  ipc::StockSlot& slot = shared_slot();
   if (state.thread_index() == 0) slot.available.store(INT64_MAX / 2);
   for (auto _ : state) {
     auto r = engine::reserve(slot, 1);
@@ -51,7 +51,7 @@ BENCHMARK(BM_ReserveInStock)->Threads(1)->Threads(2)->UseRealTime();
 
 // Baseline: an unconditional atomic decrement of the same shared line.
 void BM_BaselineFetchSub(benchmark::State& state) {
-  engine::StockSlot& slot = shared_slot();
+  ipc::StockSlot& slot = shared_slot();
   for (auto _ : state) benchmark::DoNotOptimize(slot.available.fetch_sub(1, std::memory_order_acq_rel));
   state.SetItemsProcessed(state.iterations());
 }
@@ -64,13 +64,13 @@ struct DoorFixture {
   DoorFixture() {
     dir = std::filesystem::temp_directory_path() / ("flashsaga-stock-bench-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    engine::Geometry g;
+    ipc::Geometry g;
     g.saga_ring_slots = 1024;
     g.port_ring_slots = 64;
     g.ports = 2;
     g.products_max = 1024;
     std::string error, note;
-    if (!engine::Deployment::create(dir, g, deployment, &error, &note)) std::abort();
+    if (!ipc::Deployment::create(dir, g, deployment, &error, &note)) std::abort();
     deployment->stock(1).exists.store(1);
     deployment->stock(1).available.store(0);
     deployment->control().intake_open.store(1);
@@ -83,7 +83,7 @@ struct DoorFixture {
     std::filesystem::remove_all(dir);
   }
   std::filesystem::path dir;
-  std::unique_ptr<engine::Deployment> deployment;
+  std::unique_ptr<ipc::Deployment> deployment;
   std::unique_ptr<engine::Port> port;
 };
 

@@ -1,11 +1,18 @@
-// options: what each domain's logic is told at construction — plain values, no config file.
+// options: what each domain's logic is told at construction, in the domains' own terms.
 //
-// engine/ turns the deployment's configuration into these (engine/config.h), tests and the
-// simulator fill them directly. Defaults are the shipped configuration's.
+// The deployment's Config (engine/config.h) is read by the domain process, which turns it into
+// these (engine/domain_process.h); a test or the simulator fills them directly. A logic keeps
+// its own copy: changing an options struct after construction changes nothing. Defaults are
+// the shipped configuration's.
+//
+// Example:
+//   domains::OrderDomain order({.step_timeout_ms = 500, .reward_rate_bp = 0});
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "engine/base/limits.h"
 
 namespace flashsaga::domains {
 
@@ -19,6 +26,7 @@ struct OrderOptions {
   std::size_t window = order_window_default;
 };
 
+// Which payment adapter charges orders. Stable numbers (config: payment.adapter).
 enum class PaymentAdapter : std::uint8_t { wallet = 0, pg = 1 };
 
 struct PaymentOptions {
@@ -31,7 +39,9 @@ struct PaymentOptions {
 };
 
 struct ProductOptions {
-  std::uint32_t products_max = 1u << 17;  // ids below this (the shared-memory stock table)
+  // Product ids are in [1, products_max) when no deployment is attached (tests, simulation);
+  // with one, its geometry's products_max rules.
+  std::uint32_t products_max = products_max_default;
   std::size_t window = order_window_default;
 };
 

@@ -38,7 +38,7 @@
 #include <vector>
 #include <type_traits>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 #include "ipc/message.h"
 
 namespace flashsaga::domains {

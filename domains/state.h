@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "domains/logic.h"
-#include "engine/assert.h"
-#include "engine/open_map.h"
+#include "engine/base/assert.h"
+#include "engine/base/open_map.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {

@@ -3,8 +3,9 @@
 #include <future>
 #include <thread>
 
-#include "domains/runtime.h"
-#include "engine/clock.h"
+#include "domains/journal_open.h"
+#include "domains/rows.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::engine {
 namespace {
@@ -32,7 +33,7 @@ bool Client::connect(const Config& config, std::unique_ptr<Client>& out, std::st
                      const PortOptions& port_options) {
   std::unique_ptr<Client> c(new Client());
   c->config_ = config;
-  if (!Deployment::attach(config.data_dir, config.geometry, c->deployment_, error)) return false;
+  if (!ipc::Deployment::attach(config.data_dir, config.geometry, c->deployment_, error)) return false;
   if (!Port::open(*c->deployment_, port_options, c->port_, error)) return false;
   c->port_->start();
   out = std::move(c);
@@ -177,11 +178,7 @@ journal::Env* Client::env(Domain domain) {
   std::lock_guard<std::mutex> lock(envs_mutex_);
   auto& slot = envs_[static_cast<std::size_t>(domain)];
   if (!slot) {
-    journal::Options o = config_.journal_options(domain);
-    o.read_only = true;
-    o.create = false;
-    o.tables = domains::all_tables(domain);
-    if (!journal::Env::open(o, slot).ok()) slot.reset();
+    if (!domains::open_journal_read_only(config_.data_dir, domain, slot).ok()) slot.reset();
   }
   return slot.get();
 }

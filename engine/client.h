@@ -65,7 +65,7 @@ class Client {
   ~Client();
 
   Port& port() noexcept { return *port_; }
-  Deployment& deployment() noexcept { return *deployment_; }
+  ipc::Deployment& deployment() noexcept { return *deployment_; }
 
   // Commands (blocking).
   CommandOutcome create_user(std::string_view name, std::string_view email);
@@ -115,7 +115,7 @@ class Client {
   journal::Env* env(ipc::Domain domain);
 
   Config config_;
-  std::unique_ptr<Deployment> deployment_;
+  std::unique_ptr<ipc::Deployment> deployment_;
   std::unique_ptr<Port> port_;
   std::mutex envs_mutex_;
   std::array<std::unique_ptr<journal::Env>, domain_count + 1> envs_;

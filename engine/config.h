@@ -10,19 +10,19 @@
 #include <string>
 
 #include "domains/options.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "journal/journal.h"
 
 namespace flashsaga::engine {
 
-using PaymentAdapter = domains::PaymentAdapter;
+using domains::PaymentAdapter;  // [payment] adapter
 
 struct Config {
   // [deployment]
   std::filesystem::path data_dir = "flashsaga-data";
   journal::Durability durability = journal::Durability::sync;
   // [rings]
-  Geometry geometry;
+  ipc::Geometry geometry;
   // [journal]
   std::uint64_t map_size_mib = 256;
   std::uint64_t map_size_max_mib = 65536;

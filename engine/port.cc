@@ -7,8 +7,8 @@
 #include <deque>
 #include <vector>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 #include "ipc/idle_strategy.h"
 #include "ipc/segment.h"
 
@@ -79,10 +79,10 @@ struct Port::Impl {
   ipc::IdleStrategy idle;
 };
 
-Port::Port(Deployment& deployment, std::uint32_t index, const PortOptions& options)
+Port::Port(ipc::Deployment& deployment, std::uint32_t index, const PortOptions& options)
     : deployment_(deployment), index_(index), options_(options), impl_(std::make_unique<Impl>(options.queue_capacity)) {}
 
-bool Port::open(Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out, std::string* error) {
+bool Port::open(ipc::Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out, std::string* error) {
   const std::uint32_t self = static_cast<std::uint32_t>(::getpid());
   const std::uint64_t ticks = ipc::process_start_ticks(self);
   const std::uint32_t ports = deployment.geometry().ports;
@@ -95,7 +95,7 @@ bool Port::open(Deployment& deployment, const PortOptions& options, std::unique_
     } else if (options.avoid_port_zero && ports > 1 && p == 0) {
       continue;
     }
-    PortSlot& slot = deployment.port(p);
+    ipc::PortSlot& slot = deployment.port(p);
     std::uint32_t owner = slot.owner_pid.load(std::memory_order_acquire);
     const bool dead = owner != 0 && !ipc::process_alive(owner, slot.owner_start_ticks.load(std::memory_order_acquire));
     if (owner != 0 && !dead) continue;
@@ -111,9 +111,9 @@ bool Port::open(Deployment& deployment, const PortOptions& options, std::unique_
     std::unique_ptr<Port> port(new Port(deployment, p, options));
     Impl& impl = *port->impl_;
     impl.generation = generation;
-    const ipc::Node self_node = port_node(p);
+    const ipc::Node self_node = ipc::port_node(p);
     for (int d = 0; d < domain_count; ++d) {
-      const ipc::Node domain = domain_node(static_cast<Domain>(d + 1));
+      const ipc::Node domain = ipc::domain_node(static_cast<Domain>(d + 1));
       impl.producers[d] = ipc::RingProducer(deployment.ring(self_node, domain), &deployment.doorbell(domain));
       impl.consumers[d] = ipc::RingConsumer(deployment.ring(domain, self_node));
       // Replies addressed to a previous owner of this port are of no use to anyone.
@@ -144,7 +144,7 @@ Port::~Port() {
   }
   for (Impl::Pending& p : impl_->pending)
     if (p.correlation != 0 && p.callback) p.callback(PortReply{true, {}});
-  PortSlot& slot = deployment_.port(index_);
+  ipc::PortSlot& slot = deployment_.port(index_);
   std::uint32_t self = static_cast<std::uint32_t>(::getpid());
   slot.owner_pid.compare_exchange_strong(self, 0, std::memory_order_acq_rel);
 }
@@ -157,7 +157,7 @@ void Port::start() {
 
 void Port::stop() {
   stop_.store(true, std::memory_order_release);
-  ipc::doorbell_ring(deployment_.doorbell(port_node(index_)));
+  ipc::doorbell_ring(deployment_.doorbell(ipc::port_node(index_)));
   if (thread_.joinable()) thread_.join();
 }
 
@@ -178,7 +178,7 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   for (std::uint32_t i = 0; i < request.item_count; ++i) {
     const std::uint32_t id = request.items[i].product_id;
     if (id == 0 || id >= products_max) return {PlaceStatus::unknown_product, i};
-    const StockSlot& s = deployment_.stock(id);
+    const ipc::StockSlot& s = deployment_.stock(id);
     if (s.exists.load(std::memory_order_acquire) == 0) return {PlaceStatus::unknown_product, i};
     const std::int64_t starts = s.sale_starts_ns.load(std::memory_order_relaxed);
     const std::int64_t ends = s.sale_ends_ns.load(std::memory_order_relaxed);
@@ -192,7 +192,7 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
 
   // A domain that cannot commit (disk or journal map full): take no new orders until it can.
   if (deployment_.control().degraded_domains.load(std::memory_order_acquire) != 0) return {PlaceStatus::unavailable, 0};
-  PortSlot& slot = deployment_.port(index_);
+  ipc::PortSlot& slot = deployment_.port(index_);
   ReservationGuard guard(deployment_, slot);
   if (!guard.admitted()) return {PlaceStatus::unavailable, 0};
   std::uint32_t failed = 0;
@@ -231,7 +231,7 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
     slot.inflight.fetch_sub(1, std::memory_order_seq_cst);
     return {PlaceStatus::overloaded, 0};
   }
-  ipc::doorbell_ring(deployment_.doorbell(port_node(index_)));
+  ipc::doorbell_ring(deployment_.doorbell(ipc::port_node(index_)));
   return {PlaceStatus::submitted, 0};
 }
 
@@ -247,7 +247,7 @@ bool Port::submit(Domain to, const Message& request, PortCallback callback) {
     impl_->queued.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
-  ipc::doorbell_ring(deployment_.doorbell(port_node(index_)));
+  ipc::doorbell_ring(deployment_.doorbell(ipc::port_node(index_)));
   return true;
 }
 
@@ -335,7 +335,7 @@ std::size_t Port::pump_once() {
 
 void Port::run() {
   Impl& impl = *impl_;
-  ipc::Doorbell& bell = deployment_.doorbell(port_node(index_));
+  ipc::Doorbell& bell = deployment_.doorbell(ipc::port_node(index_));
   const std::function<bool()> has_work = [this, &impl] {
     if (impl.queued.load(std::memory_order_relaxed) > 0 || !impl.deferred.empty()) return true;
     for (auto& c : impl.consumers)

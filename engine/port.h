@@ -30,7 +30,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "engine/stock.h"
 #include "ipc/message.h"
 
@@ -78,14 +78,14 @@ using PortCallback = std::function<void(const PortReply&)>;
 
 class Port {
  public:
-  static bool open(Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out,
+  static bool open(ipc::Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out,
                    std::string* error);
   ~Port();  // stops the pump and frees the slot
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
 
   std::uint32_t index() const noexcept { return index_; }
-  Deployment& deployment() noexcept { return deployment_; }
+  ipc::Deployment& deployment() noexcept { return deployment_; }
 
   // Starts / stops the pump thread.
   void start();
@@ -107,10 +107,10 @@ class Port {
 
  private:
   struct Impl;
-  Port(Deployment& deployment, std::uint32_t index, const PortOptions& options);
+  Port(ipc::Deployment& deployment, std::uint32_t index, const PortOptions& options);
   void run();
 
-  Deployment& deployment_;
+  ipc::Deployment& deployment_;
   std::uint32_t index_;
   PortOptions options_;
   std::unique_ptr<Impl> impl_;

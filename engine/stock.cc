@@ -1,6 +1,6 @@
 #include "engine/stock.h"
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::engine {
 
@@ -16,7 +16,7 @@ std::string_view reserve_result_name(ReserveResult r) noexcept {
   return "unknown";
 }
 
-ReserveResult reserve(StockSlot& slot, std::uint32_t quantity) noexcept {
+ReserveResult reserve(ipc::StockSlot& slot, std::uint32_t quantity) noexcept {
   FS_ASSERT(quantity >= 1);
   std::int64_t seen = slot.available.load(std::memory_order_relaxed);
   for (std::uint32_t attempt = 0; attempt < cas_retry_count_max; ++attempt) {
@@ -28,11 +28,11 @@ ReserveResult reserve(StockSlot& slot, std::uint32_t quantity) noexcept {
   return ReserveResult::contended;
 }
 
-void give_back(StockSlot& slot, std::uint32_t quantity) noexcept {
+void give_back(ipc::StockSlot& slot, std::uint32_t quantity) noexcept {
   slot.available.fetch_add(quantity, std::memory_order_acq_rel);
 }
 
-ReserveResult reserve_items(Deployment& deployment, ipc::LineItem* items, std::uint32_t count,
+ReserveResult reserve_items(ipc::Deployment& deployment, ipc::LineItem* items, std::uint32_t count,
                             std::int64_t now_wall_ns, std::uint32_t* failed_index) noexcept {
   FS_ASSERT(count >= 1);
   FS_ASSERT(count <= line_items_max);
@@ -41,7 +41,7 @@ ReserveResult reserve_items(Deployment& deployment, ipc::LineItem* items, std::u
     *failed_index = i;
     if (items[i].product_id == 0 || items[i].product_id >= products_max)
       return ReserveResult::unknown_product;
-    StockSlot& slot = deployment.stock(items[i].product_id);
+    ipc::StockSlot& slot = deployment.stock(items[i].product_id);
     if (slot.exists.load(std::memory_order_acquire) == 0) return ReserveResult::unknown_product;
     const std::int64_t starts = slot.sale_starts_ns.load(std::memory_order_relaxed);
     const std::int64_t ends = slot.sale_ends_ns.load(std::memory_order_relaxed);
@@ -60,11 +60,11 @@ ReserveResult reserve_items(Deployment& deployment, ipc::LineItem* items, std::u
   return ReserveResult::ok;
 }
 
-void give_back_items(Deployment& deployment, const ipc::LineItem* items, std::uint32_t count) noexcept {
+void give_back_items(ipc::Deployment& deployment, const ipc::LineItem* items, std::uint32_t count) noexcept {
   for (std::uint32_t i = 0; i < count; ++i) give_back(deployment.stock(items[i].product_id), items[i].quantity);
 }
 
-ReservationGuard::ReservationGuard(Deployment& deployment, PortSlot& port) noexcept : port_(port) {
+ReservationGuard::ReservationGuard(ipc::Deployment& deployment, ipc::PortSlot& port) noexcept : port_(port) {
   port_.inflight.fetch_add(1, std::memory_order_seq_cst);
   counted_ = true;
   admitted_ = deployment.control().intake_open.load(std::memory_order_seq_cst) == 1;

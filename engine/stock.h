@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "ipc/message.h"
 
 namespace flashsaga::engine {
@@ -44,20 +44,20 @@ constexpr bool is_transient(ReserveResult r) noexcept {
 std::string_view reserve_result_name(ReserveResult r) noexcept;
 
 // Reserves `quantity` of one SKU. Does not look at the sale window.
-ReserveResult reserve(StockSlot& slot, std::uint32_t quantity) noexcept;
-void give_back(StockSlot& slot, std::uint32_t quantity) noexcept;
+ReserveResult reserve(ipc::StockSlot& slot, std::uint32_t quantity) noexcept;
+void give_back(ipc::StockSlot& slot, std::uint32_t quantity) noexcept;
 
 // Checks every line (product exists, within its sale window at now_wall_ns), fills each
 // line's unit_price from the stock table, then reserves all lines or none. On failure
 // *failed_index names the first line at fault.
-ReserveResult reserve_items(Deployment& deployment, ipc::LineItem* items, std::uint32_t count,
+ReserveResult reserve_items(ipc::Deployment& deployment, ipc::LineItem* items, std::uint32_t count,
                             std::int64_t now_wall_ns, std::uint32_t* failed_index) noexcept;
-void give_back_items(Deployment& deployment, const ipc::LineItem* items, std::uint32_t count) noexcept;
+void give_back_items(ipc::Deployment& deployment, const ipc::LineItem* items, std::uint32_t count) noexcept;
 
 // Scope guard around one reservation attempt by a port (see the memory-ordering paragraph).
 class ReservationGuard {
  public:
-  ReservationGuard(Deployment& deployment, PortSlot& port) noexcept;
+  ReservationGuard(ipc::Deployment& deployment, ipc::PortSlot& port) noexcept;
   ~ReservationGuard();
   ReservationGuard(const ReservationGuard&) = delete;
   ReservationGuard& operator=(const ReservationGuard&) = delete;
@@ -66,7 +66,7 @@ class ReservationGuard {
   void handed_over() noexcept;
 
  private:
-  PortSlot& port_;
+  ipc::PortSlot& port_;
   bool admitted_ = false;
   bool counted_ = false;
 };

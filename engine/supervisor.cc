@@ -12,9 +12,10 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
+#include "domains/journal_open.h"
 #include "domains/rows.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "ipc/segment.h"
 #include "journal/journal.h"
 
@@ -81,18 +82,18 @@ std::string describe_exit(int status) {
   return "stopped";
 }
 
-bool all_ready(Deployment& d, const std::vector<Child>& children) {
+bool all_ready(ipc::Deployment& d, const std::vector<Child>& children) {
   for (const Child& c : children)
     if (c.domain != Domain::none &&
-        d.status(c.domain).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(DomainState::ready))
+        d.status(c.domain).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(ipc::DomainState::ready))
       return false;
   return d.control().intake_open.load(std::memory_order_acquire) == 1;
 }
 
 // Ports whose owner died with reservations in flight: free them and have stock reconciled.
-void reap_dead_ports(Deployment& d) {
+void reap_dead_ports(ipc::Deployment& d) {
   for (std::uint32_t p = 0; p < d.geometry().ports; ++p) {
-    PortSlot& slot = d.port(p);
+    ipc::PortSlot& slot = d.port(p);
     std::uint32_t owner = slot.owner_pid.load(std::memory_order_acquire);
     if (owner == 0 || ipc::process_alive(owner, slot.owner_start_ticks.load(std::memory_order_acquire))) continue;
     if (!slot.owner_pid.compare_exchange_strong(owner, 0, std::memory_order_acq_rel)) continue;
@@ -107,12 +108,8 @@ void reap_dead_ports(Deployment& d) {
 }  // namespace
 
 std::uint64_t count_pending_orders(const Config& config) {
-  journal::Options o = config.journal_options(Domain::order);
-  o.read_only = true;
-  o.create = false;
-  o.tables = domains::all_tables(Domain::order);
   std::unique_ptr<journal::Env> env;
-  if (!journal::Env::open(o, env).ok()) return 0;
+  if (!domains::open_journal_read_only(config.data_dir, Domain::order, env).ok()) return 0;
   journal::ReadTxn txn;
   if (!env->begin_read(txn).ok()) return 0;
   std::uint64_t n = 0;
@@ -125,7 +122,7 @@ std::uint64_t count_pending_orders(const Config& config) {
 
 namespace {
 
-bool quiet(Deployment& d) {
+bool quiet(ipc::Deployment& d) {
   for (int e = 0; e < d.edge_count(); ++e)
     if (d.ring(d.edge_from(e), d.edge_to(e)).depth() != 0) return false;
   for (std::uint8_t i = 1; i <= domain_count; ++i)
@@ -146,14 +143,14 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
   }
   ::chmod(config.data_dir.c_str(), 0700);
 
-  std::unique_ptr<Deployment> deployment;
+  std::unique_ptr<ipc::Deployment> deployment;
   std::string error, note;
-  if (!Deployment::create(config.data_dir, config.geometry, deployment, &error, &note)) {
+  if (!ipc::Deployment::create(config.data_dir, config.geometry, deployment, &error, &note)) {
     say("cannot create the shared-memory segment: " + error);
     return 1;
   }
   if (!note.empty()) say(note);
-  Deployment& d = *deployment;
+  ipc::Deployment& d = *deployment;
   d.control().supervisor_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_release);
 
   sigset_t watched;
@@ -206,7 +203,7 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
         ++c.restarts;
         say(c.role + " (pid " + std::to_string(pid) + ") " + describe_exit(status) + "; restarting");
         if (c.domain != Domain::none) {
-          d.status(c.domain).state.store(static_cast<std::uint32_t>(DomainState::down), std::memory_order_release);
+          d.status(c.domain).state.store(static_cast<std::uint32_t>(ipc::DomainState::down), std::memory_order_release);
           d.status(c.domain).restarts.fetch_add(1, std::memory_order_relaxed);
         }
         // The order domain gives back rejected reservations after its commits: if it died in

@@ -9,8 +9,8 @@
 #include <ctime>
 #include <new>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::ipc {
 namespace {

@@ -40,7 +40,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::ipc {
 

@@ -25,8 +25,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "engine/assert.h"
-#include "engine/limits.h"
+#include "engine/base/assert.h"
+#include "engine/base/limits.h"
 #include "ipc/doorbell.h"
 
 namespace flashsaga::ipc {

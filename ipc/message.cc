@@ -3,8 +3,8 @@
 #include <cstddef>
 #include <cstring>
 
-#include "engine/clock.h"
-#include "engine/crc32c.h"
+#include "engine/base/clock.h"
+#include "engine/base/crc32c.h"
 
 namespace flashsaga::ipc {
 namespace {

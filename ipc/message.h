@@ -42,7 +42,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::ipc {
 

@@ -49,7 +49,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 #include "ipc/message.h"
 
 namespace flashsaga::ipc {

@@ -16,8 +16,8 @@
 #include <cstring>
 #include <system_error>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::ipc {
 namespace {

@@ -46,8 +46,8 @@
 #include <span>
 #include <string>
 
-#include "engine/assert.h"
-#include "engine/limits.h"
+#include "engine/base/assert.h"
+#include "engine/base/limits.h"
 #include "ipc/doorbell.h"
 #include "ipc/message.h"
 #include "ipc/ring_descriptor.h"

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/assert.h"
-#include "engine/crc32c.h"
+#include "engine/base/assert.h"
+#include "engine/base/crc32c.h"
 
 namespace flashsaga::journal {
 namespace {

@@ -5,11 +5,7 @@
 #include "bench/harness.h"
 #include "bench/http_client.h"
 #include "tools/demo.h"
-
-#ifdef FLASHSAGA_HAVE_INSPECTOR
-#include "tools/check.h"
 #include "tools/inspector/inspector.h"
-#endif
 
 namespace flashsaga::tools {
 namespace {
@@ -90,12 +86,8 @@ void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
                   const std::filesystem::path& executable) {
   add_bench_command(app, executable);
   add_demo_command(app, executable);
-#ifdef FLASHSAGA_HAVE_INSPECTOR
   add_check_command(app, config);
   add_inspector_commands(app, config);
-#else
-  (void)config;
-#endif
 }
 
 }  // namespace flashsaga::tools

@@ -15,14 +15,11 @@
 #include <cstdio>
 #include <iostream>
 
-#include "domains/domain_process.h"
 #include "engine/config.h"
+#include "engine/domain_process.h"
+#include "engine/gateway/gateway.h"
 #include "engine/supervisor.h"
 #include "tools/commands.h"
-
-#ifdef FLASHSAGA_HAVE_GATEWAY
-#include "engine/gateway/gateway.h"
-#endif
 
 namespace {
 
@@ -82,18 +79,16 @@ int main(int argc, char** argv) {
   CLI::App* domain = app.add_subcommand("domain", "run one domain process (the supervisor starts these)");
   domain->add_option("name", domain_name, "user, point, product, coupon, order or payment")->required();
   domain->callback([&] {
-    const ipc::Domain d = domains::parse_domain(domain_name);
+    const ipc::Domain d = engine::parse_domain(domain_name);
     if (d == ipc::Domain::none) {
       std::fprintf(stderr, "flashsaga: unknown domain '%s'\n", domain_name.c_str());
       std::exit(2);
     }
-    std::exit(domains::run_domain(load(), d));
+    std::exit(engine::run_domain(load(), d));
   });
 
-#ifdef FLASHSAGA_HAVE_GATEWAY
   CLI::App* gateway = app.add_subcommand("gateway", "run the HTTP gateway (the supervisor starts it)");
   gateway->callback([&] { std::exit(run_gateway(load())); });
-#endif
 
   CLI::App* config = app.add_subcommand("config", "print every setting with its default, as a TOML file");
   config->callback([&] {

@@ -9,7 +9,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev
-  curl wrk gnuplot-nox
+  curl wrk gnuplot-nox python3 clang-16
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "engine/assert.h"
-#include "engine/limits.h"
+#include "engine/base/assert.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::domains {
 namespace {
@@ -79,10 +79,6 @@ std::int64_t coupon_discount(const TemplateRow& tpl, std::int64_t subtotal) noex
   }
   if (tpl.max_discount > 0) discount = std::min(discount, tpl.max_discount);
   return std::min(discount, subtotal);
-}
-
-bool coupon_template_expired(const TemplateRow& tpl, std::int64_t now_ns) noexcept {
-  return tpl.expires_at_ns != 0 && tpl.expires_at_ns <= now_ns;
 }
 
 std::vector<std::string> CouponDomain::tables() const {

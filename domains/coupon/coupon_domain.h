@@ -37,7 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "domains/fields.h"
 #include "domains/logic.h"
+#include "domains/rules.h"
 #include "domains/options.h"
 #include "domains/rows.h"
 #include "domains/state.h"
@@ -51,8 +53,6 @@ namespace flashsaga::domains {
 // can have (no overflow). The order domain uses the same function to cap the points it asks.
 std::int64_t coupon_discount(const TemplateRow& tpl, std::int64_t subtotal) noexcept;
 
-// Whether a template has expired at `now_ns` (expires_at_ns != 0 and <= now_ns).
-bool coupon_template_expired(const TemplateRow& tpl, std::int64_t now_ns) noexcept;
 
 class CouponDomain final : public DomainLogic {
  public:
@@ -66,16 +66,16 @@ class CouponDomain final : public DomainLogic {
   void end_batch(Batch& batch) override { templates_.flush(batch); }
 
   // Field numbers in replies to create_coupon_template (positions in the body).
-  static constexpr std::uint16_t field_value = 1;
-  static constexpr std::uint16_t field_max_discount = 2;
-  static constexpr std::uint16_t field_min_order_amount = 3;
-  static constexpr std::uint16_t field_expires_at = 4;
-  static constexpr std::uint16_t field_quantity = 5;
-  static constexpr std::uint16_t field_kind = 6;
-  static constexpr std::uint16_t field_name = 7;
+  static constexpr std::uint16_t field_value = template_field::value;
+  static constexpr std::uint16_t field_max_discount = template_field::max_discount;
+  static constexpr std::uint16_t field_min_order_amount = template_field::min_order_amount;
+  static constexpr std::uint16_t field_expires_at = template_field::expires_at;
+  static constexpr std::uint16_t field_quantity = template_field::quantity;
+  static constexpr std::uint16_t field_kind = template_field::kind;
+  static constexpr std::uint16_t field_name = template_field::name;
   // Field numbers in replies to issue_coupon.
-  static constexpr std::uint16_t field_template_id = 1;
-  static constexpr std::uint16_t field_user_id = 2;
+  static constexpr std::uint16_t field_template_id = issue_field::template_id;
+  static constexpr std::uint16_t field_user_id = issue_field::user_id;
 
  private:
   void create_template(Batch& batch, const ipc::Message& in);

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "domains/coupon/coupon_domain.h"
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::domains {
 namespace {

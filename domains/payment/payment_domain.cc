@@ -2,8 +2,8 @@
 
 #include <limits>
 
-#include "engine/assert.h"
-#include "engine/limits.h"
+#include "engine/base/assert.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::domains {
 namespace {

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "domains/fields.h"
 #include "domains/logic.h"
 #include "domains/options.h"
 #include "domains/rows.h"
@@ -89,8 +90,8 @@ class PaymentDomain final : public DomainLogic {
   Wallet wallet(std::uint64_t user) const noexcept { return wallets_.get(user); }
 
   // Field numbers in replies to deposit.
-  static constexpr std::uint16_t field_user_id = 1;
-  static constexpr std::uint16_t field_amount = 2;
+  static constexpr std::uint16_t field_user_id = payment_field::user_id;
+  static constexpr std::uint16_t field_amount = payment_field::amount;
 
  private:
   struct PgDue {

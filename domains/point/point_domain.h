@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "domains/fields.h"
 #include "domains/logic.h"
 #include "domains/options.h"
 #include "domains/rows.h"
@@ -69,9 +70,9 @@ class PointDomain final : public DomainLogic {
   PointAccount account(std::uint64_t user) const noexcept { return accounts_.get(user); }
 
   // Field numbers in invalid_field / not_found replies to accrue_points.
-  static constexpr std::uint16_t field_user_id = 1;
-  static constexpr std::uint16_t field_amount = 2;
-  static constexpr std::uint16_t field_reason = 3;
+  static constexpr std::uint16_t field_user_id = point_field::user_id;
+  static constexpr std::uint16_t field_amount = point_field::amount;
+  static constexpr std::uint16_t field_reason = point_field::reason;
 
  private:
   void accrue(Batch& batch, const ipc::Message& in);

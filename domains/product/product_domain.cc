@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 #include "ipc/segment.h"
 
 namespace flashsaga::domains {
@@ -28,7 +28,7 @@ void refuse(Batch& b, const Message& in, CommandResult result, std::uint16_t fie
 
 }  // namespace
 
-ProductDomain::ProductDomain(const ProductOptions& options, engine::Deployment* deployment)
+ProductDomain::ProductDomain(const ProductOptions& options, ipc::Deployment* deployment)
     : options_(options), deployment_(deployment), steps_(options.window) {
   products_.set_coalescing(true);  // a hot product changes with every order of a batch
 }
@@ -45,7 +45,7 @@ journal::Status ProductDomain::load(const journal::Env& view, const journal::Rea
   // recomputed (reconciliation) before intake opens again, whatever happened before.
   products_.for_each([&](std::uint64_t id, const ProductRow& row) {
     if (id >= deployment_->geometry().products_max) return;
-    engine::StockSlot& slot = deployment_->stock(static_cast<std::uint32_t>(id));
+    ipc::StockSlot& slot = deployment_->stock(static_cast<std::uint32_t>(id));
     slot.price.store(row.price, std::memory_order_relaxed);
     slot.sale_starts_ns.store(row.sale_starts_ns, std::memory_order_relaxed);
     slot.sale_ends_ns.store(row.sale_ends_ns, std::memory_order_relaxed);
@@ -67,9 +67,9 @@ void ProductDomain::publish(Batch& b, const ProductRow& row) {
 }
 
 bool ProductDomain::quiescent(std::string* waiting_for) {
-  engine::Deployment& d = *deployment_;
+  ipc::Deployment& d = *deployment_;
   for (std::uint32_t p = 0; p < d.geometry().ports; ++p) {
-    engine::PortSlot& port = d.port(p);
+    ipc::PortSlot& port = d.port(p);
     const std::uint32_t pid = port.owner_pid.load(std::memory_order_acquire);
     const bool alive = pid != 0 && ipc::process_alive(pid, port.owner_start_ticks.load(std::memory_order_acquire));
     if (alive && port.inflight.load(std::memory_order_seq_cst) != 0) {
@@ -78,7 +78,7 @@ bool ProductDomain::quiescent(std::string* waiting_for) {
     }
     // Depth counts what the order domain has not released, and it releases a port's slots
     // only after the batch that read them is journaled and in its view.
-    if (d.ring(engine::port_node(p), engine::domain_node(Domain::order)).depth() != 0) {
+    if (d.ring(ipc::port_node(p), ipc::domain_node(Domain::order)).depth() != 0) {
       *waiting_for = "the order domain to drain port " + std::to_string(p) + "'s orders";
       return false;
     }
@@ -88,7 +88,7 @@ bool ProductDomain::quiescent(std::string* waiting_for) {
 
 bool ProductDomain::before_batch() {
   if (deployment_ == nullptr) return true;
-  engine::ControlBlock& c = deployment_->control();
+  ipc::ControlBlock& c = deployment_->control();
   const std::uint64_t requested = c.reconcile_requested.load(std::memory_order_acquire);
   if (!reconcile_wanted_ && requested == c.reconcile_done.load(std::memory_order_acquire)) return true;
   const std::int64_t now = mono_now_ns();

@@ -29,28 +29,19 @@
 #include <cstdint>
 #include <vector>
 
+#include "domains/fields.h"
 #include "domains/logic.h"
 #include "domains/options.h"
 #include "domains/state.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 
 namespace flashsaga::domains {
-
-// Field numbers of the product domain's invalid_field replies (CommandReplyBody::field);
-// the gateway maps them to JSON paths. Stable numbers.
-enum ProductField : std::uint16_t {
-  product_field_name = 1,
-  product_field_price = 2,
-  product_field_stock = 3,
-  product_field_max_per_user = 4,
-  product_field_window = 5,
-};
 
 class ProductDomain final : public DomainLogic {
  public:
   // deployment may be null (tests, simulation): then nothing is read from shared memory and
   // no reconciliation runs.
-  ProductDomain(const ProductOptions& options, engine::Deployment* deployment);
+  ProductDomain(const ProductOptions& options, ipc::Deployment* deployment);
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::product; }
   std::vector<std::string> tables() const override { return {"products", "steps"}; }
@@ -79,7 +70,7 @@ class ProductDomain final : public DomainLogic {
   void publish(Batch& b, const ProductRow& row);
 
   ProductOptions options_;
-  engine::Deployment* deployment_;
+  ipc::Deployment* deployment_;
   DenseTable<ProductRow> products_;
   WindowTable<ProductStep> steps_;
   Counter last_order_seen_{"last_order_seen"};

@@ -24,19 +24,14 @@
 #include <string_view>
 #include <vector>
 
+#include "domains/fields.h"
 #include "domains/logic.h"
+#include "domains/rules.h"
 #include "domains/rows.h"
 #include "domains/state.h"
 #include "journal/journal.h"
 
 namespace flashsaga::domains {
-
-// Whether a name is acceptable: 1..name_size_bytes bytes, no ASCII control characters.
-bool user_name_valid(std::string_view name) noexcept;
-// Whether an e-mail address looks like one: at most email_size_bytes, exactly one '@', a
-// non-empty local part, a domain with a dot that neither starts nor ends it, no spaces or
-// control characters.
-bool user_email_valid(std::string_view email) noexcept;
 
 class UserDomain final : public DomainLogic {
  public:
@@ -48,8 +43,8 @@ class UserDomain final : public DomainLogic {
   void apply(Batch& batch, const ipc::Message& in) override;
 
   // Field numbers in invalid_field / conflict replies.
-  static constexpr std::uint16_t field_name = 1;
-  static constexpr std::uint16_t field_email = 2;
+  static constexpr std::uint16_t field_name = user_field::name;
+  static constexpr std::uint16_t field_email = user_field::email;
 
  private:
   void create(Batch& batch, const ipc::Message& in);

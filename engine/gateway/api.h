@@ -26,7 +26,7 @@
 #include <string_view>
 
 #include "engine/config.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "engine/gateway/exchange.h"
 #include "engine/gateway/idempotency.h"
 #include "engine/gateway/metrics.h"
@@ -58,7 +58,7 @@ struct PathParams {
 
 class Api {
  public:
-  Api(const engine::Config& config, engine::Deployment& deployment, engine::Port& port, Store& store,
+  Api(const engine::Config& config, ipc::Deployment& deployment, engine::Port& port, Store& store,
       Idempotency& idempotency, Metrics& metrics);
 
   void handle(const Request& request, ExchangePtr exchange) noexcept;
@@ -110,7 +110,7 @@ class Api {
   void observe_orders();
 
   const engine::Config& config_;
-  engine::Deployment& deployment_;
+  ipc::Deployment& deployment_;
   engine::Port& port_;
   Store& store_;
   Idempotency& idempotency_;

@@ -1,6 +1,6 @@
 // gateway: the HTTP/JSON front door of a deployment (API.md is the contract it serves).
 //
-// Requires: a deployment whose segment the supervisor has created (engine::Deployment), port
+// Requires: a deployment whose segment the supervisor has created (ipc::Deployment), port
 //   slot 0 free (the gateway's), and the config every process of the deployment shares.
 // Guarantees:
 //   - serves every route of API.md on config.http_address:config.http_port with

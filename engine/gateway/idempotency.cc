@@ -1,7 +1,7 @@
 #include "engine/gateway/idempotency.h"
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::gateway {
 

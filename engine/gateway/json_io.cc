@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/clock.h"
-#include "engine/limits.h"
+#include "engine/base/clock.h"
+#include "engine/base/limits.h"
 
 namespace flashsaga::gateway {
 namespace {
@@ -268,12 +268,12 @@ json::object user_json(const domains::UserRow& row) {
   return o;
 }
 
-json::object product_json(const domains::ProductRow& row, engine::Deployment& deployment) {
+json::object product_json(const domains::ProductRow& row, ipc::Deployment& deployment) {
   // Live stock: `available` is the shared-memory counter that reservations CAS; `sold` is the
   // product domain's journal; whatever is neither is held by live reservations.
   std::int64_t available = row.total - row.reserved - row.sold;
   if (row.id < deployment.geometry().products_max) {
-    engine::StockSlot& slot = deployment.stock(static_cast<std::uint32_t>(row.id));
+    ipc::StockSlot& slot = deployment.stock(static_cast<std::uint32_t>(row.id));
     if (slot.exists.load(std::memory_order_acquire) != 0) available = slot.available.load(std::memory_order_acquire);
   }
   available = std::clamp<std::int64_t>(available, 0, std::max<std::int64_t>(row.total - row.sold, 0));

@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "domains/rows.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "engine/gateway/exchange.h"
 
 namespace flashsaga::gateway {
@@ -86,7 +86,7 @@ bool json_integer(const json::value& v, std::int64_t& out);
 
 json::value time_or_null(std::int64_t wall_ns);  // 0: null
 json::object user_json(const domains::UserRow& row);
-json::object product_json(const domains::ProductRow& row, engine::Deployment& deployment);
+json::object product_json(const domains::ProductRow& row, ipc::Deployment& deployment);
 json::object template_json(const domains::TemplateRow& row);
 // `expired`: the coupon is available and its template has expired (API state "expired").
 json::object coupon_json(const domains::CouponRow& row, bool expired);

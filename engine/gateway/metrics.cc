@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/gateway/store.h"
 
 namespace flashsaga::gateway {
@@ -104,7 +104,7 @@ void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, st
   ++latency_count_;
 }
 
-std::string Metrics::render(engine::Deployment& deployment, const Store& store, std::uint32_t port_index,
+std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std::uint32_t port_index,
                             std::size_t idem_entries, std::uint64_t idem_replays) {
   Writer w;
   {
@@ -164,25 +164,25 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
     const char* name;
     const char* type;
     const char* help;
-    std::atomic<std::uint64_t> engine::DomainStatus::*field;
+    std::atomic<std::uint64_t> ipc::DomainStatus::*field;
   };
   static const DomainCounter counters[] = {
       {"flashsaga_domain_messages_in_total", "counter", "Messages consumed by the domain.",
-       &engine::DomainStatus::messages_in},
+       &ipc::DomainStatus::messages_in},
       {"flashsaga_domain_messages_out_total", "counter", "Messages published by the domain.",
-       &engine::DomainStatus::messages_out},
+       &ipc::DomainStatus::messages_out},
       {"flashsaga_domain_messages_invalid_total", "counter", "Input messages that failed validation and were set aside.",
-       &engine::DomainStatus::messages_invalid},
+       &ipc::DomainStatus::messages_invalid},
       {"flashsaga_domain_messages_duplicate_total", "counter", "Input messages dropped as duplicates.",
-       &engine::DomainStatus::messages_duplicate},
+       &ipc::DomainStatus::messages_duplicate},
       {"flashsaga_journal_commits_total", "counter", "Journal write transactions committed.",
-       &engine::DomainStatus::commits},
+       &ipc::DomainStatus::commits},
       {"flashsaga_journal_commit_errors_total", "counter", "Journal commits that failed.",
-       &engine::DomainStatus::commit_errors},
-      {"flashsaga_journal_records_total", "counter", "Journal records appended.", &engine::DomainStatus::journal_records},
-      {"flashsaga_outbox_backlog", "gauge", "Committed messages not yet in a ring.", &engine::DomainStatus::outbox_backlog},
+       &ipc::DomainStatus::commit_errors},
+      {"flashsaga_journal_records_total", "counter", "Journal records appended.", &ipc::DomainStatus::journal_records},
+      {"flashsaga_outbox_backlog", "gauge", "Committed messages not yet in a ring.", &ipc::DomainStatus::outbox_backlog},
       {"flashsaga_domain_ring_full_events_total", "counter", "Outputs of the domain that found a ring full.",
-       &engine::DomainStatus::ring_full_events},
+       &ipc::DomainStatus::ring_full_events},
   };
   for (const DomainCounter& c : counters) {
     w.family(c.name, c.type, c.help);
@@ -218,7 +218,7 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
   }
 
   // Intake and ports.
-  engine::ControlBlock& c = deployment.control();
+  ipc::ControlBlock& c = deployment.control();
   w.family("flashsaga_intake_open", "gauge", "1 when ports may reserve stock; 0 while stock is reconciled.");
   w.sample("flashsaga_intake_open", "", static_cast<std::uint64_t>(c.intake_open.load(std::memory_order_relaxed)));
   w.family("flashsaga_stock_reconciliations_total", "counter", "Stock recomputations from the journals.");
@@ -235,7 +235,7 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
   totals.family("flashsaga_stock_total", "gauge", "Initial stock plus restocks, per product (first products only).");
   const std::uint32_t last = std::min(metrics_products_max, deployment.geometry().products_max - 1);
   for (std::uint32_t id = 1; id <= last; ++id) {
-    engine::StockSlot& slot = deployment.stock(id);
+    ipc::StockSlot& slot = deployment.stock(id);
     if (slot.exists.load(std::memory_order_acquire) == 0) continue;
     const std::string l = label("product", std::to_string(id));
     w.sample("flashsaga_stock_available", l, slot.available.load(std::memory_order_relaxed));

@@ -17,7 +17,7 @@
 #include <unordered_set>
 #include <deque>
 
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 
 namespace flashsaga::gateway {
 
@@ -43,7 +43,7 @@ class Metrics {
   std::atomic<std::uint64_t> long_polls{0};
 
   // The whole exposition. idem_entries/idem_replays come from the idempotency table.
-  std::string render(engine::Deployment& deployment, const Store& store, std::uint32_t port_index,
+  std::string render(ipc::Deployment& deployment, const Store& store, std::uint32_t port_index,
                      std::size_t idem_entries, std::uint64_t idem_replays);
 
  private:

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "domains/rows.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
 #include "engine/gateway/routes_internal.h"

@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/gateway.h"
 #include "engine/port.h"
@@ -552,9 +552,9 @@ namespace flashsaga {
 int run_gateway(const engine::Config& config) {
   using namespace gateway;
   ::signal(SIGPIPE, SIG_IGN);
-  std::unique_ptr<engine::Deployment> deployment;
+  std::unique_ptr<ipc::Deployment> deployment;
   std::string error;
-  if (!engine::Deployment::attach(config.data_dir, config.geometry, deployment, &error)) {
+  if (!ipc::Deployment::attach(config.data_dir, config.geometry, deployment, &error)) {
     std::fprintf(stderr, "flashsaga gateway: cannot attach to the deployment in %s: %s\n",
                  config.data_dir.string().c_str(), error.c_str());
     return 1;

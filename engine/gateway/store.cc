@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "domains/journal_open.h"
 #include "domains/rows.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::gateway {
 namespace {
@@ -55,12 +56,8 @@ const journal::Env* Store::open(ipc::Domain d) {
   const std::int64_t now = mono_now_ns();
   if (last_attempt_ns_[i] != 0 && now - last_attempt_ns_[i] < reopen_interval_ns) return nullptr;
   last_attempt_ns_[i] = now;
-  journal::Options o = config_.journal_options(d);
-  o.read_only = true;
-  o.create = false;
-  o.tables = domains::all_tables(d);
   std::unique_ptr<journal::Env> env;
-  const journal::Status s = journal::Env::open(o, env);
+  const journal::Status s = domains::open_journal_read_only(config_.data_dir, d, env);
   if (s.ok()) {
     envs_[i] = std::move(env);
     ready_[i].store(envs_[i].get(), std::memory_order_release);

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::runtime {
 namespace {

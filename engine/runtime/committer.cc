@@ -4,8 +4,8 @@
 #include <cstring>
 #include <utility>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 #include "journal/batch.h"
 
 namespace flashsaga::runtime {
@@ -40,7 +40,7 @@ journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables, c
 }
 
 Committer::Committer(journal::Env& journal, journal::Env& view, Transport& transport, ViewTables tables,
-                     engine::DomainStatus* status)
+                     ipc::DomainStatus* status)
     : journal_(journal),
       view_(view),
       transport_(transport),

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "domains/rows.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "engine/runtime/batch_buffer.h"
 #include "engine/runtime/transport.h"
 #include "journal/journal.h"
@@ -54,7 +54,7 @@ struct CommitterStart {
 class Committer {
  public:
   Committer(journal::Env& journal, journal::Env& view, Transport& transport, ViewTables tables,
-            engine::DomainStatus* status);
+            ipc::DomainStatus* status);
 
   void resume(CommitterStart start);
 
@@ -88,7 +88,7 @@ class Committer {
   journal::Env& view_;
   Transport& transport_;
   ViewTables tables_;
-  engine::DomainStatus* status_;
+  ipc::DomainStatus* status_;
   journal::TableId cursors_ = 0;
   std::vector<Output> outputs_;
   std::vector<domains::InboxEntry> inbox_;       // as last journaled

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 #include "journal/batch.h"
 
 namespace flashsaga::runtime {

@@ -1,14 +1,14 @@
 #include "engine/runtime/ring_transport.h"
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::runtime {
 
 using ipc::Domain;
 using ipc::Node;
 
-RingTransport::RingTransport(engine::Deployment& deployment, Domain self) : deployment_(deployment) {
-  const Node me = engine::domain_node(self);
+RingTransport::RingTransport(ipc::Deployment& deployment, Domain self) : deployment_(deployment) {
+  const Node me = ipc::domain_node(self);
   for (int e = 0; e < deployment_.edge_count(); ++e) {
     const Node from = deployment_.edge_from(e);
     const Node to = deployment_.edge_to(e);
@@ -22,7 +22,7 @@ RingTransport::RingTransport(engine::Deployment& deployment, Domain self) : depl
     }
   }
   for (std::uint32_t p = 0; p < deployment_.geometry().ports; ++p) {
-    const Node port = engine::port_node(p);
+    const Node port = ipc::port_node(p);
     reply_producers_.emplace_back(deployment_.ring(me, port), &deployment_.doorbell(port));
   }
 }
@@ -40,7 +40,7 @@ bool RingTransport::reply(const ipc::Message& m) noexcept {
 
 void RingTransport::apply(const domains::Effect& e) noexcept {
   using Kind = domains::Effect::Kind;
-  engine::ControlBlock& c = deployment_.control();
+  ipc::ControlBlock& c = deployment_.control();
   if (e.kind == Kind::intake_open) {
     c.reconcile_count.fetch_add(1, std::memory_order_relaxed);
     c.reconcile_done.store(static_cast<std::uint64_t>(e.value), std::memory_order_release);
@@ -48,7 +48,7 @@ void RingTransport::apply(const domains::Effect& e) noexcept {
     return;
   }
   if (e.product_id == 0 || e.product_id >= deployment_.geometry().products_max) return;
-  engine::StockSlot& slot = deployment_.stock(e.product_id);
+  ipc::StockSlot& slot = deployment_.stock(e.product_id);
   switch (e.kind) {
     case Kind::stock_add: slot.available.fetch_add(e.value, std::memory_order_acq_rel); return;
     case Kind::stock_set: slot.available.store(e.value, std::memory_order_release); return;

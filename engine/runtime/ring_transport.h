@@ -13,7 +13,7 @@
 
 #include <vector>
 
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "engine/runtime/transport.h"
 #include "ipc/spsc_ring.h"
 
@@ -21,7 +21,7 @@ namespace flashsaga::runtime {
 
 class RingTransport final : public Transport {
  public:
-  RingTransport(engine::Deployment& deployment, ipc::Domain self);
+  RingTransport(ipc::Deployment& deployment, ipc::Domain self);
 
   std::span<const InputInfo> inputs() const noexcept override { return input_info_; }
   std::span<const OutputInfo> outputs() const noexcept override { return output_info_; }
@@ -41,7 +41,7 @@ class RingTransport final : public Transport {
   void apply(const domains::Effect& e) noexcept override;
 
  private:
-  engine::Deployment& deployment_;
+  ipc::Deployment& deployment_;
   std::vector<InputInfo> input_info_;
   std::vector<OutputInfo> output_info_;
   std::vector<ipc::RingReader> readers_;

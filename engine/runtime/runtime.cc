@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 #include "engine/runtime/agent.h"
 #include "engine/runtime/committer.h"
 #include "engine/runtime/recovery.h"
@@ -72,7 +72,7 @@ std::uint32_t spin_count_for_machine() {
 
 struct Runtime::Impl {
   RuntimeOptions options;
-  engine::Deployment& deployment;
+  ipc::Deployment& deployment;
   domains::DomainLogic& logic;
   ipc::Domain self;
   std::unique_ptr<journal::Env> journal;
@@ -88,11 +88,11 @@ struct Runtime::Impl {
   std::atomic<bool> stopping{false};
   bool degraded = false;
 
-  Impl(RuntimeOptions o, engine::Deployment& d, domains::DomainLogic& l)
+  Impl(RuntimeOptions o, ipc::Deployment& d, domains::DomainLogic& l)
       : options(std::move(o)), deployment(d), logic(l), self(l.domain()) {}
 
-  engine::DomainStatus& status() { return deployment.status(self); }
-  ipc::Doorbell& bell() { return deployment.doorbell(engine::domain_node(self)); }
+  ipc::DomainStatus& status() { return deployment.status(self); }
+  ipc::Doorbell& bell() { return deployment.doorbell(ipc::domain_node(self)); }
 
   bool open(std::string* error);
   std::size_t cycle(BatchBuffer*& buffer);
@@ -102,7 +102,7 @@ struct Runtime::Impl {
   void set_degraded(bool on);
 };
 
-Runtime::Runtime(RuntimeOptions options, engine::Deployment& deployment, domains::DomainLogic& logic)
+Runtime::Runtime(RuntimeOptions options, ipc::Deployment& deployment, domains::DomainLogic& logic)
     : impl_(std::make_unique<Impl>(std::move(options), deployment, logic)) {}
 
 Runtime::~Runtime() {
@@ -264,7 +264,7 @@ void Runtime::Impl::set_degraded(bool on) {
   } else {
     mask.fetch_and(~bit, std::memory_order_seq_cst);
   }
-  status().state.store(static_cast<std::uint32_t>(on ? engine::DomainState::degraded : engine::DomainState::ready),
+  status().state.store(static_cast<std::uint32_t>(on ? ipc::DomainState::degraded : ipc::DomainState::ready),
                        std::memory_order_release);
 }
 

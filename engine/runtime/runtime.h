@@ -34,7 +34,7 @@
 #include <thread>
 
 #include "domains/logic.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "journal/journal.h"
 
 namespace flashsaga::runtime {
@@ -50,7 +50,7 @@ struct RuntimeOptions {
 
 class Runtime {
  public:
-  Runtime(RuntimeOptions options, engine::Deployment& deployment, domains::DomainLogic& logic);
+  Runtime(RuntimeOptions options, ipc::Deployment& deployment, domains::DomainLogic& logic);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tests/domains/domain_harness.h"
 
 namespace flashsaga::domains {

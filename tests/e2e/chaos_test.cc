@@ -193,7 +193,7 @@ TEST(Chaos, KillingRandomDomainsUnderLoadLosesNothingAndCompensatesNothingTwice)
       // Wait (bounded) until the supervisor has it back, so kills spread over the load.
       for (int i = 0; i < 20'000; ++i) {
         if (dep.client().deployment().status(d).pid.load() != static_cast<std::uint32_t>(pid) &&
-            dep.client().deployment().status(d).state.load() == static_cast<std::uint32_t>(engine::DomainState::ready)) {
+            dep.client().deployment().status(d).state.load() == static_cast<std::uint32_t>(ipc::DomainState::ready)) {
           recovery_ns.push_back(mono_now_ns() - killed_at);
           break;
         }

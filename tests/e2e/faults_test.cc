@@ -103,16 +103,16 @@ Load place_until(engine::Client& c, const Shop& shop, std::uint64_t attempts_max
   return out;
 }
 
-std::vector<std::uint32_t> domain_pids(engine::Deployment& d) {
+std::vector<std::uint32_t> domain_pids(ipc::Deployment& d) {
   std::vector<std::uint32_t> pids;
   for (std::uint8_t i = 1; i <= domain_count; ++i) pids.push_back(d.status(static_cast<Domain>(i)).pid.load());
   return pids;
 }
 
-std::string degraded_domains(engine::Deployment& d) {
+std::string degraded_domains(ipc::Deployment& d) {
   std::string out;
   for (std::uint8_t i = 1; i <= domain_count; ++i)
-    if (d.status(static_cast<Domain>(i)).state.load() == static_cast<std::uint32_t>(engine::DomainState::degraded))
+    if (d.status(static_cast<Domain>(i)).state.load() == static_cast<std::uint32_t>(ipc::DomainState::degraded))
       out += std::string(ipc::domain_name(static_cast<Domain>(i))) + " ";
   return out;
 }
@@ -197,7 +197,7 @@ TEST(ResourceFaults, DiskFullDuringASalePausesIntakeLosesNothingAndResumesWhenSp
   Domain degraded = Domain::none;
   for (std::uint8_t i = 1; i <= domain_count && degraded == Domain::none; ++i)
     if (c.deployment().status(static_cast<Domain>(i)).state.load() ==
-        static_cast<std::uint32_t>(engine::DomainState::degraded))
+        static_cast<std::uint32_t>(ipc::DomainState::degraded))
       degraded = static_cast<Domain>(i);
   const std::string user = std::to_string(shop.users[0]);
   const std::map<Domain, std::pair<std::string, std::string>> command_of = {
@@ -258,14 +258,14 @@ TEST(ResourceFaults, AJournalAtItsMaximumMapSizePausesIntakeAndARestartWithABigg
 TEST(CorruptedMessages, AFlippedBitInARingIsSetAsideJournaledAndReportedNeverApplied) {
   LiveDeployment dep;
   engine::Client& c = dep.client();
-  engine::Deployment& d = c.deployment();
+  ipc::Deployment& d = c.deployment();
   const std::uint32_t user_pid = d.status(Domain::user).pid.load();
   // A port of our own, claimed but without its pump: we are the producer of its rings.
   std::unique_ptr<engine::Port> port;
   std::string error;
   ASSERT_TRUE(engine::Port::open(d, engine::PortOptions{}, port, &error)) << error;
-  const ipc::Node from = engine::port_node(port->index());
-  const ipc::Node to = engine::domain_node(Domain::user);
+  const ipc::Node from = ipc::port_node(port->index());
+  const ipc::Node to = ipc::domain_node(Domain::user);
   ipc::RingProducer producer(d.ring(from, to), &d.doorbell(to));
 
   const auto create_user = [](std::string_view name, std::uint64_t sequence) {

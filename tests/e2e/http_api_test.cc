@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tests/e2e/http_deployment.h"
 
 namespace flashsaga::testing {

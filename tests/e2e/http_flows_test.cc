@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "tests/e2e/http_deployment.h"
 
 namespace flashsaga::testing {

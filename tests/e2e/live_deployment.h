@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "engine/client.h"
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "engine/config.h"
 #include "ipc/segment.h"
 
@@ -88,9 +88,9 @@ class LiveDeployment {
   }
 
   bool ready() {
-    engine::Deployment& d = client_->deployment();
+    ipc::Deployment& d = client_->deployment();
     for (std::uint8_t i = 1; i <= domain_count; ++i)
-      if (d.status(static_cast<ipc::Domain>(i)).state.load() != static_cast<std::uint32_t>(engine::DomainState::ready))
+      if (d.status(static_cast<ipc::Domain>(i)).state.load() != static_cast<std::uint32_t>(ipc::DomainState::ready))
         return false;
     return d.control().intake_open.load() == 1;
   }

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 namespace flashsaga::testing {
 

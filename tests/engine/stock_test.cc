@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "engine/clock.h"
-#include "engine/deployment.h"
+#include "engine/base/clock.h"
+#include "ipc/deployment.h"
 #include "engine/port.h"
 #include "ipc/segment.h"
 
@@ -20,13 +20,13 @@ class StockTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("flashsaga-stock-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
-    Geometry g;
+    ipc::Geometry g;
     g.saga_ring_slots = 64;
     g.port_ring_slots = 64;
     g.ports = 2;
     g.products_max = 64;
     std::string error, note;
-    ASSERT_TRUE(Deployment::create(dir_, g, d_, &error, &note)) << error;
+    ASSERT_TRUE(ipc::Deployment::create(dir_, g, d_, &error, &note)) << error;
     for (std::uint32_t id = 1; id <= 3; ++id) {
       d_->stock(id).exists.store(1);
       d_->stock(id).price.store(100 * id);
@@ -40,7 +40,7 @@ class StockTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   std::filesystem::path dir_;
-  std::unique_ptr<Deployment> d_;
+  std::unique_ptr<ipc::Deployment> d_;
 };
 
 TEST_F(StockTest, ReservesAllLinesOrNoneAndGivesPartialReservationsBack) {
@@ -173,8 +173,8 @@ TEST_F(StockTest, ADomainThatCannotCommitClosesOrderIntakeUntilItCanAgain) {
 TEST_F(StockTest, EveryEdgeIndexMapsBackToItsEnds) {
   for (int e = 0; e < d_->edge_count(); ++e)
     EXPECT_EQ(d_->edge_index(d_->edge_from(e), d_->edge_to(e)), e);
-  EXPECT_EQ(d_->edge_index(domain_node(ipc::Domain::user), domain_node(ipc::Domain::order)), -1);
-  EXPECT_EQ(d_->edge_index(port_node(5), domain_node(ipc::Domain::order)), -1);  // only 2 ports
+  EXPECT_EQ(d_->edge_index(ipc::domain_node(ipc::Domain::user), ipc::domain_node(ipc::Domain::order)), -1);
+  EXPECT_EQ(d_->edge_index(ipc::port_node(5), ipc::domain_node(ipc::Domain::order)), -1);  // only 2 ports
 }
 
 }  // namespace

@@ -21,7 +21,7 @@
 #include <functional>
 #include <thread>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "ipc/idle_strategy.h"
 #include "ipc/message.h"
 #include "ipc/spsc_ring.h"

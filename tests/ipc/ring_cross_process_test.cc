@@ -21,7 +21,7 @@
 #include <cstring>
 #include <functional>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "ipc/doorbell.h"
 #include "ipc/idle_strategy.h"
 #include "ipc/message.h"

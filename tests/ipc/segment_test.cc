@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::ipc {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/clock.h"
+#include "engine/base/clock.h"
 #include "ipc/message.h"
 #include "ipc/ring_descriptor.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "domains/rows.h"
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::sim {
 namespace {
@@ -12,12 +12,12 @@ using ipc::Domain;
 using ipc::Message;
 using ipc::Node;
 
-// The same bounds as domains/runtime.cc.
+// The same bounds as engine/runtime/runtime.cc.
 constexpr std::uint32_t commit_attempts_max = 4;
 constexpr std::size_t prune_count_max = 4096;
 
-using engine::domain_node;
-using engine::port_node;
+using ipc::domain_node;
+using ipc::port_node;
 
 journal::Options env_options(Domain d, const std::filesystem::path& data_dir) {
   journal::Options o;
@@ -49,7 +49,7 @@ std::string_view crash_point_name(CrashPoint p) noexcept {
 // --- Edges -------------------------------------------------------------------------------------
 
 Network::Network() {
-  FS_ASSERT(edge_count == engine::edge_count(deployment_ports));
+  FS_ASSERT(edge_count == ipc::edge_count(deployment_ports));
   for (int e = 0; e < edge_count; ++e) {
     edges[e].index = e;
     edges[e].from = edge_from(e);

@@ -1,9 +1,9 @@
 // sim_node: one domain of the deterministic simulator — the real DomainLogic over its own LMDB
-// journal, driven by a single-threaded model of domains::Runtime over in-memory rings.
+// journal, driven by a single-threaded model of runtime::Runtime over in-memory rings.
 //
 // Requires: a Network whose edges outlive the node; a factory that builds the domain's logic
 //   (called again after every crash: a crash is a new process); a per-seed directory on tmpfs.
-// Guarantees (the contract of domains/runtime.h, kept step for step so `flashsaga check`
+// Guarantees (the contract of engine/runtime/runtime.h, kept step for step so `flashsaga check`
 //   reads the same tables a real deployment writes):
 //   - a batch takes, per input edge in edge order, the number of head messages the scheduler
 //     chose (FIFO within an edge, as a ring), drops duplicates by (edge, sequence) against the
@@ -35,9 +35,10 @@
 #include <string>
 #include <vector>
 
-#include "domains/runtime.h"
+#include "domains/logic.h"
+#include "domains/rows.h"
 #include "ipc/message.h"
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 #include "journal/journal.h"
 
 namespace flashsaga::sim {
@@ -54,10 +55,10 @@ inline constexpr std::size_t edge_capacity_slots = 4096;
 // The segment epoch stored in the inbox rows of port edges (one segment per simulated run).
 inline constexpr std::int64_t sim_segment_id = 1;
 
-// The deployment's own edge numbering (engine/deployment.h) for deployment_ports ports.
-inline int edge_index(ipc::Node from, ipc::Node to) noexcept { return engine::edge_index(from, to, deployment_ports); }
-inline ipc::Node edge_from(int index) noexcept { return engine::edge_from(index, deployment_ports); }
-inline ipc::Node edge_to(int index) noexcept { return engine::edge_to(index, deployment_ports); }
+// The deployment's own edge numbering (ipc/deployment.h) for deployment_ports ports.
+inline int edge_index(ipc::Node from, ipc::Node to) noexcept { return ipc::edge_index(from, to, deployment_ports); }
+inline ipc::Node edge_from(int index) noexcept { return ipc::edge_from(index, deployment_ports); }
+inline ipc::Node edge_to(int index) noexcept { return ipc::edge_to(index, deployment_ports); }
 
 // One directed ring. `acked` is the consumer's acknowledged sequence, which lives in the ring
 // (shared memory) and so survives a crash of either end.

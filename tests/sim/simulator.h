@@ -10,7 +10,7 @@
 //   - faults, each chosen per step with per-seed rates: delivery of any edge's head messages
 //     (FIFO within an edge, reordered across edges, batches of any size), duplicated deliveries,
 //     delayed edges, time jumps past step deadlines, crashes of any domain between batches or
-//     at any point of a batch (domains::Runtime's order: before commit, after commit, after the
+//     at any point of a batch (runtime::Runtime's order: before commit, after commit, after the
 //     replies, after the release, in the middle of the publish), failed commits, a payment
 //     gateway that turns slow, hangs or heals (a payment restart with another PG config), and
 //     lost replies that clients retry with the same idempotency key.

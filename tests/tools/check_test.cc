@@ -1,6 +1,6 @@
 // `flashsaga check` on hand-built journals: a consistent sale passes, and each kind of broken
 // deployment is caught with the right invariant number, order and journal position.
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
@@ -10,7 +10,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "domains/runtime.h"
+#include "domains/rows.h"
 #include "tests/tools/fixture.h"
 
 namespace flashsaga::tools {

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "domains/runtime.h"
-#include "engine/crc32c.h"
+#include "domains/rows.h"
+#include "engine/base/crc32c.h"
 
 #ifndef FLASHSAGA_TOOLS_TEST_DIR
 #define FLASHSAGA_TOOLS_TEST_DIR "."

@@ -13,10 +13,11 @@
 #include <sstream>
 #include <thread>
 
-#include "domains/runtime.h"
-#include "engine/clock.h"
+#include "domains/journal_open.h"
+#include "domains/rows.h"
+#include "engine/base/clock.h"
 #include "tests/tools/fixture.h"
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 namespace flashsaga::tools {
 namespace {
@@ -231,7 +232,7 @@ TEST_F(InspectorTest, ShowJsonParsesBackToTheRecordsItShows) {
     const auto lines = lines_of(r.out);
     // The same records, read with the journal API.
     std::unique_ptr<journal::Env> env;
-    ASSERT_TRUE(open_journal(dir.path(), d, env).ok());
+    ASSERT_TRUE(domains::open_journal_read_only(dir.path(), d, env).ok());
     journal::ReadTxn txn;
     ASSERT_TRUE(env->begin_read(txn).ok());
     std::size_t k = 0;
@@ -334,7 +335,7 @@ TEST_F(InspectorTest, VerifyReportsACorruptRecordWithItsPositionAndChecksTheRest
   EXPECT_NE(r.out.find("1 problem found"), std::string::npos) << r.out;
   // The records after the corrupt one were still read: the journal's other records all count.
   std::unique_ptr<journal::Env> env;
-  ASSERT_TRUE(open_journal(dir.path(), Domain::product, env).ok());
+  ASSERT_TRUE(domains::open_journal_read_only(dir.path(), Domain::product, env).ok());
   const std::uint64_t total = env->stats().journal_records;
   EXPECT_NE(r.out.find(fmt::format("product  {:>7}", total - 1)), std::string::npos) << r.out;
   // show stops at it, with the position.
@@ -373,7 +374,7 @@ TEST_F(InspectorTest, LsListsEveryJournalWithItsRecords) {
   EXPECT_NE(lines[1].find("DOMAIN"), std::string::npos);
   for (Domain d : journal_domains) {
     std::unique_ptr<journal::Env> env;
-    ASSERT_TRUE(open_journal(dir.path(), d, env).ok());
+    ASSERT_TRUE(domains::open_journal_read_only(dir.path(), d, env).ok());
     const std::string want = fmt::format("{:<7}  {:>7}  {:>5}  {:>4}  2026-03-01T09:0", ipc::domain_name(d),
                                          env->stats().journal_records, 1, env->stats().last_sequence);
     EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;

@@ -8,8 +8,8 @@
 #include <iostream>
 #include <memory>
 
-#include "engine/clock.h"
-#include "tools/check.h"
+#include "engine/base/clock.h"
+#include "tools/check/check.h"
 #include "tools/inspector/inspector.h"
 
 namespace flashsaga::tools {

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 namespace flashsaga::tools {
 

@@ -94,4 +94,8 @@ int trace_order(const InspectContext& ctx, const TraceOptions& options, std::ost
 // Registers `journal ...` and `trace ORDER` on the app. `config` gives --data.
 void add_inspector_commands(CLI::App& app, std::function<engine::Config()> config);
 
+// Registers `flashsaga check [--require-terminal]` (tools/check/check.h): exit 0 clean,
+// 1 violations, 2 cannot read.
+void add_check_command(CLI::App& app, std::function<engine::Config()> config);
+
 }  // namespace flashsaga::tools

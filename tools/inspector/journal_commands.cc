@@ -8,8 +8,9 @@
 #include <map>
 #include <thread>
 
-#include "engine/clock.h"
-#include "tools/check.h"
+#include "domains/journal_open.h"
+#include "engine/base/clock.h"
+#include "tools/check/check.h"
 #include "tools/inspector/decode.h"
 #include "tools/inspector/inspector.h"
 #include "tools/inspector/reading.h"
@@ -78,7 +79,7 @@ int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err) 
   std::size_t present = 0;
   for (Domain d : journal_domains) {
     std::unique_ptr<journal::Env> env;
-    journal::Status s = open_journal(ctx.data_dir, d, env);
+    journal::Status s = domains::open_journal_read_only(ctx.data_dir, d, env);
     if (!s.ok()) {
       if (s.code() != journal::ErrorCode::not_found) {
         err << "flashsaga journal ls: " << s.message() << '\n';
@@ -206,7 +207,7 @@ int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& 
   // A journal that does not exist yet (a deployment starting) is looked for again each poll.
   auto open = [&](Domain dom, bool report) -> bool {
     if (envs[idx(dom)]) return true;
-    journal::Status s = open_journal(ctx.data_dir, dom, envs[idx(dom)]);
+    journal::Status s = domains::open_journal_read_only(ctx.data_dir, dom, envs[idx(dom)]);
     if (s.ok()) return true;
     if (s.code() != journal::ErrorCode::not_found || report) {
       err << "flashsaga journal tail: " << s.message() << '\n';

@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "tools/check.h"
+#include "domains/journal_open.h"
+#include "tools/check/check.h"
 
 namespace flashsaga::tools {
 
@@ -32,7 +33,7 @@ bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<jo
     err << fmt::format("flashsaga {}: {}\n", command, p);
     return false;
   }
-  journal::Status s = open_journal(ctx.data_dir, d, env);
+  journal::Status s = domains::open_journal_read_only(ctx.data_dir, d, env);
   if (!s.ok()) {
     err << fmt::format("flashsaga {}: {}\n", command, s.message());
     return false;

@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "engine/clock.h"
-#include "tools/check.h"
+#include "engine/base/clock.h"
+#include "tools/check/check.h"
 #include "tools/inspector/decode.h"
 #include "tools/inspector/inspector.h"
 #include "tools/inspector/reading.h"

@@ -1,4 +1,4 @@
-#include "domains/logic.h"
+#include "domains/batch.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga::domains {
 

@@ -1,4 +1,4 @@
-#include "tools/check.h"
+#include "tools/check/check.h"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -14,9 +14,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "domains/runtime.h"
-#include "engine/assert.h"
-#include "engine/clock.h"
+#include "domains/journal_open.h"
+#include "engine/base/assert.h"
+#include "engine/base/clock.h"
 
 namespace flashsaga::tools {
 
@@ -53,31 +53,6 @@ std::string data_dir_problem(const std::filesystem::path& data_dir) {
     return fmt::format("no deployment at {}: the directory does not exist (check --data)", data_dir.string());
   if (!S_ISDIR(st.st_mode)) return fmt::format("{} is not a directory (check --data)", data_dir.string());
   return {};
-}
-
-journal::Status open_journal(const std::filesystem::path& data_dir, Domain domain, std::unique_ptr<journal::Env>& out) {
-  journal::Options o;
-  o.domain = std::string(ipc::domain_name(domain));
-  o.dir = data_dir / o.domain;
-  o.read_only = true;
-  o.create = false;
-  o.tables = domains::all_tables(domain);
-  journal::Status s = journal::Env::open(o, out);
-  if (s.ok()) return s;
-  struct stat st {};
-  if (s.code() == journal::ErrorCode::not_found && ::stat(o.dir.c_str(), &st) != 0) {
-    return journal::Status(s.code(), s.lmdb_rc(),
-                           fmt::format("no {} journal in {} ({} is missing; is this a flashsaga data "
-                                       "directory, and has the deployment run?)",
-                                       o.domain, data_dir.string(), o.dir.string()));
-  }
-  if (s.code() == journal::ErrorCode::version_mismatch) {
-    return journal::Status(s.code(), s.lmdb_rc(),
-                           fmt::format("{} (this flashsaga reads journal layout version {} and row "
-                                       "layout version {}; use the flashsaga that wrote it)",
-                                       s.message(), journal::journal_layout_version, domains::row_layout_version));
-  }
-  return s;
 }
 
 bool record_carries_event(RecordType type) noexcept {
@@ -1527,7 +1502,7 @@ CheckReport run_check(const CheckOptions& options) {
   }
   std::array<std::unique_ptr<journal::Env>, 7> envs;
   for (Domain d : journal_domains) {
-    journal::Status s = open_journal(options.data_dir, d, envs[idx(d)]);
+    journal::Status s = domains::open_journal_read_only(options.data_dir, d, envs[idx(d)]);
     if (!s.ok()) {
       report.error = s.message();
       return report;

@@ -21,7 +21,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/assert.h"
+#include "engine/base/assert.h"
 
 namespace flashsaga {
 

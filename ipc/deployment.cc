@@ -1,17 +1,14 @@
-#include "engine/deployment.h"
+#include "ipc/deployment.h"
 
 #include <array>
 #include <cstring>
 #include <new>
 
-#include "engine/assert.h"
-#include "engine/crc32c.h"
+#include "engine/base/assert.h"
+#include "engine/base/crc32c.h"
 
-namespace flashsaga::engine {
+namespace flashsaga::ipc {
 namespace {
-
-using ipc::Domain;
-using ipc::Node;
 
 constexpr std::size_t region_align_bytes = 4096;
 
@@ -103,10 +100,10 @@ Node edge_to(int index, std::uint32_t ports) noexcept {
   return k < domain_count ? domain_node(port_edge_domain(k)) : port_node(p);
 }
 
-int Deployment::edge_count() const noexcept { return engine::edge_count(geometry_.ports); }
-int Deployment::edge_index(Node from, Node to) const noexcept { return engine::edge_index(from, to, geometry_.ports); }
-Node Deployment::edge_from(int index) const noexcept { return engine::edge_from(index, geometry_.ports); }
-Node Deployment::edge_to(int index) const noexcept { return engine::edge_to(index, geometry_.ports); }
+int Deployment::edge_count() const noexcept { return ipc::edge_count(geometry_.ports); }
+int Deployment::edge_index(Node from, Node to) const noexcept { return ipc::edge_index(from, to, geometry_.ports); }
+Node Deployment::edge_from(int index) const noexcept { return ipc::edge_from(index, geometry_.ports); }
+Node Deployment::edge_to(int index) const noexcept { return ipc::edge_to(index, geometry_.ports); }
 bool Deployment::has_edge(Node from, Node to) const noexcept { return edge_index(from, to) >= 0; }
 
 std::uint32_t Deployment::ring_slots(int edge) const noexcept {
@@ -228,4 +225,4 @@ std::int64_t Deployment::segment_id() const noexcept {
   return control_->segment_id.load(std::memory_order_relaxed);
 }
 
-}  // namespace flashsaga::engine
+}  // namespace flashsaga::ipc

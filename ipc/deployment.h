@@ -33,13 +33,13 @@
 #include <memory>
 #include <string>
 
-#include "engine/limits.h"
+#include "engine/base/limits.h"
 #include "ipc/doorbell.h"
 #include "ipc/message.h"
 #include "ipc/segment.h"
 #include "ipc/spsc_ring.h"
 
-namespace flashsaga::engine {
+namespace flashsaga::ipc {
 
 struct Geometry {
   std::uint32_t saga_ring_slots = saga_ring_capacity_slots_default;
@@ -185,4 +185,4 @@ ipc::Node edge_to(int index, std::uint32_t ports) noexcept;
 // Total payload bytes for a geometry (what the supervisor asks the segment for).
 std::size_t deployment_bytes(const Geometry& geometry) noexcept;
 
-}  // namespace flashsaga::engine
+}  // namespace flashsaga::ipc

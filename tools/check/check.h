@@ -36,13 +36,8 @@
 #include <vector>
 
 #include "domains/rows.h"
-#include "engine/config.h"
 #include "ipc/message.h"
 #include "journal/journal.h"
-
-namespace CLI {
-class App;
-}
 
 namespace flashsaga::tools {
 
@@ -56,11 +51,7 @@ inline constexpr std::array<ipc::Domain, 6> journal_domains = {ipc::Domain::user
 // "user" -> Domain::user; Domain::none for anything else.
 ipc::Domain parse_domain_name(std::string_view name) noexcept;
 
-// Opens <data>/<domain> read-only with every table of all_tables(domain). On failure returns
-// the journal Status with a one-line message that says what to do (wrong path, another layout
-// version, a journal written by a newer binary, not created yet).
-journal::Status open_journal(const std::filesystem::path& data_dir, ipc::Domain domain,
-                             std::unique_ptr<journal::Env>& out);
+// Opening one of them read-only: domains::open_journal_read_only (domains/journal_open.h).
 
 // A one-line description of why `data_dir` is not a readable deployment ("" if it is a
 // directory). Checked before opening anything, so a typo in --data gives one clear line.
@@ -160,9 +151,5 @@ CheckReport run_check(const CheckOptions& options);
 // "see: flashsaga trace <id>" line. Prints at most violations_print_max violations.
 inline constexpr std::size_t violations_print_max = 500;
 void print_check(const CheckReport& r, std::ostream& out);
-
-// Registers `flashsaga check [--require-terminal]`: exit 0 clean, 1 violations, 2 cannot read.
-// (Defined in the inspector library, which has CLI11.)
-void add_check_command(CLI::App& app, std::function<engine::Config()> config);
 
 }  // namespace flashsaga::tools
