@@ -8,20 +8,22 @@
 
 namespace flashsaga::domains {
 
-journal::Status open_journal_read_only(const std::filesystem::path& data_dir, ipc::Domain domain,
-                                       std::unique_ptr<journal::Env>& out) {
+namespace {
+
+journal::Status open_read_only(const std::filesystem::path& data_dir, ipc::Domain domain, bool view,
+                               std::unique_ptr<journal::Env>& out) {
   journal::Options o;
   o.domain = std::string(ipc::domain_name(domain));
-  o.dir = data_dir / o.domain;
+  o.dir = data_dir / o.domain / (view ? "view" : "journal");
   o.read_only = true;
   o.create = false;
-  o.tables = all_tables(domain);
+  o.tables = view ? all_tables(domain) : journal_tables();
   journal::Status s = journal::Env::open(o, out);
   if (s.ok()) return s;
   struct stat st {};
   if (s.code() == journal::ErrorCode::not_found && ::stat(o.dir.c_str(), &st) != 0) {
     return journal::Status(s.code(), s.lmdb_rc(),
-                           "no " + o.domain + " journal in " + data_dir.string() + " (" +
+                           "no " + o.domain + (view ? " view" : " journal") + " in " + data_dir.string() + " (" +
                                o.dir.string() +
                                " is missing; is this a flashsaga data directory, and has the "
                                "deployment run?)");
@@ -34,6 +36,18 @@ journal::Status open_journal_read_only(const std::filesystem::path& data_dir, ip
                                "; use the flashsaga that wrote it)");
   }
   return s;
+}
+
+}  // namespace
+
+journal::Status open_journal_read_only(const std::filesystem::path& data_dir, ipc::Domain domain,
+                                       std::unique_ptr<journal::Env>& out) {
+  return open_read_only(data_dir, domain, false, out);
+}
+
+journal::Status open_view_read_only(const std::filesystem::path& data_dir, ipc::Domain domain,
+                                    std::unique_ptr<journal::Env>& out) {
+  return open_read_only(data_dir, domain, true, out);
 }
 
 }  // namespace flashsaga::domains

@@ -178,7 +178,7 @@ journal::Env* Client::env(Domain domain) {
   std::lock_guard<std::mutex> lock(envs_mutex_);
   auto& slot = envs_[static_cast<std::size_t>(domain)];
   if (!slot) {
-    if (!domains::open_journal_read_only(config_.data_dir, domain, slot).ok()) slot.reset();
+    if (!domains::open_view_read_only(config_.data_dir, domain, slot).ok()) slot.reset();
   }
   return slot.get();
 }

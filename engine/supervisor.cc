@@ -109,7 +109,7 @@ void reap_dead_ports(ipc::Deployment& d) {
 
 std::uint64_t count_pending_orders(const Config& config) {
   std::unique_ptr<journal::Env> env;
-  if (!domains::open_journal_read_only(config.data_dir, Domain::order, env).ok()) return 0;
+  if (!domains::open_view_read_only(config.data_dir, Domain::order, env).ok()) return 0;
   journal::ReadTxn txn;
   if (!env->begin_read(txn).ok()) return 0;
   std::uint64_t n = 0;

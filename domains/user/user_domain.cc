@@ -17,11 +17,6 @@ constexpr std::uint16_t tag_emails = 1;
 // Every address fits a view key of a state entry.
 static_assert(email_size_bytes <= journal::entry_key_size_max_bytes);
 
-bool is_control(char c) noexcept {
-  const auto u = static_cast<unsigned char>(c);
-  return u < 0x20 || u == 0x7f;
-}
-
 // An e-mail address lower-cased (ASCII only: that is the part mail systems fold), as a key.
 struct LowerEmail {
   std::array<char, email_size_bytes> bytes{};

@@ -29,7 +29,7 @@ namespace flashsaga::gateway {
 
 enum class Lookup : std::uint8_t { found = 0, missing = 1, unavailable = 2 };
 
-// One read snapshot of one domain's journal.
+// One read snapshot of one domain's view (its rows); record_header() reads its journal.
 class Snapshot {
  public:
   journal::TableId table(std::string_view name) const { return env_->table(name); }
@@ -42,13 +42,16 @@ class Snapshot {
     if (s.ok()) return Lookup::found;
     return s.code() == journal::ErrorCode::not_found ? Lookup::missing : Lookup::unavailable;
   }
-  // The journal record with this sequence (its header: order id, time).
+  // The journal record with this sequence (its header: order id, time). The journal holds
+  // every record a view row was made from (the journal commits before the view).
   bool record_header(std::uint64_t sequence, journal::RecordHeader& out) const;
 
  private:
   friend class Store;
   const journal::Env* env_ = nullptr;
+  const journal::Env* journal_ = nullptr;
   journal::ReadTxn txn_;
+  mutable journal::ReadTxn journal_txn_;  // begun by the first record_header()
 };
 
 class Store {
@@ -58,7 +61,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Begins a snapshot of a domain's journal; false if it cannot be opened (yet) or read.
+  // Begins a snapshot of a domain's view; false if it cannot be opened (yet) or read.
   bool begin(ipc::Domain d, Snapshot& out);
   // Whether the environment is open (for /healthz and /metrics).
   bool is_open(ipc::Domain d) const noexcept;
@@ -68,12 +71,16 @@ class Store {
 
  private:
   const journal::Env* open(ipc::Domain d);
+  const journal::Env* journal(ipc::Domain d);
 
   const engine::Config& config_;
   static constexpr std::size_t slots = domain_count + 1;
-  std::array<std::unique_ptr<journal::Env>, slots> envs_;
+  std::array<std::unique_ptr<journal::Env>, slots> envs_;      // views
+  std::array<std::unique_ptr<journal::Env>, slots> journals_;
   std::array<std::atomic<const journal::Env*>, slots> ready_{};
+  std::array<std::atomic<const journal::Env*>, slots> journal_ready_{};
   std::array<std::int64_t, slots> last_attempt_ns_{};
+  std::array<std::int64_t, slots> journal_attempt_ns_{};
   mutable std::mutex mutex_;
   std::string last_error_;
 };
