@@ -103,6 +103,7 @@ journal::Options Config::view_options(ipc::Domain domain) const {
   // mapped at its largest from the start: its writer never remaps under the business thread's
   // snapshots.
   o.durability = journal::Durability::nosync;
+  o.write_map = true;
   o.map_size_bytes = o.map_size_max_bytes;
   o.tables = domains::all_tables(domain);
   return o;

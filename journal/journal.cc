@@ -463,17 +463,19 @@ Status Env::open(const Options& options, std::unique_ptr<Env>& out) {
   unsigned flags = MDB_NOTLS;
   if (options.read_only) flags |= MDB_RDONLY;
   if (!options.read_only && options.durability == Durability::nosync) flags |= MDB_NOSYNC;
-  // nosync writers update the map in place (MDB_WRITEMAP) instead of copying every dirty page
-  // out with pwrite at commit: the copies were a third of a domain's CPU. A commit that did not
-  // finish is still invisible: the meta page is written last.
-  // sync writers do not: msync of a written map write-protects every page it flushes, so the
-  // next batch takes a page fault per page it touches again; pwrite + fdatasync measured 1.8x
-  // the completed orders/s at 0.4x the CPU per order (flashsaga bench flash-sale, sync).
+  // Writers with Options::write_map update the map in place (MDB_WRITEMAP) instead of copying
+  // every dirty page out with pwrite at commit: right for a table of rows updated at random
+  // keys (a view), where the copies were a third of a domain's CPU. A journal appends whole
+  // pages in order, so pwrite costs it one copy and no page faults; and a sync writer never
+  // uses the map, since msync write-protects every page it flushes and the next batch then
+  // takes a fault per page it touches again. A commit that did not finish is invisible either
+  // way: the meta page is written last.
   // Not under ThreadSanitizer: LMDB reuses a page in place only once no reader snapshot can
   // see it, an MVCC guarantee kept in its reader table that TSan cannot see, so every reuse
   // would be reported as a race. Without WRITEMAP the same writes go through pwrite.
 #if !defined(__SANITIZE_THREAD__)
-  if (!options.read_only && options.durability == Durability::nosync) flags |= MDB_WRITEMAP | MDB_MAPASYNC;
+  if (!options.read_only && options.write_map && options.durability == Durability::nosync)
+    flags |= MDB_WRITEMAP | MDB_MAPASYNC;
 #endif
   rc = mdb_env_open(env->env_, options.dir.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) return from_rc(rc, where + ": open environment");

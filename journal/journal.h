@@ -179,6 +179,9 @@ struct Options {
   // MiB at most).
   std::size_t space_reserve_bytes = std::size_t{16} << 20;
   bool read_only = false;                 // readers (gateway, inspector, check)
+  // nosync writers only: store pages through the map (MDB_WRITEMAP) instead of pwrite. For
+  // tables updated at random keys (views); a journal, which only appends, is better without.
+  bool write_map = false;
   bool create = true;                     // writers: create the directory and environment
   std::vector<std::string> tables;        // named tables besides journal and meta
 };
