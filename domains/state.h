@@ -51,6 +51,10 @@ namespace flashsaga::domains {
 // How many (batch, key) notes a table keeps to forget rows the view caught up with.
 inline constexpr std::size_t state_forget_notes_max = 1u << 22;
 
+// The largest id a DenseTable may hold (its rows are a vector indexed by id).
+inline constexpr std::uint64_t dense_ids_max = std::uint64_t{1} << 27;
+static_assert(user_ids_max <= dense_ids_max);
+
 template <typename Row>
 class DenseTable {
   static_assert(is_row_v<Row>);
@@ -113,6 +117,9 @@ class DenseTable {
 
  private:
   void store(std::uint64_t id, const Row& row) {
+    // Ids come from the domain itself or are checked against their bound (user_ids_max,
+    // products_max) before a put: a dense table never grows to an id a request made up.
+    FS_ASSERT(id < dense_ids_max);
     if (id >= present_.size()) {
       rows_.resize(id + 1);
       present_.resize(id + 1, 0);

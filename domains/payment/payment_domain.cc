@@ -136,7 +136,7 @@ void PaymentDomain::record(Batch& batch, RecordType type, std::uint64_t order_id
 
 void PaymentDomain::deposit(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::DepositBody>(in);
-  if (body.user_id == 0) {
+  if (body.user_id == 0 || body.user_id >= user_ids_max) {
     batch.reply_command(in, Domain::payment, CommandResult::not_found, field_user_id, 0, 0);
     return;
   }

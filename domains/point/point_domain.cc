@@ -84,7 +84,7 @@ std::uint64_t PointDomain::record(Batch& batch, RecordType type, std::uint64_t o
 
 void PointDomain::accrue(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::AccruePointsBody>(in);
-  if (body.user_id == 0) {
+  if (body.user_id == 0 || body.user_id >= user_ids_max) {
     return batch.reply_command(in, Domain::point, CommandResult::not_found, field_user_id, 0, 0);
   }
   if (body.amount <= 0 || body.amount > money_max) {

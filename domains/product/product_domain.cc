@@ -108,7 +108,10 @@ bool ProductDomain::before_batch() {
     std::fprintf(stderr, "flashsaga product: stock reconciliation waiting for %s; intake stays closed\n",
                  waiting_for.c_str());
   }
-  return false;  // no input while reconciling: the recompute must see a still picture
+  // While waiting, keep applying what the order domain sends (else a full order->product ring
+  // could keep the order domain from draining the ports we wait for). The batch that
+  // recomputes takes no input: it must see a still picture.
+  return !reconcile_ready_;
 }
 
 std::size_t ProductDomain::tick(Batch& b) {

@@ -71,6 +71,7 @@ void UserDomain::create(Batch& batch, const ipc::Message& in) {
   }
   const std::uint64_t next = next_user_id_.value();
   const std::uint64_t id = next == 0 ? 1 : next;  // absent or zero: the sequence starts at 1
+  if (id >= user_ids_max) return batch.reply_command(in, Domain::user, CommandResult::unavailable, 0, 0);
   FS_ASSERT(!users_.contains(id));
   next_user_id_.set(batch, id + 1);
 

@@ -59,6 +59,11 @@ inline constexpr std::uint32_t cas_retry_count_max = 4096;
 inline constexpr std::uint32_t products_max_default = 1u << 17;
 inline constexpr std::uint32_t ports_max = 8;  // gateway + client-library attachments
 
+// --- Ids ----------------------------------------------------------------------------------
+// Users a deployment can hold. Per-user state lives in dense in-memory tables indexed by user
+// id, so an id from a request is checked against this before anything is stored under it.
+inline constexpr std::uint64_t user_ids_max = std::uint64_t{1} << 26;
+
 // --- Quantities and money ---------------------------------------------------------------
 // Bounds that keep every sum below 2^53 (JSON numbers) with room to spare.
 inline constexpr std::uint32_t quantity_max = 1'000'000;
