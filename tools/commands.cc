@@ -6,6 +6,9 @@
 #include "bench/http_client.h"
 #include "tools/demo.h"
 
+#ifdef FLASHSAGA_HAVE_GATEWAY
+#include "tools/status.h"
+#endif
 #ifdef FLASHSAGA_HAVE_INSPECTOR
 #include "tools/check.h"
 #include "tools/inspector/inspector.h"
@@ -90,6 +93,9 @@ void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
                   const std::filesystem::path& executable) {
   add_bench_command(app, executable);
   add_demo_command(app, executable);
+#ifdef FLASHSAGA_HAVE_GATEWAY
+  add_status_command(app, config);
+#endif
 #ifdef FLASHSAGA_HAVE_INSPECTOR
   add_check_command(app, config);
   add_inspector_commands(app, config);
