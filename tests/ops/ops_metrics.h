@@ -73,11 +73,17 @@ struct SmallSale {
   std::vector<std::int64_t> users;
 };
 
-// Products (price, stock) and `buyers` users with money.
-inline SmallSale make_sale(const HttpDeployment& d, const std::vector<std::pair<int, int>>& products, int buyers) {
+struct ProductSpec {
+  std::string name;
+  int price;
+  int stock;
+};
+
+// Products and `buyers` users with money.
+inline SmallSale make_sale(const HttpDeployment& d, const std::vector<ProductSpec>& products, int buyers) {
   SmallSale s;
-  for (const auto& [price, stock] : products) {
-    auto r = d.post("/products", R"({"name":"Item","price":)" + std::to_string(price) + R"(,"stock":)" +
+  for (const auto& [name, price, stock] : products) {
+    auto r = d.post("/products", R"({"name":")" + name + R"(","price":)" + std::to_string(price) + R"(,"stock":)" +
                                      std::to_string(stock) + "}");
     EXPECT_EQ(r.status, 201) << r.body;
     s.products.push_back(num(body_of(r), "id"));

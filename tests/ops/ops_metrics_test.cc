@@ -17,7 +17,7 @@ class OpsMetrics : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     d_ = new HttpDeployment();
-    sale_ = new SmallSale(make_sale(*d_, {{500, 5}, {700, 100}}, 8));
+    sale_ = new SmallSale(make_sale(*d_, {{"Lamp", 500, 5}, {"Desk", 700, 100}}, 8));
     // 8 buyers on 5 units of the first product: 5 admitted and completed, 3 sold out.
     for (std::int64_t u : sale_->users) {
       auto r = place(*d_, u, sale_->products[0]);

@@ -12,7 +12,7 @@ class Status : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     d_ = new HttpDeployment();
-    sale_ = new SmallSale(make_sale(*d_, {{900, 3}}, 5));
+    sale_ = new SmallSale(make_sale(*d_, {{"Lamp", 900, 3}}, 5));
     for (std::int64_t u : sale_->users) {
       auto r = place(*d_, u, sale_->products[0]);
       if (r.status == 202) (void)d_->get("/orders/" + std::to_string(num(body_of(r), "id")) + "?wait=10000");
