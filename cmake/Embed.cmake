@@ -27,7 +27,8 @@ function(flashsaga_embed out_source)
   string(REPLACE ";" "|" joined "${args}")
   add_custom_command(
     OUTPUT ${output}
-    COMMAND ${CMAKE_COMMAND} -DOUTPUT=${output} "-DPAIRS=${joined}" -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    COMMAND ${CMAKE_COMMAND} -DOUTPUT=${output} "-DPAIRS=${joined}"
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
     DEPENDS ${deps} ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
     COMMENT "Embedding ${first} and others into ${first}_embedded.cc"
     VERBATIM)

@@ -59,7 +59,8 @@ class UrlSource final : public Source {
   bool sample(std::string& body, std::string& error) override {
     const bench::HttpResponse r = client_.request("GET", "/stats");
     if (r.status != 200) {
-      error = "GET " + url_ + "/stats: " + (r.status == 0 ? r.error : "status " + std::to_string(r.status) + ": " + r.body);
+      error = "GET " + url_ + "/stats: " +
+              (r.status == 0 ? r.error : "status " + std::to_string(r.status) + ": " + r.body);
       return false;
     }
     body = r.body;
@@ -88,7 +89,8 @@ class DataSource final : public Source {
   }
   bool sample(std::string& body, std::string& error) override {
     if (!sale_.update(store_)) {
-      error = "the order journal in " + config_.data_dir.string() + " cannot be read: " + store_.last_error();
+      error = "the order journal in " + config_.data_dir.string() +
+              " cannot be read: " + store_.last_error();
       return false;
     }
     body = gateway::stats_json(*deployment_, store_, sale_, std::nullopt, "journals");
@@ -98,7 +100,10 @@ class DataSource final : public Source {
 
  private:
   DataSource(const engine::Config& config, std::unique_ptr<engine::Deployment> deployment)
-      : config_(config), deployment_(std::move(deployment)), store_(config_), sale_(data_scan_max) {}
+      : config_(config),
+        deployment_(std::move(deployment)),
+        store_(config_),
+        sale_(data_scan_max) {}
   static constexpr std::size_t data_scan_max = 100'000'000;  // a whole journal in one look
   engine::Config config_;
   std::unique_ptr<engine::Deployment> deployment_;
@@ -113,12 +118,16 @@ std::int64_t integer(const json::value* v) {
   return -1;
 }
 
-std::string count_text(const json::value* v) { return v && !v->is_null() ? std::to_string(integer(v)) : "-"; }
+std::string count_text(const json::value* v) {
+  return v && !v->is_null() ? std::to_string(integer(v)) : "-";
+}
 
 std::string rate_text(const json::value* now, const json::value* before, double dt_s) {
   if (!now || !before || now->is_null() || before->is_null() || dt_s <= 0) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f/s", static_cast<double>(std::max<std::int64_t>(integer(now) - integer(before), 0)) / dt_s);
+  std::snprintf(
+      buf, sizeof buf, "%.1f/s",
+      static_cast<double>(std::max<std::int64_t>(integer(now) - integer(before), 0)) / dt_s);
   return buf;
 }
 
@@ -153,37 +162,47 @@ const json::value* product_before(const json::value* before, std::int64_t id) {
 }
 
 // The one-screen summary of `now` (rates against `before`, taken dt_s earlier, if any).
-std::string render(const json::value& now, const json::value* before, double dt_s, const std::string& where) {
+std::string render(const json::value& now, const json::value* before, double dt_s,
+                   const std::string& where) {
   std::ostringstream out;
   char line[256];
   auto get = [&](std::initializer_list<std::string_view> keys) { return path(now, keys); };
-  auto was = [&](std::initializer_list<std::string_view> keys) { return before ? path(*before, keys) : nullptr; };
-  out << "flashsaga status   " << json::value_to<std::string>(*get({"at"})) << "   (" << where << ")\n\n";
+  auto was = [&](std::initializer_list<std::string_view> keys) {
+    return before ? path(*before, keys) : nullptr;
+  };
+  out << "flashsaga status   " << json::value_to<std::string>(*get({"at"})) << "   (" << where
+      << ")\n\n";
   out << "intake:            " << json::value_to<std::string>(*get({"intake"}))
       << (get({"stopping"})->as_bool() ? "   (stopping)" : "") << "\n";
   for (const char* k : {"admitted", "completed", "cancelled"}) {
     std::snprintf(line, sizeof line, "%-19s%12s   %s\n", ("orders " + std::string(k) + ":").c_str(),
-                  count_text(get({"orders", k})).c_str(), rate_text(get({"orders", k}), was({"orders", k}), dt_s).c_str());
+                  count_text(get({"orders", k})).c_str(),
+                  rate_text(get({"orders", k}), was({"orders", k}), dt_s).c_str());
     out << line;
   }
-  std::snprintf(line, sizeof line, "%-19s%12s   %s\n", "sold-out answers:", count_text(get({"sold_out_answers"})).c_str(),
+  std::snprintf(line, sizeof line, "%-19s%12s   %s\n",
+                "sold-out answers:", count_text(get({"sold_out_answers"})).c_str(),
                 rate_text(get({"sold_out_answers"}), was({"sold_out_answers"}), dt_s).c_str());
   out << line;
   out << "saga p50 / p99:    " << seconds_text(get({"orders", "saga_p50_seconds"})) << " / "
       << seconds_text(get({"orders", "saga_p99_seconds"})) << "\n";
   out << "ring depth:        max " << count_text(get({"rings", "depth_max"})) << ", total "
       << count_text(get({"rings", "depth_total"})) << "\n\n";
-  std::snprintf(line, sizeof line, "%-9s %-13s %8s %12s %8s\n", "DOMAIN", "STATE", "RESTARTS", "HEARTBEAT", "OUTBOX");
+  std::snprintf(line, sizeof line, "%-9s %-13s %8s %12s %8s\n", "DOMAIN", "STATE", "RESTARTS",
+                "HEARTBEAT", "OUTBOX");
   out << line;
   for (const auto& [name, d] : get({"domains"})->as_object()) {
     std::snprintf(line, sizeof line, "%-9s %-13s %8s %12s %8s\n", std::string(name).c_str(),
-                  json::value_to<std::string>(d.at("state")).c_str(), count_text(path(d, {"restarts"})).c_str(),
-                  seconds_text(path(d, {"heartbeat_age_seconds"})).c_str(), count_text(path(d, {"outbox_backlog"})).c_str());
+                  json::value_to<std::string>(d.at("state")).c_str(),
+                  count_text(path(d, {"restarts"})).c_str(),
+                  seconds_text(path(d, {"heartbeat_age_seconds"})).c_str(),
+                  count_text(path(d, {"outbox_backlog"})).c_str());
     out << line;
   }
   out << "\n";
-  std::snprintf(line, sizeof line, "%-5s %-20s %15s %8s %8s %11s %11s %11s %10s %10s\n", "ID", "PRODUCT ON SALE", "LEFT/TOTAL",
-                "RESERVED", "SOLD", "ADMITTED", "COMPLETED", "CANCELLED", "P50", "P99");
+  std::snprintf(line, sizeof line, "%-5s %-20s %15s %8s %8s %11s %11s %11s %10s %10s\n", "ID",
+                "PRODUCT ON SALE", "LEFT/TOTAL", "RESERVED", "SOLD", "ADMITTED", "COMPLETED",
+                "CANCELLED", "P50", "P99");
   out << line;
   int shown = 0;
   for (const json::value& p : get({"products"})->as_array()) {
@@ -194,11 +213,13 @@ std::string render(const json::value& now, const json::value* before, double dt_
     auto rate = [&](std::string_view k) {
       return rate_text(path(p, {"orders", k}), b ? path(*b, {"orders", k}) : nullptr, dt_s);
     };
-    const std::string left = count_text(path(p, {"stock", "available"})) + "/" + count_text(path(p, {"stock", "total"}));
-    std::snprintf(line, sizeof line, "%-5lld %-20.20s %15s %8s %8s %11s %11s %11s %10s %10s\n", static_cast<long long>(id),
-                  json::value_to<std::string>(p.at("name")).c_str(), left.c_str(),
-                  count_text(path(p, {"stock", "reserved"})).c_str(), count_text(path(p, {"stock", "sold"})).c_str(),
-                  rate("admitted").c_str(), rate("completed").c_str(), rate("cancelled").c_str(),
+    const std::string left =
+        count_text(path(p, {"stock", "available"})) + "/" + count_text(path(p, {"stock", "total"}));
+    std::snprintf(line, sizeof line, "%-5lld %-20.20s %15s %8s %8s %11s %11s %11s %10s %10s\n",
+                  static_cast<long long>(id), json::value_to<std::string>(p.at("name")).c_str(),
+                  left.c_str(), count_text(path(p, {"stock", "reserved"})).c_str(),
+                  count_text(path(p, {"stock", "sold"})).c_str(), rate("admitted").c_str(),
+                  rate("completed").c_str(), rate("cancelled").c_str(),
                   seconds_text(path(p, {"orders", "saga_p50_seconds"})).c_str(),
                   seconds_text(path(p, {"orders", "saga_p99_seconds"})).c_str());
     out << line;
@@ -210,7 +231,8 @@ std::string render(const json::value& now, const json::value* before, double dt_
 bool parse(const std::string& body, json::value& out, std::string& error) {
   boost::system::error_code ec;
   out = json::parse(body, ec);
-  if (ec || !out.is_object() || !path(out, {"orders"}) || !path(out, {"products"}) || !path(out, {"domains"})) {
+  if (ec || !out.is_object() || !path(out, {"orders"}) || !path(out, {"products"}) ||
+      !path(out, {"domains"})) {
     error = "the stats are not what GET /stats answers: " + body.substr(0, 200);
     return false;
   }
@@ -220,7 +242,9 @@ bool parse(const std::string& body, json::value& out, std::string& error) {
 int run_status(const StatusOptions& o, Source& source) {
   std::string body, error;
   json::value before, now;
-  auto take = [&](json::value& into) { return source.sample(body, error) && parse(body, into, error); };
+  auto take = [&](json::value& into) {
+    return source.sample(body, error) && parse(body, into, error);
+  };
   if (!take(before)) {
     std::fprintf(stderr, "flashsaga status: %s\n", error.c_str());
     return 1;
@@ -250,12 +274,17 @@ int run_status(const StatusOptions& o, Source& source) {
 
 void add_status_command(CLI::App& app, const std::function<engine::Config()>& config) {
   auto o = std::make_shared<StatusOptions>();
-  CLI::App* cmd = app.add_subcommand("status", "the live sale on one screen (what GET / shows), from a gateway or the journals");
-  cmd->add_option("--url", o->url, "the gateway to ask, e.g. http://127.0.0.1:8080 (default: read --data directly)");
-  cmd->add_flag("--watch", o->watch, "redraw every --interval until interrupted (or --count times)");
-  cmd->add_option("--interval", o->interval_ms, "milliseconds between samples (rates are over this)")
+  CLI::App* cmd = app.add_subcommand(
+      "status", "the live sale on one screen (what GET / shows), from a gateway or the journals");
+  cmd->add_option("--url", o->url,
+                  "the gateway to ask, e.g. http://127.0.0.1:8080 (default: read --data directly)");
+  cmd->add_flag("--watch", o->watch,
+                "redraw every --interval until interrupted (or --count times)");
+  cmd->add_option("--interval", o->interval_ms,
+                  "milliseconds between samples (rates are over this)")
       ->check(CLI::Range(50, 3'600'000));
-  cmd->add_option("--count", o->count, "with --watch: stop after this many screens (0: never)")->check(CLI::Range(0, 1'000'000));
+  cmd->add_option("--count", o->count, "with --watch: stop after this many screens (0: never)")
+      ->check(CLI::Range(0, 1'000'000));
   cmd->add_flag("--json", o->json, "print one sample as GET /stats JSON and exit");
   cmd->footer(
       "Examples:\n"

@@ -13,8 +13,9 @@
 //   - no handler blocks: replies and long-poll re-checks come back through Exchange::post.
 //
 // Routes live in routes.cc (users, points, wallets, coupons, products, operations),
-// orders.cc (orders and payments) and console.cc (GET /, /stats, /openapi.json), the only translation units that see Boost.JSON with
-// json_io.cc.
+// orders.cc (orders and payments) and console.cc (GET /, /stats, /openapi.json); routes.cc and
+// orders.cc are the only translation units that see Boost.JSON with json_io.cc and
+// sale_stats.cc.
 #pragma once
 
 #include <atomic>

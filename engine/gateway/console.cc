@@ -29,7 +29,8 @@ void Api::stats(const Request&, const PathParams&, const ExchangePtr& ex) {
   sale_.update(store_);
   Response r;
   r.status = 200;
-  r.body = stats_json(deployment_, store_, sale_, metrics_.sold_out_answers.load(std::memory_order_relaxed), "gateway");
+  r.body = stats_json(deployment_, store_, sale_,
+                      metrics_.sold_out_answers.load(std::memory_order_relaxed), "gateway");
   ex->respond(std::move(r));
 }
 

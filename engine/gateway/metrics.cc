@@ -233,7 +233,8 @@ std::string Metrics::render(engine::Deployment& deployment, const Store& store, 
   w.family("flashsaga_stock_available", "gauge", "Units that can still be reserved, per product (first products only).");
   Writer totals;
   totals.family("flashsaga_stock_supplied", "gauge",
-                "Units put on sale so far, per product: initial stock plus restocks (first products only).");
+                "Units put on sale so far, per product: initial stock plus restocks "
+                "(first products only).");
   const std::uint32_t last = std::min(metrics_products_max, deployment.geometry().products_max - 1);
   for (std::uint32_t id = 1; id <= last; ++id) {
     engine::StockSlot& slot = deployment.stock(id);

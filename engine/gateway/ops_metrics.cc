@@ -91,20 +91,25 @@ void processes(Text& t, engine::Deployment& deployment) {
     std::uint32_t pid;
   };
   std::vector<Proc> procs;
-  procs.push_back({"supervisor", deployment.control().supervisor_pid.load(std::memory_order_acquire)});
+  procs.push_back(
+      {"supervisor", deployment.control().supervisor_pid.load(std::memory_order_acquire)});
   for (std::uint8_t d = 1; d <= domain_count; ++d) {
     const auto domain = static_cast<ipc::Domain>(d);
-    procs.push_back({std::string(ipc::domain_name(domain)), deployment.status(domain).pid.load(std::memory_order_acquire)});
+    procs.push_back({std::string(ipc::domain_name(domain)),
+                     deployment.status(domain).pid.load(std::memory_order_acquire)});
   }
   procs.push_back({"gateway", static_cast<std::uint32_t>(::getpid())});
   std::vector<std::pair<std::string, ProcessResources>> seen;
   for (const Proc& p : procs) {
     ProcessResources r;
-    if (p.pid != 0 && read_process_resources(p.pid, r)) seen.emplace_back(label("process", p.name), r);
+    if (p.pid != 0 && read_process_resources(p.pid, r))
+      seen.emplace_back(label("process", p.name), r);
   }
-  t.family("process_cpu_seconds_total", "counter", "User and system CPU time of each process of the deployment.");
+  t.family("process_cpu_seconds_total", "counter",
+           "User and system CPU time of each process of the deployment.");
   for (const auto& [l, r] : seen) t.sample("process_cpu_seconds_total", l, r.cpu_seconds);
-  t.family("process_resident_memory_bytes", "gauge", "Resident memory of each process of the deployment.");
+  t.family("process_resident_memory_bytes", "gauge",
+           "Resident memory of each process of the deployment.");
   for (const auto& [l, r] : seen) t.sample("process_resident_memory_bytes", l, r.resident_bytes);
   t.family("process_open_fds", "gauge", "Open file descriptors of each process of the deployment.");
   for (const auto& [l, r] : seen) t.sample("process_open_fds", l, r.open_fds);
@@ -124,12 +129,17 @@ void journal_maps(Text& t, Store& store, const engine::Config& config) {
     maps.push_back({label("domain", ipc::domain_name(domain)), env->stats(),
                     config.journal_options(domain).map_size_max_bytes});
   }
-  t.family("flashsaga_journal_map_used_bytes", "gauge", "Bytes of the journal's map in use (last page * page size).");
-  for (const Map& m : maps) t.sample("flashsaga_journal_map_used_bytes", m.label, std::uint64_t{m.stats.used_bytes});
-  t.family("flashsaga_journal_map_size_bytes", "gauge", "The journal's current map size (it grows up to the maximum).");
-  for (const Map& m : maps) t.sample("flashsaga_journal_map_size_bytes", m.label, std::uint64_t{m.stats.map_size_bytes});
-  t.family("flashsaga_journal_map_max_bytes", "gauge",
-           "journal.map_size_max_mib in bytes: at this use the domain cannot commit and intake pauses.");
+  t.family("flashsaga_journal_map_used_bytes", "gauge",
+           "Bytes of the journal's map in use (last page * page size).");
+  for (const Map& m : maps)
+    t.sample("flashsaga_journal_map_used_bytes", m.label, std::uint64_t{m.stats.used_bytes});
+  t.family("flashsaga_journal_map_size_bytes", "gauge",
+           "The journal's current map size (it grows up to the maximum).");
+  for (const Map& m : maps)
+    t.sample("flashsaga_journal_map_size_bytes", m.label, std::uint64_t{m.stats.map_size_bytes});
+  t.family(
+      "flashsaga_journal_map_max_bytes", "gauge",
+      "journal.map_size_max_mib in bytes: at this use the domain cannot commit and intake pauses.");
   for (const Map& m : maps) t.sample("flashsaga_journal_map_max_bytes", m.label, m.max);
 }
 
@@ -150,11 +160,14 @@ void histogram(Text& t, std::string_view name, const std::string& labels, const 
 
 void sale_orders(Text& t, const SaleTracker& sale) {
   const SaleCounts total = sale.total();
-  t.family("flashsaga_orders_admitted_total", "counter", "Orders the order journal holds (stock was reserved).");
+  t.family("flashsaga_orders_admitted_total", "counter",
+           "Orders the order journal holds (stock was reserved).");
   t.sample("flashsaga_orders_admitted_total", "", total.admitted);
-  t.family("flashsaga_orders_completed_total", "counter", "Orders that ended COMPLETED, from the order journal.");
+  t.family("flashsaga_orders_completed_total", "counter",
+           "Orders that ended COMPLETED, from the order journal.");
   t.sample("flashsaga_orders_completed_total", "", total.completed);
-  t.family("flashsaga_orders_cancelled_total", "counter", "Orders that ended CANCELLED, from the order journal.");
+  t.family("flashsaga_orders_cancelled_total", "counter",
+           "Orders that ended CANCELLED, from the order journal.");
   t.sample("flashsaga_orders_cancelled_total", "", total.cancelled);
   std::vector<std::pair<std::string, SaleCounts>> products;
   for (std::uint32_t id = 1; id <= sale_products_max; ++id) {
@@ -166,17 +179,22 @@ void sale_orders(Text& t, const SaleTracker& sale) {
     const char* help;
     std::uint64_t SaleCounts::*field;
   } families[] = {
-      {"flashsaga_product_orders_admitted_total", "Orders holding the product (products 1-64).", &SaleCounts::admitted},
-      {"flashsaga_product_orders_completed_total", "Completed orders holding the product.", &SaleCounts::completed},
-      {"flashsaga_product_orders_cancelled_total", "Cancelled orders holding the product.", &SaleCounts::cancelled},
+      {"flashsaga_product_orders_admitted_total", "Orders holding the product (products 1-64).",
+       &SaleCounts::admitted},
+      {"flashsaga_product_orders_completed_total", "Completed orders holding the product.",
+       &SaleCounts::completed},
+      {"flashsaga_product_orders_cancelled_total", "Cancelled orders holding the product.",
+       &SaleCounts::cancelled},
   };
   for (const auto& f : families) {
     t.family(f.name, "counter", f.help);
     for (const auto& [l, c] : products) t.sample(f.name, l, c.*f.field);
   }
-  t.family("flashsaga_product_saga_completion_seconds", "histogram",
-           "Saga time (terminal - created) of the orders holding the product, from the order journal.");
-  for (const auto& [l, c] : products) histogram(t, "flashsaga_product_saga_completion_seconds", l, c.saga);
+  t.family(
+      "flashsaga_product_saga_completion_seconds", "histogram",
+      "Saga time (terminal - created) of the orders holding the product, from the order journal.");
+  for (const auto& [l, c] : products)
+    histogram(t, "flashsaga_product_saga_completion_seconds", l, c.saga);
 }
 
 }  // namespace
@@ -191,11 +209,12 @@ bool read_process_resources(std::uint32_t pid, ProcessResources& out) {
   if (paren == std::string::npos) return false;
   // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
   unsigned long long utime = 0, stime = 0;
-  if (std::sscanf(text.c_str() + paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                  &stime) != 2)
+  if (std::sscanf(text.c_str() + paren + 1,
+                  " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return false;
   const long ticks = ::sysconf(_SC_CLK_TCK);
-  out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
+  out.cpu_seconds =
+      static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
   std::ifstream statm(dir + "/statm");
   unsigned long long size_pages = 0, resident_pages = 0;
   if (!(statm >> size_pages >> resident_pages)) return false;
@@ -211,8 +230,8 @@ bool read_process_resources(std::uint32_t pid, ProcessResources& out) {
   return true;
 }
 
-std::string render_ops_metrics(engine::Deployment& deployment, Store& store, const engine::Config& config,
-                               const SaleTracker& sale) {
+std::string render_ops_metrics(engine::Deployment& deployment, Store& store,
+                               const engine::Config& config, const SaleTracker& sale) {
   Text t;
   build_info(t);
   processes(t, deployment);

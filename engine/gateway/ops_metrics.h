@@ -25,8 +25,8 @@
 
 namespace flashsaga::gateway {
 
-std::string render_ops_metrics(engine::Deployment& deployment, Store& store, const engine::Config& config,
-                               const SaleTracker& sale);
+std::string render_ops_metrics(engine::Deployment& deployment, Store& store,
+                               const engine::Config& config, const SaleTracker& sale);
 
 // One process's resources from /proc/<pid>; false when it is gone or runs another program.
 struct ProcessResources {

@@ -24,7 +24,8 @@ std::size_t products_of(const OrderRow& row, std::array<std::uint32_t, line_item
   for (std::uint32_t i = 0; i < row.item_count && i < line_items_max; ++i) {
     const std::uint32_t id = row.items[i].product_id;
     if (id == 0 || id > sale_products_max) continue;
-    if (std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), id) == out.begin() + n) out[n++] = id;
+    if (std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), id) == out.begin() + n)
+      out[n++] = id;
   }
   return n;
 }
@@ -40,7 +41,9 @@ void count_new(const OrderRow& row, SaleCounts& total, ProductCounts& products) 
 
 void count_end(const OrderRow& row, SaleCounts& total, ProductCounts& products) {
   const bool completed = row.status == static_cast<std::uint8_t>(OrderStatus::completed);
-  const double s = row.updated_ns > row.created_ns ? static_cast<double>(row.updated_ns - row.created_ns) / 1e9 : 0.0;
+  const double s = row.updated_ns > row.created_ns
+                       ? static_cast<double>(row.updated_ns - row.created_ns) / 1e9
+                       : 0.0;
   std::array<std::uint32_t, line_items_max> ids{};
   const std::size_t n = products_of(row, ids);
   auto count = [&](SaleCounts& c) {
@@ -75,23 +78,26 @@ json::object domains_json(engine::Deployment& deployment) {
     const auto state = static_cast<engine::DomainState>(st.state.load(std::memory_order_acquire));
     const std::int64_t beat = st.heartbeat_ns.load(std::memory_order_acquire);
     std::string_view shown = engine::domain_state_name(state);
-    if (state == engine::DomainState::ready && (beat == 0 || now - beat > heartbeat_stale_ns)) shown = "unresponsive";
+    if (state == engine::DomainState::ready && (beat == 0 || now - beat > heartbeat_stale_ns))
+      shown = "unresponsive";
     json::object o;
     o["state"] = shown;
     o["restarts"] = st.restarts.load(std::memory_order_relaxed);
-    o["heartbeat_age_seconds"] = beat > 0 ? json::value(static_cast<double>(std::max<std::int64_t>(now - beat, 0)) / 1e9)
-                                          : json::value(nullptr);
+    o["heartbeat_age_seconds"] =
+        beat > 0 ? json::value(static_cast<double>(std::max<std::int64_t>(now - beat, 0)) / 1e9)
+                 : json::value(nullptr);
     o["outbox_backlog"] = st.outbox_backlog.load(std::memory_order_relaxed);
     out[ipc::domain_name(domain)] = std::move(o);
   }
   return out;
 }
 
-json::object product_json(const engine::StockSlot& slot, const domains::ProductRow& row, const SaleCounts& counts,
-                          std::int64_t now_wall) {
+json::object product_json(const engine::StockSlot& slot, const domains::ProductRow& row,
+                          const SaleCounts& counts, std::int64_t now_wall) {
   const std::int64_t total = slot.total.load(std::memory_order_relaxed);
   const std::int64_t available =
-      std::clamp<std::int64_t>(slot.available.load(std::memory_order_acquire), 0, std::max<std::int64_t>(total - row.sold, 0));
+      std::clamp<std::int64_t>(slot.available.load(std::memory_order_acquire), 0,
+                               std::max<std::int64_t>(total - row.sold, 0));
   const std::int64_t starts = slot.sale_starts_ns.load(std::memory_order_relaxed);
   const std::int64_t ends = slot.sale_ends_ns.load(std::memory_order_relaxed);
   json::object stock;
@@ -143,7 +149,8 @@ std::optional<double> SagaHistogram::quantile(double q) const noexcept {
   for (std::size_t b = 0; b < bounds_s.size(); ++b) {
     if (static_cast<double>(below + buckets[b]) >= rank && buckets[b] > 0) {
       const double lo = b == 0 ? 0.0 : bounds_s[b - 1];
-      return lo + (bounds_s[b] - lo) * (rank - static_cast<double>(below)) / static_cast<double>(buckets[b]);
+      return lo + (bounds_s[b] - lo) * (rank - static_cast<double>(below)) /
+                      static_cast<double>(buckets[b]);
     }
     below += buckets[b];
   }
@@ -167,20 +174,21 @@ bool SaleTracker::update(Store& store) {
     it = pending_.erase(it);
   }
   std::uint64_t next = next_id_;
-  const journal::Status st =
-      s.txn().scan(orders, journal::key_u64(next_id_), scan_max_, [&](journal::Bytes key, journal::Bytes value) {
-        OrderRow row{};
-        if (!journal::from_bytes(value, row)) return false;
-        if (!terminal(row) && pending_.size() >= pending_max) return false;  // the next update takes it
-        count_new(row, total_, products_);
-        if (terminal(row)) {
-          count_end(row, total_, products_);
-        } else {
-          pending_.insert(row.id);
-        }
-        next = journal::u64_from_key(key) + 1;
-        return true;
-      });
+  const journal::Status st = s.txn().scan(orders, journal::key_u64(next_id_), scan_max_,
+                                          [&](journal::Bytes key, journal::Bytes value) {
+                                            OrderRow row{};
+                                            if (!journal::from_bytes(value, row)) return false;
+                                            if (!terminal(row) && pending_.size() >= pending_max)
+                                              return false;  // the next update takes it
+                                            count_new(row, total_, products_);
+                                            if (terminal(row)) {
+                                              count_end(row, total_, products_);
+                                            } else {
+                                              pending_.insert(row.id);
+                                            }
+                                            next = journal::u64_from_key(key) + 1;
+                                            return true;
+                                          });
   next_id_ = next;
   return st.ok();
 }

@@ -36,8 +36,8 @@ inline constexpr std::uint32_t sale_products_max = 64;
 
 // A saga-time histogram with the bounds of flashsaga_saga_completion_seconds.
 struct SagaHistogram {
-  static constexpr std::array<double, 14> bounds_s = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                      0.25,  0.5,    1.0,   2.5,  5.0,  10.0, 30.0};
+  static constexpr std::array<double, 14> bounds_s = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0};
   std::array<std::uint64_t, bounds_s.size() + 1> buckets{};  // not cumulative; last: +Inf
   std::uint64_t count = 0;
   double sum_s = 0;
@@ -72,8 +72,8 @@ class SaleTracker {
  private:
   const std::size_t scan_max_;
   mutable std::mutex mutex_;
-  std::uint64_t next_id_ = 1;          // orders below were all read once
-  std::set<std::uint64_t> pending_;    // read while PENDING, to be counted when they end
+  std::uint64_t next_id_ = 1;        // orders below were all read once
+  std::set<std::uint64_t> pending_;  // read while PENDING, to be counted when they end
   SaleCounts total_;
   std::array<SaleCounts, sale_products_max + 1> products_{};  // index = product id; [0] unused
 };

@@ -458,7 +458,8 @@ TEST_F(HttpApi, OrdersRefusedAtTheDoor) {
 }
 
 TEST_F(HttpApi, UnknownRoutesAndWrongMethods) {
-  for (const char* path : {"/nope", "/users/", "//users", "/users/1/nope", "/USERS", "/products/1/restock/x", "//"})
+  for (const char* path :
+       {"/nope", "/users/", "//users", "/users/1/nope", "/USERS", "/products/1/restock/x", "//"})
     expect_error(d().get(path), 404, "not_found");
   auto r = http_request(d().port(), "DELETE", "/users/1");
   expect_error(r, 405, "method_not_allowed");
@@ -545,9 +546,10 @@ TEST_F(HttpApi, OpenApiDocumentIsServedAsCommitted) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.header("content-type"), "application/json");
   std::ifstream in(std::string(FLASHSAGA_SOURCE_DIR) + "/docs/openapi.json", std::ios::binary);
-  const std::string committed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string committed((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
   ASSERT_FALSE(committed.empty());
-  EXPECT_EQ(r.body, committed) << "the binary embeds another docs/openapi.json than the source tree's";
+  EXPECT_EQ(r.body, committed) << "the binary embeds another docs/openapi.json than the source's";
   EXPECT_EQ(str(body_of(r), "openapi").rfind("3.1.", 0), 0u);
 }
 
@@ -556,15 +558,17 @@ TEST_F(HttpApi, SalePageAndItsStats) {
   ASSERT_EQ(page.status, 200);
   EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("fetch(\"/stats\""), std::string::npos);
-  EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the page must fetch nothing from elsewhere";
+  EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the page fetches nothing elsewhere";
   EXPECT_EQ(page.body.find("https://"), std::string::npos);
   expect_error(d().post("/", "{}"), 405, "method_not_allowed");
 
   const std::int64_t p = product(100, 3);
   const std::int64_t u = user();
-  ASSERT_EQ(d().post("/users/" + std::to_string(u) + "/wallet/deposits", R"({"amount":1000})").status, 201);
-  auto placed = d().post("/orders", R"({"user_id":)" + std::to_string(u) + R"(,"items":[{"product_id":)" +
-                                        std::to_string(p) + R"(,"quantity":1}]})");
+  const std::string wallet = "/users/" + std::to_string(u) + "/wallet/deposits";
+  ASSERT_EQ(d().post(wallet, R"({"amount":1000})").status, 201);
+  auto placed = d().post("/orders", R"({"user_id":)" + std::to_string(u) +
+                                        R"(,"items":[{"product_id":)" + std::to_string(p) +
+                                        R"(,"quantity":1}]})");
   ASSERT_EQ(placed.status, 202) << placed.body;
   wait_order(num(body_of(placed), "id"));
   auto r = d().get("/stats");

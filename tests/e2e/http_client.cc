@@ -69,13 +69,15 @@ void json_escape(std::string& out, std::string_view text) {
 
 }  // namespace
 
-void record_exchange(std::string_view method, std::string_view target, const HttpResponse& response) {
+void record_exchange(std::string_view method, std::string_view target,
+                     const HttpResponse& response) {
   static std::mutex mutex;
   static int fd = -2;  // -2: not opened yet; -1: not recording
   std::lock_guard<std::mutex> lock(mutex);
   if (fd == -2) {
     const char* path = std::getenv("FLASHSAGA_HTTP_RECORD");
-    fd = path && *path ? ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644) : -1;
+    constexpr int flags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC;
+    fd = path && *path ? ::open(path, flags, 0644) : -1;
   }
   if (fd < 0 || response.status == 0) return;
   std::string line = "{\"method\":";
@@ -132,7 +134,8 @@ void HttpConnection::note_requests(std::string_view bytes) {
   std::size_t at = 0;
   while (at < bytes.size()) {
     auto line = request_line(bytes.substr(at));
-    if (!line.first.empty() && sent_.size() < pending_requests_max) sent_.push_back(std::move(line));
+    if (!line.first.empty() && sent_.size() < pending_requests_max)
+      sent_.push_back(std::move(line));
     const std::size_t end = bytes.find("\r\n\r\n", at);
     if (end == std::string_view::npos) break;
     at = end + 4;

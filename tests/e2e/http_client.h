@@ -69,7 +69,8 @@ class HttpConnection {
 };
 
 // Appends one exchange to the FLASHSAGA_HTTP_RECORD file (no-op when it is not set).
-void record_exchange(std::string_view method, std::string_view target, const HttpResponse& response);
+void record_exchange(std::string_view method, std::string_view target,
+                     const HttpResponse& response);
 
 // One request on a fresh connection.
 HttpResponse http_request(std::uint16_t port, std::string_view method, std::string_view target,

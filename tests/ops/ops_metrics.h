@@ -80,20 +80,24 @@ struct ProductSpec {
 };
 
 // Products and `buyers` users with money.
-inline SmallSale make_sale(const HttpDeployment& d, const std::vector<ProductSpec>& products, int buyers) {
+inline SmallSale make_sale(const HttpDeployment& d, const std::vector<ProductSpec>& products,
+                           int buyers) {
   SmallSale s;
   for (const auto& [name, price, stock] : products) {
-    auto r = d.post("/products", R"({"name":")" + name + R"(","price":)" + std::to_string(price) + R"(,"stock":)" +
-                                     std::to_string(stock) + "}");
+    auto r = d.post("/products", R"({"name":")" + name + R"(","price":)" + std::to_string(price) +
+                                     R"(,"stock":)" + std::to_string(stock) + "}");
     EXPECT_EQ(r.status, 201) << r.body;
     s.products.push_back(num(body_of(r), "id"));
   }
   static int n = 0;
   for (int i = 0; i < buyers; ++i) {
-    auto r = d.post("/users", R"({"name":"B","email":"b)" + std::to_string(++n) + R"(@example.com"})");
+    auto r =
+        d.post("/users", R"({"name":"B","email":"b)" + std::to_string(++n) + R"(@example.com"})");
     EXPECT_EQ(r.status, 201) << r.body;
     const std::int64_t u = num(body_of(r), "id");
-    EXPECT_EQ(d.post("/users/" + std::to_string(u) + "/wallet/deposits", R"({"amount":100000000})").status, 201);
+    EXPECT_EQ(d.post("/users/" + std::to_string(u) + "/wallet/deposits", R"({"amount":100000000})")
+                  .status,
+              201);
     s.users.push_back(u);
   }
   return s;

@@ -22,7 +22,8 @@ class OpsMetrics : public ::testing::Test {
     for (std::int64_t u : sale_->users) {
       auto r = place(*d_, u, sale_->products[0]);
       EXPECT_TRUE(r.status == 202 || r.status == 409) << r.body;
-      if (r.status == 202) (void)d_->get("/orders/" + std::to_string(num(body_of(r), "id")) + "?wait=10000");
+      if (r.status == 202)
+        (void)d_->get("/orders/" + std::to_string(num(body_of(r), "id")) + "?wait=10000");
     }
     auto r = place(*d_, sale_->users[0], sale_->products[1]);
     EXPECT_EQ(r.status, 202) << r.body;
@@ -44,7 +45,8 @@ HttpDeployment* OpsMetrics::d_ = nullptr;
 SmallSale* OpsMetrics::sale_ = nullptr;
 
 TEST_F(OpsMetrics, PromtoolCheckMetricsIsClean) {
-  if (!have_program("promtool")) GTEST_SKIP() << "promtool is not installed (Debian package prometheus; tools/setup.sh)";
+  if (!have_program("promtool"))
+    GTEST_SKIP() << "promtool is not installed (Debian package prometheus; tools/setup.sh)";
   const std::string path = d_->dir().string() + "/metrics.txt";
   std::ofstream(path) << metrics();
   std::string out;
@@ -60,7 +62,8 @@ TEST_F(OpsMetrics, BuildInfoAndEveryProcessOfTheDeployment) {
     if (key.rfind("flashsaga_build_info{version=\"", 0) == 0) build = value == 1;
   EXPECT_TRUE(build);
   EXPECT_EQ(m.types.at("process_cpu_seconds_total"), "counter");
-  for (const char* p : {"supervisor", "user", "point", "product", "coupon", "order", "payment", "gateway"}) {
+  for (const char* p :
+       {"supervisor", "user", "point", "product", "coupon", "order", "payment", "gateway"}) {
     const std::string l = std::string("{process=\"") + p + "\"}";
     EXPECT_GE(m.at("process_cpu_seconds_total" + l), 0) << p;
     EXPECT_GT(m.at("process_resident_memory_bytes" + l), 1 << 20) << p;
@@ -78,7 +81,9 @@ TEST_F(OpsMetrics, JournalMapUse) {
     const double used = m.at("flashsaga_journal_map_used_bytes" + l);
     EXPECT_GT(used, 0) << d;
     EXPECT_LE(used, m.at("flashsaga_journal_map_size_bytes" + l)) << d;
-    EXPECT_LE(m.at("flashsaga_journal_map_size_bytes" + l), m.at("flashsaga_journal_map_max_bytes" + l)) << d;
+    EXPECT_LE(m.at("flashsaga_journal_map_size_bytes" + l),
+              m.at("flashsaga_journal_map_max_bytes" + l))
+        << d;
   }
 }
 
@@ -96,26 +101,31 @@ TEST_F(OpsMetrics, OrderFamiliesAgreeWithTheSale) {
   EXPECT_EQ(m.at("flashsaga_sold_out_answers_total"), 3);
   EXPECT_EQ(m.at("flashsaga_stock_available" + hot), 0);
   EXPECT_EQ(m.at("flashsaga_stock_supplied" + hot), 5);
-  EXPECT_EQ(m.types.count("flashsaga_stock_total"), 0u) << "renamed: a gauge must not end in _total";
+  EXPECT_EQ(m.types.count("flashsaga_stock_total"), 0u)
+      << "renamed: a gauge must not end in _total";
 }
 
 // Every family the dashboard and the alert rules query is one /metrics declares.
 TEST_F(OpsMetrics, DashboardAndAlertRulesUseOnlyExistingFamilies) {
   const Exposition m(metrics());
   const std::regex name(R"(\b((flashsaga|process)_[a-z0-9_]+)\b)");
-  for (const char* file : {"/tools/deploy/flashsaga-dashboard.json", "/tools/deploy/flashsaga-alerts.yml"}) {
+  for (const char* file :
+       {"/tools/deploy/flashsaga-dashboard.json", "/tools/deploy/flashsaga-alerts.yml"}) {
     const std::string text = read_file(std::string(FLASHSAGA_SOURCE_DIR) + file);
     ASSERT_FALSE(text.empty()) << file;
     std::set<std::string> used;
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator(); ++it)
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), name);
+         it != std::sregex_iterator(); ++it)
       used.insert((*it)[1]);
     EXPECT_GT(used.size(), 5u) << file;
     for (std::string n : used) {
       for (const char* suffix : {"_bucket", "_sum", "_count"})
-        if (n.size() > std::strlen(suffix) && n.compare(n.size() - std::strlen(suffix), std::string::npos, suffix) == 0 &&
+        if (n.size() > std::strlen(suffix) &&
+            n.compare(n.size() - std::strlen(suffix), std::string::npos, suffix) == 0 &&
             m.types.count(n.substr(0, n.size() - std::strlen(suffix))))
           n = n.substr(0, n.size() - std::strlen(suffix));
-      EXPECT_EQ(m.types.count(n), 1u) << file << " uses " << n << ", which /metrics does not declare";
+      EXPECT_EQ(m.types.count(n), 1u)
+          << file << " uses " << n << ", which /metrics does not declare";
     }
   }
 }

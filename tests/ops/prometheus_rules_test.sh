@@ -4,7 +4,10 @@
 set -euo pipefail
 deploy="${1:?usage: prometheus_rules_test.sh DEPLOY_DIR TESTS.yml}"
 tests="${2:?usage: prometheus_rules_test.sh DEPLOY_DIR TESTS.yml}"
-command -v promtool >/dev/null || { echo "SKIPPED: promtool is not installed (Debian package prometheus; tools/setup.sh)"; exit 77; }
+if ! command -v promtool >/dev/null; then
+  echo "SKIPPED: promtool is not installed (Debian package prometheus; tools/setup.sh)"
+  exit 77
+fi
 promtool check rules "$deploy/flashsaga-alerts.yml"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

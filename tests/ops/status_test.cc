@@ -15,7 +15,8 @@ class Status : public ::testing::Test {
     sale_ = new SmallSale(make_sale(*d_, {{"Lamp", 900, 3}}, 5));
     for (std::int64_t u : sale_->users) {
       auto r = place(*d_, u, sale_->products[0]);
-      if (r.status == 202) (void)d_->get("/orders/" + std::to_string(num(body_of(r), "id")) + "?wait=10000");
+      if (r.status == 202)
+        (void)d_->get("/orders/" + std::to_string(num(body_of(r), "id")) + "?wait=10000");
     }
   }
   static void TearDownTestSuite() {
@@ -30,7 +31,8 @@ class Status : public ::testing::Test {
   }
   static std::string url() { return "--url http://127.0.0.1:" + std::to_string(d_->port()); }
   static std::string data() {
-    return "--config " + (d_->dir() / "flashsaga.toml").string() + " --data " + (d_->dir() / "data").string();
+    return "--config " + (d_->dir() / "flashsaga.toml").string() + " --data " +
+           (d_->dir() / "data").string();
   }
   static HttpDeployment* d_;
   static SmallSale* sale_;
@@ -59,7 +61,8 @@ void expect_screen(const std::string& out, bool from_gateway) {
     EXPECT_NE(out.find(std::string(d)), std::string::npos) << d << "\n" << out;
   EXPECT_EQ(out.find("down"), std::string::npos) << out;
   EXPECT_NE(out.find("0/3"), std::string::npos) << "stock left/total of the product\n" << out;
-  EXPECT_NE(out.find("0.0/s"), std::string::npos) << "rates over the interval (nothing moves now)\n" << out;
+  EXPECT_NE(out.find("0.0/s"), std::string::npos) << "rates over the interval (nothing moves now)\n"
+                                                  << out;
 }
 
 TEST_F(Status, FromTheGateway) {
@@ -77,7 +80,8 @@ TEST_F(Status, FromTheJournalsWithoutTheGateway) {
 TEST_F(Status, WatchRedrawsCountTimes) {
   const std::string out = status(url() + " --watch --interval 100 --count 3");
   std::size_t screens = 0;
-  for (std::size_t at = out.find("flashsaga status"); at != std::string::npos; at = out.find("flashsaga status", at + 1))
+  for (std::size_t at = out.find("flashsaga status"); at != std::string::npos;
+       at = out.find("flashsaga status", at + 1))
     ++screens;
   EXPECT_EQ(screens, 3u) << out;
   EXPECT_NE(out.find("\x1b[2J"), std::string::npos) << "each screen clears the terminal";

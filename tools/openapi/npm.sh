@@ -11,15 +11,16 @@ skip() { echo "SKIPPED: $*" >&2; exit 77; }
 command -v node >/dev/null || skip "node is not installed (tools/setup.sh installs nodejs)"
 command -v npm >/dev/null || skip "npm is not installed (tools/setup.sh installs npm)"
 major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$major" -ge 20 ] || skip "Node.js $(node --version) is older than 20 (playwright-core 1.65 needs 20)"
+[ "$major" -ge 20 ] ||
+  skip "Node.js $(node --version) is older than 20 (playwright-core 1.65 needs 20)"
 mkdir -p "$dir"
 if cmp -s "$here/package-lock.json" "$dir/.installed-lock" && [ -d "$dir/node_modules" ]; then
   exit 0
 fi
 cp "$here/package.json" "$here/package-lock.json" "$dir/"
 # --ignore-scripts: no package may run code at install (one dependency would phone home).
-if ! (cd "$dir" && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
-        --cache "$dir/cache" --update-notifier=false >"$dir/npm-ci.log" 2>&1); then
+if ! (cd "$dir" && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund \
+        --loglevel=error --cache "$dir/cache" --update-notifier=false >"$dir/npm-ci.log" 2>&1); then
   tail -20 "$dir/npm-ci.log" >&2
   skip "npm ci failed (is the npm registry reachable?); see $dir/npm-ci.log"
 fi

@@ -4,6 +4,8 @@
 set -euo pipefail
 dir="${1:?usage: run_node.sh DIR SCRIPT ARGS...}"
 shift
-command -v node >/dev/null || { echo "SKIPPED: node is not installed (tools/setup.sh installs nodejs)" >&2; exit 77; }
-[ -d "$dir/node_modules" ] || { echo "SKIPPED: the Node.js test tools are not in $dir (npm_test_tools was skipped: see its reason)" >&2; exit 77; }
+skip() { echo "SKIPPED: $*" >&2; exit 77; }
+command -v node >/dev/null || skip "node is not installed (tools/setup.sh installs nodejs)"
+[ -d "$dir/node_modules" ] ||
+  skip "the Node.js test tools are not in $dir (npm_test_tools was skipped: see its reason)"
 exec node "$@"

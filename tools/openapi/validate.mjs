@@ -13,16 +13,17 @@
 // answers a violation with its own error instead of the upstream's answer.
 //
 // Exchanges Prism cannot route (a path or method the document has no operation for, a path
-// with an empty segment, a method OpenAPI has no name for, or bytes that are not HTTP) must be errors: they are checked with Ajv (JSON Schema 2020-12) against
-// the document's own error schema (404 not_found, 405 method_not_allowed with Allow,
-// 400 bad_request, 413/431 too_large, 503 overloaded).
+// with an empty segment, a method OpenAPI has no name for, or bytes that are not HTTP) must be
+// errors: they are checked with Ajv (JSON Schema 2020-12) against the document's own error schema
+// (404 not_found, 405 method_not_allowed with Allow, 400 bad_request, 413/431 too_large, 503
+// overloaded).
 //
 // Exit 0 when every exchange conforms; 1 with each violation printed; 2 on a usage or setup
 // error.
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import {spawn} from "node:child_process";
+import {readFileSync} from "node:fs";
 import http from "node:http";
-import { createRequire } from "node:module";
+import {createRequire} from "node:module";
 import path from "node:path";
 
 const exchangesMax = 200000;  // a bound on what one run reads
@@ -37,11 +38,14 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const out = { files: [] };
+  const out = {files: []};
   for (let i = 0; i < argv.length; ++i) {
-    if (argv[i] === "--doc") out.doc = argv[++i];
-    else if (argv[i] === "--npm") out.npm = argv[++i];
-    else out.files.push(argv[i]);
+    if (argv[i] === "--doc")
+      out.doc = argv[++i];
+    else if (argv[i] === "--npm")
+      out.npm = argv[++i];
+    else
+      out.files.push(argv[i]);
   }
   if (!out.doc || !out.npm || out.files.length === 0) usage("missing arguments");
   return out;
@@ -71,16 +75,24 @@ function readExchanges(files) {
 function errorChecker(doc, require) {
   const Ajv2020 = require("ajv/dist/2020").default;
   const addFormats = require("ajv-formats").default;
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const ajv = new Ajv2020({allErrors: true, strict: false});
   addFormats(ajv);
-  const text = JSON.stringify(doc.components.schemas).replaceAll("#/components/schemas/", "#/$defs/");
-  ajv.addSchema({ $id: "flashsaga", $defs: JSON.parse(text) });
-  const validate = ajv.compile({ $ref: "flashsaga#/$defs/Error" });
-  const expected = { 400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                     431: "too_large", 503: "overloaded" };
+  const text =
+      JSON.stringify(doc.components.schemas).replaceAll("#/components/schemas/", "#/$defs/");
+  ajv.addSchema({$id: "flashsaga", $defs: JSON.parse(text)});
+  const validate = ajv.compile({$ref: "flashsaga#/$defs/Error"});
+  const expected = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    431: "too_large",
+    503: "overloaded"
+  };
   return (e) => {
     const problems = [];
-    if (!(e.status in expected)) return [`status ${e.status} on a request no operation of the document takes`];
+    if (!(e.status in expected))
+      return [`status ${e.status} on a request no operation of the document takes`];
     if (!String(e.headers["content-type"] || "").startsWith("application/json"))
       problems.push(`content-type ${e.headers["content-type"]} is not application/json`);
     let body;
@@ -89,8 +101,10 @@ function errorChecker(doc, require) {
     } catch {
       return [...problems, "the body is not JSON"];
     }
-    if (!validate(body)) problems.push(...validate.errors.map((x) => `body${x.instancePath} ${x.message}`));
-    else if (body.error !== expected[e.status]) problems.push(`error "${body.error}" with status ${e.status}`);
+    if (!validate(body))
+      problems.push(...validate.errors.map((x) => `body${x.instancePath} ${x.message}`));
+    else if (body.error !== expected[e.status])
+      problems.push(`error "${body.error}" with status ${e.status}`);
     if (e.status === 405 && !e.headers["allow"]) problems.push("405 without an Allow header");
     if (e.status === 503 && !e.headers["retry-after"]) problems.push("503 without Retry-After");
     return problems;
@@ -102,11 +116,12 @@ function startUpstream(exchanges) {
     const e = exchanges[Number(req.headers["x-replay-index"])];
     req.resume();
     if (!e) {
-      res.writeHead(599, { "content-type": "text/plain" });
+      res.writeHead(599, {"content-type": "text/plain"});
       return res.end("no such recorded exchange");
     }
     const headers = {};
-    for (const [k, v] of Object.entries(e.headers || {})) if (k !== "content-length") headers[k] = v;
+    for (const [k, v] of Object.entries(e.headers || {}))
+      if (k !== "content-length") headers[k] = v;
     res.writeHead(e.status, headers);
     res.end(req.method === "HEAD" ? undefined : e.body);
   });
@@ -115,9 +130,13 @@ function startUpstream(exchanges) {
 
 function startPrism(prismJs, doc, upstreamPort) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [prismJs, "proxy", doc, `http://127.0.0.1:${upstreamPort}`, "--errors",
-                                           "--validate-request", "false", "-h", "127.0.0.1", "-p", "0"],
-                        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SCARF_ANALYTICS: "false" } });
+    const child = spawn(
+        process.execPath,
+        [
+          prismJs, "proxy", doc, `http://127.0.0.1:${upstreamPort}`, "--errors",
+          "--validate-request", "false", "-h", "127.0.0.1", "-p", "0"
+        ],
+        {stdio: ["ignore", "pipe", "pipe"], env: {...process.env, SCARF_ANALYTICS: "false"}});
     let log = "";
     const timer = setTimeout(() => reject(new Error(`prism did not start:\n${log}`)), prismStartMs);
     const onData = (chunk) => {
@@ -125,7 +144,7 @@ function startPrism(prismJs, doc, upstreamPort) {
       const m = log.match(/Prism is listening on http:\/\/127\.0\.0\.1:(\d+)/);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
+        resolve({child, port: Number(m[1])});
       }
     };
     child.stdout.on("data", onData);
@@ -138,23 +157,32 @@ function send(port, e, index) {
   return new Promise((resolve) => {
     let req;
     try {
-      req = http.request({ host: "127.0.0.1", port, method: e.method, path: sendable(e.target), timeout: requestTimeoutMs,
-                               headers: { "x-replay-index": String(index), connection: "close" } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
+      req = http.request(
+          {
+            host: "127.0.0.1",
+            port,
+            method: e.method,
+            path: sendable(e.target),
+            timeout: requestTimeoutMs,
+            headers: {"x-replay-index": String(index), connection: "close"}
+          },
+          (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve({status: res.statusCode, headers: res.headers, body}));
+          });
     } catch (err) {
-      return resolve({ error: err.message });  // bytes Node will not send (raw test input)
+      return resolve({error: err.message});  // bytes Node will not send (raw test input)
     }
     req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (err) => resolve({ error: err.message }));
+    req.on("error", (err) => resolve({error: err.message}));
     req.end();
   });
 }
 
-const openapiMethods = new Set(["GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"]);
+const openapiMethods =
+    new Set(["GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"]);
 
 // The target with every byte Node will not put in a request line percent-encoded (fuzzed
 // input): routing does not change, and Prism sees what the gateway parsed.
@@ -171,22 +199,29 @@ function templatable(target) {
 
 // What Prism said about one exchange: [] when it passed the upstream's answer through unchanged.
 function verdict(e, r, checkError) {
-  if (r.error) return { unroutable: true, problems: checkError(e), note: `not sendable over HTTP (${r.error})` };
+  if (r.error)
+    return {unroutable: true, problems: checkError(e), note: `not sendable over HTTP (${r.error})`};
   const type = String(r.headers["content-type"] || "");
   if (type.startsWith("application/problem+json")) {
     let p = {};
     try {
       p = JSON.parse(r.body);
-    } catch {}
+    } catch {
+    }
     if (/NO_PATH_MATCHED|NO_METHOD_MATCHED|NO_SERVER_MATCHED/.test(String(p.type)))
-      return { unroutable: true, problems: checkError(e), note: p.title };
-    const details = (p.validation || []).map((v) => `${(v.location || []).join(".")}: ${v.message}`);
-    return { problems: [`${p.title || "prism error"}${details.length ? ":\n      " + details.join("\n      ") : ""}`] };
+      return {unroutable: true, problems: checkError(e), note: p.title};
+    const details =
+        (p.validation || []).map((v) => `${(v.location || []).join(".")}: ${v.message}`);
+    return {
+      problems: [
+        `${p.title || "prism error"}${details.length ? ":\n      " + details.join("\n      ") : ""}`
+      ]
+    };
   }
   const problems = [];
   if (r.status !== e.status) problems.push(`prism answered ${r.status}, the gateway ${e.status}`);
   if (r.headers["sl-violations"]) problems.push(`violations: ${r.headers["sl-violations"]}`);
-  return { problems };
+  return {problems};
 }
 
 async function main() {
@@ -203,23 +238,29 @@ async function main() {
     while (next < exchanges.length) {
       const i = next++;
       const e = exchanges[i];
-      const v = !e.method ? { unroutable: true, problems: checkError(e), note: "not HTTP" }
-              : !openapiMethods.has(e.method) ? { unroutable: true, problems: checkError(e), note: "no such method in OpenAPI" }
-              : !templatable(e.target) ? { unroutable: true, problems: checkError(e), note: "no path template matches it" }
-              : verdict(e, await send(prism.port, e, i), checkError);
+      const v = !e.method ?
+          {unroutable: true, problems: checkError(e), note: "not HTTP"} :
+          !openapiMethods.has(e.method) ?
+          {unroutable: true, problems: checkError(e), note: "no such method in OpenAPI"} :
+          !templatable(e.target) ?
+          {unroutable: true, problems: checkError(e), note: "no path template matches it"} :
+          verdict(e, await send(prism.port, e, i), checkError);
       if (v.unroutable) ++unroutable;
       if (v.problems.length === 0) continue;
       ++failed;
-      console.log(`FAIL ${e.where}: ${e.method || "(raw)"} ${e.target} -> ${e.status}${v.note ? ` [${v.note}]` : ""}`);
+      console.log(`FAIL ${e.where}: ${e.method || "(raw)"} ${e.target} -> ${e.status}${
+          v.note ? ` [${v.note}]` : ""}`);
       for (const p of v.problems) console.log(`    ${p}`);
       console.log(`    body: ${String(e.body).slice(0, 300)}`);
     }
   };
-  await Promise.all(Array.from({ length: parallel }, worker));
+  await Promise.all(Array.from({length: parallel}, worker));
   prism.child.kill("SIGTERM");
   upstream.close();
-  console.log(`validate.mjs: ${exchanges.length} exchanges, ${exchanges.length - unroutable} checked by Prism, ` +
-              `${unroutable} against the error schema (no operation for them); ${failed} failed`);
+  console.log(
+      `validate.mjs: ${exchanges.length} exchanges, ${
+          exchanges.length - unroutable} checked by Prism, ` +
+      `${unroutable} against the error schema (no operation for them); ${failed} failed`);
   process.exit(failed === 0 ? 0 : 1);
 }
 
