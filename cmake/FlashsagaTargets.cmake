@@ -4,7 +4,10 @@
 #   flashsaga_test(NAME SOURCES a_test.cc DEPS lib ... [LABELS quick|slow|sanitize] [TIMEOUT s])
 #   flashsaga_benchmark(NAME SOURCES a_benchmark.cc DEPS lib ...)
 
-set(FLASHSAGA_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Werror)
+set(FLASHSAGA_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+if(FLASHSAGA_WERROR)
+  list(APPEND FLASHSAGA_WARNINGS -Werror)
+endif()
 
 function(_flashsaga_common target)
   target_compile_options(${target} PRIVATE ${FLASHSAGA_WARNINGS})

@@ -229,7 +229,11 @@ struct EnvAccess {
     for (const auto& [name, id] : env.tables_) {
       if (id == table) return name;
     }
-    return "#" + std::to_string(table);
+    // Appended, not "#" + to_string(): GCC 12 at -O3 sees a false memcpy overlap
+    // (-Wrestrict) in operator+(const char*, string&&).
+    std::string unnamed(1, '#');
+    unnamed.append(std::to_string(table));
+    return unnamed;
   }
 
   // Starts a transaction counted in live_txns_. The count goes up under remap_mutex_ before

@@ -187,7 +187,9 @@ int run_demo(const DemoOptions& opt) {
           order = id_of(r);
         } else if (r.status != 0) {
           try {
-            key += " " + field(json::parse(r.body).as_object(), "error");
+            const std::string error = field(json::parse(r.body).as_object(), "error");
+            key += ' ';  // not " " + error: GCC 12's -Wrestrict false positive at -O3
+            key += error;
           } catch (...) {
           }
         } else {

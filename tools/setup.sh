@@ -9,7 +9,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev
-  curl wrk gnuplot-nox
+  curl wrk gnuplot-nox python3 clang-16
   # Operator tooling checked by the tests (tests/ops): promtool, and headless Chromium for the
   # sale page. Tests that need one that is missing say so and are skipped.
   prometheus chromium

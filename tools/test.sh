@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds the release preset, runs every test, then
-# builds and runs the ring, journal and domain-logic tests under AddressSanitizer+UBSan and
-# ThreadSanitizer (ctest label `sanitize`).
+# The test command: installs dependencies, builds
+# the release preset and runs every test, builds the libraries and the binary with clang, then
+# builds and runs the ring, journal, engine and domain-logic tests under AddressSanitizer+UBSan
+# and ThreadSanitizer (ctest label `sanitize`).
 # FLASHSAGA_SKIP_SANITIZERS=1 skips the sanitizer pass (for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ jobs=$(nproc)
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release
+# The clang build (clang++-16, warnings are errors): every library and the flashsaga binary.
+cmake --preset clang >/dev/null
+cmake --build --preset clang -j "$jobs" --target flashsaga
 if [ "${FLASHSAGA_SKIP_SANITIZERS:-0}" != 1 ]; then
   sanitize_targets=(message_test spsc_ring_test doorbell_test segment_test ring_cross_process_test
                     journal_test journal_crash_test leaf_domains_test engine_test)

@@ -769,7 +769,9 @@ bool Simulator::setup() {
   for (std::uint32_t u = 1; u <= users_; ++u) {
     ipc::CreateUserBody b{};
     (void)b.name.assign("user" + std::to_string(u));
-    (void)b.email.assign("u" + std::to_string(u) + "@sim.test");
+    std::string email(1, 'u');  // appended: "u" + a temporary trips GCC 12's -Wrestrict at -O3
+    email += std::to_string(u) + "@sim.test";
+    (void)b.email.assign(email);
     command_for(Domain::user, MessageType::create_user, b);
   }
   // The catalog: a hot SKU with a few units and a per-customer limit, normal SKUs, and one
