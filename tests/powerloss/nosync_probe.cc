@@ -8,11 +8,15 @@
 // supervisor's distinct complaints (which journal failed to open, with LMDB's error), how many
 // acknowledged orders survive, and what `flashsaga journal verify` and `flashsaga check` say.
 // Issue 17 turns this into a test once nosync comes back (or refuses clearly) after a power loss.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/powerloss/power_rig.h"
 
@@ -34,6 +38,31 @@ std::set<std::string> lines_with(const std::string& text, const std::string& nee
   for (int i = 0; i < 1'000'000 && std::getline(in, line) && out.size() < report_lines_max; ++i)
     if (line.find(needle) != std::string::npos) out.insert(line);
   return out;
+}
+
+std::size_t count_lines_with(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  std::istringstream in(text);
+  std::string line;
+  for (int i = 0; i < 10'000'000 && std::getline(in, line); ++i) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+// What the disk kept of each journal: the data file's size and how many of its 4 KiB pages hold
+// anything but zeros (read from the backing directory, after the cut).
+void print_journal_files(const std::filesystem::path& backing) {
+  static const char* const domains[] = {"user", "point", "product", "coupon", "order", "payment"};
+  for (const char* d : domains) {
+    const std::filesystem::path file = backing / "data" / d / "data.mdb";
+    std::ifstream in(file, std::ios::binary);
+    std::vector<char> page(4096);
+    std::uint64_t pages = 0, nonzero = 0;
+    for (; pages < (1u << 24) && in.read(page.data(), static_cast<std::streamsize>(page.size())); ++pages)
+      nonzero += std::any_of(page.begin(), page.end(), [](char c) { return c != 0; });
+    std::printf("    %-8s data.mdb %6.1f MiB, %llu of %llu pages not zero\n", d,
+                static_cast<double>(pages) * 4096 / (1 << 20), static_cast<unsigned long long>(nonzero),
+                static_cast<unsigned long long>(pages));
+  }
 }
 
 void print_head(const char* title, const CliResult& r) {
@@ -78,7 +107,8 @@ void probe_one(int index, std::uint64_t seed) {
     for (const std::string& l : lines_with(log, "journal")) std::printf("    | %s\n", l.c_str());
     rig.stop();
   }
-  std::printf("  supervisor log: %zu lines mention a restart\n", lines_with(log, "restart").size());
+  std::printf("  supervisor log: %zu domain restarts; the disk kept:\n", count_lines_with(log, "; restarting"));
+  print_journal_files(rig.backing_dir());
   print_head("flashsaga journal verify", rig.journal_verify());
   print_head("flashsaga check", rig.flashsaga({"check"}));
   std::fflush(stdout);
