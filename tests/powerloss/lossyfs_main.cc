@@ -76,13 +76,16 @@ int command_cut(std::istringstream& in) {
   std::string arg;
   while (in >> arg) {
     char* end = nullptr;
-    if (arg.rfind("keep=", 0) == 0) keep = std::strtod(arg.c_str() + 5, &end);
-    else if (arg.rfind("seed=", 0) == 0) seed = std::strtoull(arg.c_str() + 5, &end, 10);
+    if (arg.rfind("keep=", 0) == 0)
+      keep = std::strtod(arg.c_str() + 5, &end);
+    else if (arg.rfind("seed=", 0) == 0)
+      seed = std::strtoull(arg.c_str() + 5, &end, 10);
     if (end == nullptr || *end != '\0' || keep < 0 || keep > 1) return -EINVAL;
   }
   const CutReport r = ctx().overlay.cut(keep, seed);
   std::printf("lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu keep=%g seed=%llu\n",
-              static_cast<unsigned long long>(r.pages_dropped), static_cast<unsigned long long>(r.pages_kept),
+              static_cast<unsigned long long>(r.pages_dropped),
+              static_cast<unsigned long long>(r.pages_kept),
               static_cast<unsigned long long>(r.files), r.keep_fraction,
               static_cast<unsigned long long>(r.seed));
   std::fflush(stdout);
@@ -138,8 +141,12 @@ int op_readlink(const char* path, char* buf, std::size_t size) {
 int op_mknod(const char* path, mode_t mode, dev_t dev) {
   return ok_or_errno(::mknodat(ctx().backing_fd, rel(path), mode, dev));
 }
-int op_mkdir(const char* path, mode_t mode) { return ok_or_errno(::mkdirat(ctx().backing_fd, rel(path), mode)); }
-int op_rmdir(const char* path) { return ok_or_errno(::unlinkat(ctx().backing_fd, rel(path), AT_REMOVEDIR)); }
+int op_mkdir(const char* path, mode_t mode) {
+  return ok_or_errno(::mkdirat(ctx().backing_fd, rel(path), mode));
+}
+int op_rmdir(const char* path) {
+  return ok_or_errno(::unlinkat(ctx().backing_fd, rel(path), AT_REMOVEDIR));
+}
 int op_symlink(const char* target, const char* path) {
   return ok_or_errno(::symlinkat(target, ctx().backing_fd, rel(path)));
 }
@@ -150,8 +157,8 @@ int op_link(const char* from, const char* to) {
 // A regular file whose last link is about to go: forget its unsynced pages.
 void forget_if_last_link(const char* path) {
   struct stat st {};
-  if (::fstatat(ctx().backing_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-      st.st_nlink == 1)
+  if (::fstatat(ctx().backing_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(st.st_mode) && st.st_nlink == 1)
     ctx().overlay.forget(st.st_ino);
 }
 
@@ -181,7 +188,8 @@ int op_chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
 
 int op_truncate(const char* path, off_t size, fuse_file_info* fi) {
   if (fi != nullptr && handle(fi)->control) return 0;
-  int fd = fi != nullptr ? handle(fi)->fd : ::openat(ctx().backing_fd, rel(path), O_WRONLY | O_CLOEXEC);
+  int fd =
+      fi != nullptr ? handle(fi)->fd : ::openat(ctx().backing_fd, rel(path), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   struct stat st {};
   int rc = ::fstat(fd, &st) == 0 ? ctx().overlay.truncate(fd, st.st_ino, size) : -errno;
@@ -205,7 +213,8 @@ int open_backing(const char* path, fuse_file_info* fi, bool create, mode_t mode)
   if (ctx().overlay.is_cut()) return -EIO;
   const int flags = fi->flags;
   int backing = flags & ~(O_SYNC | O_DSYNC | O_APPEND | O_DIRECT | O_TRUNC | O_CREAT | O_NOCTTY);
-  if ((backing & O_ACCMODE) == O_WRONLY) backing = (backing & ~O_ACCMODE) | O_RDWR;  // pages are read back
+  if ((backing & O_ACCMODE) == O_WRONLY)
+    backing = (backing & ~O_ACCMODE) | O_RDWR;  // pages are read back
   if (create) backing |= O_CREAT;
   const int fd = ::openat(ctx().backing_fd, rel(path), backing | O_CLOEXEC, mode);
   if (fd < 0) return -errno;
@@ -221,13 +230,16 @@ int open_backing(const char* path, fuse_file_info* fi, bool create, mode_t mode)
       return e;
     }
   }
-  fi->fh = reinterpret_cast<std::uint64_t>(new Handle{fd, st.st_ino, (flags & (O_SYNC | O_DSYNC)) != 0, false});
+  fi->fh = reinterpret_cast<std::uint64_t>(
+      new Handle{fd, st.st_ino, (flags & (O_SYNC | O_DSYNC)) != 0, false});
   fi->keep_cache = 1;
   return 0;
 }
 
 int op_open(const char* path, fuse_file_info* fi) { return open_backing(path, fi, false, 0); }
-int op_create(const char* path, mode_t mode, fuse_file_info* fi) { return open_backing(path, fi, true, mode); }
+int op_create(const char* path, mode_t mode, fuse_file_info* fi) {
+  return open_backing(path, fi, true, mode);
+}
 
 int op_read(const char* path, char* buf, std::size_t size, off_t off, fuse_file_info* fi) {
   (void)path;
@@ -250,7 +262,8 @@ int op_write(const char* path, const char* buf, std::size_t size, off_t off, fus
     return rc < 0 ? rc : static_cast<int>(size);
   }
   const bool writeback = fi->writepage != 0;
-  return static_cast<int>(ctx().overlay.write(h->fd, h->ino, buf, size, off, h->durable && !writeback, writeback));
+  return static_cast<int>(
+      ctx().overlay.write(h->fd, h->ino, buf, size, off, h->durable && !writeback, writeback));
 }
 
 int op_statfs(const char* path, struct statvfs* st) {
@@ -270,7 +283,8 @@ int op_release(const char*, fuse_file_info* fi) {
 int op_fsync(const char*, int, fuse_file_info* fi) {
   Handle* h = handle(fi);
   if (h->control) return 0;
-  if (const int ms = ctx().fsync_delay_ms.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  if (const int ms = ctx().fsync_delay_ms.load(); ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ctx().overlay.sync(h->ino);
 }
 
@@ -289,7 +303,8 @@ int op_opendir(const char* path, fuse_file_info* fi) {
 }
 
 // The whole listing in one call (offsets 0): libfuse buffers it.
-int op_readdir(const char*, void* buf, fuse_fill_dir_t fill, off_t, fuse_file_info* fi, fuse_readdir_flags) {
+int op_readdir(const char*, void* buf, fuse_fill_dir_t fill, off_t, fuse_file_info* fi,
+               fuse_readdir_flags) {
   DIR* dir = reinterpret_cast<DIR*>(fi->fh);
   ::rewinddir(dir);
   constexpr int entries_max = 1 << 20;
@@ -369,8 +384,9 @@ fuse_operations make_operations() {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: lossyfs [--fsync-delay-ms N] [--debug] BACKING_DIR MOUNTPOINT\n"
-                       "(see tests/powerloss/lossyfs.h)\n");
+  std::fprintf(stderr,
+               "usage: lossyfs [--fsync-delay-ms N] [--debug] BACKING_DIR MOUNTPOINT\n"
+               "(see tests/powerloss/lossyfs.h)\n");
   return 2;
 }
 

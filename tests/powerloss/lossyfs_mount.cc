@@ -29,11 +29,14 @@ constexpr std::int64_t exit_timeout_ns = 10'000'000'000;
 constexpr auto poll_interval = std::chrono::milliseconds(2);
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-std::string exe_or_default(const std::string& exe) { return exe.empty() ? std::string(LOSSYFS_EXE) : exe; }
+std::string exe_or_default(const std::string& exe) {
+  return exe.empty() ? std::string(LOSSYFS_EXE) : exe;
+}
 
 bool on_path(const std::string& name) {
   const char* path = std::getenv("PATH");
@@ -44,10 +47,13 @@ bool on_path(const std::string& name) {
   return false;
 }
 
-std::filesystem::path control_path(const std::filesystem::path& mnt) { return mnt / std::string(control_file_name); }
+std::filesystem::path control_path(const std::filesystem::path& mnt) {
+  return mnt / std::string(control_file_name);
+}
 
 // Writes one command to the control file; false with errno's text.
-bool control_command(const std::filesystem::path& mnt, const std::string& command, std::string* error) {
+bool control_command(const std::filesystem::path& mnt, const std::string& command,
+                     std::string* error) {
   const int fd = ::open(control_path(mnt).c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = "cannot open " + control_path(mnt).string() + ": " + std::strerror(errno);
@@ -68,7 +74,8 @@ bool is_mounted(const std::filesystem::path& mnt) {
   std::string line;
   const std::string where = " " + std::filesystem::absolute(mnt).lexically_normal().string() + " ";
   for (int i = 0; i < 100'000 && std::getline(in, line); ++i)
-    if (line.find(where) != std::string::npos && line.find("lossyfs") != std::string::npos) return true;
+    if (line.find(where) != std::string::npos && line.find("lossyfs") != std::string::npos)
+      return true;
   return false;
 }
 
@@ -77,7 +84,8 @@ bool is_mounted(const std::filesystem::path& mnt) {
 std::string LossyMount::unavailable_reason(const std::string& exe) {
   const std::string bin = exe_or_default(exe);
   if (bin.empty() || ::access(bin.c_str(), X_OK) != 0)
-    return "lossyfs was not built (Debian libfuse3-dev was missing at configure time: tools/setup.sh)";
+    return "lossyfs was not built (Debian libfuse3-dev was missing at configure time: "
+           "tools/setup.sh)";
   if (::geteuid() != 0) return "power-loss tests mount a FUSE file system and need root";
   if (!on_path("fusermount3")) return "fusermount3 is missing (Debian package fuse3)";
   const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -86,7 +94,8 @@ std::string LossyMount::unavailable_reason(const std::string& exe) {
   return "";
 }
 
-bool LossyMount::mount(const MountOptions& options, std::unique_ptr<LossyMount>& out, std::string* error) {
+bool LossyMount::mount(const MountOptions& options, std::unique_ptr<LossyMount>& out,
+                       std::string* error) {
   std::unique_ptr<LossyMount> m(new LossyMount(options));
   m->options_.exe = exe_or_default(options.exe);
   if (m->options_.log.empty()) m->options_.log = options.mountpoint.string() + ".log";
@@ -97,13 +106,14 @@ bool LossyMount::mount(const MountOptions& options, std::unique_ptr<LossyMount>&
   const std::string delay = std::to_string(options.fsync_delay_ms);
   m->pid_ = ::fork();
   if (m->pid_ == 0) {
-    const int log = ::open(m->options_.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    const int log =
+        ::open(m->options_.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log >= 0) {
       ::dup2(log, STDOUT_FILENO);
       ::dup2(log, STDERR_FILENO);
     }
-    ::execl(m->options_.exe.c_str(), "lossyfs", "--fsync-delay-ms", delay.c_str(), options.backing.c_str(),
-            options.mountpoint.c_str(), static_cast<char*>(nullptr));
+    ::execl(m->options_.exe.c_str(), "lossyfs", "--fsync-delay-ms", delay.c_str(),
+            options.backing.c_str(), options.mountpoint.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   // Mounted once the control file answers on a device other than the mount point's parent's.
@@ -168,8 +178,8 @@ CutOutcome LossyMount::cut(double keep_fraction, std::uint64_t seed, std::string
   for (int i = 0; i < 1'000'000 && std::getline(log, line); ++i)
     if (line.rfind("lossyfs: cut ", 0) == 0) last = line;
   unsigned long long dropped = 0, kept = 0, files = 0;
-  if (std::sscanf(last.c_str(), "lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu", &dropped, &kept,
-                  &files) != 3) {
+  if (std::sscanf(last.c_str(), "lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu",
+                  &dropped, &kept, &files) != 3) {
     *error = "lossyfs did not report its cut: " + log_text();
     return r;
   }
@@ -197,7 +207,8 @@ bool LossyMount::wait_exit(std::int64_t timeout_ns) {
 void LossyMount::force_unmount() {
   if (dev_ != 0) {
     // Aborting the connection fails every request at once, so nothing can hang on the mount.
-    std::ofstream(("/sys/fs/fuse/connections/" + std::to_string(minor(dev_)) + "/abort").c_str()) << "1";
+    std::ofstream(("/sys/fs/fuse/connections/" + std::to_string(minor(dev_)) + "/abort").c_str())
+        << "1";
   }
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);

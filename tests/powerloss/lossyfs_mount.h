@@ -46,7 +46,8 @@ class LossyMount {
   // "" when lossyfs can run here, else why not (no lossyfs binary, not root, no fusermount3,
   // /dev/fuse unusable).
   static std::string unavailable_reason(const std::string& exe = "");
-  static bool mount(const MountOptions& options, std::unique_ptr<LossyMount>& out, std::string* error);
+  static bool mount(const MountOptions& options, std::unique_ptr<LossyMount>& out,
+                    std::string* error);
   ~LossyMount();
   LossyMount(const LossyMount&) = delete;
   LossyMount& operator=(const LossyMount&) = delete;

@@ -170,7 +170,8 @@ int Overlay::truncate(int fd, ino_t ino, off_t size) {
   auto it = files_.find(ino);
   if (it == files_.end()) return 0;
   File& f = it->second;
-  f.pages.erase(f.pages.lower_bound(page_of(size + static_cast<off_t>(page_bytes) - 1)), f.pages.end());
+  f.pages.erase(f.pages.lower_bound(page_of(size + static_cast<off_t>(page_bytes) - 1)),
+                f.pages.end());
   if (auto p = f.pages.find(page_of(size)); p != f.pages.end()) {
     const std::size_t keep = static_cast<std::size_t>(size - page_start(p->first));
     std::memset(p->second->data() + keep, 0, page_bytes - keep);
@@ -195,7 +196,8 @@ int Overlay::fallocate(int fd, ino_t ino, int mode, off_t off, off_t len) {
        ++p) {
     const off_t from = std::max(off, page_start(p->first));
     const off_t to = std::min(end, page_start(p->first) + static_cast<off_t>(page_bytes));
-    std::memset(p->second->data() + (from - page_start(p->first)), 0, static_cast<std::size_t>(to - from));
+    std::memset(p->second->data() + (from - page_start(p->first)), 0,
+                static_cast<std::size_t>(to - from));
   }
   return 0;
 }
@@ -224,15 +226,19 @@ CutReport Overlay::cut(double keep_fraction, std::uint64_t seed) {
   for (auto& [ino, f] : files_) {
     ++r.files;
     for (const auto& [index, page] : f.pages) {
-      if (keep(rng)) kept.emplace_back(&f, index);
-      else ++r.pages_dropped;
+      if (keep(rng))
+        kept.emplace_back(&f, index);
+      else
+        ++r.pages_dropped;
     }
   }
   // A disk persists what it had in its own order: the kept pages land in a random one.
   std::shuffle(kept.begin(), kept.end(), rng);
   for (const auto& [f, index] : kept) {
     const off_t len = std::min<off_t>(static_cast<off_t>(page_bytes), f->size - page_start(index));
-    if (len > 0) (void)pwrite_all(f->fd, f->pages[index]->data(), static_cast<std::size_t>(len), page_start(index));
+    if (len > 0)
+      (void)pwrite_all(f->fd, f->pages[index]->data(), static_cast<std::size_t>(len),
+                       page_start(index));
     ++r.pages_kept;
   }
   for (auto& [ino, f] : files_) ::close(f.fd);

@@ -40,7 +40,7 @@ inline constexpr std::size_t page_bytes = 4096;
 struct CutReport {
   std::uint64_t pages_dropped = 0;
   std::uint64_t pages_kept = 0;
-  std::uint64_t files = 0;          // files that had unsynced writes
+  std::uint64_t files = 0;  // files that had unsynced writes
   std::uint64_t seed = 0;
   double keep_fraction = 0;
 };
@@ -49,11 +49,11 @@ struct OverlayStats {
   bool cut = false;
   std::uint64_t unsynced_pages = 0;
   std::uint64_t unsynced_files = 0;
-  std::uint64_t writes = 0;          // write requests (any kind)
+  std::uint64_t writes = 0;            // write requests (any kind)
   std::uint64_t writeback_writes = 0;  // of which page-cache write-back (mmap, close)
-  std::uint64_t durable_writes = 0;  // of which through an O_SYNC / O_DSYNC handle
+  std::uint64_t durable_writes = 0;    // of which through an O_SYNC / O_DSYNC handle
   std::uint64_t write_bytes = 0;
-  std::uint64_t syncs = 0;           // fsync / fdatasync requests that made a file durable
+  std::uint64_t syncs = 0;  // fsync / fdatasync requests that made a file durable
   std::uint64_t synced_pages = 0;
   CutReport last_cut;
 };
@@ -92,8 +92,8 @@ class Overlay {
  private:
   using Page = std::array<char, page_bytes>;
   struct File {
-    int fd = -1;               // dup of a backing fd, closed when the file is clean
-    off_t size = 0;            // current size (>= the backing file's size)
+    int fd = -1;     // dup of a backing fd, closed when the file is clean
+    off_t size = 0;  // current size (>= the backing file's size)
     std::map<std::uint64_t, std::unique_ptr<Page>> pages;  // by page index
   };
 

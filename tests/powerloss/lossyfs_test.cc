@@ -36,7 +36,8 @@ std::string pattern(std::size_t n, char seed) {
 }
 
 void write_at(int fd, const std::string& data, off_t off) {
-  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), off), static_cast<ssize_t>(data.size())) << std::strerror(errno);
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), off), static_cast<ssize_t>(data.size()))
+      << std::strerror(errno);
 }
 
 class Lossyfs : public ::testing::Test {
@@ -159,7 +160,8 @@ TEST_F(Lossyfs, TruncateAndFallocateAreDurableAtOnce) {
 TEST_F(Lossyfs, AStoreIntoASharedMappingIsKeptAfterMsyncAndGoneWithoutIt) {
   const int fd = open_mnt("map");
   ASSERT_EQ(::ftruncate(fd, 4 * 4096), 0);
-  char* map = static_cast<char*>(::mmap(nullptr, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  char* map =
+      static_cast<char*>(::mmap(nullptr, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   ASSERT_NE(map, MAP_FAILED) << std::strerror(errno);
   std::memcpy(map, "synced page", 11);
   ASSERT_EQ(::msync(map, 4 * 4096, MS_SYNC), 0);
@@ -179,7 +181,8 @@ TEST_F(Lossyfs, ACutThatKeepsAFractionKeepsAboutThatShareOfPagesSeeded) {
   constexpr int pages = 2000;
   const int fd = open_mnt("f");
   ASSERT_EQ(::ftruncate(fd, pages * 4096), 0);
-  for (int i = 0; i < pages; ++i) write_at(fd, std::string(4096, static_cast<char>('A' + i % 26)), i * 4096);
+  for (int i = 0; i < pages; ++i)
+    write_at(fd, std::string(4096, static_cast<char>('A' + i % 26)), i * 4096);
   ::close(fd);
   const CutOutcome r = cut(0.3, 77);
   EXPECT_EQ(r.pages_kept + r.pages_dropped, static_cast<std::uint64_t>(pages));
@@ -190,8 +193,10 @@ TEST_F(Lossyfs, ACutThatKeepsAFractionKeepsAboutThatShareOfPagesSeeded) {
   std::uint64_t kept = 0;
   for (int i = 0; i < pages; ++i) {
     const std::string page = after.substr(static_cast<std::size_t>(i) * 4096, 4096);
-    if (page == std::string(4096, static_cast<char>('A' + i % 26))) ++kept;
-    else EXPECT_EQ(page, std::string(4096, '\0')) << "page " << i << " is torn";
+    if (page == std::string(4096, static_cast<char>('A' + i % 26)))
+      ++kept;
+    else
+      EXPECT_EQ(page, std::string(4096, '\0')) << "page " << i << " is torn";
   }
   EXPECT_EQ(kept, r.pages_kept);
 }
@@ -296,7 +301,8 @@ class LossyLmdb : public Lossyfs {
       for (int k = 0; k < n; ++k) {
         MDB_val key{sizeof k, &k}, val{};
         if (mdb_get(txn, dbi, &key, &val) == 0 &&
-            std::string(static_cast<char*>(val.mv_data), val.mv_size) == std::string(3000, static_cast<char>('0' + k % 10)))
+            std::string(static_cast<char*>(val.mv_data), val.mv_size) ==
+                std::string(3000, static_cast<char>('0' + k % 10)))
           ++found;
       }
     }

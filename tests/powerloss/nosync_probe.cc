@@ -44,7 +44,8 @@ std::size_t count_lines_with(const std::string& text, const std::string& needle)
   std::size_t n = 0;
   std::istringstream in(text);
   std::string line;
-  for (int i = 0; i < 10'000'000 && std::getline(in, line); ++i) n += line.find(needle) != std::string::npos;
+  for (int i = 0; i < 10'000'000 && std::getline(in, line); ++i)
+    n += line.find(needle) != std::string::npos;
   return n;
 }
 
@@ -57,11 +58,12 @@ void print_journal_files(const std::filesystem::path& backing) {
     std::ifstream in(file, std::ios::binary);
     std::vector<char> page(4096);
     std::uint64_t pages = 0, nonzero = 0;
-    for (; pages < (1u << 24) && in.read(page.data(), static_cast<std::streamsize>(page.size())); ++pages)
+    for (; pages < (1u << 24) && in.read(page.data(), static_cast<std::streamsize>(page.size()));
+         ++pages)
       nonzero += std::any_of(page.begin(), page.end(), [](char c) { return c != 0; });
     std::printf("    %-8s data.mdb %6.1f MiB, %llu of %llu pages not zero\n", d,
-                static_cast<double>(pages) * 4096 / (1 << 20), static_cast<unsigned long long>(nonzero),
-                static_cast<unsigned long long>(pages));
+                static_cast<double>(pages) * 4096 / (1 << 20),
+                static_cast<unsigned long long>(nonzero), static_cast<unsigned long long>(pages));
   }
 }
 
@@ -69,7 +71,8 @@ void print_head(const char* title, const CliResult& r) {
   std::printf("  %s: exit %d\n", title, r.status);
   std::istringstream in(r.output);
   std::string line;
-  for (std::size_t i = 0; i < report_lines_max && std::getline(in, line); ++i) std::printf("    | %s\n", line.c_str());
+  for (std::size_t i = 0; i < report_lines_max && std::getline(in, line); ++i)
+    std::printf("    | %s\n", line.c_str());
 }
 
 void probe_one(int index, std::uint64_t seed) {
@@ -88,26 +91,31 @@ void probe_one(int index, std::uint64_t seed) {
   }
   const double keep = index % 2 == 0 ? 0.0 : 0.9;
   const CutRecord cut = rig.cut_under_load(seed * 7919 + static_cast<std::uint64_t>(index), keep);
-  std::printf("cut %d (seed %llu, keep %.1f): cut at %.0f ms, %zu orders acknowledged, %llu unsynced pages "
-              "(dropped %llu, kept %llu)\n",
-              index, static_cast<unsigned long long>(cut.seed), keep,
-              static_cast<double>(cut.cut_ns - cut.load_start_ns) / 1e6, cut.acks.size(),
-              static_cast<unsigned long long>(cut.unsynced_pages_at_cut),
-              static_cast<unsigned long long>(cut.disk.pages_dropped),
-              static_cast<unsigned long long>(cut.disk.pages_kept));
+  std::printf(
+      "cut %d (seed %llu, keep %.1f): cut at %.0f ms, %zu orders acknowledged, %llu unsynced pages "
+      "(dropped %llu, kept %llu)\n",
+      index, static_cast<unsigned long long>(cut.seed), keep,
+      static_cast<double>(cut.cut_ns - cut.load_start_ns) / 1e6, cut.acks.size(),
+      static_cast<unsigned long long>(cut.unsynced_pages_at_cut),
+      static_cast<unsigned long long>(cut.disk.pages_dropped),
+      static_cast<unsigned long long>(cut.disk.pages_kept));
   const std::string log = rig.supervisor_log_since_start();
   if (cut.restarted) {
     const auto missing = rig.missing_orders(cut.acks);
     std::printf("  restarted in %.0f ms; %zu of %zu acknowledged orders survive\n",
-                static_cast<double>(cut.recovery_ns) / 1e6, cut.acks.size() - missing.size(), cut.acks.size());
+                static_cast<double>(cut.recovery_ns) / 1e6, cut.acks.size() - missing.size(),
+                cut.acks.size());
   } else {
-    std::printf("  did NOT come back within %lld ms: %s\n", static_cast<long long>(o.ready_timeout_ms),
+    std::printf("  did NOT come back within %lld ms: %s\n",
+                static_cast<long long>(o.ready_timeout_ms),
                 cut.restart_error.substr(0, 300).c_str());
-    std::printf("  supervisor alive: %s; log lines naming a journal:\n", rig.supervisor_alive() ? "yes" : "no");
+    std::printf("  supervisor alive: %s; log lines naming a journal:\n",
+                rig.supervisor_alive() ? "yes" : "no");
     for (const std::string& l : lines_with(log, "journal")) std::printf("    | %s\n", l.c_str());
     rig.stop();
   }
-  std::printf("  supervisor log: %zu domain restarts; the disk kept:\n", count_lines_with(log, "; restarting"));
+  std::printf("  supervisor log: %zu domain restarts; the disk kept:\n",
+              count_lines_with(log, "; restarting"));
   print_journal_files(rig.backing_dir());
   print_head("flashsaga journal verify", rig.journal_verify());
   print_head("flashsaga check", rig.flashsaga({"check"}));

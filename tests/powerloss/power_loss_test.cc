@@ -33,31 +33,39 @@ double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 // What every cut must prove, in any durability mode that promises power-loss safety.
 void expect_nothing_lost(PowerRig& rig, const CutRecord& cut) {
-  ASSERT_TRUE(cut.restarted) << "cut " << cut.index << " (seed " << cut.seed << "): " << cut.restart_error
-                             << "\nsupervisor log:\n" << rig.supervisor_log_since_start();
+  ASSERT_TRUE(cut.restarted) << "cut " << cut.index << " (seed " << cut.seed
+                             << "): " << cut.restart_error << "\nsupervisor log:\n"
+                             << rig.supervisor_log_since_start();
   const std::vector<std::uint64_t> missing = rig.missing_orders(cut.acks);
   EXPECT_TRUE(missing.empty()) << missing.size() << " of " << cut.acks.size()
-                               << " acknowledged orders are missing after cut " << cut.index << " (seed "
-                               << cut.seed << "), first " << (missing.empty() ? 0 : missing.front());
+                               << " acknowledged orders are missing after cut " << cut.index
+                               << " (seed " << cut.seed << "), first "
+                               << (missing.empty() ? 0 : missing.front());
   const std::vector<std::uint64_t> stuck = rig.not_terminal(cut.acks, 30'000);
-  EXPECT_TRUE(stuck.empty()) << stuck.size() << " acknowledged orders never ended after cut " << cut.index
-                             << " (seed " << cut.seed << ")";
+  EXPECT_TRUE(stuck.empty()) << stuck.size() << " acknowledged orders never ended after cut "
+                             << cut.index << " (seed " << cut.seed << ")";
   const CliResult check = rig.check_when_settled();
-  EXPECT_EQ(check.status, 0) << "check after cut " << cut.index << " (seed " << cut.seed << "):\n" << check.output;
+  EXPECT_EQ(check.status, 0) << "check after cut " << cut.index << " (seed " << cut.seed << "):\n"
+                             << check.output;
   const CliResult verify = rig.journal_verify();
-  EXPECT_EQ(verify.status, 0) << "journal verify after cut " << cut.index << " (seed " << cut.seed << "):\n"
+  EXPECT_EQ(verify.status, 0) << "journal verify after cut " << cut.index << " (seed " << cut.seed
+                              << "):\n"
                               << verify.output;
 }
 
 void print_cut(const CutRecord& c) {
-  std::printf("cut %d seed %llu: at %.0f ms, %llu acked (%llu attempts, %llu timed out), "
-              "%llu unsynced pages, dropped %llu kept %llu (keep %.1f), back in %.0f ms, cut total %.0f ms\n",
-              c.index, static_cast<unsigned long long>(c.seed), ms(c.cut_ns - c.load_start_ns),
-              static_cast<unsigned long long>(c.acks.size()), static_cast<unsigned long long>(c.load.attempts),
-              static_cast<unsigned long long>(c.load.timed_out),
-              static_cast<unsigned long long>(c.unsynced_pages_at_cut),
-              static_cast<unsigned long long>(c.disk.pages_dropped), static_cast<unsigned long long>(c.disk.pages_kept),
-              c.keep_fraction, ms(c.recovery_ns), ms(c.total_ns));
+  std::printf(
+      "cut %d seed %llu: at %.0f ms, %llu acked (%llu attempts, %llu timed out), "
+      "%llu unsynced pages, dropped %llu kept %llu (keep %.1f), back in %.0f ms, cut total %.0f "
+      "ms\n",
+      c.index, static_cast<unsigned long long>(c.seed), ms(c.cut_ns - c.load_start_ns),
+      static_cast<unsigned long long>(c.acks.size()),
+      static_cast<unsigned long long>(c.load.attempts),
+      static_cast<unsigned long long>(c.load.timed_out),
+      static_cast<unsigned long long>(c.unsynced_pages_at_cut),
+      static_cast<unsigned long long>(c.disk.pages_dropped),
+      static_cast<unsigned long long>(c.disk.pages_kept), c.keep_fraction, ms(c.recovery_ns),
+      ms(c.total_ns));
   std::fflush(stdout);
 }
 
@@ -74,8 +82,8 @@ TEST(PowerLoss, SyncKeepsEveryAcknowledgedOrderAcrossRandomPowerCuts) {
   if (const std::string why = PowerRig::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   const std::uint64_t seed = env_u64("FLASHSAGA_SEED", 15);
   const std::uint64_t cuts = env_u64("FLASHSAGA_POWER_CUTS", 20);
-  std::printf("seed %llu, %llu cuts (FLASHSAGA_SEED / FLASHSAGA_POWER_CUTS)\n", static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(cuts));
+  std::printf("seed %llu, %llu cuts (FLASHSAGA_SEED / FLASHSAGA_POWER_CUTS)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(cuts));
   RigOptions o;
   o.durability = "sync";
   o.seed = seed;
@@ -90,7 +98,8 @@ TEST(PowerLoss, SyncKeepsEveryAcknowledgedOrderAcrossRandomPowerCuts) {
   const std::vector<std::uint64_t> seeds = cut_seeds(seed, cuts);
   for (std::size_t i = 0; i < seeds.size(); ++i) {
     const std::int64_t start = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch()).count();
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count();
     const CutRecord cut = rig.cut_under_load(seeds[i], keep_fractions[i % 3]);
     print_cut(cut);
     expect_nothing_lost(rig, cut);
@@ -100,16 +109,21 @@ TEST(PowerLoss, SyncKeepsEveryAcknowledgedOrderAcrossRandomPowerCuts) {
     kept += cut.disk.pages_kept;
     recovery_ms.push_back(ms(cut.recovery_ns));
     per_cut_ms.push_back(ms(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch()).count() - start));
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count() -
+                            start));
   }
   std::sort(recovery_ms.begin(), recovery_ms.end());
   if (!recovery_ms.empty())
-    std::printf("%zu cuts survived: %llu acknowledged orders, all present; %llu unsynced pages dropped, %llu kept; "
-                "recovery p50 %.0f ms max %.0f ms; %.1f s per cut with its checks\n",
-                recovery_ms.size(), static_cast<unsigned long long>(acked), static_cast<unsigned long long>(dropped),
-                static_cast<unsigned long long>(kept), recovery_ms[recovery_ms.size() / 2], recovery_ms.back(),
-                std::accumulate(per_cut_ms.begin(), per_cut_ms.end(), 0.0) / 1e3 /
-                    static_cast<double>(per_cut_ms.size()));
+    std::printf(
+        "%zu cuts survived: %llu acknowledged orders, all present; %llu unsynced pages dropped, "
+        "%llu kept; "
+        "recovery p50 %.0f ms max %.0f ms; %.1f s per cut with its checks\n",
+        recovery_ms.size(), static_cast<unsigned long long>(acked),
+        static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(kept),
+        recovery_ms[recovery_ms.size() / 2], recovery_ms.back(),
+        std::accumulate(per_cut_ms.begin(), per_cut_ms.end(), 0.0) / 1e3 /
+            static_cast<double>(per_cut_ms.size()));
   EXPECT_EQ(recovery_ms.size(), seeds.size());
   EXPECT_GT(acked, seeds.size() * 50) << "the load hardly ran";
 }
@@ -140,21 +154,28 @@ TEST(PowerLoss, ASlowDiskBackPressuresIntakeAndLosesNothing) {
 
   const LoadRecord load = rig.load_for(3'000, seed);
   const double offered_s = static_cast<double>(load.load_end_ns - load.load_start_ns) / 1e9;
-  std::printf("slow disk, %.1f s offered at %.0f/s: %llu attempts, %llu acknowledged (%.0f/s), %llu overloaded, "
-              "%llu unavailable, %llu refused, %llu sold out, %llu timed out; last reply %.1f s after the last "
-              "submission; %llu fsyncs\n",
-              offered_s, o.rate, static_cast<unsigned long long>(load.load.attempts),
-              static_cast<unsigned long long>(load.acks.size()), static_cast<double>(load.acks.size()) / offered_s,
-              static_cast<unsigned long long>(load.load.overloaded), static_cast<unsigned long long>(load.load.unavailable),
-              static_cast<unsigned long long>(load.load.refused), static_cast<unsigned long long>(load.load.sold_out),
-              static_cast<unsigned long long>(load.load.timed_out),
-              static_cast<double>(load.settled_ns - load.load_end_ns) / 1e9,
-              static_cast<unsigned long long>(rig.mount()->stat("syncs")));
+  std::printf(
+      "slow disk, %.1f s offered at %.0f/s: %llu attempts, %llu acknowledged (%.0f/s), %llu "
+      "overloaded, "
+      "%llu unavailable, %llu refused, %llu sold out, %llu timed out; last reply %.1f s after the "
+      "last "
+      "submission; %llu fsyncs\n",
+      offered_s, o.rate, static_cast<unsigned long long>(load.load.attempts),
+      static_cast<unsigned long long>(load.acks.size()),
+      static_cast<double>(load.acks.size()) / offered_s,
+      static_cast<unsigned long long>(load.load.overloaded),
+      static_cast<unsigned long long>(load.load.unavailable),
+      static_cast<unsigned long long>(load.load.refused),
+      static_cast<unsigned long long>(load.load.sold_out),
+      static_cast<unsigned long long>(load.load.timed_out),
+      static_cast<double>(load.settled_ns - load.load_end_ns) / 1e9,
+      static_cast<unsigned long long>(rig.mount()->stat("syncs")));
   EXPECT_GT(load.acks.size(), 0u);
   EXPECT_GT(load.load.overloaded + load.load.unavailable, 0u) << "nothing pushed back at the door";
   EXPECT_LT(load.acks.size(), load.load.attempts) << "a disk this slow admitted everything offered";
   EXPECT_EQ(load.left_in_flight, 0u);
-  EXPECT_EQ(load.load.timed_out, 0u) << "requests waited past the timeout instead of being pushed back";
+  EXPECT_EQ(load.load.timed_out, 0u)
+      << "requests waited past the timeout instead of being pushed back";
   const std::vector<std::uint64_t> missing = rig.missing_orders(load.acks);
   EXPECT_TRUE(missing.empty()) << missing.size() << " acknowledged orders are missing";
   EXPECT_TRUE(rig.not_terminal(load.acks, 60'000).empty());

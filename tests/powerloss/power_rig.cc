@@ -35,7 +35,8 @@ constexpr auto straggler_replies_wait = std::chrono::milliseconds(100);
 constexpr std::uint64_t load_attempts_max = 50'000'000;  // a bound far beyond any cut's load
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -104,7 +105,8 @@ struct PowerRig::Load {
 
 std::string PowerRig::unavailable_reason() { return lossyfs::LossyMount::unavailable_reason(); }
 
-PowerRig::PowerRig(RigOptions options) : options_(std::move(options)), world_(std::make_unique<World>()) {
+PowerRig::PowerRig(RigOptions options)
+    : options_(std::move(options)), world_(std::make_unique<World>()) {
   char tmpl[] = "/tmp/flashsaga-power-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   backing_ = dir_ / "backing";
@@ -120,19 +122,22 @@ PowerRig::~PowerRig() {
   stop();
   mount_.reset();
   std::error_code ec;
-  if (std::getenv("FLASHSAGA_KEEP_TEST_DATA") == nullptr) fs::remove_all(dir_, ec);
-  else std::fprintf(stderr, "PowerRig: kept %s\n", dir_.c_str());
+  if (std::getenv("FLASHSAGA_KEEP_TEST_DATA") == nullptr)
+    fs::remove_all(dir_, ec);
+  else
+    std::fprintf(stderr, "PowerRig: kept %s\n", dir_.c_str());
 }
 
 void PowerRig::write_config() {
   const std::string& x = options_.extra_toml;
-  std::ofstream(config_path_) << "[deployment]\ndata_dir = \"" << data_dir_.string() << "\"\ndurability = \""
-                              << options_.durability << "\"\n"
-                              << options_.deployment_keys
-                              << section(x, "rings", "saga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n")
-                              << section(x, "stock", "products_max = 4096\n")
-                              << section(x, "journal", "map_size_mib = 64\nspace_reserve_mib = 4\n")
-                              << section(x, "supervisor", "restart_backoff_ms = 50\n") << x;
+  std::ofstream(config_path_)
+      << "[deployment]\ndata_dir = \"" << data_dir_.string() << "\"\ndurability = \""
+      << options_.durability << "\"\n"
+      << options_.deployment_keys
+      << section(x, "rings", "saga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n")
+      << section(x, "stock", "products_max = 4096\n")
+      << section(x, "journal", "map_size_mib = 64\nspace_reserve_mib = 4\n")
+      << section(x, "supervisor", "restart_backoff_ms = 50\n") << x;
 }
 
 bool PowerRig::mount_disk(std::string* error, int fsync_delay_ms) {
@@ -210,7 +215,8 @@ bool PowerRig::build_world(std::string* error) {
   for (std::size_t i = 0; i < options_.users; ++i) {
     const auto u = c.create_user("buyer", "buyer" + std::to_string(i) + "@power.example");
     // Wallets and points that last for thousands of cuts: orders fail for stock or coupons.
-    if (!u.ok() || !c.deposit(u.id, 1'000'000'000'000).ok() || !c.accrue_points(u.id, 1'000'000'000, "rig").ok()) {
+    if (!u.ok() || !c.deposit(u.id, 1'000'000'000'000).ok() ||
+        !c.accrue_points(u.id, 1'000'000'000, "rig").ok()) {
       *error = "cannot create buyer " + std::to_string(i);
       return false;
     }
@@ -249,12 +255,14 @@ engine::PlaceRequest next_order(std::mt19937_64& rng, const std::vector<std::uin
 
 }  // namespace
 
-std::thread PowerRig::start_load(std::shared_ptr<Load> load, std::uint64_t cut_seed, std::int64_t start) {
+std::thread PowerRig::start_load(std::shared_ptr<Load> load, std::uint64_t cut_seed,
+                                 std::int64_t start) {
   return std::thread([this, load, cut_seed, start] {
     std::mt19937_64 lrng(cut_seed ^ 0x5DEECE66Dull);
     for (std::uint64_t i = 0; i < load_attempts_max && !load->stop.load(); ++i) {
       if (options_.rate > 0) {
-        const auto due = start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / options_.rate);
+        const auto due =
+            start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / options_.rate);
         if (due > now_ns()) std::this_thread::sleep_for(std::chrono::nanoseconds(due - now_ns()));
       }
       while (load->in_flight.load() >= options_.window && !load->stop.load())
@@ -265,20 +273,26 @@ std::thread PowerRig::start_load(std::shared_ptr<Load> load, std::uint64_t cut_s
       load->in_flight.fetch_add(1);
       const auto now = client_->port().place_order(req, [load](const engine::PortReply& reply) {
         std::lock_guard<std::mutex> lock(load->mutex);
-        const auto result = static_cast<ipc::PlaceResult>(ipc::body_as<ipc::PlaceOrderReplyBody>(reply.message).result);
-        if (reply.timed_out) ++load->counts.timed_out;
+        const auto result = static_cast<ipc::PlaceResult>(
+            ipc::body_as<ipc::PlaceOrderReplyBody>(reply.message).result);
+        if (reply.timed_out)
+          ++load->counts.timed_out;
         else if (result == ipc::PlaceResult::accepted || result == ipc::PlaceResult::duplicate)
           load->acks.push_back(Ack{reply.message.header.order_id, now_ns()});
-        else ++load->counts.refused;
+        else
+          ++load->counts.refused;
         load->in_flight.fetch_sub(1);
       });
       std::lock_guard<std::mutex> lock(load->mutex);
       ++load->counts.attempts;
       if (now.status == engine::PlaceStatus::submitted) continue;
       load->in_flight.fetch_sub(1);
-      if (now.status == engine::PlaceStatus::sold_out) ++load->counts.sold_out;
-      else if (now.status == engine::PlaceStatus::overloaded) ++load->counts.overloaded;
-      else ++load->counts.unavailable;
+      if (now.status == engine::PlaceStatus::sold_out)
+        ++load->counts.sold_out;
+      else if (now.status == engine::PlaceStatus::overloaded)
+        ++load->counts.overloaded;
+      else
+        ++load->counts.unavailable;
     }
   });
 }
@@ -294,7 +308,8 @@ LoadRecord PowerRig::load_for(std::int64_t duration_ms, std::uint64_t seed) {
   loader.join();
   r.load_end_ns = now_ns();
   const std::int64_t deadline = now_ns() + (options_.request_timeout_ms + 2'000) * 1'000'000;
-  while (load->in_flight.load() != 0 && now_ns() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (load->in_flight.load() != 0 && now_ns() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   r.settled_ns = now_ns();
   std::lock_guard<std::mutex> lock(load->mutex);
   r.left_in_flight = load->in_flight.load();
@@ -314,8 +329,12 @@ CutRecord PowerRig::cut_under_load(std::uint64_t cut_seed, double keep_fraction)
     return r;
   }
   std::mt19937_64 rng(cut_seed);
-  const std::int64_t span = std::max<std::int64_t>(1, options_.cut_after_max_ms - options_.cut_after_min_ms);
-  const std::int64_t cut_after_ns = (options_.cut_after_min_ms + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(span))) * 1'000'000;
+  const std::int64_t span =
+      std::max<std::int64_t>(1, options_.cut_after_max_ms - options_.cut_after_min_ms);
+  const std::int64_t cut_after_ns =
+      (options_.cut_after_min_ms +
+       static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(span))) *
+      1'000'000;
   auto load = std::make_shared<Load>();
   r.load_start_ns = now_ns();
   std::thread loader = start_load(load, cut_seed, r.load_start_ns);
@@ -327,7 +346,7 @@ CutRecord PowerRig::cut_under_load(std::uint64_t cut_seed, double keep_fraction)
   load->stop.store(true);
   loader.join();
   std::this_thread::sleep_for(straggler_replies_wait);  // replies already in a ring still count
-  client_.reset();                                        // answers the rest `timed_out`
+  client_.reset();                                      // answers the rest `timed_out`
   {
     std::lock_guard<std::mutex> lock(load->mutex);
     r.acks = load->acks;
@@ -339,10 +358,14 @@ CutRecord PowerRig::cut_under_load(std::uint64_t cut_seed, double keep_fraction)
   mount_.reset();
   ipc::Segment::remove(data_dir_);  // shared memory is RAM: gone with the power
   const std::int64_t restart_start = now_ns();
-  if (!r.disk.ok) r.restart_error = "the cut failed: " + error;
-  else if (!mount_disk(&error, options_.fsync_delay_ms)) r.restart_error = "remount failed: " + error;
-  else if (!start_deployment(&error)) r.restart_error = error;
-  else r.restarted = true;
+  if (!r.disk.ok)
+    r.restart_error = "the cut failed: " + error;
+  else if (!mount_disk(&error, options_.fsync_delay_ms))
+    r.restart_error = "remount failed: " + error;
+  else if (!start_deployment(&error))
+    r.restart_error = error;
+  else
+    r.restarted = true;
   r.recovery_ns = now_ns() - restart_start;
   r.total_ns = now_ns() - r.load_start_ns;
   return r;
@@ -360,7 +383,8 @@ void PowerRig::kill_everything() {
   }
   const std::int64_t deadline = now_ns() + process_exit_timeout_ns;
   for (pid_t p : pids)
-    while (process_running(p) && now_ns() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (process_running(p) && now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 bool PowerRig::supervisor_alive() {
@@ -378,7 +402,8 @@ void PowerRig::stop() {
   if (supervisor_ > 0) {
     ::kill(supervisor_, SIGTERM);
     const std::int64_t deadline = now_ns() + graceful_stop_timeout_ns;
-    while (supervisor_alive() && now_ns() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (supervisor_alive() && now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill_everything();  // whatever is left (nothing, after a graceful stop)
 }
@@ -390,7 +415,8 @@ std::vector<std::uint64_t> PowerRig::missing_orders(const std::vector<Ack>& acks
   return out;
 }
 
-std::vector<std::uint64_t> PowerRig::not_terminal(const std::vector<Ack>& acks, std::int64_t timeout_ms) {
+std::vector<std::uint64_t> PowerRig::not_terminal(const std::vector<Ack>& acks,
+                                                  std::int64_t timeout_ms) {
   std::vector<std::uint64_t> out;
   const std::int64_t deadline = now_ns() + timeout_ms * 1'000'000;
   for (const Ack& a : acks) {

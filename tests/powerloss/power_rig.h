@@ -49,19 +49,19 @@ namespace flashsaga::testing {
 struct RigOptions {
   // The deployment.
   std::string durability = "sync";
-  std::string deployment_keys;   // more lines for [deployment]
-  std::string extra_toml;        // appended; a section it names replaces the rig's own
+  std::string deployment_keys;  // more lines for [deployment]
+  std::string extra_toml;       // appended; a section it names replaces the rig's own
   // The disk. The world is built without the fsync delay; it applies from then on (and to
   // every remount).
   int fsync_delay_ms = 0;
-  double keep_fraction = 0;      // share of the unsynced pages a cut keeps (written in random order)
+  double keep_fraction = 0;  // share of the unsynced pages a cut keeps (written in random order)
   // The world, built once at start().
   std::uint64_t seed = 1;
   std::size_t users = 100;
-  std::size_t products = 8;      // product 1 is scarce (sells out); the rest never do
+  std::size_t products = 8;  // product 1 is scarce (sells out); the rest never do
   // The load and the cut instant.
-  std::uint32_t window = 64;     // orders in flight at most
-  double rate = 0;               // orders/s; 0: closed loop, as fast as acknowledged
+  std::uint32_t window = 64;  // orders in flight at most
+  double rate = 0;            // orders/s; 0: closed loop, as fast as acknowledged
   std::int64_t cut_after_min_ms = 200;
   std::int64_t cut_after_max_ms = 1200;
   std::int64_t request_timeout_ms = 3000;  // a reply later than this is not an acknowledgement
@@ -78,42 +78,42 @@ struct Ack {
 struct LoadCounts {
   std::uint64_t attempts = 0;
   std::uint64_t acknowledged = 0;
-  std::uint64_t refused = 0;       // answered, not accepted (rejected, limit, ...)
-  std::uint64_t sold_out = 0;      // answered at once by the port
-  std::uint64_t unavailable = 0;   // intake paused
-  std::uint64_t overloaded = 0;    // the port's queue was full
-  std::uint64_t timed_out = 0;     // no reply (in flight at the cut, or later than the timeout)
+  std::uint64_t refused = 0;      // answered, not accepted (rejected, limit, ...)
+  std::uint64_t sold_out = 0;     // answered at once by the port
+  std::uint64_t unavailable = 0;  // intake paused
+  std::uint64_t overloaded = 0;   // the port's queue was full
+  std::uint64_t timed_out = 0;    // no reply (in flight at the cut, or later than the timeout)
 };
 
 // A load without a cut (load_for): every request answered or timed out at the end.
 struct LoadRecord {
   std::int64_t load_start_ns = 0;
-  std::int64_t load_end_ns = 0;          // the last submission
-  std::int64_t settled_ns = 0;           // the last reply (or timeout)
+  std::int64_t load_end_ns = 0;  // the last submission
+  std::int64_t settled_ns = 0;   // the last reply (or timeout)
   std::vector<Ack> acks;
   LoadCounts load;
-  std::uint32_t left_in_flight = 0;      // still unanswered when the wait ran out (should be 0)
+  std::uint32_t left_in_flight = 0;  // still unanswered when the wait ran out (should be 0)
 };
 
 struct CutRecord {
   int index = 0;
   std::uint64_t seed = 0;
   std::int64_t load_start_ns = 0;
-  std::int64_t cut_ns = 0;               // just before the SIGKILLs
-  std::vector<Ack> acks;                 // acknowledged in this cut's load
+  std::int64_t cut_ns = 0;  // just before the SIGKILLs
+  std::vector<Ack> acks;    // acknowledged in this cut's load
   LoadCounts load;
-  lossyfs::CutOutcome disk;              // pages dropped / kept
+  lossyfs::CutOutcome disk;  // pages dropped / kept
   double keep_fraction = 0;
   std::uint64_t unsynced_pages_at_cut = 0;
   bool restarted = false;
-  std::string restart_error;             // why not (the supervisor's log tail has more)
-  std::int64_t recovery_ns = 0;          // remount + `flashsaga run` until ready
-  std::int64_t total_ns = 0;             // the whole cut: load, cut, restart
+  std::string restart_error;     // why not (the supervisor's log tail has more)
+  std::int64_t recovery_ns = 0;  // remount + `flashsaga run` until ready
+  std::int64_t total_ns = 0;     // the whole cut: load, cut, restart
 };
 
 struct CliResult {
-  int status = -1;                       // exit status; -1: did not run or was killed
-  std::string output;                    // stdout and stderr
+  int status = -1;     // exit status; -1: did not run or was killed
+  std::string output;  // stdout and stderr
 };
 
 class PowerRig {
@@ -144,7 +144,7 @@ class PowerRig {
   CliResult journal_verify();
   CliResult flashsaga(const std::vector<std::string>& args);  // any subcommand, --data added
 
-  engine::Client* client() { return client_.get(); }   // null while the deployment is down
+  engine::Client* client() { return client_.get(); }  // null while the deployment is down
   const RigOptions& options() const { return options_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   const std::filesystem::path& backing_dir() const { return backing_; }
