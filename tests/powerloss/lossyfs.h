@@ -27,10 +27,14 @@
 // flock and POSIX locks are the kernel's own (local to this mount). Many threads serve requests.
 //
 // Control: the file `MOUNTPOINT/.lossyfs` (not listed by readdir). Write one command per write(2):
-//   cut [keep=P] [seed=N]   the power cut: keep a seeded share P (0..1, default 0) of the
-//                           unsynced pages, written to the backing files in random order, drop the
-//                           rest; then every request fails with EIO, lossyfs prints
-//                           `lossyfs: cut pages_dropped=.. pages_kept=.. files=.. keep=.. seed=..`
+//   cut [keep=P] [seed=N] [age=MS]
+//                           the power cut: keep a seeded share P (0..1, default 0) of the
+//                           unsynced pages, and (MS > 0) every unsynced page last written to
+//                           lossyfs at least MS ms ago (a disk that persisted, after a while,
+//                           what the kernel wrote back: for nosync's "up to about the last 30 s"),
+//                           written to the backing files in random order; drop the rest. Then
+//                           every request fails with EIO, lossyfs prints `lossyfs: cut
+//                           pages_dropped=.. pages_kept=.. files=.. aged=.. keep=.. seed=..`
 //                           on stdout and unmounts and exits (0) within about 50 ms.
 //                           Kill every process that writes to the mount first: a write that
 //                           races the cut is simply lost.

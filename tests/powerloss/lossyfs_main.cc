@@ -69,27 +69,28 @@ std::string stats_text() {
   return out.str();
 }
 
-// "cut [keep=P] [seed=N]": the power cut, then a clean unmount and exit a moment later.
+// "cut [keep=P] [seed=N] [age=MS]": the power cut, then a clean unmount and exit a moment later.
 int command_cut(std::istringstream& in) {
   double keep = 0;
   std::uint64_t seed = 0;
+  long long age_ms = 0;
   std::string arg;
   while (in >> arg) {
     char* end = nullptr;
-    if (arg.rfind("keep=", 0) == 0)
-      keep = std::strtod(arg.c_str() + 5, &end);
-    else if (arg.rfind("seed=", 0) == 0)
-      seed = std::strtoull(arg.c_str() + 5, &end, 10);
-    if (end == nullptr || *end != '\0' || keep < 0 || keep > 1) return -EINVAL;
+    if (arg.rfind("keep=", 0) == 0) keep = std::strtod(arg.c_str() + 5, &end);
+    if (arg.rfind("seed=", 0) == 0) seed = std::strtoull(arg.c_str() + 5, &end, 10);
+    if (arg.rfind("age=", 0) == 0) age_ms = std::strtoll(arg.c_str() + 4, &end, 10);
+    if (end == nullptr || *end != '\0' || keep < 0 || keep > 1 || age_ms < 0) return -EINVAL;
   }
-  const CutReport r = ctx().overlay.cut(keep, seed);
-  std::printf("lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu keep=%g seed=%llu\n",
-              static_cast<unsigned long long>(r.pages_dropped),
-              static_cast<unsigned long long>(r.pages_kept),
-              static_cast<unsigned long long>(r.files), r.keep_fraction,
-              static_cast<unsigned long long>(r.seed));
+  const CutReport r = ctx().overlay.cut(keep, seed, age_ms * 1'000'000);
+  std::printf(
+      "lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu aged=%llu keep=%g seed=%llu\n",
+      static_cast<unsigned long long>(r.pages_dropped),
+      static_cast<unsigned long long>(r.pages_kept), static_cast<unsigned long long>(r.files),
+      static_cast<unsigned long long>(r.pages_aged), r.keep_fraction,
+      static_cast<unsigned long long>(r.seed));
   std::fflush(stdout);
-  // libfuse's SIGTERM handler ends the loop, unmounts and returns from fuse_main.
+  // libfuse's SIGTERM handler ends the loop; serve() unmounts.
   std::thread([] {
     std::this_thread::sleep_for(std::chrono::milliseconds(cut_exit_delay_ms));
     ::kill(::getpid(), SIGTERM);

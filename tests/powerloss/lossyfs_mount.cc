@@ -159,11 +159,12 @@ bool LossyMount::set_fsync_delay(int ms, std::string* error) {
   return control_command(options_.mountpoint, "fsync-delay " + std::to_string(ms), error);
 }
 
-CutOutcome LossyMount::cut(double keep_fraction, std::uint64_t seed, std::string* error) {
+CutOutcome LossyMount::cut(double keep_fraction, std::uint64_t seed, std::string* error,
+                           std::int64_t age_ms) {
   CutOutcome r;
   const std::int64_t start = now_ns();
   std::ostringstream command;
-  command << "cut keep=" << keep_fraction << " seed=" << seed;
+  command << "cut keep=" << keep_fraction << " seed=" << seed << " age=" << age_ms;
   if (!control_command(options_.mountpoint, command.str(), error)) return r;
   if (!wait_exit(exit_timeout_ns)) {
     *error = "lossyfs did not exit after the cut: " + log_text();
@@ -177,9 +178,10 @@ CutOutcome LossyMount::cut(double keep_fraction, std::uint64_t seed, std::string
   std::string line, last;
   for (int i = 0; i < 1'000'000 && std::getline(log, line); ++i)
     if (line.rfind("lossyfs: cut ", 0) == 0) last = line;
-  unsigned long long dropped = 0, kept = 0, files = 0;
-  if (std::sscanf(last.c_str(), "lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu",
-                  &dropped, &kept, &files) != 3) {
+  unsigned long long dropped = 0, kept = 0, files = 0, aged = 0;
+  if (std::sscanf(last.c_str(),
+                  "lossyfs: cut pages_dropped=%llu pages_kept=%llu files=%llu aged=%llu", &dropped,
+                  &kept, &files, &aged) != 4) {
     *error = "lossyfs did not report its cut: " + log_text();
     return r;
   }
@@ -187,6 +189,7 @@ CutOutcome LossyMount::cut(double keep_fraction, std::uint64_t seed, std::string
   r.pages_dropped = dropped;
   r.pages_kept = kept;
   r.files = files;
+  r.pages_aged = aged;
   return r;
 }
 

@@ -36,7 +36,8 @@ struct MountOptions {
 struct CutOutcome {
   bool ok = false;
   std::uint64_t pages_dropped = 0;
-  std::uint64_t pages_kept = 0;
+  std::uint64_t pages_kept = 0;  // in all
+  std::uint64_t pages_aged = 0;  // of which kept for their age
   std::uint64_t files = 0;
   std::int64_t duration_ns = 0;  // the control write until the mount point is free
 };
@@ -56,8 +57,10 @@ class LossyMount {
   std::map<std::string, std::string> stats() const;
   std::uint64_t stat(const std::string& key) const;  // 0 if absent
   bool set_fsync_delay(int ms, std::string* error);
-  // The power cut (keep a seeded share of the unsynced pages), then waits for the daemon's exit.
-  CutOutcome cut(double keep_fraction, std::uint64_t seed, std::string* error);
+  // The power cut (keep a seeded share of the unsynced pages, and with age_ms > 0 every page
+  // last written at least that long ago), then waits for the daemon's exit.
+  CutOutcome cut(double keep_fraction, std::uint64_t seed, std::string* error,
+                 std::int64_t age_ms = 0);
   // Unmounts without a cut (what was never synced is lost all the same); idempotent.
   void unmount();
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -42,6 +43,12 @@ long pread_all(int fd, char* buf, std::size_t size, off_t off) {
   return static_cast<long>(done);
 }
 
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::uint64_t page_of(off_t off) { return static_cast<std::uint64_t>(off) / page_bytes; }
 off_t page_start(std::uint64_t index) { return static_cast<off_t>(index * page_bytes); }
 
@@ -71,7 +78,7 @@ Overlay::File* Overlay::track(int fd, ino_t ino, long* error) {
 }
 
 long Overlay::fill_page(File& f, std::uint64_t index, Page& page) {
-  page.fill(0);
+  page.bytes.fill(0);
   const long n = pread_all(f.fd, page.data(), page_bytes, page_start(index));
   return n < 0 ? n : 0;
 }
@@ -132,6 +139,7 @@ long Overlay::write(int fd, ino_t ino, const char* buf, std::size_t size, off_t 
     const off_t to = std::min(end, page_start(index) + static_cast<off_t>(page_bytes));
     std::memcpy(page->data() + (from - page_start(index)), buf + (from - off),
                 static_cast<std::size_t>(to - from));
+    page->written_ns = now_ns();
   }
   f->size = std::max(f->size, end);
   if (durable) return pwrite_all(f->fd, buf, size, off);
@@ -214,7 +222,7 @@ std::optional<off_t> Overlay::size(ino_t ino) {
   return it->second.size;
 }
 
-CutReport Overlay::cut(double keep_fraction, std::uint64_t seed) {
+CutReport Overlay::cut(double keep_fraction, std::uint64_t seed, std::int64_t age_ns) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (stats_.cut) return stats_.last_cut;
   CutReport r;
@@ -223,10 +231,13 @@ CutReport Overlay::cut(double keep_fraction, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::bernoulli_distribution keep(std::clamp(keep_fraction, 0.0, 1.0));
   std::vector<std::pair<File*, std::uint64_t>> kept;
+  const std::int64_t now = now_ns();
   for (auto& [ino, f] : files_) {
     ++r.files;
     for (const auto& [index, page] : f.pages) {
-      if (keep(rng))
+      const bool aged = age_ns > 0 && now - page->written_ns >= age_ns;
+      r.pages_aged += aged;
+      if (keep(rng) || aged)
         kept.emplace_back(&f, index);
       else
         ++r.pages_dropped;

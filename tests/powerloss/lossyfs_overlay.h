@@ -39,8 +39,9 @@ inline constexpr std::size_t page_bytes = 4096;
 
 struct CutReport {
   std::uint64_t pages_dropped = 0;
-  std::uint64_t pages_kept = 0;
-  std::uint64_t files = 0;  // files that had unsynced writes
+  std::uint64_t pages_kept = 0;  // in all
+  std::uint64_t pages_aged = 0;  // of which kept for their age
+  std::uint64_t files = 0;       // files that had unsynced writes
   std::uint64_t seed = 0;
   double keep_fraction = 0;
 };
@@ -83,14 +84,20 @@ class Overlay {
   // The current size of a tracked file (nullopt: not tracked; the backing size is current).
   std::optional<off_t> size(ino_t ino);
 
-  // The power cut: keeps a seeded share of the unsynced pages (written to the backing files in
-  // random order), drops the rest, and fails every later call with EIO.
-  CutReport cut(double keep_fraction, std::uint64_t seed);
+  // The power cut: keeps a seeded share of the unsynced pages, and every page last written at
+  // least age_ns before (age_ns > 0: a disk that persisted what the kernel wrote back a while
+  // ago), written to the backing files in random order; drops the rest; fails every later call
+  // with EIO.
+  CutReport cut(double keep_fraction, std::uint64_t seed, std::int64_t age_ns = 0);
   bool is_cut();
   OverlayStats stats();
 
  private:
-  using Page = std::array<char, page_bytes>;
+  struct Page {
+    std::array<char, page_bytes> bytes{};
+    std::int64_t written_ns = 0;  // steady clock, its last write
+    char* data() noexcept { return bytes.data(); }
+  };
   struct File {
     int fd = -1;     // dup of a backing fd, closed when the file is clean
     off_t size = 0;  // current size (>= the backing file's size)

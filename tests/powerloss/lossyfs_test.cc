@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/powerloss/lossyfs_mount.h"
@@ -199,6 +200,31 @@ TEST_F(Lossyfs, ACutThatKeepsAFractionKeepsAboutThatShareOfPagesSeeded) {
       EXPECT_EQ(page, std::string(4096, '\0')) << "page " << i << " is torn";
   }
   EXPECT_EQ(kept, r.pages_kept);
+}
+
+// age=MS: a disk that persisted what it was given at least MS ago (nosync's promise).
+TEST_F(Lossyfs, ACutWithAnAgeKeepsThePagesWrittenLongEnoughBefore) {
+  const int fd = open_mnt("f");
+  write_at(fd, std::string(4096, 'o'), 0);
+  const auto old_written = std::chrono::steady_clock::now();
+  // Time must pass for a page to age; the wait is the thing under test.
+  while (std::chrono::steady_clock::now() - old_written < std::chrono::milliseconds(400))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  write_at(fd, std::string(4096, 'y'), 4096);
+  const auto young_written = std::chrono::steady_clock::now();
+  ::close(fd);
+  std::string error;
+  const CutOutcome r = mount_->cut(0.0, 5, &error, 200);
+  const auto cut_sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(r.ok) << error;
+  EXPECT_GE(r.pages_aged, 1u);
+  const std::string after = read_file(backing() / "f");
+  ASSERT_GE(after.size(), 4096u);
+  EXPECT_EQ(after.substr(0, 4096), std::string(4096, 'o'));
+  // The young page is dropped unless the machine took 200 ms to send the cut.
+  if (cut_sent - young_written < std::chrono::milliseconds(200)) {
+    EXPECT_EQ(after.size(), 4096u);
+  }
 }
 
 TEST_F(Lossyfs, EveryFsyncTakesAtLeastTheConfiguredDelay) {

@@ -354,7 +354,8 @@ CutRecord PowerRig::cut_under_load(std::uint64_t cut_seed, double keep_fraction)
     r.load.acknowledged = r.acks.size();
   }
   std::string error;
-  r.disk = mount_->cut(r.keep_fraction, cut_seed ^ 0x9E3779B97F4A7C15ull, &error);
+  r.disk =
+      mount_->cut(r.keep_fraction, cut_seed ^ 0x9E3779B97F4A7C15ull, &error, options_.keep_aged_ms);
   mount_.reset();
   ipc::Segment::remove(data_dir_);  // shared memory is RAM: gone with the power
   const std::int64_t restart_start = now_ns();

@@ -55,6 +55,7 @@ struct RigOptions {
   // every remount).
   int fsync_delay_ms = 0;
   double keep_fraction = 0;  // share of the unsynced pages a cut keeps (written in random order)
+  std::int64_t keep_aged_ms = 0;  // > 0: a cut also keeps pages lossyfs got at least this long ago
   // The world, built once at start().
   std::uint64_t seed = 1;
   std::size_t users = 100;
