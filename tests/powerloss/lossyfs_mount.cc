@@ -79,6 +79,26 @@ bool is_mounted(const std::filesystem::path& mnt) {
   return false;
 }
 
+// "" when lossyfs mounts and unmounts a scratch directory, else why not.
+std::string trial_mount(const std::string& exe) {
+  char tmpl[] = "/tmp/lossyfs-trial-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr)
+    return std::string("no scratch directory: ") + std::strerror(errno);
+  const std::filesystem::path dir = tmpl;
+  std::filesystem::create_directories(dir / "backing");
+  MountOptions o;
+  o.backing = dir / "backing";
+  o.mountpoint = dir / "mnt";
+  o.exe = exe;
+  std::unique_ptr<LossyMount> m;
+  std::string error;
+  const bool ok = LossyMount::mount(o, m, &error);
+  m.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return ok ? "" : "FUSE cannot mount here: " + error;
+}
+
 }  // namespace
 
 std::string LossyMount::unavailable_reason(const std::string& exe) {
@@ -91,7 +111,9 @@ std::string LossyMount::unavailable_reason(const std::string& exe) {
   const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
   if (fd < 0) return std::string("/dev/fuse is unusable: ") + std::strerror(errno);
   ::close(fd);
-  return "";
+  // The proof: a mount (a container may refuse it even to root). Once per process.
+  static const std::string trial = trial_mount(bin);
+  return trial;
 }
 
 bool LossyMount::mount(const MountOptions& options, std::unique_ptr<LossyMount>& out,

@@ -45,7 +45,7 @@ struct CutOutcome {
 class LossyMount {
  public:
   // "" when lossyfs can run here, else why not (no lossyfs binary, not root, no fusermount3,
-  // /dev/fuse unusable).
+  // /dev/fuse unusable, a trial mount fails). The trial runs once per process.
   static std::string unavailable_reason(const std::string& exe = "");
   static bool mount(const MountOptions& options, std::unique_ptr<LossyMount>& out,
                     std::string* error);
