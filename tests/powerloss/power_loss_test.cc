@@ -32,7 +32,14 @@ std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
 double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 // What every cut must prove, in any durability mode that promises power-loss safety.
+std::int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 void expect_nothing_lost(PowerRig& rig, const CutRecord& cut) {
+  const std::int64_t start = mono_ns();
   ASSERT_TRUE(cut.restarted) << "cut " << cut.index << " (seed " << cut.seed
                              << "): " << cut.restart_error << "\nsupervisor log:\n"
                              << rig.supervisor_log_since_start();
@@ -44,21 +51,29 @@ void expect_nothing_lost(PowerRig& rig, const CutRecord& cut) {
   const std::vector<std::uint64_t> stuck = rig.not_terminal(cut.acks, 30'000);
   EXPECT_TRUE(stuck.empty()) << stuck.size() << " acknowledged orders never ended after cut "
                              << cut.index << " (seed " << cut.seed << ")";
+  const std::int64_t orders_done = mono_ns();
   const CliResult check = rig.check_when_settled();
+  const std::int64_t check_done = mono_ns();
   EXPECT_EQ(check.status, 0) << "check after cut " << cut.index << " (seed " << cut.seed << "):\n"
                              << check.output;
   const CliResult verify = rig.journal_verify();
   EXPECT_EQ(verify.status, 0) << "journal verify after cut " << cut.index << " (seed " << cut.seed
                               << "):\n"
                               << verify.output;
+  std::printf(
+      "  verified: orders present and ended %.0f ms, check clean after %d run(s) %.0f ms, "
+      "journal verify %.0f ms\n",
+      ms(orders_done - start), check.attempts, ms(check_done - orders_done),
+      ms(mono_ns() - check_done));
 }
 
-void print_cut(const CutRecord& c) {
+// number: the cut's place in the whole run (c.index counts within one deployment).
+void print_cut(std::size_t number, const CutRecord& c) {
   std::printf(
-      "cut %d seed %llu: at %.0f ms, %llu acked (%llu attempts, %llu timed out), "
+      "cut %zu seed %llu: at %.0f ms, %llu acked (%llu attempts, %llu timed out), "
       "%llu unsynced pages, dropped %llu kept %llu (keep %.1f), back in %.0f ms, cut total %.0f "
       "ms\n",
-      c.index, static_cast<unsigned long long>(c.seed), ms(c.cut_ns - c.load_start_ns),
+      number, static_cast<unsigned long long>(c.seed), ms(c.cut_ns - c.load_start_ns),
       static_cast<unsigned long long>(c.acks.size()),
       static_cast<unsigned long long>(c.load.attempts),
       static_cast<unsigned long long>(c.load.timed_out),
@@ -76,12 +91,6 @@ std::vector<std::uint64_t> cut_seeds(std::uint64_t seed, std::uint64_t cuts) {
   std::vector<std::uint64_t> out(cuts);
   for (auto& s : out) s = rng() >> 1;
   return out;
-}
-
-std::int64_t mono_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
 }
 
 // What a run of cuts survived, over every deployment it used.
@@ -130,7 +139,7 @@ bool cut_one_deployment(std::uint64_t seed, const std::vector<std::uint64_t>& se
   for (std::size_t i = from; i < to; ++i) {
     const std::int64_t started = mono_ns();
     const CutRecord cut = rig.cut_under_load(seeds[i], keep_fractions[i % 3]);
-    print_cut(cut);
+    print_cut(i + 1, cut);
     expect_nothing_lost(rig, cut);
     if (::testing::Test::HasFailure()) return false;
     totals.add(cut, started);
@@ -221,7 +230,7 @@ TEST(PowerLoss, ASlowDiskBackPressuresIntakeAndLosesNothing) {
   const std::vector<std::uint64_t> seeds = cut_seeds(seed, 3);
   for (std::size_t i = 0; i < seeds.size(); ++i) {
     const CutRecord cut = rig.cut_under_load(seeds[i], i == 1 ? 0.5 : 0.0);
-    print_cut(cut);
+    print_cut(i + 1, cut);
     expect_nothing_lost(rig, cut);
     if (::testing::Test::HasFailure()) break;
   }

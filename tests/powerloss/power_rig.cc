@@ -431,6 +431,7 @@ CliResult PowerRig::check_when_settled(int attempts) {
   CliResult r;
   for (int i = 0; i < attempts; ++i) {
     r = flashsaga({"check", "--require-terminal"});
+    r.attempts = i + 1;
     if (r.status == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

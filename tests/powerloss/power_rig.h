@@ -115,6 +115,7 @@ struct CutRecord {
 struct CliResult {
   int status = -1;     // exit status; -1: did not run or was killed
   std::string output;  // stdout and stderr
+  int attempts = 1;    // check_when_settled: how many runs it took
 };
 
 class PowerRig {
