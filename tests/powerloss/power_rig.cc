@@ -356,8 +356,7 @@ CutRecord PowerRig::cut_under_load(std::uint64_t cut_seed, double keep_fraction)
   std::string error;
   r.disk =
       mount_->cut(r.keep_fraction, cut_seed ^ 0x9E3779B97F4A7C15ull, &error, options_.keep_aged_ms);
-  mount_.reset();
-  ipc::Segment::remove(data_dir_);  // shared memory is RAM: gone with the power
+  mount_.reset();  // kill_everything() removed the segment: shared memory is RAM
   const std::int64_t restart_start = now_ns();
   if (!r.disk.ok)
     r.restart_error = "the cut failed: " + error;
@@ -386,6 +385,7 @@ void PowerRig::kill_everything() {
   for (pid_t p : pids)
     while (process_running(p) && now_ns() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ipc::Segment::remove(data_dir_);  // its creator is dead: nobody else will
 }
 
 bool PowerRig::supervisor_alive() {
