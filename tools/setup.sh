@@ -7,6 +7,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libconcurrentqueue-dev libreaderwriterqueue-dev
   liblmdb-dev lmdb-utils
+  libfuse3-dev fuse3
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev
   curl wrk gnuplot-nox python3 clang-16
