@@ -6,6 +6,7 @@
 #include "bench/http_client.h"
 #include "tools/demo.h"
 #include "tools/inspector/inspector.h"
+#include "tools/status.h"
 
 namespace flashsaga::tools {
 namespace {
@@ -86,6 +87,7 @@ void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
                   const std::filesystem::path& executable) {
   add_bench_command(app, executable);
   add_demo_command(app, executable);
+  add_status_command(app, config);
   add_check_command(app, config);
   add_inspector_commands(app, config);
 }

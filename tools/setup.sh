@@ -7,14 +7,25 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libconcurrentqueue-dev libreaderwriterqueue-dev
   liblmdb-dev lmdb-utils
+  libfuse3-dev fuse3
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev
   curl wrk gnuplot-nox python3 clang-16
+  # Operator tooling checked by the tests (tests/ops): promtool, and headless Chromium for the
+  # sale page. Tests that need one that is missing say so and are skipped.
+  prometheus chromium
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js and npm run the OpenAPI validator (Prism) and drive Chromium (playwright-core). A
+# machine that already has a Node.js (with its own npm) keeps it; Debian's packages otherwise.
+if ! command -v node >/dev/null; then
+  missing+=(nodejs npm)
+elif ! command -v npm >/dev/null; then
+  missing+=(npm)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

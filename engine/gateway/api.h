@@ -12,9 +12,10 @@
 //   - every POST with an Idempotency-Key goes through the Idempotency table first;
 //   - no handler blocks: replies and long-poll re-checks come back through Exchange::post.
 //
-// Routes live in routes.cc (users, points, wallets, coupons, products, operations) and
-// orders.cc (orders and payments), the only translation units that see Boost.JSON with
-// json_io.cc.
+// Routes live in routes.cc (users, points, wallets, coupons, products, operations),
+// orders.cc (orders and payments) and console.cc (GET /, /stats, /openapi.json); routes.cc and
+// orders.cc are the only translation units that see Boost.JSON with json_io.cc and
+// sale_stats.cc.
 #pragma once
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include "engine/gateway/exchange.h"
 #include "engine/gateway/idempotency.h"
 #include "engine/gateway/metrics.h"
+#include "engine/gateway/sale_stats.h"
 #include "engine/gateway/store.h"
 #include "engine/port.h"
 #include "ipc/message.h"
@@ -90,6 +92,10 @@ class Api {
   void restock(const Request& req, const PathParams& p, const ExchangePtr& ex);
   void healthz(const Request& req, const PathParams& p, const ExchangePtr& ex);
   void metrics(const Request& req, const PathParams& p, const ExchangePtr& ex);
+  // console.cc
+  void openapi(const Request& req, const PathParams& p, const ExchangePtr& ex);
+  void sale_page(const Request& req, const PathParams& p, const ExchangePtr& ex);
+  void stats(const Request& req, const PathParams& p, const ExchangePtr& ex);
   // orders.cc
   void place_order(const Request& req, const PathParams& p, const ExchangePtr& ex);
   void get_order(const Request& req, const PathParams& p, const ExchangePtr& ex);
@@ -119,6 +125,7 @@ class Api {
   std::mutex observe_mutex_;
   std::uint64_t observe_next_id_ = 1;       // orders below were all seen once
   std::set<std::uint64_t> observe_pending_;  // seen PENDING, to be observed when they end
+  SaleTracker sale_;                         // GET /stats and the per-product /metrics families
 };
 
 }  // namespace flashsaga::gateway

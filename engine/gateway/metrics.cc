@@ -232,14 +232,16 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std
   // Stock of the hot SKUs.
   w.family("flashsaga_stock_available", "gauge", "Units that can still be reserved, per product (first products only).");
   Writer totals;
-  totals.family("flashsaga_stock_total", "gauge", "Initial stock plus restocks, per product (first products only).");
+  totals.family("flashsaga_stock_supplied", "gauge",
+                "Units put on sale so far, per product: initial stock plus restocks "
+                "(first products only).");
   const std::uint32_t last = std::min(metrics_products_max, deployment.geometry().products_max - 1);
   for (std::uint32_t id = 1; id <= last; ++id) {
     ipc::StockSlot& slot = deployment.stock(id);
     if (slot.exists.load(std::memory_order_acquire) == 0) continue;
     const std::string l = label("product", std::to_string(id));
     w.sample("flashsaga_stock_available", l, slot.available.load(std::memory_order_relaxed));
-    totals.sample("flashsaga_stock_total", l, slot.total.load(std::memory_order_relaxed));
+    totals.sample("flashsaga_stock_supplied", l, slot.total.load(std::memory_order_relaxed));
   }
   return w.take() + totals.take();
 }

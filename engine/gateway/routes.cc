@@ -14,6 +14,7 @@
 #include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
+#include "engine/gateway/ops_metrics.h"
 #include "engine/gateway/routes_internal.h"
 
 namespace flashsaga::gateway {
@@ -46,7 +47,7 @@ struct Route {
   std::size_t method_count;
 };
 
-const std::array<Route, 19> routes = {{
+const std::array<Route, 22> routes = {{
     {"/users", "", {{{Method::post, &Api::create_user}}}, 1},
     {"/users/{id}", "user", {{{Method::get, &Api::get_user}, {Method::patch, &Api::patch_user}}}, 2},
     {"/users/{id}/points", "user", {{{Method::get, &Api::get_points}, {Method::post, &Api::accrue_points}}}, 2},
@@ -66,6 +67,9 @@ const std::array<Route, 19> routes = {{
     {"/payments/{id}", "order", {{{Method::get, &Api::get_payment}}}, 1},
     {"/healthz", "", {{{Method::get, &Api::healthz}}}, 1},
     {"/metrics", "", {{{Method::get, &Api::metrics}}}, 1},
+    {"/", "", {{{Method::get, &Api::sale_page}}}, 1},
+    {"/stats", "", {{{Method::get, &Api::stats}}}, 1},
+    {"/openapi.json", "", {{{Method::get, &Api::openapi}}}, 1},
 }};
 
 std::string_view method_name(Method m) {
@@ -82,8 +86,10 @@ std::string_view method_name(Method m) {
   return "OTHER";
 }
 
-// Splits "/a/b/c" into segments; false for anything that is not a clean absolute path.
+// Splits "/a/b/c" into segments ("/" has none); false for anything that is not a clean
+// absolute path.
 bool split_path(std::string_view path, std::vector<std::string_view>& out) {
+  if (path == "/") return true;
   if (path.empty() || path[0] != '/') return false;
   std::size_t start = 1;
   while (start <= path.size()) {
@@ -1123,7 +1129,9 @@ void Api::metrics(const Request&, const PathParams&, const ExchangePtr& ex) {
   r.status = 200;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   observe_orders();
+  sale_.update(store_);
   r.body = metrics_.render(deployment_, store_, port_.index(), idempotency_.size(), idempotency_.replays());
+  r.body += render_ops_metrics(deployment_, store_, config_, sale_);
   ex->respond(std::move(r));
 }
 

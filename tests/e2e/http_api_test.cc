@@ -8,6 +8,8 @@
 #include <string>
 #include <thread>
 
+#include <fstream>
+
 #include "engine/base/clock.h"
 #include "tests/e2e/http_deployment.h"
 
@@ -456,7 +458,8 @@ TEST_F(HttpApi, OrdersRefusedAtTheDoor) {
 }
 
 TEST_F(HttpApi, UnknownRoutesAndWrongMethods) {
-  for (const char* path : {"/", "/nope", "/users/", "//users", "/users/1/nope", "/USERS", "/products/1/restock/x"})
+  for (const char* path :
+       {"/nope", "/users/", "//users", "/users/1/nope", "/USERS", "/products/1/restock/x", "//"})
     expect_error(d().get(path), 404, "not_found");
   auto r = http_request(d().port(), "DELETE", "/users/1");
   expect_error(r, 405, "method_not_allowed");
@@ -510,23 +513,84 @@ TEST_F(HttpApi, MetricsArePrometheusText) {
         "flashsaga_ring_depth", "flashsaga_ring_full_events_total", "flashsaga_journal_commits_total",
         "flashsaga_journal_commit_seconds_total", "flashsaga_domain_messages_invalid_total",
         "flashsaga_domain_messages_duplicate_total", "flashsaga_outbox_backlog", "flashsaga_stock_available",
-        "flashsaga_stock_total", "flashsaga_sold_out_answers_total"}) {
+        "flashsaga_stock_supplied", "flashsaga_sold_out_answers_total", "flashsaga_build_info",
+        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+        "flashsaga_journal_map_used_bytes", "flashsaga_orders_admitted_total"}) {
     EXPECT_NE(r.body.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
     EXPECT_NE(r.body.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
   }
   EXPECT_NE(r.body.find(R"(flashsaga_http_requests_total{route="/healthz",status="200"})"), std::string::npos);
   EXPECT_NE(r.body.find(R"(flashsaga_ring_depth{from="port0",to="order"})"), std::string::npos);
-  // Every sample line is `name{labels} value` or `name value`, names prefixed flashsaga_.
+  // Every sample line is `name{labels} value` or `name value`, names prefixed flashsaga_ (or
+  // process_, the standard process families).
   std::istringstream lines(r.body);
   std::string line;
   int samples = 0;
   while (std::getline(lines, line)) {
     if (line.empty() || line[0] == '#') continue;
     ++samples;
-    EXPECT_EQ(line.rfind("flashsaga_", 0), 0u) << line;
+    EXPECT_TRUE(line.rfind("flashsaga_", 0) == 0 || line.rfind("process_", 0) == 0) << line;
     EXPECT_NE(line.find(' '), std::string::npos) << line;
   }
   EXPECT_GT(samples, 50);
+}
+
+}  // namespace
+}  // namespace flashsaga::testing
+
+namespace flashsaga::testing {
+namespace {
+
+TEST_F(HttpApi, OpenApiDocumentIsServedAsCommitted) {
+  auto r = d().get("/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  std::ifstream in(std::string(FLASHSAGA_SOURCE_DIR) + "/docs/openapi.json", std::ios::binary);
+  const std::string committed((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+  ASSERT_FALSE(committed.empty());
+  EXPECT_EQ(r.body, committed) << "the binary embeds another docs/openapi.json than the source's";
+  EXPECT_EQ(str(body_of(r), "openapi").rfind("3.1.", 0), 0u);
+}
+
+TEST_F(HttpApi, SalePageAndItsStats) {
+  auto page = d().get("/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("fetch(\"/stats\""), std::string::npos);
+  EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the page fetches nothing elsewhere";
+  EXPECT_EQ(page.body.find("https://"), std::string::npos);
+  expect_error(d().post("/", "{}"), 405, "method_not_allowed");
+
+  const std::int64_t p = product(100, 3);
+  const std::int64_t u = user();
+  const std::string wallet = "/users/" + std::to_string(u) + "/wallet/deposits";
+  ASSERT_EQ(d().post(wallet, R"({"amount":1000})").status, 201);
+  auto placed = d().post("/orders", R"({"user_id":)" + std::to_string(u) +
+                                        R"(,"items":[{"product_id":)" + std::to_string(p) +
+                                        R"(,"quantity":1}]})");
+  ASSERT_EQ(placed.status, 202) << placed.body;
+  wait_order(num(body_of(placed), "id"));
+  auto r = d().get("/stats");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::object s = body_of(r);
+  EXPECT_EQ(str(s, "source"), "gateway");
+  EXPECT_EQ(str(s, "intake"), "open");
+  EXPECT_GE(num(s.at("orders").as_object(), "completed"), 1);
+  for (const char* name : {"user", "point", "product", "coupon", "order", "payment"})
+    EXPECT_EQ(str(s.at("domains").as_object().at(name).as_object(), "state"), "ready") << name;
+  bool found = false;
+  for (const auto& v : s.at("products").as_array()) {
+    const json::object& o = v.as_object();
+    if (num(o, "id") != p) continue;
+    found = true;
+    EXPECT_EQ(num(o.at("stock").as_object(), "available"), 2);
+    EXPECT_EQ(num(o.at("stock").as_object(), "total"), 3);
+    EXPECT_EQ(num(o.at("orders").as_object(), "admitted"), 1);
+    EXPECT_EQ(num(o.at("orders").as_object(), "completed"), 1);
+    EXPECT_TRUE(o.at("on_sale").as_bool());
+  }
+  EXPECT_TRUE(found || p > 64) << r.body;
 }
 
 }  // namespace

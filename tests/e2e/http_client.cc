@@ -1,20 +1,27 @@
 #include "tests/e2e/http_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace flashsaga::testing {
 namespace {
 
 constexpr std::size_t response_bytes_max = 64u << 20;
+constexpr std::size_t pending_requests_max = 1024;  // request lines remembered per connection
+constexpr std::size_t request_line_bytes_max = 8192;
 
 std::string lower(std::string s) {
   for (char& c : s)
@@ -28,7 +35,75 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+// "METHOD SP TARGET SP HTTP/1.x" at the start of `text`: (method, target), or empty strings.
+std::pair<std::string, std::string> request_line(std::string_view text) {
+  const std::size_t eol = text.find("\r\n");
+  const std::string_view line = text.substr(0, std::min(eol, request_line_bytes_max));
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == 0 || sp1 == std::string_view::npos) return {};
+  for (std::size_t i = 0; i < sp1; ++i)
+    if (line[i] < 'A' || line[i] > 'Z') return {};
+  const std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return {};
+  if (line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) return {};
+  return {std::string(line.substr(0, sp1)), std::string(line.substr(sp1 + 1, sp2 - sp1 - 1))};
+}
+
+void json_escape(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
 }  // namespace
+
+void record_exchange(std::string_view method, std::string_view target,
+                     const HttpResponse& response) {
+  static std::mutex mutex;
+  static int fd = -2;  // -2: not opened yet; -1: not recording
+  std::lock_guard<std::mutex> lock(mutex);
+  if (fd == -2) {
+    const char* path = std::getenv("FLASHSAGA_HTTP_RECORD");
+    constexpr int flags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC;
+    fd = path && *path ? ::open(path, flags, 0644) : -1;
+  }
+  if (fd < 0 || response.status == 0) return;
+  std::string line = "{\"method\":";
+  json_escape(line, method);
+  line += ",\"target\":";
+  json_escape(line, target);
+  line += ",\"status\":" + std::to_string(response.status) + ",\"headers\":{";
+  bool first = true;
+  for (const auto& [name, value] : response.headers) {
+    if (!first) line += ',';
+    first = false;
+    json_escape(line, name);
+    line += ':';
+    json_escape(line, value);
+  }
+  line += "},\"body\":";
+  json_escape(line, response.body);
+  line += "}\n";
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
 
 HttpConnection::HttpConnection(std::uint16_t port, int timeout_ms) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -54,7 +129,21 @@ void HttpConnection::close() {
   fd_ = -1;
 }
 
+// Every request line at a message boundary of what is sent (pipelined requests included).
+void HttpConnection::note_requests(std::string_view bytes) {
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    auto line = request_line(bytes.substr(at));
+    if (!line.first.empty() && sent_.size() < pending_requests_max)
+      sent_.push_back(std::move(line));
+    const std::size_t end = bytes.find("\r\n\r\n", at);
+    if (end == std::string_view::npos) break;
+    at = end + 4;
+  }
+}
+
 bool HttpConnection::send_raw(std::string_view bytes) {
+  note_requests(bytes);
   while (fd_ >= 0 && !bytes.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -117,6 +206,12 @@ HttpResponse HttpConnection::read_response() {
       if (!fill()) return {};
     r.body = buffer_.substr(0, length);
     buffer_.erase(0, length);
+    std::pair<std::string, std::string> sent;
+    if (!sent_.empty()) {
+      sent = std::move(sent_.front());
+      sent_.pop_front();
+    }
+    record_exchange(sent.first, sent.second, r);
     return r;
   }
 }

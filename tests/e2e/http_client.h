@@ -5,12 +5,19 @@
 //   a response is read by its Content-Length (the gateway always sends one); a connection the
 //   server closed reads as status 0.
 //
+// Recording: when FLASHSAGA_HTTP_RECORD names a file, every response read is appended to it as
+//   one JSON line {"method","target","status","headers","body"} (the file is truncated at the
+//   process's first record), for the OpenAPI validation step (tools/openapi/validate.mjs).
+//   The method and target are those of the request line sent for that response; "" when the
+//   bytes sent did not start one (malformed or dribbled requests).
+//
 // Example:
 //   HttpResponse r = http_request(port, "POST", "/users", R"({"name":"A","email":"a@b.c"})");
 //   EXPECT_EQ(r.status, 201);
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
@@ -55,9 +62,15 @@ class HttpConnection {
 
  private:
   bool fill();  // reads more bytes into buffer_; false on close, error or timeout
+  void note_requests(std::string_view bytes);  // request lines sent, for recording
   int fd_ = -1;
   std::string buffer_;
+  std::deque<std::pair<std::string, std::string>> sent_;  // (method, target) not yet answered
 };
+
+// Appends one exchange to the FLASHSAGA_HTTP_RECORD file (no-op when it is not set).
+void record_exchange(std::string_view method, std::string_view target,
+                     const HttpResponse& response);
 
 // One request on a fresh connection.
 HttpResponse http_request(std::uint16_t port, std::string_view method, std::string_view target,
