@@ -1,5 +1,7 @@
 #include "engine/gateway/store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -12,6 +14,13 @@ namespace {
 
 // A journal that could not be opened is tried again at most this often.
 constexpr std::int64_t reopen_interval_ns = 200'000'000;
+// How often a view's file is compared with the one that is open.
+constexpr std::int64_t replaced_check_interval_ns = 500'000'000;
+
+std::uint64_t inode_of(const std::filesystem::path& dir) {
+  struct stat st {};
+  return ::stat((dir / "data.mdb").c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
 
 }  // namespace
 
@@ -61,6 +70,8 @@ const journal::Env* Store::open(ipc::Domain d) {
   std::unique_ptr<journal::Env> env;
   const journal::Status s = domains::open_view_read_only(config_.data_dir, d, env);
   if (s.ok()) {
+    view_inode_[i] = inode_of(env->options().dir);
+    view_checked_ns_[i].store(now, std::memory_order_relaxed);
     envs_[i] = std::move(env);
     ready_[i].store(envs_[i].get(), std::memory_order_release);
     return envs_[i].get();
@@ -89,7 +100,24 @@ const journal::Env* Store::journal(ipc::Domain d) {
   return journals_[i].get();
 }
 
+void Store::reopen_if_replaced(std::size_t i) {
+  const std::int64_t now = mono_now_ns();
+  if (now - view_checked_ns_[i].load(std::memory_order_relaxed) < replaced_check_interval_ns) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!envs_[i] || now - view_checked_ns_[i].load(std::memory_order_relaxed) < replaced_check_interval_ns) return;
+  view_checked_ns_[i].store(now, std::memory_order_relaxed);
+  const std::uint64_t inode = inode_of(envs_[i]->options().dir);
+  if (inode == 0 || inode == view_inode_[i]) return;
+  // Snapshots of the old view may still be live in other threads: keep it until the process
+  // ends (a rebuild happens once per unclean restart of a domain).
+  ready_[i].store(nullptr, std::memory_order_release);
+  retired_.push_back(std::move(envs_[i]));
+  last_attempt_ns_[i] = 0;
+}
+
 bool Store::begin(ipc::Domain d, Snapshot& out) {
+  const auto i = static_cast<std::size_t>(d);
+  if (i != 0 && i < slots) reopen_if_replaced(i);
   const journal::Env* e = env(d);
   if (!e) return false;
   out.env_ = e;

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/config.h"
 #include "ipc/message.h"
@@ -81,6 +82,12 @@ class Store {
   std::array<std::atomic<const journal::Env*>, slots> journal_ready_{};
   std::array<std::int64_t, slots> last_attempt_ns_{};
   std::array<std::int64_t, slots> journal_attempt_ns_{};
+  // A view a domain set aside and rebuilt (engine/runtime/view_open.h) is a new file: the
+  // inode each view was opened at, and when it was last compared.
+  std::array<std::uint64_t, slots> view_inode_{};
+  std::array<std::atomic<std::int64_t>, slots> view_checked_ns_{};
+  std::vector<std::unique_ptr<journal::Env>> retired_;  // replaced views, kept for live snapshots
+  void reopen_if_replaced(std::size_t i);
   mutable std::mutex mutex_;
   std::string last_error_;
 };

@@ -16,6 +16,7 @@
 #include "engine/runtime/committer.h"
 #include "engine/runtime/recovery.h"
 #include "engine/runtime/ring_transport.h"
+#include "engine/runtime/view_open.h"
 #include "ipc/idle_strategy.h"
 
 namespace flashsaga::runtime {
@@ -118,11 +119,14 @@ bool Runtime::Impl::open(std::string* error) {
     *error = "cannot open journal " + options.journal.dir.string() + ": " + s.message();
     return false;
   }
-  s = journal::Env::open(options.view, view);
+  bool rebuilt = false;
+  std::string why;
+  s = open_view(options.view, deployment.segment_id(), view, &rebuilt, &why);
   if (!s.ok()) {
     *error = "cannot open view " + options.view.dir.string() + ": " + s.message();
     return false;
   }
+  if (rebuilt) log_line(self, "the view is rebuilt from the journal: " + why);
   return true;
 }
 
@@ -142,7 +146,9 @@ bool Runtime::start(std::string* error) {
     *error = "recovery failed: " + s.message();
     return false;
   }
-  if (r.view_rebuilt) log_line(m.self, "the view was rebuilt from the journal");
+  if (r.view_rebuilt) log_line(m.self, "the view was rebuilt: it was built from another journal");
+  if (r.view_batches_replayed != 0)
+    log_line(m.self, "the view caught up with " + std::to_string(r.view_batches_replayed) + " journal batches");
   m.agent = std::make_unique<Agent>(m.logic, *m.transport, m.view.get(), m.peers.get(), m.options.drain_count_max);
   m.agent->resume(r.agent);
   m.committer = std::make_unique<Committer>(*m.journal, *m.view, *m.transport, tables, &m.status());
@@ -192,7 +198,7 @@ void Runtime::run(const std::atomic<bool>& stop) {
   m.stopping.store(true, std::memory_order_release);
   m.committing.join();
   (void)m.journal->sync();
-  (void)m.view->sync();
+  (void)close_view_clean(*m.view, m.deployment.segment_id());  // the view holds every commit
 }
 
 void Runtime::Impl::commit_loop() {

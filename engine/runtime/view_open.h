@@ -1,0 +1,47 @@
+// view_open: opening a domain's view (its read model) so that it is never trusted after it may
+// have lost writes.
+//
+// A view is never synced while the domain runs: it is rebuilt from the journal whenever its
+// file may be missing writes the page cache held, which only a power loss (or a lost file
+// system) does. The view records, in its counters table, the lifetime it was last written in:
+//   "view_lifetime" -> {segment id, boot id hash, clean}
+// where the segment id is the deployment's shared-memory segment (gone after a power loss,
+// like the page cache) and clean = 1 is written and synced at a graceful stop. At start-up the
+// view is trusted when it opens and either its lifetime is the current one (same segment, same
+// boot: only processes died, the page cache is intact) or it was closed cleanly. Otherwise —
+// and whenever it does not open (MDB_INVALID, MDB_CORRUPTED) — the view directory is moved
+// aside and a fresh view is created, which recovery then fills from the whole journal. Before
+// anything else is written, the lifetime is rewritten as the current one with clean = 0 and
+// synced, so a later power loss can never find a stale clean mark.
+//
+// Requires: this process is the domain's only writer (its lock is held); options name the
+//   view's tables, counters included.
+// Guarantees: on ok, *out is open and trustworthy; *rebuilt says whether it starts empty.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "journal/journal.h"
+
+namespace flashsaga::runtime {
+
+struct ViewLifetime {
+  std::int64_t segment_id;
+  std::uint64_t boot_id;
+  std::uint8_t clean;
+  std::uint8_t reserved[7];
+};
+static_assert(sizeof(ViewLifetime) == 24);
+
+// A hash of this boot's /proc/sys/kernel/random/boot_id (0 if it cannot be read).
+std::uint64_t current_boot_id() noexcept;
+
+journal::Status open_view(const journal::Options& options, std::int64_t segment_id,
+                          std::unique_ptr<journal::Env>& out, bool* rebuilt, std::string* why);
+
+// At a graceful stop, after the last view commit: marks the view clean and syncs it.
+journal::Status close_view_clean(journal::Env& view, std::int64_t segment_id);
+
+}  // namespace flashsaga::runtime
