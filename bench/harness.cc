@@ -55,6 +55,18 @@ double per(double count, double seconds) { return seconds > 0 ? count / seconds 
 double per(std::uint64_t count, double seconds) { return per(static_cast<double>(count), seconds); }
 double ratio(double a, std::uint64_t b) { return b ? a / static_cast<double>(b) : 0.0; }
 
+// Bytes a process caused to be written to storage (/proc/PID/io write_bytes: counted when a
+// page is dirtied, whether by write() or through a shared map), 0 if unreadable.
+std::uint64_t write_bytes(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "write_bytes:") return value;
+  return 0;
+}
+
 // CPU seconds (user + system) of one process, from /proc.
 double cpu_seconds(pid_t pid) {
   if (pid <= 0) return 0;
@@ -243,6 +255,7 @@ struct RunFigures {
   std::vector<std::uint64_t> sold_out_timeline;      // per 100 ms bucket from the sale's start
   double sold_out_s = 0;                             // first to last sold-out answer
   double cpu_s = 0, driver_cpu_s = 0;
+  std::uint64_t disk_bytes = 0;  // /proc/PID/io write_bytes of every deployment process
   std::vector<std::pair<std::string, double>> cpu_by_process;
   std::uint64_t journal_bytes = 0, commits = 0;
   std::map<std::string, std::uint64_t> depth_peak_by_domain;  // deepest input ring per consumer
@@ -564,7 +577,11 @@ bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
                      static_cast<pid_t>(c.deployment().status(static_cast<Domain>(d)).pid.load())});
   if (opt.driver == "http") procs.push_back({"gateway", static_cast<pid_t>(c.deployment().port(0).owner_pid.load())});
   std::vector<double> cpu_before;
-  for (const auto& p : procs) cpu_before.push_back(cpu_seconds(p.second));
+  std::vector<std::uint64_t> written_before;
+  for (const auto& p : procs) {
+    cpu_before.push_back(cpu_seconds(p.second));
+    written_before.push_back(write_bytes(p.second));
+  }
   const double self_before = cpu_seconds(::getpid());
   std::uint64_t commits_before = 0;
   for (std::uint8_t d = 1; d <= domain_count; ++d) commits_before += c.deployment().status(static_cast<Domain>(d)).commits.load();
@@ -625,6 +642,7 @@ bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
     const double s = cpu_seconds(procs[i].second) - cpu_before[i];
     fig.cpu_s += s;
     fig.cpu_by_process.push_back({procs[i].first, s});
+    fig.disk_bytes += write_bytes(procs[i].second) - written_before[i];
   }
   for (std::uint8_t d = 1; d <= domain_count; ++d) fig.commits += c.deployment().status(static_cast<Domain>(d)).commits.load();
   fig.commits -= commits_before;
@@ -753,6 +771,7 @@ std::string run_json(const BenchOptions& opt, const RunFigures& f) {
   j.num("cpu_s", f.cpu_s).num("cpu_s_per_1k_attempts", ratio(f.cpu_s, f.attempts) * 1000, 4)
       .num("cpu_s_per_1k_orders", ratio(f.cpu_s, f.accepted) * 1000, 4)
       .num("cpu_s_per_1k_orders_deployment", ratio(f.cpu_s - f.driver_cpu_s, f.accepted) * 1000, 4)
+      .num("disk_bytes_per_order", ratio(static_cast<double>(f.disk_bytes), f.accepted), 0)
       .raw("cpu_s_by_process", cpu.done())
       .integer("journal_bytes", f.journal_bytes).num("journal_bytes_per_order", ratio(static_cast<double>(f.journal_bytes), done), 1)
       .integer("commits", f.commits).num("commits_per_order", ratio(static_cast<double>(f.commits), done), 4)
@@ -863,6 +882,7 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
       return std::string("-");
     });
   row("journal bytes per order", [](const RunFigures& f) { return num(ratio(static_cast<double>(f.journal_bytes), f.orders_done())); });
+  row("disk bytes written per order", [](const RunFigures& f) { return num(ratio(static_cast<double>(f.disk_bytes), f.accepted)); });
   row("journal commits per order",
       [](const RunFigures& f) { return num(ratio(static_cast<double>(f.commits), f.orders_done()), 3); });
   row("fsyncs per order", [](const RunFigures& f) {
