@@ -127,7 +127,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   }
   std::string problem;
   Reader r(root, &problem);
-  r.reject_unknown({"deployment.data_dir", "deployment.durability", "rings.saga_capacity_slots",
+  r.reject_unknown({"deployment.data_dir", "deployment.durability", "deployment.fsync_interval_ms", "rings.saga_capacity_slots",
                     "rings.port_capacity_slots", "rings.ports", "stock.products_max",
                     "journal.map_size_mib", "journal.map_size_max_mib", "journal.space_reserve_mib",
                     "memory.orders_in_memory", "saga.step_timeout_ms",
@@ -142,6 +142,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   c.data_dir = data_dir;
   std::string durability = "sync";
   r.text("deployment", "durability", durability);
+  r.integer("deployment", "fsync_interval_ms", c.fsync_interval_ms, 1, 60'000);
   r.integer("rings", "saga_capacity_slots", c.geometry.saga_ring_slots, ring_capacity_slots_min,
             ring_capacity_slots_max);
   r.integer("rings", "port_capacity_slots", c.geometry.port_ring_slots, ring_capacity_slots_min,
@@ -174,7 +175,8 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   if (r.ok()) {
     if (durability == "sync") c.durability = journal::Durability::sync;
     else if (durability == "nosync") c.durability = journal::Durability::nosync;
-    else problem = "deployment.durability must be \"sync\" or \"nosync\"";
+    else if (durability == "interval") c.durability = journal::Durability::interval;
+    else problem = "deployment.durability must be \"sync\", \"interval\" or \"nosync\"";
     if (adapter == "wallet") c.payment_adapter = PaymentAdapter::wallet;
     else if (adapter == "pg") c.payment_adapter = PaymentAdapter::pg;
     else problem = "payment.adapter must be \"wallet\" or \"pg\"";
@@ -199,9 +201,11 @@ std::string default_config_toml() {
         "[deployment]\n"
         "# Directory holding the six LMDB journals; also names the shared-memory segment.\n"
      << "data_dir = \"" << c.data_dir.string() << "\"\n"
-     << "# \"sync\": fsync every group commit (survives power loss).\n"
-        "# \"nosync\": survives process crashes; the OS flushes later.\n"
-        "durability = \"sync\"\n\n"
+     << "# \"sync\": fsync every group commit (a power loss loses nothing acknowledged).\n"
+        "# \"interval\": fsync every fsync_interval_ms (a power loss loses at most about that).\n"
+        "# \"nosync\": survives process crashes; the OS flushes later (see docs/durability.md).\n"
+        "durability = \"sync\"\n"
+        "fsync_interval_ms = " << c.fsync_interval_ms << "\n\n"
         "[rings]\n"
         "# Slots per saga ring (and per port->order ring); a power of two. One slot is 256 bytes.\n"
      << "saga_capacity_slots = " << c.geometry.saga_ring_slots << "\n"

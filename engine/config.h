@@ -21,6 +21,7 @@ struct Config {
   // [deployment]
   std::filesystem::path data_dir = "flashsaga-data";
   journal::Durability durability = journal::Durability::sync;
+  std::int64_t fsync_interval_ms = 1000;   // durability "interval": how often journals are synced
   // [rings]
   ipc::Geometry geometry;
   // [journal]

@@ -36,6 +36,7 @@ std::string_view durability_name(Durability d) noexcept {
   switch (d) {
     case Durability::sync: return "sync";
     case Durability::nosync: return "nosync";
+    case Durability::interval: return "interval";
   }
   return "unknown";
 }
@@ -638,7 +639,7 @@ EnvStats Env::stats() const {
   if (EnvAccess::meta_get_as(*this, txn.raw(), internal::meta_key_durability, durability,
                              present)
           .ok() &&
-      present && durability <= static_cast<std::uint8_t>(Durability::nosync)) {
+      present && durability <= static_cast<std::uint8_t>(Durability::interval)) {
     out.durability = static_cast<Durability>(durability);
   }
   return out;
@@ -910,6 +911,23 @@ Status WriteTxn::append_batch(const BatchBuilder& batch) {
                       std::to_string(writer_->next_sequence_));
   }
   return put_batch(batch);
+}
+
+Status WriteTxn::append_stored(std::uint64_t first_sequence, std::uint32_t record_count, Bytes stored) {
+  FS_ASSERT(live());
+  if (record_count == 0 || first_sequence != writer_->next_sequence_) {
+    return Status(ErrorCode::invalid_argument, 0,
+                  EnvAccess::where(*writer_) + ": append_stored: batch at sequence " + std::to_string(first_sequence) +
+                      ", the journal is at " + std::to_string(writer_->next_sequence_));
+  }
+  auto key = key_u64(first_sequence);
+  MDB_val k{key.size(), key.data()};
+  MDB_val v{stored.size(), nullptr};
+  const int rc = mdb_put(txn_, writer_->journal_table_, &k, &v, MDB_APPEND | MDB_RESERVE);
+  if (rc != MDB_SUCCESS) return from_rc(rc, "append stored batch at sequence " + std::to_string(first_sequence));
+  std::memcpy(v.mv_data, stored.data(), stored.size());
+  writer_->next_sequence_ = first_sequence + record_count;
+  return {};
 }
 
 Status WriteTxn::put_batch(const BatchBuilder& batch) {

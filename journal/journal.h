@@ -73,7 +73,11 @@ inline constexpr std::size_t key_size_max_bytes = 511;        // LMDB's default 
 inline constexpr std::size_t record_payload_size_max_bytes = 4096;
 inline constexpr std::size_t tables_max = 30;                  // besides journal and meta
 
-enum class Durability : std::uint8_t { sync = 0, nosync = 1 };
+// sync: every commit is flushed (fdatasync) before commit() returns: survives power loss.
+// nosync: commits are never flushed (the OS writes them back later): survives process crashes.
+// interval: like sync for this Env (its commits are flushed); the runtime commits to it only
+//   every fsync_interval_ms and keeps the batches in between in a staging log (staging.h).
+enum class Durability : std::uint8_t { sync = 0, nosync = 1, interval = 2 };
 std::string_view durability_name(Durability d) noexcept;
 
 // Stable numbers.
@@ -360,6 +364,9 @@ class WriteTxn : public ReadTxn {
   // txn); several may go in one txn (group commit). Not mixed with append() in one txn.
   // Returns: ok; map_full; invalid_argument (out of sequence, or empty); io.
   Status append_batch(const BatchBuilder& batch);
+  // Stores a batch that was stored before (its checked bytes, e.g. from a staging log) as the
+  // next value: first_sequence must be the journal's next sequence. Returns as append_batch.
+  Status append_stored(std::uint64_t first_sequence, std::uint32_t record_count, Bytes stored);
 
   // Commits the batch (fsync first under Durability::sync). The txn is finished either way.
   // Returns: ok; map_full; no_space; io.

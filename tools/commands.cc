@@ -17,8 +17,8 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   CLI::App* cmd = app.add_subcommand("bench", "run a benchmark flash sale on a fresh deployment and report");
   cmd->add_option("scenario", options->scenario, "flash-sale, catalog or failures")
       ->check(CLI::IsMember({"flash-sale", "catalog", "failures"}));
-  cmd->add_option("--durability", options->durability, "sync, nosync, or both (sync then nosync, side by side)")
-      ->check(CLI::IsMember({"sync", "nosync", "both"}));
+  cmd->add_option("--durability", options->durability, "sync, interval, nosync, both (sync then nosync) or all (the three, side by side)")
+      ->check(CLI::IsMember({"sync", "interval", "nosync", "both", "all"}));
   cmd->add_option("--driver", options->driver, "client (library, over the rings) or http (POST /orders via the gateway)")
       ->check(CLI::IsMember({"client", "http"}));
   cmd->add_option("--connections", options->connections, "http driver: keep-alive connections, one request in flight each")

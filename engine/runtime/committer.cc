@@ -40,7 +40,7 @@ journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables, c
 }
 
 Committer::Committer(journal::Env& journal, journal::Env& view, Transport& transport, ViewTables tables,
-                     ipc::DomainStatus* status)
+                     ipc::DomainStatus* status, std::unique_ptr<StagedJournal> staged)
     : journal_(journal),
       view_(view),
       transport_(transport),
@@ -50,7 +50,8 @@ Committer::Committer(journal::Env& journal, journal::Env& view, Transport& trans
       outputs_(transport.outputs().size()),
       inbox_(transport.inputs().size(), InboxEntry{}),
       inbox_next_(transport.inputs().size(), InboxEntry{}),
-      out_last_(transport.outputs().size(), 0) {}
+      out_last_(transport.outputs().size(), 0),
+      staged_(std::move(staged)) {}
 
 void Committer::resume(CommitterStart start) {
   FS_ASSERT(start.outbox.size() == outputs_.size());
@@ -71,16 +72,9 @@ void Committer::resume(CommitterStart start) {
 }
 
 journal::Status Committer::write_journal(std::span<BatchBuffer* const> batches) {
-  journal::WriteTxn txn;
-  journal::Status s = journal_.begin_write(txn);
-  if (!s.ok()) return s;
-  for (BatchBuffer* b : batches) {
-    if (!b->has_journal()) continue;
-    if (s = txn.append_batch(b->journal); !s.ok()) return s;
-  }
-  if (s = write_cursors(txn, batches); !s.ok()) return s;
+  collect_cursors(batches);
   const std::int64_t t0 = mono_now_ns();
-  s = txn.commit();
+  journal::Status s = staged_ != nullptr ? stage(batches) : commit(batches);
   if (s.ok()) {
     inbox_ = inbox_next_;
     for (Output& out : outputs_) out.cursor = out.next;
@@ -93,7 +87,41 @@ journal::Status Committer::write_journal(std::span<BatchBuffer* const> batches) 
   return s;
 }
 
-journal::Status Committer::write_cursors(journal::WriteTxn& txn, std::span<BatchBuffer* const> batches) {
+// sync and nosync: the batches and the cursors in one journal transaction.
+journal::Status Committer::commit(std::span<BatchBuffer* const> batches) {
+  journal::WriteTxn txn;
+  journal::Status s = journal_.begin_write(txn);
+  if (!s.ok()) return s;
+  for (BatchBuffer* b : batches) {
+    if (!b->has_journal()) continue;
+    if (s = txn.append_batch(b->journal); !s.ok()) return s;
+  }
+  for (const CursorRow& row : cursor_rows_)
+    if (s = txn.put(cursors_, row.key, row.value()); !s.ok()) return s;
+  return txn.commit();
+}
+
+// interval: the batches and the cursors to the staging log, into the journal when due.
+journal::Status Committer::stage(std::span<BatchBuffer* const> batches) {
+  std::vector<const journal::BatchBuilder*>& builders = staged_builders_;
+  builders.clear();
+  for (BatchBuffer* b : batches)
+    if (b->has_journal()) builders.push_back(&b->journal);
+  journal::BatchBuilder& entries = staged_entries_;
+  entries.begin(1, 0);
+  for (const CursorRow& row : cursor_rows_) entries.add_entry(journal::Section::state, 0, row.key, row.value());
+  return staged_->append(builders, entries.view().state);
+}
+
+journal::Status Committer::sync_staged(bool now) {
+  if (staged_ == nullptr) return {};
+  if (now) return staged_->stop();
+  staged_->poll(mono_now_ns());
+  return {};
+}
+
+void Committer::collect_cursors(std::span<BatchBuffer* const> batches) {
+  cursor_rows_.clear();
   const auto inputs = transport_.inputs();
   inbox_next_ = inbox_;
   for (Output& out : outputs_) out.next = out.cursor;
@@ -106,8 +134,7 @@ journal::Status Committer::write_cursors(journal::WriteTxn& txn, std::span<Batch
       changed = true;
     }
     if (!changed) continue;
-    const auto key = journal::key_u64_u64(domains::cursor_kind_inbox, static_cast<std::uint64_t>(inputs[i].edge));
-    if (journal::Status s = txn.put_as(cursors_, key, entry); !s.ok()) return s;
+    cursor_rows_.push_back(CursorRow::of(domains::cursor_kind_inbox, inputs[i].edge, entry));
     inbox_next_[i] = entry;
   }
   const auto outputs = transport_.outputs();
@@ -123,11 +150,9 @@ journal::Status Committer::write_cursors(journal::WriteTxn& txn, std::span<Batch
     }
     const OutboxCursor cursor{batches.back()->out_sequences[o], std::max(acked, out.cursor.acked), resend_from, 0};
     if (std::memcmp(&cursor, &out.cursor, sizeof cursor) == 0) continue;
-    const auto key = journal::key_u64_u64(domains::cursor_kind_outbox, static_cast<std::uint64_t>(outputs[o].edge));
-    if (journal::Status s = txn.put_as(cursors_, key, cursor); !s.ok()) return s;
+    cursor_rows_.push_back(CursorRow::of(domains::cursor_kind_outbox, outputs[o].edge, cursor));
     out.next = cursor;
   }
-  return {};
 }
 
 journal::Status Committer::write_view(std::span<BatchBuffer* const> batches) {

@@ -20,7 +20,10 @@
 //   order exactly once per process lifetime (a restart re-sends what was not acknowledged).
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <cstdint>
 #include <deque>
 #include <span>
@@ -31,6 +34,7 @@
 #include "engine/runtime/batch_buffer.h"
 #include "engine/runtime/transport.h"
 #include "journal/journal.h"
+#include "engine/runtime/staged_journal.h"
 
 namespace flashsaga::runtime {
 
@@ -53,14 +57,18 @@ struct CommitterStart {
 
 class Committer {
  public:
+  // staged: the interval mode's way into the journal (null under sync and nosync).
   Committer(journal::Env& journal, journal::Env& view, Transport& transport, ViewTables tables,
-            ipc::DomainStatus* status);
+            ipc::DomainStatus* status, std::unique_ptr<StagedJournal> staged = nullptr);
 
   void resume(CommitterStart start);
 
   journal::Status write_journal(std::span<BatchBuffer* const> batches);
   journal::Status write_view(std::span<BatchBuffer* const> batches);
   void publish(BatchBuffer& batch);
+  // interval: hands the staged batches to the syncer when due (call it when idle too); at a
+  // stop (now == true) commits everything staged. Returns ok or the commit's error.
+  journal::Status sync_staged(bool now);
   // Retries messages a full ring kept back; returns how many went out.
   std::size_t flush();
 
@@ -81,7 +89,23 @@ class Committer {
     domains::OutboxCursor cursor{};     // as last journaled
     domains::OutboxCursor next{};       // as in the commit under way
   };
-  journal::Status write_cursors(journal::WriteTxn& txn, std::span<BatchBuffer* const> batches);
+  // A cursors row (domains/rows.h) as it is written.
+  struct CursorRow {
+    std::array<std::byte, 16> key;
+    std::array<std::byte, sizeof(domains::OutboxCursor)> bytes;
+    std::size_t size;
+    journal::Bytes value() const noexcept { return journal::Bytes(bytes.data(), size); }
+    template <typename Row>
+    static CursorRow of(std::uint64_t kind, int edge, const Row& row) {
+      static_assert(sizeof(Row) <= sizeof(domains::OutboxCursor));
+      CursorRow r{journal::key_u64_u64(kind, static_cast<std::uint64_t>(edge)), {}, sizeof(Row)};
+      std::memcpy(r.bytes.data(), &row, sizeof(Row));
+      return r;
+    }
+  };
+  void collect_cursors(std::span<BatchBuffer* const> batches);
+  journal::Status commit(std::span<BatchBuffer* const> batches);
+  journal::Status stage(std::span<BatchBuffer* const> batches);
   void note_unacked(BatchBuffer& batch);
 
   journal::Env& journal_;
@@ -97,6 +121,10 @@ class Committer {
   std::atomic<std::size_t> backlog_{0};
   std::int64_t journal_created_ns_ = 0;
   std::uint64_t last_view_sequence_ = 0;
+  std::vector<CursorRow> cursor_rows_;  // the commit under way's cursors
+  std::unique_ptr<StagedJournal> staged_;
+  std::vector<const journal::BatchBuilder*> staged_builders_;
+  journal::BatchBuilder staged_entries_;
   std::atomic<std::uint64_t> viewed_batch_{0};
   std::atomic<std::uint64_t> published_batch_{0};
 };

@@ -14,6 +14,7 @@
 #include "engine/base/clock.h"
 #include "engine/runtime/agent.h"
 #include "engine/runtime/committer.h"
+#include "engine/runtime/staged_journal.h"
 #include "engine/runtime/recovery.h"
 #include "engine/runtime/ring_transport.h"
 #include "engine/runtime/view_open.h"
@@ -78,6 +79,7 @@ struct Runtime::Impl {
   ipc::Domain self;
   std::unique_ptr<journal::Env> journal;
   std::unique_ptr<journal::Env> view;
+  std::unique_ptr<StagedJournal> staged;  // interval mode only
   std::unique_ptr<RingTransport> transport;
   std::unique_ptr<LazyPeers> peers;
   std::unique_ptr<Agent> agent;
@@ -96,8 +98,11 @@ struct Runtime::Impl {
   ipc::Doorbell& bell() { return deployment.doorbell(ipc::domain_node(self)); }
 
   bool open(std::string* error);
+  bool open_staging(std::string* error);
   std::size_t cycle(BatchBuffer*& buffer);
   void commit_loop();
+  void sync_staged(bool now);
+  std::int64_t sync_wait_us = commit_wait_idle_us;
   void commit_group(std::vector<BatchBuffer*>& group);
   bool handle_failure(journal::Env& env, const journal::Status& s, const char* what);
   void set_degraded(bool on);
@@ -113,12 +118,17 @@ Runtime::~Runtime() {
   }
 }
 
+std::filesystem::path staging_log_path(const journal::Options& journal, int which) {
+  return journal.dir.parent_path() / (which == 0 ? "staging-a.log" : "staging-b.log");
+}
+
 bool Runtime::Impl::open(std::string* error) {
   journal::Status s = journal::Env::open(options.journal, journal);
   if (!s.ok()) {
     *error = "cannot open journal " + options.journal.dir.string() + ": " + s.message();
     return false;
   }
+  if (!open_staging(error)) return false;
   bool rebuilt = false;
   std::string why;
   s = open_view(options.view, deployment.segment_id(), view, &rebuilt, &why);
@@ -127,6 +137,28 @@ bool Runtime::Impl::open(std::string* error) {
     return false;
   }
   if (rebuilt) log_line(self, "the view is rebuilt from the journal: " + why);
+  return true;
+}
+
+// Under interval the committer stages through two logs beside the journal (staged_journal.h);
+// logs an interval-mode run left (even if this run is in another mode) go into the journal
+// before anything reads it.
+bool Runtime::Impl::open_staging(std::string* error) {
+  const std::filesystem::path a = staging_log_path(options.journal, 0), b = staging_log_path(options.journal, 1);
+  const bool interval = options.journal.durability == journal::Durability::interval;
+  std::error_code ec;
+  if (!interval && !std::filesystem::exists(a, ec) && !std::filesystem::exists(b, ec)) return true;
+  journal::Status s = StagedJournal::open(*journal, a, b, options.fsync_interval_ns,
+                                          [this](const std::string& line) { log_line(self, line); }, staged);
+  if (!s.ok()) {
+    *error = "cannot replay the staging logs " + a.string() + ": " + s.message();
+    return false;
+  }
+  if (!interval) {
+    staged.reset();
+    std::filesystem::remove(a, ec);
+    std::filesystem::remove(b, ec);
+  }
   return true;
 }
 
@@ -151,11 +183,14 @@ bool Runtime::start(std::string* error) {
     log_line(m.self, "the view caught up with " + std::to_string(r.view_batches_replayed) + " journal batches");
   m.agent = std::make_unique<Agent>(m.logic, *m.transport, m.view.get(), m.peers.get(), m.options.drain_count_max);
   m.agent->resume(r.agent);
-  m.committer = std::make_unique<Committer>(*m.journal, *m.view, *m.transport, tables, &m.status());
+  m.committer = std::make_unique<Committer>(*m.journal, *m.view, *m.transport, tables, &m.status(),
+                                            std::move(m.staged));
   m.committer->resume(std::move(r.committer));
   m.agent->set_view_progress(m.committer->viewed_counter());
   m.committer->flush();
   for (BatchBuffer& b : m.buffers) m.free.enqueue(&b);
+  if (m.options.journal.durability == journal::Durability::interval)
+    m.sync_wait_us = std::clamp<std::int64_t>(m.options.fsync_interval_ns / 4'000, 1'000, commit_wait_idle_us);
   m.committing = std::thread([&m] { m.commit_loop(); });
   return true;
 }
@@ -207,8 +242,9 @@ void Runtime::Impl::commit_loop() {
   for (;;) {
     BatchBuffer* b = nullptr;
     const std::int64_t wait_us = committer->backlog() != 0 ? commit_wait_backlog_us : commit_wait_idle_us;
-    if (!full.wait_dequeue_timed(b, wait_us)) {
+    if (!full.wait_dequeue_timed(b, std::min(wait_us, sync_wait_us))) {
       if (committer->backlog() != 0 && committer->flush() != 0) doorbell_ring(bell());
+      sync_staged(false);
       if (stopping.load(std::memory_order_acquire) && full.peek() == nullptr) break;
       continue;
     }
@@ -225,6 +261,14 @@ void Runtime::Impl::commit_loop() {
   for (std::uint32_t round = 0; round < flush_rounds_max && committer->backlog() != 0; ++round) {
     if (committer->flush() == 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
+  sync_staged(true);
+}
+
+// interval: commits the staged batches when due (or now, at a stop); a failure is retried at
+// the next call, the batches staying in the log meanwhile.
+void Runtime::Impl::sync_staged(bool now) {
+  const journal::Status s = committer->sync_staged(now);
+  if (!s.ok()) log_line(self, "cannot commit the staging log to the journal (retrying): " + s.message());
 }
 
 void Runtime::Impl::commit_group(std::vector<BatchBuffer*>& group) {

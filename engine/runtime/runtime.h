@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,7 +47,12 @@ struct RuntimeOptions {
   std::function<journal::Options(ipc::Domain)> peer_view;
   std::uint32_t drain_count_max = flashsaga::drain_count_max;
   std::uint32_t idle_spin_count = 0;  // 0: chosen from the machine's cores
+  // journal.durability interval: how often the staged batches are committed (synced).
+  std::int64_t fsync_interval_ns = 1'000'000'000;
 };
+
+// The interval mode's two staging logs (which: 0 or 1; staged_journal.h), beside the journal.
+std::filesystem::path staging_log_path(const journal::Options& journal, int which);
 
 class Runtime {
  public:
