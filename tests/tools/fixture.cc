@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "domains/rows.h"
@@ -71,17 +72,21 @@ TempDir::~TempDir() {
 Fixture::Fixture(std::filesystem::path data, journal::Durability durability, std::size_t map_size_bytes)
     : data_(std::move(data)) {
   for (Domain d : {Domain::user, Domain::point, Domain::product, Domain::coupon, Domain::order, Domain::payment}) {
-    journal::Options o;
-    o.domain = std::string(ipc::domain_name(d));
-    o.dir = data_ / o.domain;
-    o.durability = durability;
-    o.tables = all_tables(d);
-    o.map_size_bytes = map_size_bytes;
-    o.map_size_max_bytes = std::max(o.map_size_max_bytes, map_size_bytes);
-    must(journal::Env::open(o, journals_[idx(d)].env), "open fixture journal");
-    journal::ReadTxn r;
-    must(journals_[idx(d)].env->begin_read(r), "read fixture journal");
-    journals_[idx(d)].next_sequence = r.last_sequence() + 1;
+    Store& st = stores_[idx(d)];
+    for (const bool view : {false, true}) {
+      journal::Options o;
+      o.domain = std::string(ipc::domain_name(d));
+      o.dir = data_ / o.domain / (view ? "view" : "journal");
+      o.durability = durability;
+      o.tables = view ? all_tables(d) : journal_tables();
+      o.map_size_bytes = map_size_bytes;
+      o.map_size_max_bytes = std::max(o.map_size_max_bytes, map_size_bytes);
+      o.space_reserve_bytes = std::size_t{1} << 20;
+      must(journal::Env::open(o, view ? st.view : st.journal), "open fixture environment");
+    }
+    st.next_sequence = st.journal->next_sequence();
+    st.batches = st.journal->stats().journal_batches;
+    st.created_ns = st.journal->stats().created_ns;
   }
 }
 
@@ -91,69 +96,89 @@ Fixture::~Fixture() {
 
 std::uint64_t Fixture::records() const {
   std::uint64_t n = 0;
-  for (const Journal& jr : journals_)
-    if (jr.env) n += jr.next_sequence - 1;
+  for (const Store& st : stores_)
+    if (st.journal) n += st.next_sequence - 1;
   return n;
 }
 
-Fixture::Journal& Fixture::j(Domain d) {
-  Journal& jr = journals_[idx(d)];
-  if (!jr.open) {
-    must(jr.env->begin_write(jr.txn), "begin fixture write");
-    MDB_dbi dbi = 0;
-    const int rc = mdb_dbi_open(jr.txn.raw(), "journal", 0, &dbi);
-    EXPECT_EQ(rc, MDB_SUCCESS);
-    jr.journal_dbi = dbi;
-    jr.open = true;
+Fixture::Store& Fixture::open(Domain d) {
+  Store& st = stores_[idx(d)];
+  if (!st.open) {
+    must(st.journal->begin_write(st.journal_txn), "begin fixture journal write");
+    must(st.view->begin_write(st.view_txn), "begin fixture view write");
+    st.open = true;
   }
-  return jr;
+  return st;
 }
 
-journal::WriteTxn& Fixture::txn(Domain d) {
-  return j(d).txn;
+journal::WriteTxn& Fixture::view_txn(Domain d) {
+  return open(d).view_txn;
 }
 journal::TableId Fixture::table(Domain d, std::string_view name) {
-  return j(d).env->table(name);
+  return open(d).view->table(name);
+}
+
+void Fixture::store_batch(Store& st) {
+  if (!st.batch) return;
+  must(st.journal_txn.append_batch(*st.batch), "fixture append batch");
+  st.batch.reset();
+  ++st.batches;
 }
 
 std::uint64_t Fixture::append(Domain d, RecordType type, std::uint64_t order_id, journal::Bytes payload) {
-  Journal& jr = j(d);
-  journal::RecordHeader h{};
-  h.magic = journal::journal_magic;
-  h.version = journal::journal_layout_version;
-  h.type = static_cast<std::uint16_t>(type);
-  h.payload_size = static_cast<std::uint32_t>(payload.size());
-  h.checksum = 0;
-  h.order_id = order_id;
-  h.time_ns = now_ns;
-  std::uint32_t crc = crc32c(&h, sizeof h);
-  if (!payload.empty()) crc = crc32c(payload.data(), payload.size(), crc);
-  h.checksum = crc;
-  std::vector<std::byte> value(sizeof h + payload.size());
-  std::memcpy(value.data(), &h, sizeof h);
-  if (!payload.empty()) std::memcpy(value.data() + sizeof h, payload.data(), payload.size());
-  const std::uint64_t seq = jr.next_sequence++;
-  auto key = journal::key_u64(seq);
-  MDB_val k{key.size(), key.data()};
-  MDB_val v{value.size(), value.data()};
-  EXPECT_EQ(mdb_put(jr.txn.raw(), jr.journal_dbi, &k, &v, MDB_APPEND), MDB_SUCCESS);
+  Store& st = open(d);
+  store_batch(st);
+  st.batch = std::make_unique<journal::BatchBuilder>();
+  st.batch->begin(st.next_sequence, now_ns);  // one record: its time is exactly now_ns
+  const std::uint64_t seq = st.batch->add_record(static_cast<std::uint16_t>(type), order_id, payload);
+  st.next_sequence = seq + 1;
   return seq;
 }
 
+void Fixture::send(Domain from, std::uint16_t edge, const ipc::Message& m) {
+  Store& st = open(from);
+  if (!st.batch) append(from, RecordType::batch_note, 0, {});
+  st.batch->add_entry(journal::Section::outbox, edge, {}, journal::as_bytes(m));
+}
+
+void Fixture::inbox(Domain consumer, std::uint64_t edge, std::uint64_t last_sequence) {
+  Store& st = open(consumer);
+  const InboxEntry e{0, last_sequence};
+  must(st.journal_txn.put_as(st.journal->table(cursors_table_name), journal::key_u64_u64(cursor_kind_inbox, edge), e),
+       "fixture cursor");
+}
+
+void Fixture::view_position(Domain d, std::uint64_t last_sequence) {
+  Store& st = open(d);
+  const ViewPosition p{last_sequence, st.batches, st.created_ns, 0};
+  must(st.view_txn.put_as(st.view->table(view_counters_table_name), journal::as_bytes(view_position_key), p),
+       "fixture view position");
+  st.position_set = true;
+}
+
 void Fixture::put_raw(Domain d, std::string_view table_name, journal::Bytes key, journal::Bytes value) {
-  must(j(d).txn.put(table(d, table_name), key, value), "fixture put");
+  must(view_txn(d).put(table(d, table_name), key, value), "fixture put");
 }
 
 void Fixture::del(Domain d, std::string_view table_name, std::uint64_t key) {
-  const journal::Status s = j(d).txn.del(table(d, table_name), journal::key_u64(key));
+  const journal::Status s = view_txn(d).del(table(d, table_name), journal::key_u64(key));
   if (!s.ok() && s.code() != journal::ErrorCode::not_found) ADD_FAILURE() << s.message();
 }
 
 void Fixture::commit() {
-  for (Journal& jr : journals_) {
-    if (!jr.open) continue;
-    must(jr.txn.commit(), "fixture commit");
-    jr.open = false;
+  for (Store& st : stores_) {
+    if (!st.open) continue;
+    store_batch(st);
+    // The view holds exactly its journal (unless the test moved its position in this txn).
+    if (!st.position_set) {
+      const ViewPosition p{st.next_sequence - 1, st.batches, st.created_ns, 0};
+      must(st.view_txn.put_as(st.view->table(view_counters_table_name), journal::as_bytes(view_position_key), p),
+           "fixture view position");
+    }
+    must(st.journal_txn.commit(), "fixture journal commit");
+    must(st.view_txn.commit(), "fixture view commit");
+    st.open = false;
+    st.position_set = false;
   }
 }
 
@@ -301,14 +326,29 @@ void Fixture::place(std::uint64_t order, std::uint64_t user, std::vector<Item> i
   o.step_coupon = u8(coupon != 0 ? StepState::pending : StepState::skipped);
   o.step_points = u8(o.points_to_use > 0 ? StepState::pending : StepState::skipped);
   o.step_payment = u8(StepState::none);
+  for (std::uint32_t i = 0; i < o.item_count; ++i)
+    if (products_[o.items[i].product_id].max_per_user != 0) o.counted_items |= static_cast<std::uint8_t>(1u << i);
   put_raw(Domain::order, "counters", journal::as_bytes(std::string_view("next_order_id")), journal::as_bytes(order));
   save_order(order);
   put_raw(Domain::order, "pending", journal::as_bytes(journal::key_u64(order)), journal::Bytes{});
-  for (const Item& it : items) {
-    const std::int64_t units = it.quantity;
-    put2(Domain::order, "live", user, it.product, units);
-  }
+  change_live(o, +1);
   record(Domain::order, RecordType::order_pending, order, o);
+}
+
+// The units of limited products a user holds in live orders, as the order domain counts them.
+void Fixture::change_live(const OrderRow& o, std::int64_t sign) {
+  for (std::uint32_t i = 0; i < o.item_count; ++i) {
+    if ((o.counted_items & (1u << i)) == 0) continue;
+    std::int64_t& units = live_[{o.user_id, o.items[i].product_id}];
+    units += sign * o.items[i].quantity;
+    if (units != 0) {
+      put2(Domain::order, "live", o.user_id, o.items[i].product_id, units);
+      continue;
+    }
+    const auto key = journal::key_u64_u64(o.user_id, o.items[i].product_id);
+    const journal::Status s = view_txn(Domain::order).del(table(Domain::order, "live"), key);
+    if (!s.ok() && s.code() != journal::ErrorCode::not_found) ADD_FAILURE() << s.message();
+  }
 }
 
 void Fixture::reject_order(std::uint64_t user, std::uint64_t units, OrderReason reason) {
@@ -370,11 +410,7 @@ void Fixture::cancel(std::uint64_t order, OrderReason reason) {
   o.step_stock = u8(StepState::released);
   o.updated_ns = now_ns;
   save_order(order);
-  for (std::uint32_t i = 0; i < o.item_count; ++i) {
-    const auto key = journal::key_u64_u64(o.user_id, o.items[i].product_id);
-    const journal::Status s = j(Domain::order).txn.del(table(Domain::order, "live"), key);
-    if (!s.ok() && s.code() != journal::ErrorCode::not_found) ADD_FAILURE() << s.message();
-  }
+  change_live(o, -1);
   record(Domain::order, RecordType::order_cancelled, order,
          event(o.user_id, 0, o.paid, 0, o.was_completed, static_cast<std::uint8_t>(OrderStatus::cancelled), reason));
 }
@@ -382,27 +418,29 @@ void Fixture::cancel(std::uint64_t order, OrderReason reason) {
 // --- Product domain ------------------------------------------------------------------------------
 
 void Fixture::stock_reserve(std::uint64_t order) {
+  // One Reservations message: every placed order up to `order` not counted yet, per product.
+  std::map<std::uint64_t, std::int64_t> units;
+  for (auto it = orders_.upper_bound(counted_through_); it != orders_.end() && it->first <= order; ++it)
+    for (std::uint32_t i = 0; i < it->second.item_count; ++i)
+      units[it->second.items[i].product_id] += it->second.items[i].quantity;
+  counted_through_ = std::max(counted_through_, order);
+  for (const auto& [id, n] : units) {
+    ProductRow& p = products_[id];
+    p.reserved += n;
+    save_product(id);
+    record(Domain::product, RecordType::stock_reserved, 0, event(id, order, n, p.total - p.reserved - p.sold, 0, 0));
+  }
+  put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("last_order_seen")),
+          journal::as_bytes(counted_through_));
+}
+
+void Fixture::stock_sell(std::uint64_t order) {
   const OrderRow& o = orders_[order];
   ProductStep& s = product_steps_[order];
   s = ProductStep{};
   s.user_id = o.user_id;
-  s.state = u8(StepState::reserved);
   s.item_count = o.item_count;
   s.items = o.items;
-  for (std::uint32_t i = 0; i < o.item_count; ++i) {
-    ProductRow& p = products_[o.items[i].product_id];
-    p.reserved += o.items[i].quantity;
-    save_product(p.id);
-    record(Domain::product, RecordType::stock_reserved, order,
-           event(p.id, 0, o.items[i].quantity, p.total - p.reserved - p.sold, o.items[i].unit_price, 0));
-  }
-  put(Domain::product, "steps", order, s);
-  put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("last_order_seen")),
-          journal::as_bytes(order));
-}
-
-void Fixture::stock_sell(std::uint64_t order) {
-  ProductStep& s = product_steps_[order];
   for (std::uint32_t i = 0; i < s.item_count; ++i) {
     ProductRow& p = products_[s.items[i].product_id];
     p.reserved -= s.items[i].quantity;
@@ -416,8 +454,12 @@ void Fixture::stock_sell(std::uint64_t order) {
 }
 
 void Fixture::stock_release(std::uint64_t order) {
+  const OrderRow& o = orders_[order];
   ProductStep& s = product_steps_[order];
   const bool sold = s.state == u8(StepState::sold);
+  s.user_id = o.user_id;
+  s.item_count = o.item_count;
+  s.items = o.items;
   for (std::uint32_t i = 0; i < s.item_count; ++i) {
     ProductRow& p = products_[s.items[i].product_id];
     (sold ? p.sold : p.reserved) -= s.items[i].quantity;
@@ -429,14 +471,12 @@ void Fixture::stock_release(std::uint64_t order) {
   put(Domain::product, "steps", order, s);
 }
 
-void Fixture::stock_cancelled_before_apply(std::uint64_t order) {
-  ProductStep& s = product_steps_[order];
-  s = ProductStep{};
-  s.user_id = orders_[order].user_id;
-  s.state = u8(StepState::cancelled_before_apply);
-  record(Domain::product, RecordType::stock_cancelled_before_apply, order,
-         event(0, 0, 0, 0, 0, u8(StepState::cancelled_before_apply)));
-  put(Domain::product, "steps", order, s);
+void Fixture::product_limit(std::uint64_t id, std::uint32_t max_per_user) {
+  ProductRow& p = products_[id];
+  p.max_per_user = max_per_user;
+  p.updated_ns = now_ns;
+  save_product(id);
+  record(Domain::product, RecordType::product_updated, 0, p);
 }
 
 // --- Coupon domain -------------------------------------------------------------------------------
@@ -755,28 +795,112 @@ void build_sale(Fixture& f) {
 
 // --- Helpers -------------------------------------------------------------------------------------
 
-void corrupt_record(const std::filesystem::path& data, Domain d, std::uint64_t sequence, std::size_t offset) {
+namespace {
+
+// Rewrites the stored batch holding `sequence` after `edit` changed its bytes (raw LMDB: the
+// journal API never rewrites a batch).
+void edit_batch(const std::filesystem::path& data, Domain d, std::uint64_t sequence,
+                const std::function<void(std::vector<std::byte>& value, std::uint64_t first)>& edit) {
   journal::Options o;
   o.domain = std::string(ipc::domain_name(d));
-  o.dir = data / o.domain;
+  o.dir = data / o.domain / "journal";
   o.durability = journal::Durability::nosync;
-  o.tables = all_tables(d);
+  o.tables = journal_tables();
   std::unique_ptr<journal::Env> env;
   must(journal::Env::open(o, env), "open for corruption");
+  if (!env) return;
   MDB_txn* raw = nullptr;
   ASSERT_EQ(mdb_txn_begin(env->raw(), nullptr, 0, &raw), MDB_SUCCESS);
   MDB_dbi dbi = 0;
   ASSERT_EQ(mdb_dbi_open(raw, "journal", 0, &dbi), MDB_SUCCESS);
+  MDB_cursor* cursor = nullptr;
+  ASSERT_EQ(mdb_cursor_open(raw, dbi, &cursor), MDB_SUCCESS);
   auto key = journal::key_u64(sequence);
   MDB_val k{key.size(), key.data()};
   MDB_val v{};
-  ASSERT_EQ(mdb_get(raw, dbi, &k, &v), MDB_SUCCESS);
+  int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+  if (rc == MDB_SUCCESS && journal::u64_from_key(journal::Bytes(static_cast<std::byte*>(k.mv_data), k.mv_size)) > sequence)
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_PREV);
+  ASSERT_EQ(rc, MDB_SUCCESS);
+  const std::uint64_t first = journal::u64_from_key(journal::Bytes(static_cast<std::byte*>(k.mv_data), k.mv_size));
   std::vector<std::byte> value(static_cast<std::byte*>(v.mv_data), static_cast<std::byte*>(v.mv_data) + v.mv_size);
-  ASSERT_LT(offset, value.size());
-  value[offset] ^= std::byte{0x5A};
+  auto stored = journal::key_u64(first);
+  mdb_cursor_close(cursor);
+  edit(value, first);
+  MDB_val sk{stored.size(), stored.data()};
   MDB_val bad{value.size(), value.data()};
-  ASSERT_EQ(mdb_put(raw, dbi, &k, &bad, 0), MDB_SUCCESS);
+  ASSERT_EQ(mdb_put(raw, dbi, &sk, &bad, 0), MDB_SUCCESS);
   ASSERT_EQ(mdb_txn_commit(raw), MDB_SUCCESS);
+}
+
+}  // namespace
+
+void corrupt_record(const std::filesystem::path& data, Domain d, std::uint64_t sequence, std::size_t offset) {
+  edit_batch(data, d, sequence, [&](std::vector<std::byte>& value, std::uint64_t first) {
+    // Walk the records section to the record's start.
+    std::size_t at = sizeof(journal::BatchHeader);
+    for (std::uint64_t s = first; s < sequence; ++s) {
+      journal::RecordHeader h;
+      std::memcpy(&h, value.data() + at, sizeof h);
+      at += sizeof h + h.payload_size;
+    }
+    ASSERT_LT(at + offset, value.size());
+    value[at + offset] ^= std::byte{0x5A};
+  });
+}
+
+void corrupt_outbox(const std::filesystem::path& data, Domain d, std::uint64_t first_sequence) {
+  edit_batch(data, d, first_sequence, [&](std::vector<std::byte>& value, std::uint64_t) {
+    journal::BatchHeader h;
+    std::memcpy(&h, value.data(), sizeof h);
+    ASSERT_GT(h.outbox_bytes, sizeof(journal::EntryHeader));
+    value[sizeof h + h.records_bytes + h.state_bytes + sizeof(journal::EntryHeader)] ^= std::byte{0x5A};
+  });
+}
+
+std::uint64_t tear_leaf_page(const std::filesystem::path& env_dir, const std::string& table) {
+  // The table's last key, and whether it spans two leaves (so its last leaf is reached by
+  // moving on from another one, which is where mdb_cursor_next asserts).
+  std::vector<char> last_key;
+  std::size_t page_size = 4096;
+  MDB_env* env = nullptr;
+  if (mdb_env_create(&env) != MDB_SUCCESS) return 0;
+  mdb_env_set_maxdbs(env, 64);
+  if (mdb_env_open(env, env_dir.c_str(), MDB_RDONLY, 0600) == MDB_SUCCESS) {
+    MDB_stat env_stat{};
+    mdb_env_stat(env, &env_stat);
+    page_size = env_stat.ms_psize;
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi = 0;
+    MDB_cursor* c = nullptr;
+    MDB_stat st{};
+    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == MDB_SUCCESS && mdb_dbi_open(txn, table.c_str(), 0, &dbi) == MDB_SUCCESS &&
+        mdb_stat(txn, dbi, &st) == MDB_SUCCESS && st.ms_leaf_pages >= 2 && mdb_cursor_open(txn, dbi, &c) == MDB_SUCCESS) {
+      MDB_val k{}, v{};
+      if (mdb_cursor_get(c, &k, &v, MDB_LAST) == MDB_SUCCESS)
+        last_key.assign(static_cast<char*>(k.mv_data), static_cast<char*>(k.mv_data) + k.mv_size);
+      mdb_cursor_close(c);
+    }
+    if (txn != nullptr) mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  if (last_key.empty()) return 0;
+  // Every leaf page holding that key (the live one, and older copies the B-tree left) gets a
+  // branch page's flags: the page header is pgno (8 bytes), pad (2), flags (2); P_LEAF 0x02.
+  std::fstream file(env_dir / "data.mdb", std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<char> page(page_size);
+  std::uint64_t torn = 0;
+  for (std::uint64_t pgno = 2; file.seekg(static_cast<std::streamoff>(pgno * page_size)) && file.read(page.data(), static_cast<std::streamsize>(page.size())); ++pgno) {
+    std::uint16_t flags = 0;
+    std::memcpy(&flags, page.data() + 10, sizeof flags);
+    if ((flags & 0x02) == 0 || std::search(page.begin(), page.end(), last_key.begin(), last_key.end()) == page.end()) continue;
+    const std::uint16_t branch = static_cast<std::uint16_t>((flags & ~0x02) | 0x01);
+    file.seekp(static_cast<std::streamoff>(pgno * page_size + 10));
+    file.write(reinterpret_cast<const char*>(&branch), sizeof branch);
+    torn = pgno;
+  }
+  return torn;
 }
 
 std::string golden(const std::string& name, const std::string& actual) {
