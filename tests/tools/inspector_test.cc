@@ -424,7 +424,7 @@ TEST_F(InspectorTest, LsListsEveryJournalWithItsRecords) {
   ASSERT_EQ(lines.size(), 8u) << r.out;  // title, header, six domains
   EXPECT_NE(lines[1].find("DOMAIN"), std::string::npos);
   EXPECT_NE(lines[1].find("VIEW AT"), std::string::npos);
-  EXPECT_NE(lines[1].find("VIEW SIZE"), std::string::npos);
+  EXPECT_NE(lines[1].find("VIEW ON DISK"), std::string::npos);
   for (Domain d : journal_domains) {
     std::unique_ptr<journal::Env> env;
     ASSERT_TRUE(domains::open_journal_read_only(dir.path(), d, env).ok());

@@ -56,16 +56,18 @@ void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
   auto grace_s = std::make_shared<double>(5.0);
   CLI::App* check = app.add_subcommand("check",
                                        "prove the invariants (stock, coupons, points, wallets, saga gates, "
-                                       "money) from the six journals");
+                                       "money, views) from the six domains' journals and views");
   check->add_flag("--require-terminal", opt->require_terminal,
-                  "invariant 5 strict: every order COMPLETED or CANCELLED, nothing still in flight");
+                  "invariant 5 strict: every order COMPLETED or CANCELLED, nothing still in flight, and "
+                  "(invariant 7) every view holding its whole journal");
   check
       ->add_option("--grace", *grace_s,
                    "seconds a completion or compensation may still be in flight before it counts as missing")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
   check->footer(
-      "Reads every journal read-only in one snapshot each; safe while the deployment runs.\n"
+      "Reads every journal and view read-only, each domain in one pair of snapshots; safe while the\n"
+      "deployment runs. An environment torn by a power loss is reported as corrupt (exit 2).\n"
       "Exit status: 0 every invariant holds, 1 violations (each printed with its order, journal and\n"
       "position), 2 the journals cannot be read.\n\n"
       "Examples:\n"
@@ -101,8 +103,8 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
 
   // ls
   CLI::App* ls = journal->add_subcommand("ls",
-                                         "each journal: records, first/last sequence and time, size, map use, "
-                                         "durability, readers");
+                                         "each domain's journal and view: records, batches, first/last sequence "
+                                         "and time, the view's position, disk and map use, durability, readers");
   ls->footer("Example:\n  flashsaga journal ls --data ./data");
   ls->callback([config] { finish(journal_ls(context_from(config), std::cout, std::cerr)); });
 
@@ -153,10 +155,13 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
 
   // verify
   auto verify_domain = std::make_shared<std::string>("all");
-  CLI::App* vf = journal->add_subcommand("verify", "check every record: checksum, sequence continuity, decodability");
+  CLI::App* vf = journal->add_subcommand(
+      "verify", "check every batch and record (framing, checksums, sequence continuity, decodability) and each view's "
+                "position; a torn environment is reported, not a crash");
   vf->add_option("domain", *verify_domain, "a domain, or all")->capture_default_str();
   vf->footer(
-      "Exit status: 0 every record is sound, 1 problems (each with its journal and sequence), 2 unreadable.\n\n"
+      "Exit status: 0 every record is sound, 1 problems (each with its journal and sequence, or a corrupt\n"
+      "environment with its path), 2 unreadable.\n\n"
       "Examples:\n"
       "  flashsaga journal verify --data ./data\n"
       "  flashsaga journal verify order --data ./data");

@@ -1,6 +1,7 @@
 // `flashsaga journal ls` and `flashsaga journal stats`: each domain's two environments (the
 // journal and its view), and what the journals hold.
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -34,10 +35,11 @@ std::string map_use(const journal::EnvStats& st) {
   return fmt::format("{:.1f}% of {}", use, format_bytes(st.map_size_bytes));
 }
 
-std::string data_file_size(const std::filesystem::path& dir) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(dir / "data.mdb", ec);
-  return ec ? std::string("-") : format_bytes(size);
+// What data.mdb takes on disk (its blocks: a writer's file can be as long as its map).
+std::string disk_use(const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::stat((dir / "data.mdb").c_str(), &st) != 0) return "-";
+  return format_bytes(static_cast<std::uint64_t>(st.st_blocks) * 512);
 }
 
 // Where a view stands against its journal: "end", "N (M behind)", "N (AHEAD of E)".
@@ -95,9 +97,9 @@ std::vector<std::string> ls_row(const InspectContext& ctx, Domain d, const Opene
           time_or_dash(tf, last_ns, st.last_sequence != 0),
           fmt::format("{}", st.journal_batches),
           view_at(o.view.get(), st),
-          data_file_size(env_dir(ctx, d, false)),
+          disk_use(env_dir(ctx, d, false)),
           map_use(st),
-          has_view ? data_file_size(env_dir(ctx, d, true)) : "-",
+          has_view ? disk_use(env_dir(ctx, d, true)) : "-",
           has_view ? map_use(o.view->stats()) : "-",
           std::string(journal::durability_name(st.durability)),
           fmt::format("{}/{}", st.readers_used, st.readers_max)};
@@ -112,8 +114,8 @@ int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err) 
     err << "flashsaga journal ls: " << p << '\n';
     return 2;
   }
-  Table table({"DOMAIN", "RECORDS", "FIRST", "LAST", "FIRST TIME", "LAST TIME", "BATCHES", "VIEW AT", "SIZE",
-               "MAP USE", "VIEW SIZE", "VIEW MAP USE", "DURABILITY", "READERS"},
+  Table table({"DOMAIN", "RECORDS", "FIRST", "LAST", "FIRST TIME", "LAST TIME", "BATCHES", "VIEW AT", "ON DISK",
+               "MAP USE", "VIEW ON DISK", "VIEW MAP USE", "DURABILITY", "READERS"},
               {false, true, true, true, false, false, true, true, true, true, true, true, false, true});
   TimeFormatter tf;
   std::size_t present = 0;
