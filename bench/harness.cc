@@ -180,7 +180,8 @@ bool settle(ipc::Deployment& d) {
     for (int e = 0; e < d.edge_count(); ++e)
       if (d.ring(d.edge_from(e), d.edge_to(e)).depth() != 0) return false;
     for (std::uint8_t i = 1; i <= domain_count; ++i)
-      if (d.status(static_cast<Domain>(i)).outbox_backlog.load(std::memory_order_relaxed) != 0) return false;
+      if (d.status(static_cast<Domain>(i)).outbox_backlog.load(std::memory_order_relaxed) != 0)
+        return false;
     return true;
   };
   while (!quiet()) {

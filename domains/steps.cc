@@ -36,8 +36,8 @@ constexpr std::array<StepTransition, 10> points_table = {{
     {S::none, R::points_reward_revoked, S::none, E::mark, M::rewarded, M::revoked},
     {S::deducted, R::points_reward_revoked, S::deducted, E::mark, M::rewarded, M::revoked},
     {S::refunded, R::points_reward_revoked, S::refunded, E::mark, M::rewarded, M::revoked},
-    {S::cancelled_before_apply, R::points_reward_revoked, S::cancelled_before_apply, E::mark, M::rewarded,
-     M::revoked},
+    {S::cancelled_before_apply, R::points_reward_revoked, S::cancelled_before_apply, E::mark,
+     M::rewarded, M::revoked},
 }};
 
 constexpr std::array<StepTransition, 8> payment_table = {{
@@ -63,14 +63,16 @@ std::span<const StepTransition> step_transitions(OrderStep step) noexcept {
   return {};
 }
 
-const StepTransition* find_step_transition(OrderStep step, StepState from, RecordType record) noexcept {
+const StepTransition* find_step_transition(OrderStep step, StepState from,
+                                           RecordType record) noexcept {
   for (const StepTransition& t : step_transitions(step))
     if (t.from == from && t.record == record) return &t;
   return nullptr;
 }
 
 std::optional<OrderStep> step_of_record(RecordType record) noexcept {
-  for (OrderStep step : {OrderStep::stock, OrderStep::coupon, OrderStep::points, OrderStep::payment})
+  for (OrderStep step :
+       {OrderStep::stock, OrderStep::coupon, OrderStep::points, OrderStep::payment})
     for (const StepTransition& t : step_transitions(step))
       if (t.record == record) return step;
   return std::nullopt;

@@ -68,7 +68,8 @@ std::span<const StepTransition> step_transitions(OrderStep step) noexcept;
 
 // The transition `record` makes from `from`, or nullptr if the domain never journals it there.
 // Marks are not checked here (see StepTransition::needs).
-const StepTransition* find_step_transition(OrderStep step, StepState from, RecordType record) noexcept;
+const StepTransition* find_step_transition(OrderStep step, StepState from,
+                                           RecordType record) noexcept;
 
 inline bool step_transition_allowed(OrderStep step, StepState from, RecordType record) noexcept {
   return find_step_transition(step, from, record) != nullptr;

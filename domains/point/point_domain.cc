@@ -118,7 +118,8 @@ void PointDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   PointAccount account = accounts_.get(body.user_id);
   step.user_id = body.user_id;
   // The moves below follow the point step's table (domains/steps.h), as the checker replays it.
-  FS_ASSERT(step_transition_allowed(OrderStep::points, StepState::none, RecordType::points_deducted));
+  FS_ASSERT(step_transition_allowed(OrderStep::points, StepState::none,
+                                    RecordType::points_deducted));
   if (account.balance < body.points_to_use) {
     step.state = static_cast<std::uint8_t>(StepState::rejected);
     steps_.put(batch, order_id, step);

@@ -63,22 +63,25 @@ class CheckTest : public ::testing::Test {
       body.last_order_id = 1;
       body.count = 1;
       body.products[0] = ipc::ReservedUnits{1, 0, 1};
-      ipc::Message m = ipc::make_message(ipc::MessageType::reservations, Domain::order, Domain::product, body);
+      ipc::Message m =
+          ipc::make_message(ipc::MessageType::reservations, Domain::order, Domain::product, body);
       m.header.sequence = 1;
       f.send(Domain::order, 3, m);
     }
     last_ns = f.now_ns;
   }
-  static bool has(const CheckReport& r, int invariant, std::uint64_t order, std::string_view words) {
+  static bool has(const CheckReport& r, int invariant, std::uint64_t order,
+                  std::string_view words) {
     return std::any_of(r.violations.begin(), r.violations.end(), [&](const Violation& v) {
-      return v.invariant == invariant && (order == 0 || v.order_id == order) && v.what.find(words) != std::string::npos;
+      return v.invariant == invariant && (order == 0 || v.order_id == order) &&
+             v.what.find(words) != std::string::npos;
     });
   }
   static std::string list(const CheckReport& r) {
     std::string s = r.error;
     for (const Violation& v : r.violations)
-      s += "\n  inv " + std::to_string(v.invariant) + " order " + std::to_string(v.order_id) + " " + v.domain +
-           " seq " + std::to_string(v.journal_sequence) + ": " + v.what;
+      s += "\n  inv " + std::to_string(v.invariant) + " order " + std::to_string(v.order_id) + " " +
+           v.domain + " seq " + std::to_string(v.journal_sequence) + ": " + v.what;
     return s;
   }
 
@@ -136,10 +139,13 @@ TEST_F(CheckTest, OversoldSkuIsInvariantOne) {
   const CheckReport r = check();
   // The bulk count that went below zero (order 0: it counts orders in bulk), the sale of order
   // 2 that stays below, and the product row.
-  EXPECT_TRUE(has(r, 1, 0, "product 1 oversold: 3 units reserved or sold of a total of 2")) << list(r);
+  EXPECT_TRUE(has(r, 1, 0, "product 1 oversold: 3 units reserved or sold of a total of 2"))
+      << list(r);
   EXPECT_TRUE(has(r, 1, 2, "oversold")) << list(r);
   EXPECT_TRUE(has(r, 1, 0, "oversold by 1 units")) << list(r);
-  EXPECT_NE(printed.find("VIOLATION invariant 1 (stock) order 2 product journal seq"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("VIOLATION invariant 1 (stock) order 2 product journal seq"),
+            std::string::npos)
+      << printed;
 }
 
 TEST_F(CheckTest, DoubleRefundIsInvariantFour) {
@@ -151,8 +157,8 @@ TEST_F(CheckTest, DoubleRefundIsInvariantFour) {
   }
   const CheckReport r = check();
   EXPECT_TRUE(has(r, 4, 5, "double refund")) << list(r);
-  const auto v =
-      std::find_if(r.violations.begin(), r.violations.end(), [](const Violation& x) { return x.order_id == 5; });
+  const auto v = std::find_if(r.violations.begin(), r.violations.end(),
+                              [](const Violation& x) { return x.order_id == 5; });
   ASSERT_NE(v, r.violations.end());
   EXPECT_EQ(v->domain, "payment");
   EXPECT_GT(v->journal_sequence, 0u);
@@ -162,7 +168,8 @@ TEST_F(CheckTest, ChargeWithoutAnOrderIsInvariantFour) {
   {
     Fixture f(dir.path());
     testing::build_sale(f);
-    domains::OrderRow& ghost = f.order_row(99);  // never placed: no row, no record in the order journal
+    domains::OrderRow& ghost =
+        f.order_row(99);  // never placed: no row, no record in the order journal
     ghost.user_id = 1;
     ghost.paid = 700;
     f.charge(99);
@@ -221,7 +228,9 @@ TEST_F(CheckTest, RefundOfADeclinedPaymentIsAnEmptyCompensation) {
   {
     Fixture f(dir.path());
     testing::build_sale(f);
-    f.refund(3, OrderReason::insufficient_balance);  // SEED.md section 5: the balance grows out of nothing
+    f.refund(
+        3,
+        OrderReason::insufficient_balance);  // SEED.md section 5: the balance grows out of nothing
     last_ns = f.now_ns;
   }
   const CheckReport r = check();
@@ -261,7 +270,8 @@ TEST_F(CheckTest, ACancelStillInTheOutboxIsInFlightHoweverOld) {
     // The cancel to product is in the outbox of the batch that cancelled, on edge 3 with
     // sequence 5; the product domain has applied up to 4 on that edge (say it was down since).
     ipc::OrderFinishedBody body{};
-    ipc::Message m = ipc::make_message(ipc::MessageType::order_cancelled, Domain::order, Domain::product, body);
+    ipc::Message m =
+        ipc::make_message(ipc::MessageType::order_cancelled, Domain::order, Domain::product, body);
     m.header.order_id = 1;
     m.header.sequence = 5;
     f.send(Domain::order, 3, m);
@@ -278,7 +288,8 @@ TEST_F(CheckTest, ACancelStillInTheOutboxIsInFlightHoweverOld) {
     f.inbox(Domain::product, 3, 5);
   }
   const CheckReport applied = check(3'600'000'000'000);
-  EXPECT_TRUE(has(applied, 5, 1, "stock step is still reserved: compensation missing")) << list(applied);
+  EXPECT_TRUE(has(applied, 5, 1, "stock step is still reserved: compensation missing"))
+      << list(applied);
 }
 
 TEST_F(CheckTest, PaidThatIsNotSubtotalLessDiscountAndPointsIsInvariantSix) {
@@ -334,7 +345,8 @@ TEST_F(CheckTest, AJournalOfAnotherLayoutVersionIsAnErrorNamingBothVersions) {
     ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
   }
   const CheckReport r = check();
-  EXPECT_NE(r.error.find(fmt::format("layout version mismatch: expected {}, found {}", journal::journal_layout_version,
+  EXPECT_NE(r.error.find(fmt::format("layout version mismatch: expected {}, found {}",
+                                     journal::journal_layout_version,
                                      journal::journal_layout_version + 1)),
             std::string::npos)
       << r.error;
@@ -350,7 +362,8 @@ TEST_F(CheckTest, ARecordTypeFromANewerWriterIsAnError) {
     last_ns = f.now_ns;
   }
   const CheckReport r = check();
-  EXPECT_NE(r.error.find("type 77, which this flashsaga does not know"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("type 77, which this flashsaga does not know"), std::string::npos)
+      << r.error;
 }
 
 // --- The bulk reservations, the live table, the views ----------------------------------------
@@ -372,8 +385,9 @@ TEST_F(CheckTest, BulkReservationsThatDoNotAddUpAreInvariantOne) {
     last_ns = f.now_ns;
   }
   const CheckReport r = check();
-  EXPECT_TRUE(has(r, 1, 0, "product 2: stock_reserved records count 4 units for the orders up to 6, whose "
-                           "order_pending records hold 3"))
+  EXPECT_TRUE(has(r, 1, 0,
+                  "product 2: stock_reserved records count 4 units for the orders up to 6, whose "
+                  "order_pending records hold 3"))
       << list(r);
   for (const Violation& v : r.violations) EXPECT_EQ(v.invariant, 1) << list(r);
 }
@@ -386,8 +400,10 @@ TEST_F(CheckTest, AnOrderSoldTwiceAtProductIsInvariantOne) {
     last_ns = f.now_ns;
   }
   const CheckReport r = check();
-  EXPECT_TRUE(has(r, 1, 4, "1 units of product 2 sold although the step is already sold")) << list(r);
-  EXPECT_TRUE(has(r, 1, 0, "product 2: row sold 2, sold steps hold 1, the journal adds up to 2")) << list(r);
+  EXPECT_TRUE(has(r, 1, 4, "1 units of product 2 sold although the step is already sold"))
+      << list(r);
+  EXPECT_TRUE(has(r, 1, 0, "product 2: row sold 2, sold steps hold 1, the journal adds up to 2"))
+      << list(r);
 }
 
 TEST_F(CheckTest, AnOrderReleasedTwiceAtProductIsADoubleCompensation) {
@@ -424,7 +440,8 @@ TEST_F(CheckTest, TheLiveTableCountsUnitsOfLimitedProductsInLiveOrders) {
     f.product(2, 100, 10, "Free");
     f.deposit(1, 5000);
     f.product_limit(1, 2);
-    f.happy(1, 1, {{1, 2, 500}, {2, 3, 100}});  // live: 2 units of product 1; product 2 has no limit
+    f.happy(1, 1,
+            {{1, 2, 500}, {2, 3, 100}});  // live: 2 units of product 1; product 2 has no limit
     f.place(2, 1, {{2, 1, 100}});
     f.stock_reserve(2);
     last_ns = f.now_ns;
@@ -437,8 +454,12 @@ TEST_F(CheckTest, TheLiveTableCountsUnitsOfLimitedProductsInLiveOrders) {
     f.put2(Domain::order, "live", 1, 2, std::int64_t{4});  // counts a product without a limit
   }
   r = check(1'000'000'000);
-  EXPECT_TRUE(has(r, 1, 0, "user 1 holds 2 counted units of product 1 in live orders, the live table says 1")) << list(r);
-  EXPECT_TRUE(has(r, 1, 0, "the live table says user 1 holds 4 units of product 2, but no live order counts any"))
+  EXPECT_TRUE(has(
+      r, 1, 0, "user 1 holds 2 counted units of product 1 in live orders, the live table says 1"))
+      << list(r);
+  EXPECT_TRUE(
+      has(r, 1, 0,
+          "the live table says user 1 holds 4 units of product 2, but no live order counts any"))
       << list(r);
 }
 
@@ -449,7 +470,9 @@ TEST_F(CheckTest, AViewAheadOfItsJournalIsInvariantSeven) {
     f.view_position(Domain::payment, 999);
   }
   const CheckReport r = check();
-  EXPECT_TRUE(has(r, 7, 0, "the payment view says it holds the journal up to sequence 999, but the journal ends at"))
+  EXPECT_TRUE(
+      has(r, 7, 0,
+          "the payment view says it holds the journal up to sequence 999, but the journal ends at"))
       << list(r);
   EXPECT_NE(printed.find("invariant 7 view      1 violation"), std::string::npos) << printed;
 }
@@ -495,7 +518,8 @@ TEST_F(CheckTest, AnEnvironmentTornByAPowerLossIsReportedNotACrash) {
   const std::filesystem::path view = dir.path() / "payment" / "view";
   ASSERT_NE(testing::tear_leaf_page(view, "history"), 0u);
   const CheckReport r = check();
-  EXPECT_NE(r.error.find("the payment view (" + view.string() + ") is corrupt"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("the payment view (" + view.string() + ") is corrupt"), std::string::npos)
+      << r.error;
   if (std::getenv("FLASHSAGA_SHOW_CHECK") != nullptr) std::cout << r.error << '\n';
   EXPECT_TRUE(r.violations.empty());
 }
@@ -523,8 +547,10 @@ TEST(ReplayStep, StockMovesAcceptOneRecordPerItemAndNoMore) {
   replay_reserved(s);  // counted in bulk
   EXPECT_EQ(replay_step(s, RecordType::stock_released, e, 3, 2), "");
   EXPECT_EQ(replay_step(s, RecordType::stock_released, e, 4, 2), "");
-  EXPECT_NE(replay_step(s, RecordType::stock_released, e, 5, 2).find("released twice"), std::string::npos);
-  EXPECT_EQ(s.compensations, 2u);  // the second release is a compensation too: counted, and reported
+  EXPECT_NE(replay_step(s, RecordType::stock_released, e, 5, 2).find("released twice"),
+            std::string::npos);
+  EXPECT_EQ(s.compensations,
+            2u);  // the second release is a compensation too: counted, and reported
 }
 
 TEST(ReplayStep, AStockSaleBeforeAnyBulkCountIsRefused) {
@@ -532,7 +558,8 @@ TEST(ReplayStep, AStockSaleBeforeAnyBulkCountIsRefused) {
   domains::Event e{};
   e.amount = 2;
   e.subject = 7;
-  EXPECT_NE(replay_step(s, RecordType::stock_sold, e, 1, 1).find("before any stock_reserved record counted"),
+  EXPECT_NE(replay_step(s, RecordType::stock_sold, e, 1, 1)
+                .find("before any stock_reserved record counted"),
             std::string::npos);
 }
 
@@ -541,8 +568,9 @@ TEST(ReplayStep, AForwardStepAfterTheCancelCameFirstIsRefused) {
   domains::Event e{};
   e.amount = 10;
   EXPECT_EQ(replay_step(s, RecordType::payment_cancelled_before_apply, e, 1, 1), "");
-  EXPECT_NE(replay_step(s, RecordType::payment_approved, e, 2, 1).find("after the cancel came first"),
-            std::string::npos);
+  EXPECT_NE(
+      replay_step(s, RecordType::payment_approved, e, 2, 1).find("after the cancel came first"),
+      std::string::npos);
 }
 
 TEST(ReplayStep, ARefundMustMatchItsDeduction) {
@@ -551,7 +579,8 @@ TEST(ReplayStep, ARefundMustMatchItsDeduction) {
   e.amount = 30;
   EXPECT_EQ(replay_step(s, RecordType::points_deducted, e, 1, 1), "");
   e.amount = 40;
-  EXPECT_NE(replay_step(s, RecordType::points_refunded, e, 2, 1).find("does not match the deduction of 30"),
+  EXPECT_NE(replay_step(s, RecordType::points_refunded, e, 2, 1)
+                .find("does not match the deduction of 30"),
             std::string::npos);
   EXPECT_FALSE(step_needs_compensation(Domain::point, s));
 }

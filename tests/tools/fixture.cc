@@ -25,9 +25,7 @@ using ipc::OrderReason;
 
 namespace {
 
-constexpr std::size_t idx(Domain d) {
-  return static_cast<std::size_t>(d);
-}
+constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
 constexpr std::int64_t step_timeout_ns = 5'000'000'000;
 constexpr std::int64_t reward_rate_bp = 100;
 
@@ -35,8 +33,8 @@ void must(const journal::Status& s, const char* what) {
   if (!s.ok()) ADD_FAILURE() << what << ": " << s.message();
 }
 
-Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std::int64_t balance, std::int64_t extra,
-            std::uint8_t state, OrderReason reason = OrderReason::none) {
+Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std::int64_t balance,
+            std::int64_t extra, std::uint8_t state, OrderReason reason = OrderReason::none) {
   Event e{};
   e.subject = subject;
   e.other = other;
@@ -48,12 +46,8 @@ Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std
   return e;
 }
 
-std::uint8_t u8(StepState s) {
-  return static_cast<std::uint8_t>(s);
-}
-std::uint64_t t64(RecordType t) {
-  return static_cast<std::uint64_t>(t);
-}
+std::uint8_t u8(StepState s) { return static_cast<std::uint8_t>(s); }
+std::uint64_t t64(RecordType t) { return static_cast<std::uint64_t>(t); }
 
 }  // namespace
 
@@ -69,9 +63,11 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-Fixture::Fixture(std::filesystem::path data, journal::Durability durability, std::size_t map_size_bytes)
+Fixture::Fixture(std::filesystem::path data, journal::Durability durability,
+                 std::size_t map_size_bytes)
     : data_(std::move(data)) {
-  for (Domain d : {Domain::user, Domain::point, Domain::product, Domain::coupon, Domain::order, Domain::payment}) {
+  for (Domain d : {Domain::user, Domain::point, Domain::product, Domain::coupon, Domain::order,
+                   Domain::payment}) {
     Store& st = stores_[idx(d)];
     for (const bool view : {false, true}) {
       journal::Options o;
@@ -90,9 +86,7 @@ Fixture::Fixture(std::filesystem::path data, journal::Durability durability, std
   }
 }
 
-Fixture::~Fixture() {
-  commit();
-}
+Fixture::~Fixture() { commit(); }
 
 std::uint64_t Fixture::records() const {
   std::uint64_t n = 0;
@@ -111,9 +105,7 @@ Fixture::Store& Fixture::open(Domain d) {
   return st;
 }
 
-journal::WriteTxn& Fixture::view_txn(Domain d) {
-  return open(d).view_txn;
-}
+journal::WriteTxn& Fixture::view_txn(Domain d) { return open(d).view_txn; }
 journal::TableId Fixture::table(Domain d, std::string_view name) {
   return open(d).view->table(name);
 }
@@ -125,12 +117,14 @@ void Fixture::store_batch(Store& st) {
   ++st.batches;
 }
 
-std::uint64_t Fixture::append(Domain d, RecordType type, std::uint64_t order_id, journal::Bytes payload) {
+std::uint64_t Fixture::append(Domain d, RecordType type, std::uint64_t order_id,
+                              journal::Bytes payload) {
   Store& st = open(d);
   store_batch(st);
   st.batch = std::make_unique<journal::BatchBuilder>();
   st.batch->begin(st.next_sequence, now_ns);  // one record: its time is exactly now_ns
-  const std::uint64_t seq = st.batch->add_record(static_cast<std::uint16_t>(type), order_id, payload);
+  const std::uint64_t seq =
+      st.batch->add_record(static_cast<std::uint16_t>(type), order_id, payload);
   st.next_sequence = seq + 1;
   return seq;
 }
@@ -144,19 +138,22 @@ void Fixture::send(Domain from, std::uint16_t edge, const ipc::Message& m) {
 void Fixture::inbox(Domain consumer, std::uint64_t edge, std::uint64_t last_sequence) {
   Store& st = open(consumer);
   const InboxEntry e{0, last_sequence};
-  must(st.journal_txn.put_as(st.journal->table(cursors_table_name), journal::key_u64_u64(cursor_kind_inbox, edge), e),
+  must(st.journal_txn.put_as(st.journal->table(cursors_table_name),
+                             journal::key_u64_u64(cursor_kind_inbox, edge), e),
        "fixture cursor");
 }
 
 void Fixture::view_position(Domain d, std::uint64_t last_sequence) {
   Store& st = open(d);
   const ViewPosition p{last_sequence, st.batches, st.created_ns, 0};
-  must(st.view_txn.put_as(st.view->table(view_counters_table_name), journal::as_bytes(view_position_key), p),
+  must(st.view_txn.put_as(st.view->table(view_counters_table_name),
+                          journal::as_bytes(view_position_key), p),
        "fixture view position");
   st.position_set = true;
 }
 
-void Fixture::put_raw(Domain d, std::string_view table_name, journal::Bytes key, journal::Bytes value) {
+void Fixture::put_raw(Domain d, std::string_view table_name, journal::Bytes key,
+                      journal::Bytes value) {
   must(view_txn(d).put(table(d, table_name), key, value), "fixture put");
 }
 
@@ -172,7 +169,8 @@ void Fixture::commit() {
     // The view holds exactly its journal (unless the test moved its position in this txn).
     if (!st.position_set) {
       const ViewPosition p{st.next_sequence - 1, st.batches, st.created_ns, 0};
-      must(st.view_txn.put_as(st.view->table(view_counters_table_name), journal::as_bytes(view_position_key), p),
+      must(st.view_txn.put_as(st.view->table(view_counters_table_name),
+                              journal::as_bytes(view_position_key), p),
            "fixture view position");
     }
     must(st.journal_txn.commit(), "fixture journal commit");
@@ -182,9 +180,7 @@ void Fixture::commit() {
   }
 }
 
-void Fixture::save_order(std::uint64_t id) {
-  put(Domain::order, "orders", id, orders_[id]);
-}
+void Fixture::save_order(std::uint64_t id) { put(Domain::order, "orders", id, orders_[id]); }
 void Fixture::save_product(std::uint64_t id) {
   put(Domain::product, "products", id, products_[id]);
 }
@@ -194,9 +190,7 @@ void Fixture::save_account(std::uint64_t user) {
 void Fixture::save_wallet(std::uint64_t user) {
   put(Domain::payment, "wallets", user, wallets_[user]);
 }
-void Fixture::save_coupon(std::uint64_t id) {
-  put(Domain::coupon, "coupons", id, coupons_[id]);
-}
+void Fixture::save_coupon(std::uint64_t id) { put(Domain::coupon, "coupons", id, coupons_[id]); }
 
 std::int64_t Fixture::subtotal(const OrderRow& o) const {
   std::int64_t s = 0;
@@ -218,13 +212,16 @@ void Fixture::user(std::uint64_t id, std::string_view name) {
   email += "@example.com";
   u.email.assign(email);
   put(Domain::user, "users", id, u);
-  put_raw(Domain::user, "emails", journal::as_bytes(std::string_view(email)), journal::as_bytes(id));
+  put_raw(Domain::user, "emails", journal::as_bytes(std::string_view(email)),
+          journal::as_bytes(id));
   const std::uint64_t next = id + 1;
-  put_raw(Domain::user, "counters", journal::as_bytes(std::string_view("next_user_id")), journal::as_bytes(next));
+  put_raw(Domain::user, "counters", journal::as_bytes(std::string_view("next_user_id")),
+          journal::as_bytes(next));
   record(Domain::user, RecordType::user_created, 0, u);
 }
 
-void Fixture::product(std::uint64_t id, std::int64_t price, std::int64_t stock, std::string_view name) {
+void Fixture::product(std::uint64_t id, std::int64_t price, std::int64_t stock,
+                      std::string_view name) {
   ProductRow& p = products_[id];
   p = ProductRow{};
   p.id = id;
@@ -234,7 +231,8 @@ void Fixture::product(std::uint64_t id, std::int64_t price, std::int64_t stock, 
   p.updated_ns = now_ns;
   p.name.assign(name.empty() ? std::string_view("Product") : name);
   save_product(id);
-  put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("next_product_id")), journal::as_bytes(id));
+  put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("next_product_id")),
+          journal::as_bytes(id));
   record(Domain::product, RecordType::product_created, 0, p);
 }
 
@@ -277,7 +275,8 @@ void Fixture::coupon_template(std::uint64_t id, std::int64_t value, std::int64_t
   t.name.assign("Flash " + std::to_string(value) + " off");
   put(Domain::coupon, "templates", id, t);
   const std::uint64_t next = id + 1;
-  put_raw(Domain::coupon, "counters", journal::as_bytes(std::string_view("next_template_id")), journal::as_bytes(next));
+  put_raw(Domain::coupon, "counters", journal::as_bytes(std::string_view("next_template_id")),
+          journal::as_bytes(next));
   record(Domain::coupon, RecordType::coupon_template_created, 0, t);
 }
 
@@ -293,17 +292,19 @@ void Fixture::issue(std::uint64_t coupon, std::uint64_t template_id, std::uint64
   t.issued += 1;
   save_coupon(coupon);
   put2(Domain::coupon, "holders", template_id, user, coupon);
-  put_raw(Domain::coupon, "by_user", journal::as_bytes(journal::key_u64_u64(user, coupon)), journal::Bytes{});
+  put_raw(Domain::coupon, "by_user", journal::as_bytes(journal::key_u64_u64(user, coupon)),
+          journal::Bytes{});
   put(Domain::coupon, "templates", template_id, t);
   const std::uint64_t next = coupon + 1;
-  put_raw(Domain::coupon, "counters", journal::as_bytes(std::string_view("next_coupon_id")), journal::as_bytes(next));
+  put_raw(Domain::coupon, "counters", journal::as_bytes(std::string_view("next_coupon_id")),
+          journal::as_bytes(next));
   record(Domain::coupon, RecordType::coupon_issued, 0, c);
 }
 
 // --- Order domain --------------------------------------------------------------------------------
 
-void Fixture::place(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon,
-                    std::int64_t points) {
+void Fixture::place(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+                    std::uint64_t coupon, std::int64_t points) {
   OrderRow& o = orders_[order];
   o = OrderRow{};
   o.id = order;
@@ -327,8 +328,10 @@ void Fixture::place(std::uint64_t order, std::uint64_t user, std::vector<Item> i
   o.step_points = u8(o.points_to_use > 0 ? StepState::pending : StepState::skipped);
   o.step_payment = u8(StepState::none);
   for (std::uint32_t i = 0; i < o.item_count; ++i)
-    if (products_[o.items[i].product_id].max_per_user != 0) o.counted_items |= static_cast<std::uint8_t>(1u << i);
-  put_raw(Domain::order, "counters", journal::as_bytes(std::string_view("next_order_id")), journal::as_bytes(order));
+    if (products_[o.items[i].product_id].max_per_user != 0)
+      o.counted_items |= static_cast<std::uint8_t>(1u << i);
+  put_raw(Domain::order, "counters", journal::as_bytes(std::string_view("next_order_id")),
+          journal::as_bytes(order));
   save_order(order);
   put_raw(Domain::order, "pending", journal::as_bytes(journal::key_u64(order)), journal::Bytes{});
   change_live(o, +1);
@@ -352,9 +355,9 @@ void Fixture::change_live(const OrderRow& o, std::int64_t sign) {
 }
 
 void Fixture::reject_order(std::uint64_t user, std::uint64_t units, OrderReason reason) {
-  record(
-      Domain::order, RecordType::order_rejected, 0,
-      event(user, 0, static_cast<std::int64_t>(units), 0, 0, static_cast<std::uint8_t>(OrderStatus::rejected), reason));
+  record(Domain::order, RecordType::order_rejected, 0,
+         event(user, 0, static_cast<std::int64_t>(units), 0, 0,
+               static_cast<std::uint8_t>(OrderStatus::rejected), reason));
 }
 
 void Fixture::order_step(std::uint64_t order, OrderStep step, StepState state, std::int64_t amount,
@@ -397,7 +400,8 @@ void Fixture::complete(std::uint64_t order) {
   save_order(order);
   del(Domain::order, "pending", order);
   record(Domain::order, RecordType::order_completed, order,
-         event(o.user_id, 0, o.paid, 0, o.reward_points, static_cast<std::uint8_t>(OrderStatus::completed)));
+         event(o.user_id, 0, o.paid, 0, o.reward_points,
+               static_cast<std::uint8_t>(OrderStatus::completed)));
 }
 
 void Fixture::cancel(std::uint64_t order, OrderReason reason) {
@@ -412,7 +416,8 @@ void Fixture::cancel(std::uint64_t order, OrderReason reason) {
   save_order(order);
   change_live(o, -1);
   record(Domain::order, RecordType::order_cancelled, order,
-         event(o.user_id, 0, o.paid, 0, o.was_completed, static_cast<std::uint8_t>(OrderStatus::cancelled), reason));
+         event(o.user_id, 0, o.paid, 0, o.was_completed,
+               static_cast<std::uint8_t>(OrderStatus::cancelled), reason));
 }
 
 // --- Product domain ------------------------------------------------------------------------------
@@ -420,7 +425,8 @@ void Fixture::cancel(std::uint64_t order, OrderReason reason) {
 void Fixture::stock_reserve(std::uint64_t order) {
   // One Reservations message: every placed order up to `order` not counted yet, per product.
   std::map<std::uint64_t, std::int64_t> units;
-  for (auto it = orders_.upper_bound(counted_through_); it != orders_.end() && it->first <= order; ++it)
+  for (auto it = orders_.upper_bound(counted_through_); it != orders_.end() && it->first <= order;
+       ++it)
     for (std::uint32_t i = 0; i < it->second.item_count; ++i)
       units[it->second.items[i].product_id] += it->second.items[i].quantity;
   counted_through_ = std::max(counted_through_, order);
@@ -428,7 +434,8 @@ void Fixture::stock_reserve(std::uint64_t order) {
     ProductRow& p = products_[id];
     p.reserved += n;
     save_product(id);
-    record(Domain::product, RecordType::stock_reserved, 0, event(id, order, n, p.total - p.reserved - p.sold, 0, 0));
+    record(Domain::product, RecordType::stock_reserved, 0,
+           event(id, order, n, p.total - p.reserved - p.sold, 0, 0));
   }
   put_raw(Domain::product, "counters", journal::as_bytes(std::string_view("last_order_seen")),
           journal::as_bytes(counted_through_));
@@ -447,7 +454,8 @@ void Fixture::stock_sell(std::uint64_t order) {
     p.sold += s.items[i].quantity;
     save_product(p.id);
     record(Domain::product, RecordType::stock_sold, order,
-           event(p.id, 0, s.items[i].quantity, p.total - p.reserved - p.sold, s.items[i].unit_price, 0));
+           event(p.id, 0, s.items[i].quantity, p.total - p.reserved - p.sold, s.items[i].unit_price,
+                 0));
   }
   s.state = u8(StepState::sold);
   put(Domain::product, "steps", order, s);
@@ -465,7 +473,8 @@ void Fixture::stock_release(std::uint64_t order) {
     (sold ? p.sold : p.reserved) -= s.items[i].quantity;
     save_product(p.id);
     record(Domain::product, RecordType::stock_released, order,
-           event(p.id, 0, s.items[i].quantity, p.total - p.reserved - p.sold, s.items[i].unit_price, 0));
+           event(p.id, 0, s.items[i].quantity, p.total - p.reserved - p.sold, s.items[i].unit_price,
+                 0));
   }
   s.state = u8(StepState::released);
   put(Domain::product, "steps", order, s);
@@ -494,7 +503,8 @@ void Fixture::coupon_apply(std::uint64_t order) {
   c.order_id = order;
   save_coupon(c.id);
   put(Domain::coupon, "steps", order, s);
-  record(Domain::coupon, RecordType::coupon_applied, order, event(c.id, c.template_id, 0, 0, s.discount, s.state));
+  record(Domain::coupon, RecordType::coupon_applied, order,
+         event(c.id, c.template_id, 0, 0, s.discount, s.state));
 }
 
 void Fixture::coupon_reject(std::uint64_t order, OrderReason reason) {
@@ -506,7 +516,8 @@ void Fixture::coupon_reject(std::uint64_t order, OrderReason reason) {
   s.reason = static_cast<std::uint8_t>(reason);
   put(Domain::coupon, "steps", order, s);
   const std::uint64_t tpl = coupons_.count(o.coupon_id) ? coupons_[o.coupon_id].template_id : 0;
-  record(Domain::coupon, RecordType::coupon_rejected, order, event(o.coupon_id, tpl, 0, 0, 0, s.state, reason));
+  record(Domain::coupon, RecordType::coupon_rejected, order,
+         event(o.coupon_id, tpl, 0, 0, 0, s.state, reason));
 }
 
 void Fixture::coupon_use(std::uint64_t order) {
@@ -546,7 +557,8 @@ void Fixture::points_deduct(std::uint64_t order) {
   a.deducted += s.amount;
   save_account(o.user_id);
   put(Domain::point, "steps", order, s);
-  const Event e = event(o.user_id, t64(RecordType::points_deducted), s.amount, a.balance, 0, s.state);
+  const Event e =
+      event(o.user_id, t64(RecordType::points_deducted), s.amount, a.balance, 0, s.state);
   const std::uint64_t seq = record(Domain::point, RecordType::points_deducted, order, e);
   put2(Domain::point, "history", o.user_id, seq, e);
 }
@@ -572,7 +584,8 @@ void Fixture::points_refund(std::uint64_t order, OrderReason reason) {
   s.state = u8(StepState::refunded);
   save_account(s.user_id);
   put(Domain::point, "steps", order, s);
-  const Event e = event(s.user_id, t64(RecordType::points_refunded), s.amount, a.balance, 0, s.state, reason);
+  const Event e =
+      event(s.user_id, t64(RecordType::points_refunded), s.amount, a.balance, 0, s.state, reason);
   const std::uint64_t seq = record(Domain::point, RecordType::points_refunded, order, e);
   put2(Domain::point, "history", s.user_id, seq, e);
 }
@@ -588,7 +601,8 @@ void Fixture::points_reward(std::uint64_t order) {
   s.reward_state = 1;
   save_account(s.user_id);
   put(Domain::point, "steps", order, s);
-  const Event e = event(s.user_id, t64(RecordType::points_rewarded), s.reward, a.balance, o.paid, s.state);
+  const Event e =
+      event(s.user_id, t64(RecordType::points_rewarded), s.reward, a.balance, o.paid, s.state);
   const std::uint64_t seq = record(Domain::point, RecordType::points_rewarded, order, e);
   if (s.reward > 0) put2(Domain::point, "history", s.user_id, seq, e);
 }
@@ -610,7 +624,8 @@ void Fixture::charge(std::uint64_t order) {
   p.state = u8(StepState::approved);
   p.method = static_cast<std::uint8_t>(PaymentMethod::wallet);
   put(Domain::payment, "payments", order, p);
-  const Event e = event(o.user_id, t64(RecordType::payment_approved), p.amount, w.balance, p.method, p.state);
+  const Event e =
+      event(o.user_id, t64(RecordType::payment_approved), p.amount, w.balance, p.method, p.state);
   const std::uint64_t seq = record(Domain::payment, RecordType::payment_approved, order, e);
   put2(Domain::payment, "history", o.user_id, seq, e);
 }
@@ -628,8 +643,9 @@ void Fixture::decline(std::uint64_t order, OrderReason reason) {
   p.method = static_cast<std::uint8_t>(PaymentMethod::wallet);
   p.reason = static_cast<std::uint8_t>(reason);
   put(Domain::payment, "payments", order, p);
-  record(Domain::payment, RecordType::payment_declined, order,
-         event(o.user_id, t64(RecordType::payment_declined), 0, w.balance, p.amount, p.state, reason));
+  record(
+      Domain::payment, RecordType::payment_declined, order,
+      event(o.user_id, t64(RecordType::payment_declined), 0, w.balance, p.amount, p.state, reason));
 }
 
 void Fixture::refund(std::uint64_t order, OrderReason reason) {
@@ -641,7 +657,8 @@ void Fixture::refund(std::uint64_t order, OrderReason reason) {
   p.state = u8(StepState::refunded);
   p.updated_ns = now_ns;
   put(Domain::payment, "payments", order, p);
-  const Event e = event(p.user_id, t64(RecordType::payment_refunded), p.amount, w.balance, p.method, p.state, reason);
+  const Event e = event(p.user_id, t64(RecordType::payment_refunded), p.amount, w.balance, p.method,
+                        p.state, reason);
   const std::uint64_t seq = record(Domain::payment, RecordType::payment_refunded, order, e);
   put2(Domain::payment, "history", p.user_id, seq, e);
 }
@@ -654,14 +671,15 @@ void Fixture::payment_cancelled_before_apply(std::uint64_t order, OrderReason re
   p.updated_ns = now_ns;
   p.state = u8(StepState::cancelled_before_apply);
   put(Domain::payment, "payments", order, p);
-  record(Domain::payment, RecordType::payment_cancelled_before_apply, order,
-         event(p.user_id, t64(RecordType::payment_cancelled_before_apply), 0, 0, 0, p.state, reason));
+  record(
+      Domain::payment, RecordType::payment_cancelled_before_apply, order,
+      event(p.user_id, t64(RecordType::payment_cancelled_before_apply), 0, 0, 0, p.state, reason));
 }
 
 // --- Flows ---------------------------------------------------------------------------------------
 
-void Fixture::happy(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon,
-                    std::int64_t points) {
+void Fixture::happy(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+                    std::uint64_t coupon, std::int64_t points) {
   place(order, user, std::move(items), coupon, points);
   const OrderRow& o = orders_[order];
   advance_us(400);
@@ -669,8 +687,10 @@ void Fixture::happy(std::uint64_t order, std::uint64_t user, std::vector<Item> i
   if (coupon != 0) coupon_apply(order);
   if (o.points_to_use > 0) points_deduct(order);
   advance_us(300);
-  if (coupon != 0) order_step(order, OrderStep::coupon, StepState::applied, coupon_steps_[order].discount);
-  if (o.points_to_use > 0) order_step(order, OrderStep::points, StepState::deducted, o.points_to_use);
+  if (coupon != 0)
+    order_step(order, OrderStep::coupon, StepState::applied, coupon_steps_[order].discount);
+  if (o.points_to_use > 0)
+    order_step(order, OrderStep::points, StepState::deducted, o.points_to_use);
   request_payment(order);
   advance_us(500);
   charge(order);
@@ -684,8 +704,8 @@ void Fixture::happy(std::uint64_t order, std::uint64_t user, std::vector<Item> i
   advance_ms(1);
 }
 
-void Fixture::coupon_rejected(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon,
-                              std::int64_t points) {
+void Fixture::coupon_rejected(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+                              std::uint64_t coupon, std::int64_t points) {
   place(order, user, std::move(items), coupon, points);
   const OrderRow& o = orders_[order];
   advance_us(400);
@@ -693,13 +713,15 @@ void Fixture::coupon_rejected(std::uint64_t order, std::uint64_t user, std::vect
   if (o.points_to_use > 0) points_deduct(order);
   coupon_reject(order, OrderReason::coupon_used);
   advance_us(300);
-  if (o.points_to_use > 0) order_step(order, OrderStep::points, StepState::deducted, o.points_to_use);
+  if (o.points_to_use > 0)
+    order_step(order, OrderStep::points, StepState::deducted, o.points_to_use);
   order_step(order, OrderStep::coupon, StepState::rejected, 0, OrderReason::coupon_used);
   cancel(order, OrderReason::coupon_used);
   advance_us(400);
   stock_release(order);
   if (o.points_to_use > 0) points_refund(order, OrderReason::coupon_used);
-  payment_cancelled_before_apply(order, OrderReason::coupon_used);  // coupon: rejected, nothing to undo
+  payment_cancelled_before_apply(order,
+                                 OrderReason::coupon_used);  // coupon: rejected, nothing to undo
   advance_ms(1);
 }
 
@@ -712,8 +734,10 @@ void Fixture::insufficient_balance(std::uint64_t order, std::uint64_t user, std:
   if (coupon != 0) coupon_apply(order);
   if (o.points_to_use > 0) points_deduct(order);
   advance_us(300);
-  if (coupon != 0) order_step(order, OrderStep::coupon, StepState::applied, coupon_steps_[order].discount);
-  if (o.points_to_use > 0) order_step(order, OrderStep::points, StepState::deducted, o.points_to_use);
+  if (coupon != 0)
+    order_step(order, OrderStep::coupon, StepState::applied, coupon_steps_[order].discount);
+  if (o.points_to_use > 0)
+    order_step(order, OrderStep::points, StepState::deducted, o.points_to_use);
   request_payment(order);
   advance_us(500);
   decline(order, OrderReason::insufficient_balance);
@@ -744,8 +768,8 @@ void Fixture::refund_completed(std::uint64_t order, OrderReason reason) {
     s.reward_state = 2;
     save_account(s.user_id);
     put(Domain::point, "steps", order, s);
-    const Event e =
-        event(s.user_id, t64(RecordType::points_reward_revoked), revoked, a.balance, s.reward, s.state, reason);
+    const Event e = event(s.user_id, t64(RecordType::points_reward_revoked), revoked, a.balance,
+                          s.reward, s.state, reason);
     const std::uint64_t seq = record(Domain::point, RecordType::points_reward_revoked, order, e);
     if (revoked > 0) put2(Domain::point, "history", s.user_id, seq, e);
   }
@@ -799,8 +823,9 @@ namespace {
 
 // Rewrites the stored batch holding `sequence` after `edit` changed its bytes (raw LMDB: the
 // journal API never rewrites a batch).
-void edit_batch(const std::filesystem::path& data, Domain d, std::uint64_t sequence,
-                const std::function<void(std::vector<std::byte>& value, std::uint64_t first)>& edit) {
+void edit_batch(
+    const std::filesystem::path& data, Domain d, std::uint64_t sequence,
+    const std::function<void(std::vector<std::byte>& value, std::uint64_t first)>& edit) {
   journal::Options o;
   o.domain = std::string(ipc::domain_name(d));
   o.dir = data / o.domain / "journal";
@@ -820,11 +845,14 @@ void edit_batch(const std::filesystem::path& data, Domain d, std::uint64_t seque
   MDB_val v{};
   int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
   if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
-  if (rc == MDB_SUCCESS && journal::u64_from_key(journal::Bytes(static_cast<std::byte*>(k.mv_data), k.mv_size)) > sequence)
+  if (rc == MDB_SUCCESS && journal::u64_from_key(journal::Bytes(static_cast<std::byte*>(k.mv_data),
+                                                                k.mv_size)) > sequence)
     rc = mdb_cursor_get(cursor, &k, &v, MDB_PREV);
   ASSERT_EQ(rc, MDB_SUCCESS);
-  const std::uint64_t first = journal::u64_from_key(journal::Bytes(static_cast<std::byte*>(k.mv_data), k.mv_size));
-  std::vector<std::byte> value(static_cast<std::byte*>(v.mv_data), static_cast<std::byte*>(v.mv_data) + v.mv_size);
+  const std::uint64_t first =
+      journal::u64_from_key(journal::Bytes(static_cast<std::byte*>(k.mv_data), k.mv_size));
+  std::vector<std::byte> value(static_cast<std::byte*>(v.mv_data),
+                               static_cast<std::byte*>(v.mv_data) + v.mv_size);
   auto stored = journal::key_u64(first);
   mdb_cursor_close(cursor);
   edit(value, first);
@@ -836,7 +864,8 @@ void edit_batch(const std::filesystem::path& data, Domain d, std::uint64_t seque
 
 }  // namespace
 
-void corrupt_record(const std::filesystem::path& data, Domain d, std::uint64_t sequence, std::size_t offset) {
+void corrupt_record(const std::filesystem::path& data, Domain d, std::uint64_t sequence,
+                    std::size_t offset) {
   edit_batch(data, d, sequence, [&](std::vector<std::byte>& value, std::uint64_t first) {
     // Walk the records section to the record's start.
     std::size_t at = sizeof(journal::BatchHeader);
@@ -855,7 +884,8 @@ void corrupt_outbox(const std::filesystem::path& data, Domain d, std::uint64_t f
     journal::BatchHeader h;
     std::memcpy(&h, value.data(), sizeof h);
     ASSERT_GT(h.outbox_bytes, sizeof(journal::EntryHeader));
-    value[sizeof h + h.records_bytes + h.state_bytes + sizeof(journal::EntryHeader)] ^= std::byte{0x5A};
+    value[sizeof h + h.records_bytes + h.state_bytes + sizeof(journal::EntryHeader)] ^=
+        std::byte{0x5A};
   });
 }
 
@@ -875,8 +905,10 @@ std::uint64_t tear_leaf_page(const std::filesystem::path& env_dir, const std::st
     MDB_dbi dbi = 0;
     MDB_cursor* c = nullptr;
     MDB_stat st{};
-    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == MDB_SUCCESS && mdb_dbi_open(txn, table.c_str(), 0, &dbi) == MDB_SUCCESS &&
-        mdb_stat(txn, dbi, &st) == MDB_SUCCESS && st.ms_leaf_pages >= 2 && mdb_cursor_open(txn, dbi, &c) == MDB_SUCCESS) {
+    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == MDB_SUCCESS &&
+        mdb_dbi_open(txn, table.c_str(), 0, &dbi) == MDB_SUCCESS &&
+        mdb_stat(txn, dbi, &st) == MDB_SUCCESS && st.ms_leaf_pages >= 2 &&
+        mdb_cursor_open(txn, dbi, &c) == MDB_SUCCESS) {
       MDB_val k{}, v{};
       if (mdb_cursor_get(c, &k, &v, MDB_LAST) == MDB_SUCCESS)
         last_key.assign(static_cast<char*>(k.mv_data), static_cast<char*>(k.mv_data) + k.mv_size);
@@ -891,10 +923,14 @@ std::uint64_t tear_leaf_page(const std::filesystem::path& env_dir, const std::st
   std::fstream file(env_dir / "data.mdb", std::ios::in | std::ios::out | std::ios::binary);
   std::vector<char> page(page_size);
   std::uint64_t torn = 0;
-  for (std::uint64_t pgno = 2; file.seekg(static_cast<std::streamoff>(pgno * page_size)) && file.read(page.data(), static_cast<std::streamsize>(page.size())); ++pgno) {
+  for (std::uint64_t pgno = 2; file.seekg(static_cast<std::streamoff>(pgno * page_size)) &&
+                               file.read(page.data(), static_cast<std::streamsize>(page.size()));
+       ++pgno) {
     std::uint16_t flags = 0;
     std::memcpy(&flags, page.data() + 10, sizeof flags);
-    if ((flags & 0x02) == 0 || std::search(page.begin(), page.end(), last_key.begin(), last_key.end()) == page.end()) continue;
+    if ((flags & 0x02) == 0 ||
+        std::search(page.begin(), page.end(), last_key.begin(), last_key.end()) == page.end())
+      continue;
     const std::uint16_t branch = static_cast<std::uint16_t>((flags & ~0x02) | 0x01);
     file.seekp(static_cast<std::streamoff>(pgno * page_size + 10));
     file.write(reinterpret_cast<const char*>(&branch), sizeof branch);
@@ -904,7 +940,8 @@ std::uint64_t tear_leaf_page(const std::filesystem::path& env_dir, const std::st
 }
 
 std::string golden(const std::string& name, const std::string& actual) {
-  const std::filesystem::path path = std::filesystem::path(FLASHSAGA_TOOLS_TEST_DIR) / "golden" / name;
+  const std::filesystem::path path =
+      std::filesystem::path(FLASHSAGA_TOOLS_TEST_DIR) / "golden" / name;
   const char* update = std::getenv("FLASHSAGA_UPDATE_GOLDEN");
   if (update != nullptr && std::string(update) == "1") {
     std::filesystem::create_directories(path.parent_path());
@@ -913,7 +950,8 @@ std::string golden(const std::string& name, const std::string& actual) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    ADD_FAILURE() << "missing golden file " << path << " (run with FLASHSAGA_UPDATE_GOLDEN=1 to create it)";
+    ADD_FAILURE() << "missing golden file " << path
+                  << " (run with FLASHSAGA_UPDATE_GOLDEN=1 to create it)";
     return {};
   }
   std::stringstream s;

@@ -56,7 +56,8 @@ struct Item {
 
 class Fixture {
  public:
-  explicit Fixture(std::filesystem::path data, journal::Durability durability = journal::Durability::nosync,
+  explicit Fixture(std::filesystem::path data,
+                   journal::Durability durability = journal::Durability::nosync,
                    std::size_t map_size_bytes = std::size_t{64} << 20);
   ~Fixture();  // commits
   Fixture(const Fixture&) = delete;
@@ -88,7 +89,8 @@ class Fixture {
     put_raw(d, table_name, journal::as_bytes(journal::key_u64(key)), journal::as_bytes(value));
   }
   template <typename T>
-  void put2(Domain d, std::string_view table_name, std::uint64_t a, std::uint64_t b, const T& value) {
+  void put2(Domain d, std::string_view table_name, std::uint64_t a, std::uint64_t b,
+            const T& value) {
     put_raw(d, table_name, journal::as_bytes(journal::key_u64_u64(a, b)), journal::as_bytes(value));
   }
   void put_raw(Domain d, std::string_view table_name, journal::Bytes key, journal::Bytes value);
@@ -98,7 +100,8 @@ class Fixture {
 
   // --- Entities (commands) -------------------------------------------------------------------
   void user(std::uint64_t id, std::string_view name);
-  void product(std::uint64_t id, std::int64_t price, std::int64_t stock, std::string_view name = "");
+  void product(std::uint64_t id, std::int64_t price, std::int64_t stock,
+               std::string_view name = "");
   void restock(std::uint64_t id, std::int64_t quantity);
   void deposit(std::uint64_t user, std::int64_t amount);
   void accrue(std::uint64_t user, std::int64_t amount);
@@ -107,11 +110,12 @@ class Fixture {
 
   // --- The saga, one domain's step at a time ---------------------------------------------------
   // order
-  void place(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon = 0,
-             std::int64_t points = 0);
-  void reject_order(std::uint64_t user, std::uint64_t units, ipc::OrderReason reason);  // REJECTED: no row
-  void order_step(std::uint64_t order, domains::OrderStep step, StepState state, std::int64_t amount,
-                  ipc::OrderReason reason = ipc::OrderReason::none);
+  void place(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+             std::uint64_t coupon = 0, std::int64_t points = 0);
+  void reject_order(std::uint64_t user, std::uint64_t units,
+                    ipc::OrderReason reason);  // REJECTED: no row
+  void order_step(std::uint64_t order, domains::OrderStep step, StepState state,
+                  std::int64_t amount, ipc::OrderReason reason = ipc::OrderReason::none);
   void request_payment(std::uint64_t order);
   void complete(std::uint64_t order);
   void cancel(std::uint64_t order, ipc::OrderReason reason);
@@ -138,16 +142,18 @@ class Fixture {
   void payment_cancelled_before_apply(std::uint64_t order, ipc::OrderReason reason);
 
   // --- Whole flows (SEED.md section 4), journaled as a deployment would ------------------------
-  void happy(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon = 0,
-             std::int64_t points = 0);
-  // The coupon is refused (already used, not owned, ...): CANCELLED, stock released, points refunded.
-  void coupon_rejected(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon,
-                       std::int64_t points = 0);
+  void happy(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+             std::uint64_t coupon = 0, std::int64_t points = 0);
+  // The coupon is refused (already used, not owned, ...): CANCELLED, stock released, points
+  // refunded.
+  void coupon_rejected(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+                       std::uint64_t coupon, std::int64_t points = 0);
   // The wallet cannot pay: CANCELLED, stock, coupon and points given back, nothing refunded.
-  void insufficient_balance(std::uint64_t order, std::uint64_t user, std::vector<Item> items, std::uint64_t coupon = 0,
-                            std::int64_t points = 0);
+  void insufficient_balance(std::uint64_t order, std::uint64_t user, std::vector<Item> items,
+                            std::uint64_t coupon = 0, std::int64_t points = 0);
   // A completed order cancelled by the customer: everything given back, the charge refunded.
-  void refund_completed(std::uint64_t order, ipc::OrderReason reason = ipc::OrderReason::cancelled_by_customer);
+  void refund_completed(std::uint64_t order,
+                        ipc::OrderReason reason = ipc::OrderReason::cancelled_by_customer);
 
   // Rows as the fixture holds them (tests edit them to break invariants).
   domains::OrderRow& order_row(std::uint64_t id) { return orders_[id]; }
@@ -173,7 +179,7 @@ class Fixture {
     std::uint64_t batches = 0;
     std::int64_t created_ns = 0;  // the journal's, recorded in the view position
     bool open = false;
-    bool position_set = false;    // view_position() was called in this transaction
+    bool position_set = false;  // view_position() was called in this transaction
   };
   Store& open(Domain d);
   void store_batch(Store& s);
@@ -207,7 +213,8 @@ void build_sale(Fixture& f);
 
 // Flips one byte of the stored record `sequence` of a domain's journal (`offset` bytes into the
 // record: past its 32-byte header, the payload), leaving the checksum stale.
-void corrupt_record(const std::filesystem::path& data, Domain d, std::uint64_t sequence, std::size_t offset = 40);
+void corrupt_record(const std::filesystem::path& data, Domain d, std::uint64_t sequence,
+                    std::size_t offset = 40);
 
 // Flips one byte of the outbox section of the batch at `first_sequence` (its checksum goes stale).
 void corrupt_outbox(const std::filesystem::path& data, Domain d, std::uint64_t first_sequence);

@@ -24,7 +24,8 @@ void reset_counts(CheckReport& r) {
 // Keeps the findings seen in every pass so far: while the deployment moves, a finding must
 // survive fresh snapshots to be reported (a real violation stays, a race between two
 // journals' snapshots does not).
-void keep_persistent(std::map<std::string, Violation>& kept, std::vector<Finding>& found, bool first) {
+void keep_persistent(std::map<std::string, Violation>& kept, std::vector<Finding>& found,
+                     bool first) {
   std::map<std::string, Violation> now;
   for (Finding& f : found) now.emplace(f.key, std::move(f.v));
   if (first) {
@@ -39,7 +40,8 @@ void keep_persistent(std::map<std::string, Violation>& kept, std::vector<Finding
 
 Positions positions_of(const std::array<DomainSnapshot, 7>& snaps) {
   Positions p{};
-  for (ipc::Domain d : journal_domains) p[idx(d)] = {snaps[idx(d)].journal_end, snaps[idx(d)].position.last_sequence};
+  for (ipc::Domain d : journal_domains)
+    p[idx(d)] = {snaps[idx(d)].journal_end, snaps[idx(d)].position.last_sequence};
   return p;
 }
 
@@ -78,10 +80,11 @@ CheckReport run_check(const CheckOptions& options) {
     if (positions_now(envs) == seen) break;  // a still deployment: the findings are final
   }
   for (auto& [k, v] : kept) report.violations.push_back(std::move(v));
-  std::sort(report.violations.begin(), report.violations.end(), [](const Violation& a, const Violation& b) {
-    return std::tie(a.invariant, a.order_id, a.domain, a.journal_sequence) <
-           std::tie(b.invariant, b.order_id, b.domain, b.journal_sequence);
-  });
+  std::sort(report.violations.begin(), report.violations.end(),
+            [](const Violation& a, const Violation& b) {
+              return std::tie(a.invariant, a.order_id, a.domain, a.journal_sequence) <
+                     std::tie(b.invariant, b.order_id, b.domain, b.journal_sequence);
+            });
   report.elapsed_ns = mono_now_ns() - t0;
   return report;
 }

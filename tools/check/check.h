@@ -53,9 +53,9 @@ namespace flashsaga::tools {
 // --- Opening a deployment's journals (shared with the inspector) ---------------------------
 
 // The six domains in the order their journals are listed (and read by check: order last).
-inline constexpr std::array<ipc::Domain, 6> journal_domains = {ipc::Domain::user,    ipc::Domain::point,
-                                                               ipc::Domain::product, ipc::Domain::coupon,
-                                                               ipc::Domain::payment, ipc::Domain::order};
+inline constexpr std::array<ipc::Domain, 6> journal_domains = {
+    ipc::Domain::user,   ipc::Domain::point,   ipc::Domain::product,
+    ipc::Domain::coupon, ipc::Domain::payment, ipc::Domain::order};
 
 // "user" -> Domain::user; Domain::none for anything else.
 ipc::Domain parse_domain_name(std::string_view name) noexcept;
@@ -85,10 +85,10 @@ bool record_carries_event(domains::RecordType type) noexcept;
 struct StepReplay {
   domains::StepState state = domains::StepState::none;
   domains::StepState phase_from = domains::StepState::none;  // the state before this phase
-  bool used = false;              // coupon: the order completed with it
-  std::uint8_t reward_state = 0;  // point: 0 none, 1 rewarded, 2 revoked
-  std::int64_t amount = 0;        // coupon discount, points deducted, payment charged
-  std::int64_t reward = 0;        // point: reward accrued
+  bool used = false;                                         // coupon: the order completed with it
+  std::uint8_t reward_state = 0;                             // point: 0 none, 1 rewarded, 2 revoked
+  std::int64_t amount = 0;          // coupon discount, points deducted, payment charged
+  std::int64_t reward = 0;          // point: reward accrued
   std::uint32_t phase_records = 0;  // stock: records of the current move (one per line item)
   std::uint16_t last_type = 0;      // the last record's type (a move's items are consecutive)
   std::uint32_t forward = 0;        // effects that succeeded (sell/apply/deduct/charge)
@@ -105,8 +105,8 @@ void replay_reserved(StepReplay& step) noexcept;
 // Returns "" if the transition is legal, else what is wrong in words ("refund of 30 points for
 // a step that was never deducted"); the replay moves on either way. `items` bounds the records
 // of one stock move (one per line item).
-std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event, std::uint64_t sequence,
-                        std::uint32_t items);
+std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event,
+                        std::uint64_t sequence, std::uint32_t items);
 
 // Whether the step's journaled state is a success that a cancel must undo.
 bool step_needs_compensation(ipc::Domain domain, const StepReplay& step) noexcept;
@@ -142,9 +142,9 @@ struct CheckOptions {
 struct InvalidMessage {
   ipc::Domain domain = ipc::Domain::none;  // whose journal recorded it
   std::uint64_t journal_sequence = 0;
-  std::uint64_t edge = 0;                  // the ring it came from (deployment edge index)
-  std::uint16_t type = 0;                  // the header's type field, as received
-  std::uint8_t error = 0;                  // ipc::MessageError
+  std::uint64_t edge = 0;  // the ring it came from (deployment edge index)
+  std::uint16_t type = 0;  // the header's type field, as received
+  std::uint8_t error = 0;  // ipc::MessageError
 };
 
 struct CheckReport {
@@ -153,13 +153,13 @@ struct CheckReport {
   std::uint64_t orders = 0, completed = 0, cancelled = 0, pending = 0;
   std::uint64_t rejected = 0;         // order_rejected records (refused orders are not rows)
   std::uint64_t refunded_orders = 0;  // cancelled after completion
-  std::uint64_t overdue = 0;          // pending past their deadline (a liveness note, not a violation)
-  std::uint64_t inflight = 0;         // steps whose completion/compensation is still on its way
+  std::uint64_t overdue = 0;   // pending past their deadline (a liveness note, not a violation)
+  std::uint64_t inflight = 0;  // steps whose completion/compensation is still on its way
   std::uint64_t users = 0, products = 0, coupons = 0, templates = 0;
   std::uint64_t point_accounts = 0, wallets = 0;
   std::int64_t units_total = 0, units_reserved = 0, units_sold = 0;
   std::int64_t money_charged = 0, money_refunded = 0;
-  std::array<std::uint64_t, 7> records{};  // per journal, index = ipc::Domain
+  std::array<std::uint64_t, 7> records{};         // per journal, index = ipc::Domain
   std::array<std::uint64_t, 7> view_positions{};  // per view: the journal sequence it holds up to
   std::uint64_t views_behind = 0;                 // views that trail their journal (overlaid)
   std::uint64_t reservations_through = 0;  // the product domain counted every order up to this

@@ -11,7 +11,8 @@ using ipc::Domain;
 
 namespace {
 
-constexpr std::array<Domain, 4> step_domains = {Domain::product, Domain::coupon, Domain::point, Domain::payment};
+constexpr std::array<Domain, 4> step_domains = {Domain::product, Domain::coupon, Domain::point,
+                                                Domain::payment};
 
 std::string_view state_name(StepState s) { return domains::step_state_name(s); }
 
@@ -45,12 +46,14 @@ bool Pass::in_flight(std::uint64_t order, const OrderFacts& f, Domain d) const {
   if (opt_.require_terminal) return false;
   if (m_.outbox_inflight.count(order * 8 + idx(d)) != 0) return true;
   // Not counted by the product domain yet, but the count that covers it is on its way.
-  if (d == Domain::product && order > m_.reservations.through && order <= m_.reservations.in_flight) return true;
+  if (d == Domain::product && order > m_.reservations.through && order <= m_.reservations.in_flight)
+    return true;
   return f.updated_ns >= now_ - opt_.inflight_grace_ns;
 }
 
 // A step the order is still waiting on: in flight while young or in the outbox, else a finding.
-void Pass::not_yet(std::uint64_t id, const OrderFacts& f, Domain d, std::string_view kind, std::string what) {
+void Pass::not_yet(std::uint64_t id, const OrderFacts& f, Domain d, std::string_view kind,
+                   std::string what) {
   if (in_flight(id, f, d)) {
     ++report_.inflight;
     return;
@@ -63,35 +66,43 @@ void Pass::order_against_row(std::uint64_t id, const OrderFacts& f) {
   const auto status = static_cast<OrderStatus>(f.status);
   const auto status_name = domains::order_status_name(status);
   if (f.placed_records == 0)
-    add(5, id, Domain::order, f.last_seq, "no-pending-record", "order row without its order_pending record");
+    add(5, id, Domain::order, f.last_seq, "no-pending-record",
+        "order row without its order_pending record");
   if (f.j_status != f.status)
     add(5, id, Domain::order, f.last_seq, "row-vs-journal",
         fmt::format("order row says {}, its records say {}", status_name,
                     domains::order_status_name(static_cast<OrderStatus>(f.j_status))));
   if (f.in_pending_table != (status == OrderStatus::pending))
     add(5, id, Domain::order, f.last_seq, "pending-table",
-        fmt::format("order is {} but {} the pending table", status_name, f.in_pending_table ? "in" : "not in"));
+        fmt::format("order is {} but {} the pending table", status_name,
+                    f.in_pending_table ? "in" : "not in"));
   if (status == OrderStatus::cancelled && f.was_completed != f.j_was_completed)
-    add(5, id, Domain::order, f.finished_seq, "was-completed", "row and journal disagree on whether it had completed");
+    add(5, id, Domain::order, f.finished_seq, "was-completed",
+        "row and journal disagree on whether it had completed");
 }
 
 void Pass::pending_order(std::uint64_t id, const OrderFacts& f) {
   if (opt_.require_terminal)
-    add(5, id, Domain::order, f.last_seq, "not-terminal", "order is still PENDING (--require-terminal)");
+    add(5, id, Domain::order, f.last_seq, "not-terminal",
+        "order is still PENDING (--require-terminal)");
   else if (f.deadline_ns != 0 && f.deadline_ns < now_ - opt_.inflight_grace_ns)
     ++report_.overdue;
   for (Domain d : step_domains) {
     const DomainStep* s = step_of(d, id);
-    if (s == nullptr || (s->replay.compensations == 0 && s->replay.state != StepState::cancelled_before_apply)) continue;
+    if (s == nullptr ||
+        (s->replay.compensations == 0 && s->replay.state != StepState::cancelled_before_apply))
+      continue;
     add(5, id, d, s->replay.last_sequence, "compensated-live",
-        fmt::format("{} step compensated ({}) although the order is PENDING", step_noun(d), state_name(s->replay.state)));
+        fmt::format("{} step compensated ({}) although the order is PENDING", step_noun(d),
+                    state_name(s->replay.state)));
   }
 }
 
 void Pass::completed_order(std::uint64_t id, const OrderFacts& f) {
   const auto compensated = [&](Domain d) {
     const DomainStep* s = step_of(d, id);
-    return s != nullptr && (s->replay.compensations > 0 || s->replay.state == StepState::cancelled_before_apply);
+    return s != nullptr &&
+           (s->replay.compensations > 0 || s->replay.state == StepState::cancelled_before_apply);
   };
   const auto state_of = [&](Domain d) {
     const DomainStep* s = step_of(d, id);
@@ -104,7 +115,8 @@ void Pass::completed_order(std::uint64_t id, const OrderFacts& f) {
   for (Domain d : step_domains)
     if (compensated(d))
       add(5, id, d, seq_of(d), "compensated-completed",
-          fmt::format("{} step compensated ({}) although the order is COMPLETED", step_noun(d), state_name(state_of(d))));
+          fmt::format("{} step compensated ({}) although the order is COMPLETED", step_noun(d),
+                      state_name(state_of(d))));
   const StepState stock = stock_state(id);
   if (stock != StepState::sold && !compensated(Domain::product))
     not_yet(id, f, Domain::product, "completed-stock",
@@ -123,7 +135,8 @@ void Pass::completed_order(std::uint64_t id, const OrderFacts& f) {
       not_yet(id, f, Domain::coupon, "completed-coupon-unused",
               fmt::format("order COMPLETED but coupon {} is still held, not used", f.coupon_id));
   }
-  if (f.points_to_use > 0 && state_of(Domain::point) != StepState::deducted && !compensated(Domain::point))
+  if (f.points_to_use > 0 && state_of(Domain::point) != StepState::deducted &&
+      !compensated(Domain::point))
     add(5, id, Domain::point, seq_of(Domain::point), "completed-points",
         fmt::format("order COMPLETED using {} points but its point step is {}", f.points_to_use,
                     state_name(state_of(Domain::point))));
@@ -132,19 +145,23 @@ void Pass::completed_order(std::uint64_t id, const OrderFacts& f) {
 void Pass::cancelled_order(std::uint64_t id, const OrderFacts& f) {
   for (Domain d : step_domains) {
     const DomainStep* s = step_of(d, id);
-    const StepState state = d == Domain::product ? stock_state(id) : s != nullptr ? s->replay.state : StepState::none;
+    const StepState state = d == Domain::product ? stock_state(id)
+                            : s != nullptr       ? s->replay.state
+                                                 : StepState::none;
     StepReplay at;
     at.state = state;
     if (!step_needs_compensation(d, at)) continue;
     const bool paid = d == Domain::payment && state == StepState::approved;
     not_yet(id, f, d, "missing-compensation",
-            fmt::format("order CANCELLED but its {} step is still {}{}: compensation missing", step_noun(d),
-                        state_name(state), paid ? fmt::format(" ({} charged)", s->replay.amount) : ""));
+            fmt::format("order CANCELLED but its {} step is still {}{}: compensation missing",
+                        step_noun(d), state_name(state),
+                        paid ? fmt::format(" ({} charged)", s->replay.amount) : ""));
   }
   const DomainStep* p = step_of(Domain::point, id);
   if (f.was_completed == 1 && p != nullptr && p->replay.reward_state == 1 && p->replay.reward > 0)
-    not_yet(id, f, Domain::point, "missing-revoke",
-            fmt::format("refunded order's reward of {} points was never revoked", p->replay.reward));
+    not_yet(
+        id, f, Domain::point, "missing-revoke",
+        fmt::format("refunded order's reward of {} points was never revoked", p->replay.reward));
 }
 
 // Invariant 6: what a completed order paid.
@@ -155,9 +172,10 @@ void Pass::order_money(std::uint64_t id, const OrderFacts& f) {
         fmt::format("subtotal {} but its items add up to {}", f.subtotal, f.items_subtotal));
   if (f.paid != expected)
     add(6, id, Domain::order, f.finished_seq, "paid",
-        fmt::format("paid {} but subtotal {} - discount {} - points {} = {}", f.paid, f.subtotal, f.discount,
-                    f.points_used, expected));
-  if (f.paid < 0) add(6, id, Domain::order, f.finished_seq, "negative-paid", fmt::format("paid {} < 0", f.paid));
+        fmt::format("paid {} but subtotal {} - discount {} - points {} = {}", f.paid, f.subtotal,
+                    f.discount, f.points_used, expected));
+  if (f.paid < 0)
+    add(6, id, Domain::order, f.finished_seq, "negative-paid", fmt::format("paid {} < 0", f.paid));
   if (f.completed_paid >= 0 && f.completed_paid != f.paid)
     add(6, id, Domain::order, f.finished_seq, "completed-record",
         fmt::format("order_completed says paid {}, the row says {}", f.completed_paid, f.paid));
@@ -170,14 +188,19 @@ void Pass::order_money(std::uint64_t id, const OrderFacts& f) {
           fmt::format("payment row says {}, the order paid {}", pay->row_amount, f.paid));
     if (pay->replay.forward > 0 && pay->replay.amount != f.paid)
       add(6, id, Domain::payment, pay->replay.last_sequence, "payment-record",
-          fmt::format("payment_approved charged {}, the order paid {}", pay->replay.amount, f.paid));
+          fmt::format("payment_approved charged {}, the order paid {}", pay->replay.amount,
+                      f.paid));
   }
-  if (const DomainStep* c = step_of(Domain::coupon, id); c != nullptr && c->replay.forward > 0 && c->replay.amount != f.discount)
+  if (const DomainStep* c = step_of(Domain::coupon, id);
+      c != nullptr && c->replay.forward > 0 && c->replay.amount != f.discount)
     add(6, id, Domain::coupon, c->replay.last_sequence, "discount",
-        fmt::format("coupon step gave a discount of {}, the order counted {}", c->replay.amount, f.discount));
-  if (const DomainStep* p = step_of(Domain::point, id); p != nullptr && p->replay.forward > 0 && p->replay.amount != f.points_used)
+        fmt::format("coupon step gave a discount of {}, the order counted {}", c->replay.amount,
+                    f.discount));
+  if (const DomainStep* p = step_of(Domain::point, id);
+      p != nullptr && p->replay.forward > 0 && p->replay.amount != f.points_used)
     add(6, id, Domain::point, p->replay.last_sequence, "points-used",
-        fmt::format("point step deducted {}, the order counted {}", p->replay.amount, f.points_used));
+        fmt::format("point step deducted {}, the order counted {}", p->replay.amount,
+                    f.points_used));
 }
 
 void Pass::evaluate_order(std::uint64_t id, const OrderFacts& f) {
@@ -186,7 +209,9 @@ void Pass::evaluate_order(std::uint64_t id, const OrderFacts& f) {
   if (status == OrderStatus::pending) return pending_order(id, f);
   if (status == OrderStatus::completed) completed_order(id, f);
   if (status == OrderStatus::cancelled) cancelled_order(id, f);
-  if (status == OrderStatus::completed || (status == OrderStatus::cancelled && f.was_completed == 1)) order_money(id, f);
+  if (status == OrderStatus::completed ||
+      (status == OrderStatus::cancelled && f.was_completed == 1))
+    order_money(id, f);
 }
 
 void Pass::evaluate_orders() {
@@ -201,7 +226,8 @@ void Pass::evaluate_orders() {
         if (f.was_completed) ++report_.refunded_orders;
         break;
       default:
-        add(5, id, Domain::order, f.last_seq, "status", fmt::format("order row with status {}", f.status));
+        add(5, id, Domain::order, f.last_seq, "status",
+            fmt::format("order row with status {}", f.status));
         continue;
     }
     evaluate_order(id, f);

@@ -24,27 +24,32 @@ void Pass::evaluate_product(std::uint64_t id, ProductFacts& p) {
   const ProductRow& r = p.row;
   const auto kind = [&](std::string_view k) { return fmt::format("{}-{}", k, id); };
   if (p.created_records == 0)
-    add(1, 0, Domain::product, 0, kind("no-created"), fmt::format("product {} has no product_created record", id));
+    add(1, 0, Domain::product, 0, kind("no-created"),
+        fmt::format("product {} has no product_created record", id));
   else if (r.total != p.j_total)
     add(1, 0, Domain::product, p.last_seq, kind("total"),
-        fmt::format("product {}: row total {} but initial + restocks = {}", id, r.total, p.j_total));
+        fmt::format("product {}: row total {} but initial + restocks = {}", id, r.total,
+                    p.j_total));
   if (r.reserved != p.j_reserved)
     add(1, 0, Domain::product, p.last_seq, kind("reserved"),
-        fmt::format("product {}: row reserved {}, the journal adds up to {} (units counted in bulk less those "
+        fmt::format("product {}: row reserved {}, the journal adds up to {} (units counted in bulk "
+                    "less those "
                     "sold or released since)",
                     id, r.reserved, p.j_reserved));
   if (r.sold != p.step_sold || r.sold != p.j_sold)
     add(1, 0, Domain::product, p.last_seq, kind("sold"),
-        fmt::format("product {}: row sold {}, sold steps hold {}, the journal adds up to {}", id, r.sold, p.step_sold,
-                    p.j_sold));
+        fmt::format("product {}: row sold {}, sold steps hold {}, the journal adds up to {}", id,
+                    r.sold, p.step_sold, p.j_sold));
   if (p.j_reservations != p.order_units)
     add(1, 0, Domain::product, p.last_seq, kind("reservations"),
-        fmt::format("product {}: stock_reserved records count {} units for the orders up to {}, whose "
-                    "order_pending records hold {}",
-                    id, p.j_reservations, m_.reservations.through, p.order_units));
+        fmt::format(
+            "product {}: stock_reserved records count {} units for the orders up to {}, whose "
+            "order_pending records hold {}",
+            id, p.j_reservations, m_.reservations.through, p.order_units));
   if (r.reserved < 0 || r.sold < 0)
     add(1, 0, Domain::product, p.last_seq, kind("negative"),
-        fmt::format("product {}: negative counters (reserved {}, sold {})", id, r.reserved, r.sold));
+        fmt::format("product {}: negative counters (reserved {}, sold {})", id, r.reserved,
+                    r.sold));
   if (r.total - r.reserved - r.sold < 0)
     add(1, 0, Domain::product, p.last_seq, kind("oversold"),
         fmt::format("product {} oversold by {} units: total {} < reserved {} + sold {}", id,
@@ -72,12 +77,14 @@ void Pass::evaluate_reservations() {
   report_.reservations_through = res.through;
   if (res.through > res.orders_max)
     add(1, 0, Domain::product, res.through_seq, "reservations-beyond",
-        fmt::format("stock_reserved counts orders up to {}, but the order journal placed only up to {}", res.through,
-                    res.orders_max));
+        fmt::format(
+            "stock_reserved counts orders up to {}, but the order journal placed only up to {}",
+            res.through, res.orders_max));
   if (res.counter_present && res.counter != res.through)
     add(1, 0, Domain::product, res.through_seq, "last-order-seen",
-        fmt::format("the product view's last_order_seen is {}, its stock_reserved records count up to {}", res.counter,
-                    res.through));
+        fmt::format(
+            "the product view's last_order_seen is {}, its stock_reserved records count up to {}",
+            res.counter, res.through));
   for (const auto& [id, f] : m_.orders) {
     if (f.placed_records == 0 || id <= res.through) continue;
     if (!opt_.require_terminal && id <= res.in_flight) {
@@ -86,8 +93,11 @@ void Pass::evaluate_reservations() {
     }
     add(1, id, Domain::order, f.placed_seq, "uncounted",
         opt_.require_terminal
-            ? fmt::format("order {}'s units are not counted by the product domain yet (--require-terminal)", id)
-            : fmt::format("order {}'s units were never counted by the product domain, and no Reservations message "
+            ? fmt::format(
+                  "order {}'s units are not counted by the product domain yet (--require-terminal)",
+                  id)
+            : fmt::format("order {}'s units were never counted by the product domain, and no "
+                          "Reservations message "
                           "covering it is on its way",
                           id));
   }
@@ -96,7 +106,8 @@ void Pass::evaluate_reservations() {
 void Pass::evaluate_stock_steps() {
   for (auto& [order, s] : m_.steps[idx(Domain::product)]) {
     if (!s.has_row) {
-      add(1, order, Domain::product, s.replay.last_sequence, "no-step-row", "stock records but no step row");
+      add(1, order, Domain::product, s.replay.last_sequence, "no-step-row",
+          "stock records but no step row");
       continue;
     }
     if (s.replay.last_sequence == 0) {
@@ -107,8 +118,8 @@ void Pass::evaluate_stock_steps() {
     }
     if (static_cast<StepState>(s.row_state) != s.replay.state)
       add(1, order, Domain::product, s.replay.last_sequence, "step-row",
-          fmt::format("step row says {}, its records say {}", state_name(static_cast<StepState>(s.row_state)),
-                      state_name(s.replay.state)));
+          fmt::format("step row says {}, its records say {}",
+                      state_name(static_cast<StepState>(s.row_state)), state_name(s.replay.state)));
   }
 }
 
@@ -120,14 +131,16 @@ void Pass::evaluate_live() {
     const std::int64_t have = it == m_.live_rows.end() ? 0 : it->second;
     if (have != want)
       add(1, 0, Domain::order, 0, fmt::format("live-{}-{}", key.first, key.second),
-          fmt::format("user {} holds {} counted units of product {} in live orders, the live table says {}", key.first,
-                      want, key.second, have));
+          fmt::format(
+              "user {} holds {} counted units of product {} in live orders, the live table says {}",
+              key.first, want, key.second, have));
   }
   for (const auto& [key, have] : m_.live_rows) {
     if (m_.live_expected.count(key) != 0) continue;
     add(1, 0, Domain::order, 0, fmt::format("live-{}-{}", key.first, key.second),
-        fmt::format("the live table says user {} holds {} units of product {}, but no live order counts any", key.first,
-                    have, key.second));
+        fmt::format("the live table says user {} holds {} units of product {}, but no live order "
+                    "counts any",
+                    key.first, have, key.second));
   }
 }
 

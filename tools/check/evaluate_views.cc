@@ -15,29 +15,35 @@ void Pass::evaluate_views() {
     const DomainSnapshot& s = snap(d);
     const std::uint64_t at = s.position.last_sequence;
     const std::string name(ipc::domain_name(d));
-    if (at != 0 && s.position.journal_created_ns != 0 && s.position.journal_created_ns != s.journal_created_ns) {
+    if (at != 0 && s.position.journal_created_ns != 0 &&
+        s.position.journal_created_ns != s.journal_created_ns) {
       add(7, 0, d, at, "foreign",
-          fmt::format("the {} view was built from another journal (created at {} ns; this one at {} ns)", name,
-                      s.position.journal_created_ns, s.journal_created_ns));
+          fmt::format(
+              "the {} view was built from another journal (created at {} ns; this one at {} ns)",
+              name, s.position.journal_created_ns, s.journal_created_ns));
       continue;
     }
     if (at > s.journal_end) {
       add(7, 0, d, s.journal_end, "ahead",
-          fmt::format("the {} view says it holds the journal up to sequence {}, but the journal ends at {}", name, at,
-                      s.journal_end));
+          fmt::format(
+              "the {} view says it holds the journal up to sequence {}, but the journal ends at {}",
+              name, at, s.journal_end));
       continue;
     }
     if (!s.overlay_problem.empty()) {
-      add(7, 0, d, at, "misaligned", fmt::format("the {} view cannot be brought up to its journal: {}", name, s.overlay_problem));
+      add(7, 0, d, at, "misaligned",
+          fmt::format("the {} view cannot be brought up to its journal: {}", name,
+                      s.overlay_problem));
       continue;
     }
     if (at == s.journal_end) continue;
     ++report_.views_behind;
     if (opt_.require_terminal)
       add(7, 0, d, at + 1, "behind",
-          fmt::format("the {} view holds its journal up to sequence {}, {} records short of its end {} "
-                      "(--require-terminal: a deployment at rest has applied everything)",
-                      name, at, s.journal_end - at, s.journal_end));
+          fmt::format(
+              "the {} view holds its journal up to sequence {}, {} records short of its end {} "
+              "(--require-terminal: a deployment at rest has applied everything)",
+              name, at, s.journal_end - at, s.journal_end));
   }
 }
 

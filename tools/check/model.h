@@ -31,8 +31,8 @@ struct Finding {
 class Findings {
  public:
   explicit Findings(std::vector<Finding>& out) : out_(out) {}
-  void add(int invariant, std::uint64_t order, ipc::Domain d, std::uint64_t sequence, std::string_view kind,
-           std::string what);
+  void add(int invariant, std::uint64_t order, ipc::Domain d, std::uint64_t sequence,
+           std::string_view kind, std::string what);
 
  private:
   std::vector<Finding>& out_;
@@ -50,7 +50,8 @@ struct OrderFacts {
   std::uint8_t item_count = 0;
   std::uint16_t placed_records = 0;
   std::uint64_t user_id = 0, coupon_id = 0;
-  std::int64_t subtotal = 0, items_subtotal = 0, discount = 0, points_to_use = 0, points_used = 0, paid = 0;
+  std::int64_t subtotal = 0, items_subtotal = 0, discount = 0, points_to_use = 0, points_used = 0,
+               paid = 0;
   std::int64_t requested_amount = -1, completed_paid = -1;
   std::int64_t updated_ns = 0, deadline_ns = 0;
   std::uint64_t placed_seq = 0, last_seq = 0, requested_seq = 0, finished_seq = 0;
@@ -106,30 +107,33 @@ struct TemplateFacts {
 
 // The product domain's bulk reservations: every order up to `through` is counted.
 struct Reservations {
-  std::uint64_t through = 0;       // the highest last_order_id of a stock_reserved record
-  std::uint64_t through_seq = 0;   // that record's sequence
-  std::uint64_t in_flight = 0;     // the highest last_order_id of a Reservations message on its way
-  bool counter_present = false;    // the product view's last_order_seen counter
+  std::uint64_t through = 0;      // the highest last_order_id of a stock_reserved record
+  std::uint64_t through_seq = 0;  // that record's sequence
+  std::uint64_t in_flight = 0;    // the highest last_order_id of a Reservations message on its way
+  bool counter_present = false;   // the product view's last_order_seen counter
   std::uint64_t counter = 0;
-  std::uint64_t orders_max = 0;    // the highest order id the order journal placed
+  std::uint64_t orders_max = 0;  // the highest order id the order journal placed
 };
 
 using UserProduct = std::pair<std::uint64_t, std::uint64_t>;
 
 struct Model {
   std::unordered_map<std::uint64_t, OrderFacts> orders;
-  std::array<std::unordered_map<std::uint64_t, DomainStep>, 7> steps;  // product, coupon, point, payment
+  std::array<std::unordered_map<std::uint64_t, DomainStep>, 7>
+      steps;  // product, coupon, point, payment
   std::unordered_map<std::uint64_t, ProductFacts> products;
   std::unordered_map<std::uint64_t, CouponFacts> coupons;
   std::unordered_map<std::uint64_t, TemplateFacts> templates;
   std::unordered_map<std::uint64_t, Ledger> points, wallets;
   std::unordered_map<std::uint64_t, domains::PointAccount> accounts;
   std::unordered_map<std::uint64_t, domains::Wallet> wallet_rows;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint32_t> coupons_per_holder;  // (template, user)
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint32_t>
+      coupons_per_holder;                             // (template, user)
   std::map<UserProduct, std::int64_t> live_rows;      // the order view's live table
   std::map<UserProduct, std::int64_t> live_expected;  // counted units of live orders' rows
   std::unordered_set<std::uint64_t> outbox_inflight;  // order * 8 + destination domain
-  std::array<std::unordered_map<std::uint64_t, std::uint64_t>, 7> inbox;  // per domain: edge -> last seq
+  std::array<std::unordered_map<std::uint64_t, std::uint64_t>, 7>
+      inbox;  // per domain: edge -> last seq
   Reservations reservations;
 };
 

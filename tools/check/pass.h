@@ -39,7 +39,8 @@ class Pass {
   using RowFn = std::function<void(std::uint64_t key, std::uint64_t key2, journal::Bytes value)>;
 
   bool fail(std::string message);
-  void add(int inv, std::uint64_t order, ipc::Domain d, std::uint64_t seq, std::string_view kind, std::string what) {
+  void add(int inv, std::uint64_t order, ipc::Domain d, std::uint64_t seq, std::string_view kind,
+           std::string what) {
     found_.add(inv, order, d, seq, kind, std::move(what));
   }
   const DomainSnapshot& snap(ipc::Domain d) const { return snaps_[idx(d)]; }
@@ -90,7 +91,8 @@ class Pass {
   void completed_order(std::uint64_t id, const OrderFacts& f);
   void cancelled_order(std::uint64_t id, const OrderFacts& f);
   void order_money(std::uint64_t id, const OrderFacts& f);
-  void not_yet(std::uint64_t id, const OrderFacts& f, ipc::Domain d, std::string_view kind, std::string what);
+  void not_yet(std::uint64_t id, const OrderFacts& f, ipc::Domain d, std::string_view kind,
+               std::string what);
   const DomainStep* step_of(ipc::Domain d, std::uint64_t order) const;
 
   // evaluate_stock.cc
@@ -124,11 +126,12 @@ class Pass {
 
 template <typename Row, typename Fn>
 bool Pass::scan_rows(ipc::Domain d, std::string_view table, Fn fn) {
-  return scan_table(d, table, sizeof(Row), [&](std::uint64_t key, std::uint64_t key2, journal::Bytes value) {
-    Row row{};
-    (void)journal::from_bytes(value, row);  // scan_table checked the size
-    fn(key, key2, row);
-  });
+  return scan_table(d, table, sizeof(Row),
+                    [&](std::uint64_t key, std::uint64_t key2, journal::Bytes value) {
+                      Row row{};
+                      (void)journal::from_bytes(value, row);  // scan_table checked the size
+                      fn(key, key2, row);
+                    });
 }
 
 }  // namespace flashsaga::tools

@@ -142,9 +142,11 @@ std::string environment_damage(const journal::Status& s) {
 
 EnvProbe probe_environment(const std::filesystem::path& dir) {
   struct stat st {};
-  if (::stat((dir / "data.mdb").c_str(), &st) != 0) return {};  // nothing to walk: the open says why
+  if (::stat((dir / "data.mdb").c_str(), &st) != 0)
+    return {};  // nothing to walk: the open says why
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return {false, std::string("cannot probe: pipe: ") + std::strerror(errno)};
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return {false, std::string("cannot probe: pipe: ") + std::strerror(errno)};
   const pid_t child = ::fork();
   if (child < 0) {
     ::close(fds[0]);
@@ -164,7 +166,8 @@ EnvProbe probe_environment(const std::filesystem::path& dir) {
   const std::string words = drain(fds[0]);
   ::close(fds[0]);
   if (ended == Ended::lost) return {};  // no verdict: the caller's own reads decide
-  if (ended == Ended::timed_out) return {false, "reading it did not finish within the probe's time bound (a loop of pages?)"};
+  if (ended == Ended::timed_out)
+    return {false, "reading it did not finish within the probe's time bound (a loop of pages?)"};
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
   if (WIFEXITED(status)) return {false, "LMDB failed to read it (" + words + ")"};
   const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;

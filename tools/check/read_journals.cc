@@ -42,19 +42,23 @@ bool Pass::record_problem(Domain d, const journal::RecordView& r, std::string& p
   const auto type = static_cast<RecordType>(r.header.type);
   if (!record_type_known(r.header.type)) {
     problem = fmt::format(
-        "{} journal: record {} has type {}, which this flashsaga does not know (written by a newer version?)",
+        "{} journal: record {} has type {}, which this flashsaga does not know (written by a newer "
+        "version?)",
         ipc::domain_name(d), r.sequence, r.header.type);
     return true;
   }
   if (!payload_size_ok(type, r.payload.size())) {
-    problem = fmt::format("{} journal: record {} ({}) has a {}-byte payload, expected {} (run `flashsaga journal verify`)",
-                          ipc::domain_name(d), r.sequence, type_name(type), r.payload.size(), payload_size_for(type));
+    problem = fmt::format(
+        "{} journal: record {} ({}) has a {}-byte payload, expected {} (run `flashsaga journal "
+        "verify`)",
+        ipc::domain_name(d), r.sequence, type_name(type), r.payload.size(), payload_size_for(type));
     return true;
   }
   const Domain owner = domains::record_domain(type);
   if (owner != d && owner != Domain::none) {
-    problem = fmt::format("{} journal: record {} is a {} record, which only the {} domain writes", ipc::domain_name(d),
-                          r.sequence, type_name(type), ipc::domain_name(owner));
+    problem =
+        fmt::format("{} journal: record {} is a {} record, which only the {} domain writes",
+                    ipc::domain_name(d), r.sequence, type_name(type), ipc::domain_name(owner));
     return true;
   }
   return false;
@@ -64,32 +68,40 @@ bool Pass::read_records(Domain d, const RecordFn& fn, bool with_outbox) {
   std::string problem;
   std::uint64_t count = 0;
   journal::Status inner;
-  journal::Status s = snap(d).journal.batches(1, std::numeric_limits<std::size_t>::max(), [&](const journal::BatchView& b) {
-    bool stopped = false;
-    inner = journal::for_each_record(b, 1, [&](const journal::RecordView& r) {
-      ++count;
-      if (record_problem(d, r, problem)) return false;
-      const auto type = static_cast<RecordType>(r.header.type);
-      if (type == RecordType::batch_note) return true;  // a batch without an event of its own
-      if (!record_carries_event(type)) {
-        fn(r, nullptr);
-        return true;
-      }
-      Event e;
-      std::memcpy(&e, r.payload.data(), sizeof e);
-      if (type == RecordType::message_invalid) {
-        report_.invalid_messages.push_back({d, r.sequence, e.subject, static_cast<std::uint16_t>(e.other), e.reason});
-        return true;
-      }
-      fn(r, &e);
-      return true;
-    }, &stopped);
-    if (inner.ok() && !stopped && with_outbox) on_order_outbox(b);
-    return inner.ok() && !stopped;
-  });
+  journal::Status s = snap(d).journal.batches(
+      1, std::numeric_limits<std::size_t>::max(), [&](const journal::BatchView& b) {
+        bool stopped = false;
+        inner = journal::for_each_record(
+            b, 1,
+            [&](const journal::RecordView& r) {
+              ++count;
+              if (record_problem(d, r, problem)) return false;
+              const auto type = static_cast<RecordType>(r.header.type);
+              if (type == RecordType::batch_note)
+                return true;  // a batch without an event of its own
+              if (!record_carries_event(type)) {
+                fn(r, nullptr);
+                return true;
+              }
+              Event e;
+              std::memcpy(&e, r.payload.data(), sizeof e);
+              if (type == RecordType::message_invalid) {
+                report_.invalid_messages.push_back(
+                    {d, r.sequence, e.subject, static_cast<std::uint16_t>(e.other), e.reason});
+                return true;
+              }
+              fn(r, &e);
+              return true;
+            },
+            &stopped);
+        if (inner.ok() && !stopped && with_outbox) on_order_outbox(b);
+        return inner.ok() && !stopped;
+      });
   report_.records[idx(d)] = count;
   if (s.ok()) s = inner;
-  if (!s.ok()) return fail(fmt::format("{} journal: {} (run `flashsaga journal verify`)", ipc::domain_name(d), s.message()));
+  if (!s.ok())
+    return fail(fmt::format("{} journal: {} (run `flashsaga journal verify`)", ipc::domain_name(d),
+                            s.message()));
   if (!problem.empty()) return fail(problem);
   return true;
 }
@@ -98,16 +110,19 @@ void Pass::step_record(Domain d, int inv, const journal::RecordView& r, const Ev
   const std::uint64_t order = r.header.order_id;
   const auto type = static_cast<RecordType>(r.header.type);
   if (order == 0) {
-    add(inv, 0, d, r.sequence, "no-order", fmt::format("{} record without an order id", type_name(type)));
+    add(inv, 0, d, r.sequence, "no-order",
+        fmt::format("{} record without an order id", type_name(type)));
     return;
   }
   DomainStep& step = m_.steps[idx(d)][order];
   // The stock step of an order the bulk counts cover starts reserved.
   if (d == Domain::product && step.replay.first_sequence == 0 && order <= m_.reservations.through)
     replay_reserved(step.replay);
-  const std::uint32_t items = step.has_row && step.item_count > 0 ? step.item_count : line_items_max;
+  const std::uint32_t items =
+      step.has_row && step.item_count > 0 ? step.item_count : line_items_max;
   std::string wrong = replay_step(step.replay, type, e, r.sequence, items);
-  if (!wrong.empty()) add(inv, order, d, r.sequence, fmt::format("seq-{}", type_name(type)), std::move(wrong));
+  if (!wrong.empty())
+    add(inv, order, d, r.sequence, fmt::format("seq-{}", type_name(type)), std::move(wrong));
 }
 
 // --- point, payment ----------------------------------------------------------------------------
@@ -117,11 +132,12 @@ void Pass::on_point_record(const journal::RecordView& r, const Event& e) {
   Ledger& l = m_.points[e.subject];
   l.last_seq = r.sequence;
   // accrued deducted refunded rewarded revoked, and whether each adds or takes
-  constexpr std::array<std::pair<RecordType, int>, 5> moves = {{{RecordType::points_accrued, 1},
-                                                                 {RecordType::points_deducted, -1},
-                                                                 {RecordType::points_refunded, 1},
-                                                                 {RecordType::points_rewarded, 1},
-                                                                 {RecordType::points_reward_revoked, -1}}};
+  constexpr std::array<std::pair<RecordType, int>, 5> moves = {
+      {{RecordType::points_accrued, 1},
+       {RecordType::points_deducted, -1},
+       {RecordType::points_refunded, 1},
+       {RecordType::points_rewarded, 1},
+       {RecordType::points_reward_revoked, -1}}};
   std::int64_t delta = 0;
   for (std::size_t k = 0; k < moves.size(); ++k) {
     if (moves[k].first != type) continue;
@@ -135,8 +151,8 @@ void Pass::on_point_record(const journal::RecordView& r, const Event& e) {
         fmt::format("{} moves a negative amount ({})", type_name(type), e.amount));
   if (e.balance != l.balance)
     add(3, order, Domain::point, r.sequence, "running-balance",
-        fmt::format("user {}: {} says the balance is {}, the journal adds up to {}", e.subject, type_name(type),
-                    e.balance, l.balance));
+        fmt::format("user {}: {} says the balance is {}, the journal adds up to {}", e.subject,
+                    type_name(type), e.balance, l.balance));
   if (l.balance < 0)
     add(3, order, Domain::point, r.sequence, "negative-balance",
         fmt::format("user {}: the point balance goes negative ({})", e.subject, l.balance));
@@ -170,8 +186,8 @@ void Pass::on_payment_record(const journal::RecordView& r, const Event& e) {
           fmt::format("{} moves a negative amount ({})", type_name(type), e.amount));
     if (e.balance != l.balance)
       add(4, order, Domain::payment, r.sequence, "running-balance",
-          fmt::format("user {}: {} says the wallet holds {}, the journal adds up to {}", e.subject, type_name(type),
-                      e.balance, l.balance));
+          fmt::format("user {}: {} says the wallet holds {}, the journal adds up to {}", e.subject,
+                      type_name(type), e.balance, l.balance));
     if (l.balance < 0)
       add(4, order, Domain::payment, r.sequence, "negative-balance",
           fmt::format("user {}: the wallet goes negative ({})", e.subject, l.balance));
@@ -194,7 +210,8 @@ void Pass::on_product_row_record(const journal::RecordView& r) {
     f.j_total = p.total;
   } else if (p.total != f.j_total) {
     add(1, 0, Domain::product, r.sequence, fmt::format("update-total-{}", p.id),
-        fmt::format("product {}: product_updated carries total {}, the journal says {}", p.id, p.total, f.j_total));
+        fmt::format("product {}: product_updated carries total {}, the journal says {}", p.id,
+                    p.total, f.j_total));
   }
 }
 
@@ -202,11 +219,13 @@ void Pass::on_reservation(const journal::RecordView& r, const Event& e, ProductF
   Reservations& res = m_.reservations;
   if (r.header.order_id != 0)
     add(1, r.header.order_id, Domain::product, r.sequence, "reserved-per-order",
-        fmt::format("stock_reserved names order {}: reservations are counted in bulk (order id 0)", r.header.order_id));
+        fmt::format("stock_reserved names order {}: reservations are counted in bulk (order id 0)",
+                    r.header.order_id));
   if (e.other < res.through)
     add(1, 0, Domain::product, r.sequence, fmt::format("reservations-order-{}", r.sequence),
-        fmt::format("stock_reserved counts orders up to {} after a count up to {} (bulk counts go up)", e.other,
-                    res.through));
+        fmt::format(
+            "stock_reserved counts orders up to {} after a count up to {} (bulk counts go up)",
+            e.other, res.through));
   if (e.amount <= 0)
     add(1, 0, Domain::product, r.sequence, fmt::format("reserved-units-{}", r.sequence),
         fmt::format("stock_reserved of {} units of product {}", e.amount, e.subject));
@@ -240,7 +259,8 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
   const auto type = static_cast<RecordType>(r.header.type);
   if (type == RecordType::stock_cancelled_before_apply) {
     add(1, r.header.order_id, Domain::product, r.sequence, "gate",
-        "stock_cancelled_before_apply: the product domain never closes a gate (an order's reservation comes first)");
+        "stock_cancelled_before_apply: the product domain never closes a gate (an order's "
+        "reservation comes first)");
     return;
   }
   ProductFacts& f = m_.products[e.subject];
@@ -251,7 +271,8 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
   const auto total_problem = [&](std::string_view kind, std::string_view verb) {
     if (e.balance != f.j_total)
       add(1, 0, Domain::product, r.sequence, fmt::format("{}-{}", kind, e.subject),
-          fmt::format("product {}: {} total {}, the journal adds up to {}", e.subject, verb, e.balance, f.j_total));
+          fmt::format("product {}: {} total {}, the journal adds up to {}", e.subject, verb,
+                      e.balance, f.j_total));
   };
   switch (type) {
     case RecordType::product_restocked:
@@ -260,7 +281,8 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
         add(1, 0, Domain::product, r.sequence, fmt::format("restock-{}", e.subject),
             fmt::format("product {} restocked by {} units", e.subject, e.amount));
       return total_problem("restock-total", "restock says");
-    case RecordType::stock_reconciled: return total_problem("reconcile-total", "reconciliation saw");
+    case RecordType::stock_reconciled:
+      return total_problem("reconcile-total", "reconciliation saw");
     case RecordType::stock_reserved: on_reservation(r, e, f); break;
     case RecordType::stock_sold:
     case RecordType::stock_released: on_stock_record(r, e, f); break;
@@ -269,9 +291,10 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
   const std::int64_t available = f.j_total - f.j_reserved - f.j_sold;
   const std::uint64_t order = r.header.order_id;
   if (e.balance != available)
-    add(1, order, Domain::product, r.sequence, fmt::format("available-{}-{}", e.subject, r.sequence),
-        fmt::format("product {}: {} says {} available, the journal adds up to {}", e.subject, type_name(type),
-                    e.balance, available));
+    add(1, order, Domain::product, r.sequence,
+        fmt::format("available-{}-{}", e.subject, r.sequence),
+        fmt::format("product {}: {} says {} available, the journal adds up to {}", e.subject,
+                    type_name(type), e.balance, available));
   if (available < 0)
     add(1, order, Domain::product, r.sequence, fmt::format("oversold-{}-{}", e.subject, r.sequence),
         fmt::format("product {} oversold: {} units reserved or sold of a total of {}", e.subject,
@@ -302,21 +325,24 @@ void Pass::on_coupon_row_record(const journal::RecordView& r) {
   t.issued_records += 1;
   t.last_seq = r.sequence;
   if (++f.issued_records > 1)
-    add(2, 0, Domain::coupon, r.sequence, fmt::format("issued-twice-{}", c.id), fmt::format("coupon {} issued twice", c.id));
+    add(2, 0, Domain::coupon, r.sequence, fmt::format("issued-twice-{}", c.id),
+        fmt::format("coupon {} issued twice", c.id));
   if (t.created_records == 0)
     add(2, 0, Domain::coupon, r.sequence, fmt::format("issued-uncreated-{}", c.id),
-        fmt::format("coupon {} issued from template {}, which was never created", c.id, c.template_id));
+        fmt::format("coupon {} issued from template {}, which was never created", c.id,
+                    c.template_id));
   if (t.row.quantity > 0 && t.issued_records > t.row.quantity)
     add(2, 0, Domain::coupon, r.sequence, fmt::format("over-issued-{}", c.template_id),
-        fmt::format("template {} issued {} coupons, more than its quantity {}", c.template_id, t.issued_records,
-                    t.row.quantity));
+        fmt::format("template {} issued {} coupons, more than its quantity {}", c.template_id,
+                    t.issued_records, t.row.quantity));
 }
 
 void Pass::on_coupon_record(const journal::RecordView& r, const Event& e) {
   const auto type = static_cast<RecordType>(r.header.type);
   const std::uint64_t order = r.header.order_id;
   step_record(Domain::coupon, 2, r, e);
-  if (type == RecordType::coupon_rejected || type == RecordType::coupon_cancelled_before_apply) return;
+  if (type == RecordType::coupon_rejected || type == RecordType::coupon_cancelled_before_apply)
+    return;
   auto it = m_.coupons.find(e.subject);
   if (it == m_.coupons.end() || it->second.issued_records == 0) {
     add(2, order, Domain::coupon, r.sequence, "unissued",
@@ -331,8 +357,8 @@ void Pass::on_coupon_record(const journal::RecordView& r, const Event& e) {
   if (type == RecordType::coupon_applied) {
     if (f.j_holder != 0 && f.j_holder != order)
       add(2, order, Domain::coupon, r.sequence, "double-hold",
-          fmt::format("coupon {} applied to order {} while order {} holds it ({})", e.subject, order, f.j_holder,
-                      f.j_state == used ? "used" : "held"));
+          fmt::format("coupon {} applied to order {} while order {} holds it ({})", e.subject,
+                      order, f.j_holder, f.j_state == used ? "used" : "held"));
     else if (f.j_state != available)
       add(2, order, Domain::coupon, r.sequence, "apply-unavailable",
           fmt::format("coupon {} applied although it is not available", e.subject));
@@ -341,14 +367,15 @@ void Pass::on_coupon_record(const journal::RecordView& r, const Event& e) {
   } else if (type == RecordType::coupon_used) {
     if (f.j_holder != order || f.j_state != held)
       add(2, order, Domain::coupon, r.sequence, "use-unheld",
-          fmt::format("coupon {} used by order {}, which does not hold it (holder {})", e.subject, order, f.j_holder));
+          fmt::format("coupon {} used by order {}, which does not hold it (holder {})", e.subject,
+                      order, f.j_holder));
     f.j_holder = order;
     f.j_state = used;
   } else if (type == RecordType::coupon_released) {
     if (f.j_holder != order) {
       add(2, order, Domain::coupon, r.sequence, "release-unheld",
-          fmt::format("coupon {} released by order {}, which does not hold it (holder {})", e.subject, order,
-                      f.j_holder));
+          fmt::format("coupon {} released by order {}, which does not hold it (holder {})",
+                      e.subject, order, f.j_holder));
       return;
     }
     f.j_holder = 0;
@@ -360,7 +387,8 @@ void Pass::on_coupon_record(const journal::RecordView& r, const Event& e) {
 
 void Pass::on_order_placed(const journal::RecordView& r, OrderFacts& f) {
   const std::uint64_t id = r.header.order_id;
-  if (++f.placed_records > 1) add(5, id, Domain::order, r.sequence, "placed-twice", fmt::format("order {} placed twice", id));
+  if (++f.placed_records > 1)
+    add(5, id, Domain::order, r.sequence, "placed-twice", fmt::format("order {} placed twice", id));
   f.placed_seq = r.sequence;
   f.j_status = static_cast<std::uint8_t>(OrderStatus::pending);
   m_.reservations.orders_max = std::max(m_.reservations.orders_max, id);
@@ -381,35 +409,42 @@ void Pass::on_order_record(const journal::RecordView& r, const Event* e) {
     return;
   }
   if (id == 0) {
-    add(5, 0, Domain::order, r.sequence, "no-order", fmt::format("{} record without an order id", type_name(type)));
+    add(5, 0, Domain::order, r.sequence, "no-order",
+        fmt::format("{} record without an order id", type_name(type)));
     return;
   }
   OrderFacts& f = m_.orders[id];
   f.last_seq = r.sequence;
   const auto pending = static_cast<std::uint8_t>(OrderStatus::pending);
   const auto completed = static_cast<std::uint8_t>(OrderStatus::completed);
-  const auto status_name = [&] { return domains::order_status_name(static_cast<OrderStatus>(f.j_status)); };
+  const auto status_name = [&] {
+    return domains::order_status_name(static_cast<OrderStatus>(f.j_status));
+  };
   switch (type) {
     case RecordType::order_pending: return on_order_placed(r, f);
     case RecordType::order_payment_requested:
       if (f.requested_amount >= 0)
-        add(4, id, Domain::order, r.sequence, "requested-twice", "payment requested twice for the order");
+        add(4, id, Domain::order, r.sequence, "requested-twice",
+            "payment requested twice for the order");
       f.requested_amount = e->amount;
       f.requested_seq = r.sequence;
       return;
     case RecordType::order_completed:
       if (f.j_status != pending)
-        add(5, id, Domain::order, r.sequence, "complete-from", fmt::format("order completed from status {}", status_name()));
+        add(5, id, Domain::order, r.sequence, "complete-from",
+            fmt::format("order completed from status {}", status_name()));
       f.j_status = completed;
       f.completed_paid = e->amount;
       f.finished_seq = r.sequence;
       return;
     case RecordType::order_cancelled:
       if (f.j_status != pending && f.j_status != completed)
-        add(5, id, Domain::order, r.sequence, "cancel-from", fmt::format("order cancelled from status {}", status_name()));
+        add(5, id, Domain::order, r.sequence, "cancel-from",
+            fmt::format("order cancelled from status {}", status_name()));
       if ((e->extra == 1) != (f.j_status == completed))
         add(5, id, Domain::order, r.sequence, "cancel-was-completed",
-            fmt::format("order_cancelled says was_completed={}, but the order was {}", e->extra, status_name()));
+            fmt::format("order_cancelled says was_completed={}, but the order was {}", e->extra,
+                        status_name()));
       f.j_was_completed = f.j_status == completed ? 1 : 0;
       f.j_status = static_cast<std::uint8_t>(OrderStatus::cancelled);
       f.finished_seq = r.sequence;
@@ -421,7 +456,8 @@ void Pass::on_order_record(const journal::RecordView& r, const Event* e) {
 // Messages the order domain committed that their consumer has not applied yet: in flight.
 void Pass::on_order_outbox(const journal::BatchView& b) {
   (void)journal::for_each_entry(b, journal::Section::outbox, [&](const journal::Entry& e) {
-    const auto to = static_cast<Domain>(message_field<std::uint8_t>(e, offsetof(ipc::MessageHeader, destination)));
+    const auto to = static_cast<Domain>(
+        message_field<std::uint8_t>(e, offsetof(ipc::MessageHeader, destination)));
     if (idx(to) >= m_.inbox.size()) return;
     const auto& inbox = m_.inbox[idx(to)];
     const auto it = inbox.find(e.tag);
@@ -430,8 +466,10 @@ void Pass::on_order_outbox(const journal::BatchView& b) {
     const auto order = message_field<std::uint64_t>(e, offsetof(ipc::MessageHeader, order_id));
     if (order != 0) m_.outbox_inflight.insert(order * 8 + idx(to));
     const auto type = message_field<std::uint16_t>(e, offsetof(ipc::MessageHeader, type));
-    if (to == Domain::product && type == static_cast<std::uint16_t>(ipc::MessageType::reservations)) {
-      const auto last = message_field<std::uint64_t>(e, offsetof(ipc::Message, body) + offsetof(ipc::ReservationsBody, last_order_id));
+    if (to == Domain::product &&
+        type == static_cast<std::uint16_t>(ipc::MessageType::reservations)) {
+      const auto last = message_field<std::uint64_t>(
+          e, offsetof(ipc::Message, body) + offsetof(ipc::ReservationsBody, last_order_id));
       m_.reservations.in_flight = std::max(m_.reservations.in_flight, last);
     }
   });
@@ -474,21 +512,25 @@ bool Pass::read_payment_journal() {
 }
 
 bool Pass::read_order_journal() {
-  return read_records(Domain::order, [&](const journal::RecordView& r, const Event* e) { on_order_record(r, e); }, true);
+  return read_records(
+      Domain::order, [&](const journal::RecordView& r, const Event* e) { on_order_record(r, e); },
+      true);
 }
 
 bool Pass::read() {
   // Order last: every effect in the other journals has its cause in the order snapshot.
   for (Domain d : journal_domains) {
-    if (journal::Status s = take_snapshot(d, envs_[idx(d)], snaps_[idx(d)]); !s.ok()) return fail(s.message());
+    if (journal::Status s = take_snapshot(d, envs_[idx(d)], snaps_[idx(d)]); !s.ok())
+      return fail(s.message());
     report_.view_positions[idx(d)] = snaps_[idx(d)].position.last_sequence;
   }
   // Cursors first: the order journal's outbox is judged against every consumer's inbox.
   for (Domain d : journal_domains)
     if (!read_cursors(d)) return false;
   return read_user_rows() && read_user_journal() && read_point_rows() && read_point_journal() &&
-         read_product_rows() && read_product_journal() && read_coupon_rows() && read_coupon_journal() &&
-         read_payment_rows() && read_payment_journal() && read_order_rows() && read_order_journal();
+         read_product_rows() && read_product_journal() && read_coupon_rows() &&
+         read_coupon_journal() && read_payment_rows() && read_payment_journal() &&
+         read_order_rows() && read_order_journal();
 }
 
 }  // namespace flashsaga::tools

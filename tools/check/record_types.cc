@@ -18,8 +18,10 @@ Domain parse_domain_name(std::string_view name) noexcept {
 std::string data_dir_problem(const std::filesystem::path& data_dir) {
   struct stat st {};
   if (::stat(data_dir.c_str(), &st) != 0)
-    return fmt::format("no deployment at {}: the directory does not exist (check --data)", data_dir.string());
-  if (!S_ISDIR(st.st_mode)) return fmt::format("{} is not a directory (check --data)", data_dir.string());
+    return fmt::format("no deployment at {}: the directory does not exist (check --data)",
+                       data_dir.string());
+  if (!S_ISDIR(st.st_mode))
+    return fmt::format("{} is not a directory (check --data)", data_dir.string());
   return {};
 }
 

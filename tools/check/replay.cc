@@ -25,8 +25,10 @@ std::string_view state_name(StepState s) { return domains::step_state_name(s); }
 // What the record says happened, as the start of a sentence.
 std::string phrase(RecordType type, const Event& e) {
   switch (type) {
-    case RecordType::stock_sold: return fmt::format("{} units of product {} sold", e.amount, e.subject);
-    case RecordType::stock_released: return fmt::format("{} units of product {} released", e.amount, e.subject);
+    case RecordType::stock_sold:
+      return fmt::format("{} units of product {} sold", e.amount, e.subject);
+    case RecordType::stock_released:
+      return fmt::format("{} units of product {} released", e.amount, e.subject);
     case RecordType::coupon_applied: return fmt::format("coupon {} applied", e.subject);
     case RecordType::coupon_rejected: return fmt::format("coupon {} rejected", e.subject);
     case RecordType::coupon_used: return fmt::format("coupon {} used", e.subject);
@@ -35,7 +37,8 @@ std::string phrase(RecordType type, const Event& e) {
     case RecordType::points_rejected: return "deduction rejected";
     case RecordType::points_refunded: return fmt::format("refund of {} points", e.amount);
     case RecordType::points_rewarded: return fmt::format("reward of {} points", e.amount);
-    case RecordType::points_reward_revoked: return fmt::format("reward revoked ({} points)", e.amount);
+    case RecordType::points_reward_revoked:
+      return fmt::format("reward revoked ({} points)", e.amount);
     case RecordType::payment_pg_requested: return "PG charge requested";
     case RecordType::payment_approved: return fmt::format("charge of {}", e.amount);
     case RecordType::payment_declined: return "charge declined";
@@ -63,7 +66,8 @@ const StepTransition* usual(OrderStep step, RecordType type) {
 }
 
 // Why the table has no move for `type` from the step's state, in words.
-std::string refusal(const StepReplay& s, OrderStep step, const StepTransition& u, RecordType type, const Event& e) {
+std::string refusal(const StepReplay& s, OrderStep step, const StepTransition& u, RecordType type,
+                    const Event& e) {
   const std::string what = phrase(type, e);
   const StepState from = s.state;
   if (u.effect == StepEffect::compensation) {
@@ -71,26 +75,30 @@ std::string refusal(const StepReplay& s, OrderStep step, const StepTransition& u
     if (from == u.to)
       return refund ? fmt::format("{} paid twice (double refund)", what)
                     : fmt::format("{} twice (double compensation)", what);
-    return fmt::format("{} without {} (step {}; empty compensation)", what, success_of(step), state_name(from));
+    return fmt::format("{} without {} (step {}; empty compensation)", what, success_of(step),
+                       state_name(from));
   }
   if (u.effect == StepEffect::mark)
     return fmt::format("{}, but the step is {}", what, state_name(from));
   if (from == StepState::cancelled_before_apply)
     return fmt::format("{} after the cancel came first (a late forward step)", what);
   if (type == RecordType::payment_approved && from == StepState::approved)
-    return fmt::format("second charge of {} for the order (at most one charge per order)", e.amount);
+    return fmt::format("second charge of {} for the order (at most one charge per order)",
+                       e.amount);
   if (step == OrderStep::stock && from == StepState::none)
     return fmt::format("{} before any stock_reserved record counted the order's units", what);
   return fmt::format("{} although the step is already {}", what, state_name(from));
 }
 
 // The marks: used once, rewarded once, revoked once and never more than the reward.
-std::string mark_problem(const StepReplay& s, const StepTransition& t, RecordType type, const Event& e) {
+std::string mark_problem(const StepReplay& s, const StepTransition& t, RecordType type,
+                         const Event& e) {
   if (t.sets == StepMark::used && s.used) return fmt::format("coupon {} used twice", e.subject);
   if (t.sets == StepMark::rewarded && s.reward_state != 0)
     return fmt::format("reward of {} points accrued twice", e.amount);
   if (t.needs == StepMark::rewarded && s.reward_state != 1)
-    return fmt::format("reward revoked ({} points) but none was accrued, or it was revoked already", e.amount);
+    return fmt::format("reward revoked ({} points) but none was accrued, or it was revoked already",
+                       e.amount);
   if (type == RecordType::points_reward_revoked && e.amount > s.reward)
     return fmt::format("{} points revoked, more than the reward of {}", e.amount, s.reward);
   return {};
@@ -99,7 +107,8 @@ std::string mark_problem(const StepReplay& s, const StepTransition& t, RecordTyp
 // A compensation must give back what the forward step took.
 std::string amount_problem(const StepReplay& s, RecordType type, const Event& e) {
   if (type == RecordType::points_refunded && e.amount != s.amount)
-    return fmt::format("refund of {} points does not match the deduction of {}", e.amount, s.amount);
+    return fmt::format("refund of {} points does not match the deduction of {}", e.amount,
+                       s.amount);
   if (type == RecordType::payment_refunded && e.amount != s.amount)
     return fmt::format("refund of {} does not match the charge of {}", e.amount, s.amount);
   return {};
@@ -111,7 +120,8 @@ void move(StepReplay& s, const StepTransition& t, RecordType type, const Event& 
   if (t.effect == StepEffect::forward) {
     ++s.forward;
     if (type == RecordType::coupon_applied) s.amount = e.extra;
-    if (type == RecordType::points_deducted || type == RecordType::payment_approved) s.amount = e.amount;
+    if (type == RecordType::points_deducted || type == RecordType::payment_approved)
+      s.amount = e.amount;
   }
   if (t.effect == StepEffect::compensation) ++s.compensations;
   if (t.sets == StepMark::used) s.used = true;
@@ -134,11 +144,13 @@ void replay_reserved(StepReplay& step) noexcept {
   step.phase_records = 0;
 }
 
-std::string replay_step(StepReplay& s, RecordType type, const Event& e, std::uint64_t sequence, std::uint32_t items) {
+std::string replay_step(StepReplay& s, RecordType type, const Event& e, std::uint64_t sequence,
+                        std::uint32_t items) {
   const std::optional<OrderStep> step = domains::step_of_record(type);
   if (!step) return {};  // not a step record (stock_reserved, restocks, messages set aside, ...)
-  const bool continuing = *step == OrderStep::stock && s.last_type == static_cast<std::uint16_t>(type) &&
-                          s.last_sequence + 1 == sequence && s.phase_records < std::max<std::uint32_t>(items, 1);
+  const bool continuing =
+      *step == OrderStep::stock && s.last_type == static_cast<std::uint16_t>(type) &&
+      s.last_sequence + 1 == sequence && s.phase_records < std::max<std::uint32_t>(items, 1);
   if (s.first_sequence == 0) s.first_sequence = sequence;
   s.last_sequence = sequence;
   s.last_type = static_cast<std::uint16_t>(type);

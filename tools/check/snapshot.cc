@@ -27,10 +27,12 @@ journal::Bytes bytes_of(const std::string& s) {
 
 journal::Status named(Domain d, std::string_view env, const journal::Status& s) {
   if (s.ok()) return s;
-  return journal::Status(s.code(), s.lmdb_rc(), fmt::format("{} {}: {}", ipc::domain_name(d), env, s.message()));
+  return journal::Status(s.code(), s.lmdb_rc(),
+                         fmt::format("{} {}: {}", ipc::domain_name(d), env, s.message()));
 }
 
-journal::Status read_position(const DomainEnvs& envs, const journal::ReadTxn& view, domains::ViewPosition& out) {
+journal::Status read_position(const DomainEnvs& envs, const journal::ReadTxn& view,
+                              domains::ViewPosition& out) {
   out = domains::ViewPosition{};
   const journal::TableId counters = envs.view->table(domains::view_counters_table_name);
   journal::Status s = view.get_as(counters, journal::as_bytes(domains::view_position_key), out);
@@ -43,26 +45,28 @@ journal::Status build_overlay(DomainSnapshot& s) {
   const std::uint64_t from = s.position.last_sequence + 1;
   journal::Status inner;
   bool first = true;
-  journal::Status st = s.journal.batches(from, std::numeric_limits<std::size_t>::max(), [&](const journal::BatchView& b) {
-    if (first && b.first_sequence != from) {
-      s.overlay_problem = fmt::format("its position {} ends inside the journal batch at sequence {}",
-                                      s.position.last_sequence, b.first_sequence);
-      return false;
-    }
-    first = false;
-    ++s.overlay_batches;
-    inner = journal::for_each_entry(b, journal::Section::state, [&](const journal::Entry& e) {
-      const auto tag = static_cast<std::uint16_t>(e.tag & ~domains::state_tag_delete_bit);
-      auto& slot = s.overlay[tag][key_string(e.key)];
-      if ((e.tag & domains::state_tag_delete_bit) != 0) {
-        slot.reset();
-        return;
-      }
-      slot.emplace(e.value_size);
-      e.copy_value(slot->data());
-    });
-    return inner.ok();
-  });
+  journal::Status st = s.journal.batches(
+      from, std::numeric_limits<std::size_t>::max(), [&](const journal::BatchView& b) {
+        if (first && b.first_sequence != from) {
+          s.overlay_problem =
+              fmt::format("its position {} ends inside the journal batch at sequence {}",
+                          s.position.last_sequence, b.first_sequence);
+          return false;
+        }
+        first = false;
+        ++s.overlay_batches;
+        inner = journal::for_each_entry(b, journal::Section::state, [&](const journal::Entry& e) {
+          const auto tag = static_cast<std::uint16_t>(e.tag & ~domains::state_tag_delete_bit);
+          auto& slot = s.overlay[tag][key_string(e.key)];
+          if ((e.tag & domains::state_tag_delete_bit) != 0) {
+            slot.reset();
+            return;
+          }
+          slot.emplace(e.value_size);
+          e.copy_value(slot->data());
+        });
+        return inner.ok();
+      });
   return st.ok() ? inner : st;
 }
 
@@ -74,14 +78,14 @@ std::string open_deployment(const std::filesystem::path& data_dir, std::array<Do
       const std::string_view what = view ? "view" : "journal";
       const std::filesystem::path dir = data_dir / ipc::domain_name(d) / what;
       if (const EnvProbe p = probe_environment(dir); !p.sound)
-        return fmt::format("the {} {} ({}) is corrupt: {}; see flashsaga journal verify", ipc::domain_name(d), what,
-                           dir.string(), p.problem);
+        return fmt::format("the {} {} ({}) is corrupt: {}; see flashsaga journal verify",
+                           ipc::domain_name(d), what, dir.string(), p.problem);
       std::unique_ptr<journal::Env>& env = view ? out[idx(d)].view : out[idx(d)].journal;
       const journal::Status s = view ? domains::open_view_read_only(data_dir, d, env)
                                      : domains::open_journal_read_only(data_dir, d, env);
       if (const std::string damage = environment_damage(s); !damage.empty())
-        return fmt::format("the {} {} ({}) is corrupt: {}; see flashsaga journal verify", ipc::domain_name(d), what,
-                           dir.string(), damage);
+        return fmt::format("the {} {} ({}) is corrupt: {}; see flashsaga journal verify",
+                           ipc::domain_name(d), what, dir.string(), damage);
       if (!s.ok()) return s.message();
     }
   }
@@ -95,11 +99,14 @@ journal::Status take_snapshot(Domain d, const DomainEnvs& envs, DomainSnapshot& 
   out.overlaid = false;
   out.overlay_problem.clear();
   if (journal::Status s = envs.view->begin_read(out.view); !s.ok()) return named(d, "view", s);
-  if (journal::Status s = read_position(envs, out.view, out.position); !s.ok()) return named(d, "view position", s);
-  if (journal::Status s = envs.journal->begin_read(out.journal); !s.ok()) return named(d, "journal", s);
+  if (journal::Status s = read_position(envs, out.view, out.position); !s.ok())
+    return named(d, "view position", s);
+  if (journal::Status s = envs.journal->begin_read(out.journal); !s.ok())
+    return named(d, "journal", s);
   out.journal_end = out.journal.last_sequence();
   out.journal_created_ns = envs.journal->stats().created_ns;
-  const bool foreign = out.position.journal_created_ns != 0 && out.position.journal_created_ns != out.journal_created_ns;
+  const bool foreign = out.position.journal_created_ns != 0 &&
+                       out.position.journal_created_ns != out.journal_created_ns;
   if (foreign || out.position.last_sequence > out.journal_end) return {};  // the checker reports it
   if (journal::Status s = build_overlay(out); !s.ok()) return named(d, "journal", s);
   out.overlaid = out.overlay_problem.empty();
@@ -122,12 +129,13 @@ journal::Status scan_view(const DomainSnapshot& s, const DomainEnvs& envs, std::
   const auto found = tag ? s.overlay.find(*tag) : s.overlay.end();
   const auto& overlay = found == s.overlay.end() ? none : found->second;
   bool stopped = false;
-  journal::Status st = s.view.scan(envs.view->table(table), {}, std::numeric_limits<std::size_t>::max(),
-                                   [&](journal::Bytes key, journal::Bytes value) {
-                                     if (!overlay.empty() && overlay.count(key_string(key)) != 0) return true;
-                                     stopped = !fn(key, value);
-                                     return !stopped;
-                                   });
+  journal::Status st =
+      s.view.scan(envs.view->table(table), {}, std::numeric_limits<std::size_t>::max(),
+                  [&](journal::Bytes key, journal::Bytes value) {
+                    if (!overlay.empty() && overlay.count(key_string(key)) != 0) return true;
+                    stopped = !fn(key, value);
+                    return !stopped;
+                  });
   if (!st.ok()) return named(s.domain, "view", st);
   for (const auto& [key, value] : overlay) {
     if (stopped) break;
@@ -137,8 +145,8 @@ journal::Status scan_view(const DomainSnapshot& s, const DomainEnvs& envs, std::
   return {};
 }
 
-journal::Status get_view(const DomainSnapshot& s, const DomainEnvs& envs, std::string_view table, journal::Bytes key,
-                         std::vector<std::byte>& out) {
+journal::Status get_view(const DomainSnapshot& s, const DomainEnvs& envs, std::string_view table,
+                         journal::Bytes key, std::vector<std::byte>& out) {
   if (const std::optional<std::uint16_t> tag = view_table_tag(s.domain, table)) {
     if (auto t = s.overlay.find(*tag); t != s.overlay.end()) {
       if (auto k = t->second.find(key_string(key)); k != t->second.end()) {

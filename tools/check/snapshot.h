@@ -19,8 +19,9 @@
 //   std::array<DomainEnvs, 7> envs;
 //   if (std::string e = open_deployment(data, envs); !e.empty()) fail(e);
 //   DomainSnapshot s;
-//   if (journal::Status st = take_snapshot(Domain::order, envs[6], s); !st.ok()) fail(st.message());
-//   scan_view(s, envs[6], "orders", [](journal::Bytes key, journal::Bytes row) { ...; return true; });
+//   if (journal::Status st = take_snapshot(Domain::order, envs[6], s); !st.ok())
+//   fail(st.message()); scan_view(s, envs[6], "orders", [](journal::Bytes key, journal::Bytes row)
+//   { ...; return true; });
 #pragma once
 
 #include <array>
@@ -50,7 +51,8 @@ struct DomainEnvs {
 std::string open_deployment(const std::filesystem::path& data_dir, std::array<DomainEnvs, 7>& out);
 
 // The rows a view does not hold yet: table tag -> key -> value (nullopt: deleted).
-using StateOverlay = std::map<std::uint16_t, std::map<std::string, std::optional<std::vector<std::byte>>>>;
+using StateOverlay =
+    std::map<std::uint16_t, std::map<std::string, std::optional<std::vector<std::byte>>>>;
 
 struct DomainSnapshot {
   ipc::Domain domain = ipc::Domain::none;
@@ -59,8 +61,8 @@ struct DomainSnapshot {
   domains::ViewPosition position{};  // zero if the view has none yet
   std::uint64_t journal_end = 0;     // the journal's last sequence in this snapshot
   std::int64_t journal_created_ns = 0;
-  bool overlaid = false;             // the overlay brings the view to journal_end
-  std::string overlay_problem;       // why it cannot (the position ends inside a batch)
+  bool overlaid = false;        // the overlay brings the view to journal_end
+  std::string overlay_problem;  // why it cannot (the position ends inside a batch)
   StateOverlay overlay;
   std::uint64_t overlay_batches = 0;
 };

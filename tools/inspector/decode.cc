@@ -97,7 +97,10 @@ void decode_event(RecordType type, const Event& e, Fields& f) {
       break;
     case RecordType::product_restocked: f.u("product", e.subject).i("quantity", e.amount).i("total", e.balance); break;
     case RecordType::stock_reserved:  // a bulk count: every order up to through_order
-      f.u("product", e.subject).i("quantity", e.amount).i("available", e.balance).u("through_order", e.other);
+      f.u("product", e.subject)
+          .i("quantity", e.amount)
+          .i("available", e.balance)
+          .u("through_order", e.other);
       break;
     case RecordType::stock_sold:
     case RecordType::stock_released:

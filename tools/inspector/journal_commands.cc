@@ -25,9 +25,7 @@ namespace {
 
 constexpr std::size_t out_flush_bytes = std::size_t{1} << 16;
 
-constexpr std::size_t idx(Domain d) {
-  return static_cast<std::size_t>(d);
-}
+constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
 
 void write(std::ostream& out, fmt::memory_buffer& buf) {
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -36,9 +34,7 @@ void write(std::ostream& out, fmt::memory_buffer& buf) {
 
 // SIGINT stops `tail -f`; the previous handler is restored afterwards.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) {
-  g_interrupted.store(true, std::memory_order_relaxed);
-}
+extern "C" void on_sigint(int) { g_interrupted.store(true, std::memory_order_relaxed); }
 
 class SigintScope {
  public:
@@ -61,7 +57,8 @@ class SigintScope {
 
 // --- show --------------------------------------------------------------------------------------
 
-int journal_show(const InspectContext& ctx, const ShowOptions& o, std::ostream& out, std::ostream& err) {
+int journal_show(const InspectContext& ctx, const ShowOptions& o, std::ostream& out,
+                 std::ostream& err) {
   std::vector<Domain> ds;
   if (!resolve_domains(o.domain, false, ds, err, "journal show")) return 2;
   std::vector<bool> wanted;
@@ -70,7 +67,8 @@ int journal_show(const InspectContext& ctx, const ShowOptions& o, std::ostream& 
     for (const std::string& t : o.types) {
       std::uint16_t type = 0;
       if (!parse_record_type(t, type)) {
-        err << fmt::format("flashsaga journal show: unknown record type '{}' (one of: {})\n", t, record_type_names());
+        err << fmt::format("flashsaga journal show: unknown record type '{}' (one of: {})\n", t,
+                           record_type_names());
         return 2;
       }
       wanted[type] = true;
@@ -103,7 +101,8 @@ int journal_show(const InspectContext& ctx, const ShowOptions& o, std::ostream& 
   });
   write(out, buf);
   if (!s.ok()) {
-    err << fmt::format("flashsaga journal show: {} journal: {}\n", ipc::domain_name(ds[0]), s.message());
+    err << fmt::format("flashsaga journal show: {} journal: {}\n", ipc::domain_name(ds[0]),
+                       s.message());
     return 2;
   }
   return shown == 0 ? 1 : 0;
@@ -130,7 +129,7 @@ class Tail {
   Tail(const InspectContext& ctx, const TailOptions& o, std::vector<Domain> ds, std::ostream& err)
       : ctx_(ctx), o_(o), ds_(std::move(ds)), err_(err), with_domain_(ds_.size() > 1) {}
 
-  bool first(std::ostream& out);  // the last N records, interleaved by time
+  bool first(std::ostream& out);   // the last N records, interleaved by time
   bool follow(std::ostream& out);  // then new ones as they commit
   bool any_open() const {
     return std::any_of(envs_.begin(), envs_.end(), [](const auto& e) { return e != nullptr; });
@@ -157,7 +156,8 @@ bool Tail::open(Domain dom, bool report) {
   if (envs_[idx(dom)]) return true;
   journal::Status s = domains::open_journal_read_only(ctx_.data_dir, dom, envs_[idx(dom)]);
   if (s.ok()) return true;
-  if (s.code() != journal::ErrorCode::not_found || report) return report_open_problem(ctx_, dom, false, s, err_, "journal tail");
+  if (s.code() != journal::ErrorCode::not_found || report)
+    return report_open_problem(ctx_, dom, false, s, err_, "journal tail");
   return true;
 }
 
@@ -189,7 +189,8 @@ bool Tail::first(std::ostream& out) {
       });
     }
     if (!s.ok()) {
-      err_ << fmt::format("flashsaga journal tail: {} journal: {}\n", ipc::domain_name(dom), s.message());
+      err_ << fmt::format("flashsaga journal tail: {} journal: {}\n", ipc::domain_name(dom),
+                          s.message());
       return false;
     }
   }
@@ -218,7 +219,8 @@ bool Tail::poll(std::vector<Pending>& batch) {
         return true;
       });
     if (!s.ok()) {
-      err_ << fmt::format("flashsaga journal tail: {} journal: {}\n", ipc::domain_name(dom), s.message());
+      err_ << fmt::format("flashsaga journal tail: {} journal: {}\n", ipc::domain_name(dom),
+                          s.message());
       return false;
     }
   }
@@ -230,7 +232,8 @@ bool Tail::follow(std::ostream& out) {
   SigintScope sigint;
   std::uint64_t followed = 0;
   auto stopping = [&] {
-    return g_interrupted.load(std::memory_order_relaxed) || (o_.stop && o_.stop->load(std::memory_order_relaxed)) ||
+    return g_interrupted.load(std::memory_order_relaxed) ||
+           (o_.stop && o_.stop->load(std::memory_order_relaxed)) ||
            (o_.max_records != 0 && followed >= o_.max_records);
   };
   while (!stopping()) {
@@ -249,7 +252,8 @@ bool Tail::follow(std::ostream& out) {
 
 }  // namespace
 
-int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& out, std::ostream& err) {
+int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& out,
+                 std::ostream& err) {
   std::vector<Domain> ds;
   if (!resolve_domains(o.domain, true, ds, err, "journal tail")) return 2;
   if (std::string p = data_dir_problem(ctx.data_dir); !p.empty()) {
@@ -259,8 +263,9 @@ int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& 
   Tail tail(ctx, o, std::move(ds), err);
   if (!tail.first(out)) return 2;
   if (!o.follow && !tail.any_open()) {
-    err << fmt::format("flashsaga journal tail: {} holds no flashsaga journals yet (check --data)\n",
-                       ctx.data_dir.string());
+    err << fmt::format(
+        "flashsaga journal tail: {} holds no flashsaga journals yet (check --data)\n",
+        ctx.data_dir.string());
     return 2;
   }
   if (!o.follow) return 0;
@@ -269,7 +274,8 @@ int journal_tail(const InspectContext& ctx, const TailOptions& o, std::ostream& 
 
 // --- export ------------------------------------------------------------------------------------
 
-int journal_export(const InspectContext& ctx, const ExportOptions& o, std::ostream& out, std::ostream& err) {
+int journal_export(const InspectContext& ctx, const ExportOptions& o, std::ostream& out,
+                   std::ostream& err) {
   const bool csv = o.format == "csv";
   if (!csv && o.format != "jsonl") {
     err << fmt::format("flashsaga journal export: unknown format '{}' (jsonl or csv)\n", o.format);
@@ -290,20 +296,21 @@ int journal_export(const InspectContext& ctx, const ExportOptions& o, std::ostre
     buf.push_back('\n');
   }
   for (std::size_t k = 0; k < ds.size(); ++k) {
-    journal::Status s =
-        scan_records(*envs[k], 1, std::numeric_limits<std::uint64_t>::max(), [&](const journal::RecordView& r) {
-          decode_record(ds[k], r, d);
-          if (csv)
-            append_csv_line(buf, d, tf);
-          else
-            append_json_line(buf, d, tf);
-          buf.push_back('\n');
-          flush_if(buf, out, out_flush_bytes);
-          return true;
-        });
+    journal::Status s = scan_records(*envs[k], 1, std::numeric_limits<std::uint64_t>::max(),
+                                     [&](const journal::RecordView& r) {
+                                       decode_record(ds[k], r, d);
+                                       if (csv)
+                                         append_csv_line(buf, d, tf);
+                                       else
+                                         append_json_line(buf, d, tf);
+                                       buf.push_back('\n');
+                                       flush_if(buf, out, out_flush_bytes);
+                                       return true;
+                                     });
     if (!s.ok()) {
       write(out, buf);
-      err << fmt::format("flashsaga journal export: {} journal: {}\n", ipc::domain_name(ds[k]), s.message());
+      err << fmt::format("flashsaga journal export: {} journal: {}\n", ipc::domain_name(ds[k]),
+                         s.message());
       return 2;
     }
   }

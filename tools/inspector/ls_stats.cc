@@ -30,8 +30,9 @@ std::string time_or_dash(TimeFormatter& tf, std::int64_t ns, bool present) {
 }
 
 std::string map_use(const journal::EnvStats& st) {
-  const double use =
-      st.map_size_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(st.used_bytes) / static_cast<double>(st.map_size_bytes);
+  const double use = st.map_size_bytes == 0 ? 0.0
+                                            : 100.0 * static_cast<double>(st.used_bytes) /
+                                                  static_cast<double>(st.map_size_bytes);
   return fmt::format("{:.1f}% of {}", use, format_bytes(st.map_size_bytes));
 }
 
@@ -47,7 +48,8 @@ std::string view_at(const journal::Env* view, const journal::EnvStats& journal) 
   if (view == nullptr) return "-";
   domains::ViewPosition p{};
   if (!read_view_position(*view, p).ok()) return "unreadable";
-  if (p.last_sequence != 0 && p.journal_created_ns != 0 && p.journal_created_ns != journal.created_ns)
+  if (p.last_sequence != 0 && p.journal_created_ns != 0 &&
+      p.journal_created_ns != journal.created_ns)
     return fmt::format("{} (another journal's)", p.last_sequence);
   if (p.last_sequence == journal.last_sequence) return "end";
   if (p.last_sequence < journal.last_sequence)
@@ -60,7 +62,8 @@ struct Opened {
 };
 
 // Opens what there is; false (and a line on err) for anything but "not created yet".
-bool open_present(const InspectContext& ctx, Domain d, Opened& o, std::ostream& err, std::string_view command) {
+bool open_present(const InspectContext& ctx, Domain d, Opened& o, std::ostream& err,
+                  std::string_view command) {
   for (const bool view : {false, true}) {
     std::unique_ptr<journal::Env>& env = view ? o.view : o.journal;
     journal::Status s = view ? domains::open_view_read_only(ctx.data_dir, d, env)
@@ -71,7 +74,8 @@ bool open_present(const InspectContext& ctx, Domain d, Opened& o, std::ostream& 
   return true;
 }
 
-std::vector<std::string> ls_row(const InspectContext& ctx, Domain d, const Opened& o, TimeFormatter& tf) {
+std::vector<std::string> ls_row(const InspectContext& ctx, Domain d, const Opened& o,
+                                TimeFormatter& tf) {
   const journal::EnvStats st = o.journal->stats();
   journal::ReadTxn txn;
   std::int64_t first_ns = 0, last_ns = 0;
@@ -114,17 +118,18 @@ int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err) 
     err << "flashsaga journal ls: " << p << '\n';
     return 2;
   }
-  Table table({"DOMAIN", "RECORDS", "FIRST", "LAST", "FIRST TIME", "LAST TIME", "BATCHES", "VIEW AT", "ON DISK",
-               "MAP USE", "VIEW ON DISK", "VIEW MAP USE", "DURABILITY", "READERS"},
-              {false, true, true, true, false, false, true, true, true, true, true, true, false, true});
+  Table table(
+      {"DOMAIN", "RECORDS", "FIRST", "LAST", "FIRST TIME", "LAST TIME", "BATCHES", "VIEW AT",
+       "ON DISK", "MAP USE", "VIEW ON DISK", "VIEW MAP USE", "DURABILITY", "READERS"},
+      {false, true, true, true, false, false, true, true, true, true, true, true, false, true});
   TimeFormatter tf;
   std::size_t present = 0;
   for (Domain d : journal_domains) {
     Opened o;
     if (!open_present(ctx, d, o, err, "journal ls")) return 2;
     if (!o.journal) {
-      table.add({std::string(ipc::domain_name(d)), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
-                 "(no journal yet)"});
+      table.add({std::string(ipc::domain_name(d)), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                 "-", "-", "(no journal yet)"});
       continue;
     }
     ++present;
@@ -137,7 +142,8 @@ int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err) 
         ctx.data_dir.string());
     return 2;
   }
-  out << ctx.style.bold() << "journals and views in " << ctx.data_dir.string() << ctx.style.reset() << '\n';
+  out << ctx.style.bold() << "journals and views in " << ctx.data_dir.string() << ctx.style.reset()
+      << '\n';
   table.print(out, ctx.style);
   return 0;
 }
@@ -163,7 +169,8 @@ bool is_compensation(RecordType t) {
 }
 
 struct StatsData {
-  std::map<std::pair<Domain, std::uint16_t>, std::pair<std::uint64_t, std::int64_t>> by_type;  // count, amount
+  std::map<std::pair<Domain, std::uint16_t>, std::pair<std::uint64_t, std::int64_t>>
+      by_type;  // count, amount
   std::map<std::int64_t, std::array<std::uint64_t, 7>> minutes;
   std::uint64_t total = 0;
   std::int64_t first_ns = std::numeric_limits<std::int64_t>::max();
@@ -174,7 +181,8 @@ struct StatsData {
 void count_record(Domain dom, const journal::RecordView& r, StatsData& s) {
   auto& slot = s.by_type[{dom, r.header.type}];
   ++slot.first;
-  if (record_type_known(r.header.type) && record_carries_event(static_cast<RecordType>(r.header.type)) &&
+  if (record_type_known(r.header.type) &&
+      record_carries_event(static_cast<RecordType>(r.header.type)) &&
       r.payload.size() == sizeof(domains::Event)) {
     domains::Event e;
     std::memcpy(&e, r.payload.data(), sizeof e);
@@ -205,7 +213,9 @@ void print_types(const StatsData& s, std::ostream& out, const Style& st) {
                known ? std::string(domains::record_type_name(static_cast<RecordType>(key.second)))
                      : fmt::format("unknown({})", key.second),
                fmt::format("{}", v.first),
-               fmt::format("{:.1f}%", s.total == 0 ? 0.0 : 100.0 * static_cast<double>(v.first) / static_cast<double>(s.total))});
+               fmt::format("{:.1f}%", s.total == 0 ? 0.0
+                                                   : 100.0 * static_cast<double>(v.first) /
+                                                         static_cast<double>(s.total))});
   }
   types.print(out, st);
   out << '\n' << st.bold() << "compensations" << st.reset() << '\n';
@@ -218,7 +228,8 @@ void print_types(const StatsData& s, std::ostream& out, const Style& st) {
     comp.add({std::string(ipc::domain_name(key.first)),
               gate ? fmt::format("{} (gate closed, nothing to undo)", name) : std::string(name),
               fmt::format("{}", v.first),
-              gate || t == RecordType::coupon_released ? std::string("-") : fmt::format("{}", v.second)});
+              gate || t == RecordType::coupon_released ? std::string("-")
+                                                       : fmt::format("{}", v.second)});
   }
   if (comp.rows() == 0)
     out << "none\n";
@@ -226,7 +237,8 @@ void print_types(const StatsData& s, std::ostream& out, const Style& st) {
     comp.print(out, st);
 }
 
-void print_rates(const StatsData& s, const std::vector<Domain>& ds, std::ostream& out, const Style& st) {
+void print_rates(const StatsData& s, const std::vector<Domain>& ds, std::ostream& out,
+                 const Style& st) {
   TimeFormatter tf;
   out << '\n' << st.bold() << "records per second, by minute" << st.reset() << '\n';
   std::vector<std::string> head = {"MINUTE (UTC)"};
@@ -236,7 +248,8 @@ void print_rates(const StatsData& s, const std::vector<Domain>& ds, std::ostream
   std::vector<bool> right(head.size(), true);
   right[0] = false;
   Table rates(head, right);
-  const std::size_t skipped = s.minutes.size() > stats_minutes_max ? s.minutes.size() - stats_minutes_max : 0;
+  const std::size_t skipped =
+      s.minutes.size() > stats_minutes_max ? s.minutes.size() - stats_minutes_max : 0;
   std::size_t k = 0;
   for (const auto& [minute, counts] : s.minutes) {
     if (k++ < skipped) continue;
@@ -260,13 +273,15 @@ void print_rates(const StatsData& s, const std::vector<Domain>& ds, std::ostream
   else
     rates.print(out, st);
   out << fmt::format("\n{} records", s.total);
-  if (s.total != 0) out << fmt::format(" from {} to {}", tf.format(s.first_ns), tf.format(s.last_ns));
+  if (s.total != 0)
+    out << fmt::format(" from {} to {}", tf.format(s.first_ns), tf.format(s.last_ns));
   out << '\n';
 }
 
 }  // namespace
 
-int journal_stats(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err) {
+int journal_stats(const InspectContext& ctx, const std::string& domain, std::ostream& out,
+                  std::ostream& err) {
   std::vector<Domain> ds;
   if (!resolve_domains(domain, true, ds, err, "journal stats")) return 2;
   StatsData data;
@@ -275,7 +290,8 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
     if (!open_or_report(ctx, dom, env, err, "journal stats")) return 2;
     if (!open_view_or_report(ctx, dom, view, err, "journal stats")) return 2;
     const journal::EnvStats st = env->stats();
-    data.environments.push_back({std::string(ipc::domain_name(dom)), fmt::format("{}", st.journal_records),
+    data.environments.push_back({std::string(ipc::domain_name(dom)),
+                                 fmt::format("{}", st.journal_records),
                                  fmt::format("{}", st.journal_batches), view_at(view.get(), st)});
     journal::Status s = scan_records(*env, 1, std::numeric_limits<std::uint64_t>::max(),
                                      [&](const journal::RecordView& r) {
@@ -283,7 +299,8 @@ int journal_stats(const InspectContext& ctx, const std::string& domain, std::ost
                                        return true;
                                      });
     if (!s.ok()) {
-      err << fmt::format("flashsaga journal stats: {} journal: {}\n", ipc::domain_name(dom), s.message());
+      err << fmt::format("flashsaga journal stats: {} journal: {}\n", ipc::domain_name(dom),
+                         s.message());
       return 2;
     }
   }

@@ -11,8 +11,8 @@
 
 namespace flashsaga::tools {
 
-bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out, std::ostream& err,
-                     std::string_view command) {
+bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out,
+                     std::ostream& err, std::string_view command) {
   out.clear();
   if (allow_all && name == "all") {
     out.assign(journal_domains.begin(), journal_domains.end());
@@ -20,19 +20,21 @@ bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::D
   }
   const ipc::Domain d = parse_domain_name(name);
   if (d == ipc::Domain::none) {
-    err << fmt::format("flashsaga {}: unknown domain '{}' (user, point, product, coupon, order, payment{})\n", command,
-                       name, allow_all ? " or all" : "");
+    err << fmt::format(
+        "flashsaga {}: unknown domain '{}' (user, point, product, coupon, order, payment{})\n",
+        command, name, allow_all ? " or all" : "");
     return false;
   }
   out.push_back(d);
   return true;
 }
 
-bool report_open_problem(const InspectContext& ctx, ipc::Domain d, bool view, const journal::Status& s,
-                         std::ostream& err, std::string_view command) {
+bool report_open_problem(const InspectContext& ctx, ipc::Domain d, bool view,
+                         const journal::Status& s, std::ostream& err, std::string_view command) {
   if (const std::string damage = environment_damage(s); !damage.empty()) {
-    err << fmt::format("flashsaga {}: the {} {} ({}) is corrupt: {}; see flashsaga journal verify\n", command,
-                       ipc::domain_name(d), view ? "view" : "journal", env_dir(ctx, d, view).string(), damage);
+    err << fmt::format(
+        "flashsaga {}: the {} {} ({}) is corrupt: {}; see flashsaga journal verify\n", command,
+        ipc::domain_name(d), view ? "view" : "journal", env_dir(ctx, d, view).string(), damage);
     return false;
   }
   err << fmt::format("flashsaga {}: {}\n", command, s.message());
@@ -41,8 +43,9 @@ bool report_open_problem(const InspectContext& ctx, ipc::Domain d, bool view, co
 
 namespace {
 
-bool open_env_or_report(const InspectContext& ctx, ipc::Domain d, bool view, std::unique_ptr<journal::Env>& env,
-                        std::ostream& err, std::string_view command) {
+bool open_env_or_report(const InspectContext& ctx, ipc::Domain d, bool view,
+                        std::unique_ptr<journal::Env>& env, std::ostream& err,
+                        std::string_view command) {
   if (std::string p = data_dir_problem(ctx.data_dir); !p.empty()) {
     err << fmt::format("flashsaga {}: {}\n", command, p);
     return false;
@@ -54,13 +57,14 @@ bool open_env_or_report(const InspectContext& ctx, ipc::Domain d, bool view, std
 
 }  // namespace
 
-bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env, std::ostream& err,
-                    std::string_view command) {
+bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env,
+                    std::ostream& err, std::string_view command) {
   return open_env_or_report(ctx, d, false, env, err, command);
 }
 
-bool open_view_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env,
-                         std::ostream& err, std::string_view command) {
+bool open_view_or_report(const InspectContext& ctx, ipc::Domain d,
+                         std::unique_ptr<journal::Env>& env, std::ostream& err,
+                         std::string_view command) {
   return open_env_or_report(ctx, d, true, env, err, command);
 }
 
@@ -135,7 +139,8 @@ std::uint64_t sequence_in_message(const std::string& message) {
   const std::size_t at = message.find(marker);
   if (at == std::string::npos) return 0;
   std::uint64_t v = 0;
-  for (std::size_t i = at + marker.size(); i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i)
+  for (std::size_t i = at + marker.size();
+       i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i)
     v = v * 10 + static_cast<std::uint64_t>(message[i] - '0');
   return v;
 }

@@ -21,20 +21,21 @@ namespace flashsaga::tools {
 inline constexpr std::size_t scan_chunk_records = std::size_t{1} << 18;
 
 // "all" -> the six domains; a domain name -> that one. False (and a line on err) otherwise.
-bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out, std::ostream& err,
-                     std::string_view command);
+bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out,
+                     std::ostream& err, std::string_view command);
 
 // Opens one journal; on failure writes "flashsaga <command>: <why>" to err and returns false.
-bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env, std::ostream& err,
-                    std::string_view command);
+bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env,
+                    std::ostream& err, std::string_view command);
 // The same for a domain's view (its rows).
-bool open_view_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env,
-                         std::ostream& err, std::string_view command);
+bool open_view_or_report(const InspectContext& ctx, ipc::Domain d,
+                         std::unique_ptr<journal::Env>& env, std::ostream& err,
+                         std::string_view command);
 
 // Writes why an environment did not open ("flashsaga <command>: ..."; a damaged one named with
 // its domain and path) and returns false.
-bool report_open_problem(const InspectContext& ctx, ipc::Domain d, bool view, const journal::Status& s,
-                         std::ostream& err, std::string_view command);
+bool report_open_problem(const InspectContext& ctx, ipc::Domain d, bool view,
+                         const journal::Status& s, std::ostream& err, std::string_view command);
 
 // <data>/<domain>/journal or <data>/<domain>/view.
 std::filesystem::path env_dir(const InspectContext& ctx, ipc::Domain d, bool view);

@@ -31,7 +31,8 @@ using ipc::Domain;
 namespace {
 
 constexpr std::int64_t placement_slack_ns = 1'000'000'000;  // records of the order start after this
-constexpr std::array<Domain, 4> step_domains = {Domain::product, Domain::coupon, Domain::point, Domain::payment};
+constexpr std::array<Domain, 4> step_domains = {Domain::product, Domain::coupon, Domain::point,
+                                                Domain::payment};
 constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
 
 struct TraceRecord {
@@ -73,17 +74,20 @@ std::string_view step_title(Domain d) {
   }
 }
 
-std::string state_text(std::uint8_t s) { return std::string(domains::step_state_name(static_cast<StepState>(s))); }
+std::string state_text(std::uint8_t s) {
+  return std::string(domains::step_state_name(static_cast<StepState>(s)));
+}
 
 // A row of another size is a row of another layout: say so rather than "corrupt".
 template <typename Row>
 journal::Status row_from(const journal::Status& s, const std::vector<std::byte>& bytes, Row& out) {
   if (!s.ok()) return s;
   if (bytes.size() != sizeof(Row))
-    return journal::Status(journal::ErrorCode::corrupt, 0,
-                           fmt::format("the row has another size than this flashsaga's (row layout version {}); "
-                                       "written by another flashsaga version?",
-                                       domains::row_layout_version));
+    return journal::Status(
+        journal::ErrorCode::corrupt, 0,
+        fmt::format("the row has another size than this flashsaga's (row layout version {}); "
+                    "written by another flashsaga version?",
+                    domains::row_layout_version));
   std::memcpy(&out, bytes.data(), sizeof(Row));
   return {};
 }
@@ -145,7 +149,8 @@ journal::Status Trace::target_of(Domain d, StepTarget& t) {
   if (journal::Status s = take_snapshot(d, envs_[idx(d)], snap); !s.ok()) return s;
   const auto key = journal::key_u64(id_);
   std::vector<std::byte> bytes;
-  journal::Status s = get_view(snap, envs_[idx(d)], d == Domain::payment ? "payments" : "steps", key, bytes);
+  journal::Status s =
+      get_view(snap, envs_[idx(d)], d == Domain::payment ? "payments" : "steps", key, bytes);
   if (d == Domain::product) {
     domains::ProductStep row{};
     s = row_from(s, bytes, row);
@@ -177,7 +182,8 @@ bool Trace::read_rows() {
   std::vector<std::byte> bytes;
   if (s.ok()) s = get_view(snap, envs_[idx(Domain::order)], "orders", journal::key_u64(id_), bytes);
   s = row_from(s, bytes, row_);
-  if (!s.ok() && s.code() != journal::ErrorCode::not_found) return fail("order view: ", s.message());
+  if (!s.ok() && s.code() != journal::ErrorCode::not_found)
+    return fail("order view: ", s.message());
   has_row_ = s.ok();
   return true;
 }
@@ -189,7 +195,8 @@ bool Trace::bulk_count(const journal::RecordView& r) {
   const domains::Event& e = dec_.event;
   if (e.other < id_ || (counted_by_ != 0 && e.other != counted_by_)) return false;
   bool ours = false;
-  for (std::uint32_t k = 0; k < row_.item_count && k < line_items_max; ++k) ours = ours || row_.items[k].product_id == e.subject;
+  for (std::uint32_t k = 0; k < row_.item_count && k < line_items_max; ++k)
+    ours = ours || row_.items[k].product_id == e.subject;
   if (!ours) return false;
   if (counted_by_ == 0) {
     counted_by_ = e.other;
@@ -204,13 +211,16 @@ void Trace::replay(Domain d, const journal::RecordView& r, TraceRecord& t) {
   const StepState before = rp.state;
   const bool used_before = rp.used;
   const std::uint8_t reward_before = rp.reward_state;
-  const std::string wrong = replay_step(rp, static_cast<RecordType>(r.header.type), dec_.event, r.sequence, target_[idx(d)].items);
+  const std::string wrong = replay_step(rp, static_cast<RecordType>(r.header.type), dec_.event,
+                                        r.sequence, target_[idx(d)].items);
   if (rp.state != before) path_[idx(d)].push_back(std::string(domains::step_state_name(rp.state)));
   if (rp.used && !used_before) path_[idx(d)].push_back("used");
-  if (rp.reward_state != reward_before) path_[idx(d)].push_back(rp.reward_state == 1 ? "rewarded" : "reward revoked");
+  if (rp.reward_state != reward_before)
+    path_[idx(d)].push_back(rp.reward_state == 1 ? "rewarded" : "reward revoked");
   if (wrong.empty()) return;
   t.alarm = true;
-  t.note = wrong.find("empty compensation") != std::string::npos ? "!! EMPTY COMPENSATION: " + wrong : "!! " + wrong;
+  t.note = wrong.find("empty compensation") != std::string::npos ? "!! EMPTY COMPENSATION: " + wrong
+                                                                 : "!! " + wrong;
 }
 
 // One record of domain d's scan; returns false once nothing later can be about the order.
@@ -235,15 +245,19 @@ bool Trace::take(Domain d, const journal::RecordView& r) {
   } else if (step_domain && dec_.is_event && !counted) {
     replay(d, r, t);
   } else if (d == Domain::order) {
-    if (type == RecordType::order_pending) order_status_ = static_cast<std::uint8_t>(OrderStatus::pending);
-    if (type == RecordType::order_completed) order_status_ = static_cast<std::uint8_t>(OrderStatus::completed);
-    if (type == RecordType::order_cancelled) order_status_ = static_cast<std::uint8_t>(OrderStatus::cancelled);
+    if (type == RecordType::order_pending)
+      order_status_ = static_cast<std::uint8_t>(OrderStatus::pending);
+    if (type == RecordType::order_completed)
+      order_status_ = static_cast<std::uint8_t>(OrderStatus::completed);
+    if (type == RecordType::order_cancelled)
+      order_status_ = static_cast<std::uint8_t>(OrderStatus::cancelled);
   }
   timeline_.push_back(std::move(t));
   // Stop once the records have reproduced this moment's row: nothing later is about us.
   if (!has_row_) return true;
   if (step_domain) return !reached(d, target_[idx(d)], replay_[idx(d)]);
-  return !(row_.status != static_cast<std::uint8_t>(OrderStatus::pending) && order_status_ == row_.status);
+  return !(row_.status != static_cast<std::uint8_t>(OrderStatus::pending) &&
+           order_status_ == row_.status);
 }
 
 bool Trace::scan(Domain d) {
@@ -251,7 +265,8 @@ bool Trace::scan(Domain d) {
   std::uint64_t from = 1;
   if (has_row_) {
     journal::ReadTxn txn;
-    if (env.begin_read(txn).ok()) from = first_sequence_at(txn, row_.created_ns - placement_slack_ns);
+    if (env.begin_read(txn).ok())
+      from = first_sequence_at(txn, row_.created_ns - placement_slack_ns);
   }
   journal::Status s = scan_records(env, from, std::numeric_limits<std::uint64_t>::max(),
                                    [&](const journal::RecordView& r) { return take(d, r); });
@@ -271,15 +286,20 @@ int Trace::run() {
   now_ = o_.now_ns != 0 ? o_.now_ns : wall_now_ns();
   for (Domain d : journal_domains) {
     if (d == Domain::user) continue;  // user records are never about an order
-    const bool needs_scan = d == Domain::order || d == Domain::product || target_[idx(d)].present || !has_row_;
+    const bool needs_scan =
+        d == Domain::order || d == Domain::product || target_[idx(d)].present || !has_row_;
     if (needs_scan && !scan(d)) return 2;
   }
-  std::stable_sort(timeline_.begin(), timeline_.end(), [](const TraceRecord& a, const TraceRecord& b) {
-    return std::tie(a.time_ns, a.domain, a.sequence) < std::tie(b.time_ns, b.domain, b.sequence);
-  });
+  std::stable_sort(timeline_.begin(), timeline_.end(),
+                   [](const TraceRecord& a, const TraceRecord& b) {
+                     return std::tie(a.time_ns, a.domain, a.sequence) <
+                            std::tie(b.time_ns, b.domain, b.sequence);
+                   });
   if (!has_row_ && timeline_.empty()) {
     err_ << fmt::format(
-        "flashsaga trace: no journal knows order {} (refused orders, such as sold out, are never stored)\n", id_);
+        "flashsaga trace: no journal knows order {} (refused orders, such as sold out, are never "
+        "stored)\n",
+        id_);
     return 1;
   }
   print_header();
@@ -291,8 +311,10 @@ int Trace::run() {
 // Header: the order as its row says.
 void Trace::print_header() {
   if (!has_row_) {
-    out_ << fmt::format("{}order {}{}  {}!! the order journal has no row for this order{}; other journals name it:\n",
-                        st_.bold(), id_, st_.reset(), st_.red(), st_.reset());
+    out_ << fmt::format(
+        "{}order {}{}  {}!! the order journal has no row for this order{}; other journals name "
+        "it:\n",
+        st_.bold(), id_, st_.reset(), st_.red(), st_.reset());
     return;
   }
   const auto status = static_cast<OrderStatus>(row_.status);
@@ -300,38 +322,51 @@ void Trace::print_header() {
                                   : status == OrderStatus::cancelled ? st_.yellow()
                                                                      : st_.cyan();
   std::string reason;
-  if (row_.reason != 0) reason = fmt::format(" ({})", ipc::order_reason_name(static_cast<ipc::OrderReason>(row_.reason)));
+  if (row_.reason != 0)
+    reason =
+        fmt::format(" ({})", ipc::order_reason_name(static_cast<ipc::OrderReason>(row_.reason)));
   out_ << fmt::format("{}order {}{}  {}{}{}{}{}  user {}\n", st_.bold(), id_, st_.reset(), colour,
-                      domains::order_status_name(status), reason, row_.was_completed ? ", refunded after completion" : "",
-                      st_.reset(), row_.user_id);
+                      domains::order_status_name(status), reason,
+                      row_.was_completed ? ", refunded after completion" : "", st_.reset(),
+                      row_.user_id);
   std::string items;
   for (std::uint32_t k = 0; k < row_.item_count && k < line_items_max; ++k)
-    items += fmt::format("{}product {} x{} @ {}", k == 0 ? "" : "; ", row_.items[k].product_id, row_.items[k].quantity,
-                         row_.items[k].unit_price);
+    items += fmt::format("{}product {} x{} @ {}", k == 0 ? "" : "; ", row_.items[k].product_id,
+                         row_.items[k].quantity, row_.items[k].unit_price);
   out_ << fmt::format("  items     {}\n", items);
-  out_ << fmt::format("  money     subtotal {}  discount {}  points {} (asked {})  paid {}  reward {}\n", row_.subtotal,
-                      row_.discount, row_.points_used, row_.points_to_use, row_.paid, row_.reward_points);
-  out_ << fmt::format("  coupon    {}\n", row_.coupon_id == 0 ? std::string("none") : fmt::format("{}", row_.coupon_id));
-  out_ << fmt::format("  placed    {}   last change {} ({})   deadline {}\n", tf_.format(row_.created_ns),
-                      tf_.format(row_.updated_ns), format_delta(row_.updated_ns - row_.created_ns),
+  out_ << fmt::format(
+      "  money     subtotal {}  discount {}  points {} (asked {})  paid {}  reward {}\n",
+      row_.subtotal, row_.discount, row_.points_used, row_.points_to_use, row_.paid,
+      row_.reward_points);
+  out_ << fmt::format("  coupon    {}\n", row_.coupon_id == 0 ? std::string("none")
+                                                              : fmt::format("{}", row_.coupon_id));
+  out_ << fmt::format("  placed    {}   last change {} ({})   deadline {}\n",
+                      tf_.format(row_.created_ns), tf_.format(row_.updated_ns),
+                      format_delta(row_.updated_ns - row_.created_ns),
                       tf_.format(row_.deadline_ns));
   out_ << fmt::format("  order's view of its steps: stock {}, coupon {}, points {}, payment {}\n",
-                      state_text(row_.step_stock), state_text(row_.step_coupon), state_text(row_.step_points),
-                      state_text(row_.step_payment));
+                      state_text(row_.step_stock), state_text(row_.step_coupon),
+                      state_text(row_.step_points), state_text(row_.step_payment));
 }
 
 void Trace::print_timeline() {
   out_ << '\n';
-  const bool notes = std::any_of(timeline_.begin(), timeline_.end(), [](const TraceRecord& t) { return !t.note.empty(); });
+  const bool notes = std::any_of(timeline_.begin(), timeline_.end(),
+                                 [](const TraceRecord& t) { return !t.note.empty(); });
   std::vector<std::string> head = {"TIME", "+DELTA", "DOMAIN", "SEQ", "RECORD", "DETAILS"};
   if (notes) head.emplace_back("NOTE");
   Table table(head, {false, true, false, true, false, false, false});
   std::int64_t prev = timeline_.empty() ? 0 : timeline_.front().time_ns;
   for (const TraceRecord& t : timeline_) {
-    std::vector<std::string> cells = {tf_.format(t.time_ns),  format_delta(t.time_ns - prev),
-                                      std::string(ipc::domain_name(t.domain)), fmt::format("{}", t.sequence),
-                                      t.type,                  t.details};
-    if (notes) cells.push_back(t.note.empty() ? std::string() : fmt::format("{}{}{}", st_.red(), t.note, st_.reset()));
+    std::vector<std::string> cells = {tf_.format(t.time_ns),
+                                      format_delta(t.time_ns - prev),
+                                      std::string(ipc::domain_name(t.domain)),
+                                      fmt::format("{}", t.sequence),
+                                      t.type,
+                                      t.details};
+    if (notes)
+      cells.push_back(t.note.empty() ? std::string()
+                                     : fmt::format("{}{}{}", st_.red(), t.note, st_.reset()));
     table.add(std::move(cells));
     prev = t.time_ns;
   }
@@ -341,25 +376,34 @@ void Trace::print_timeline() {
 // What to say about one step beside its states; an alarm is also added to `alarms`.
 std::string Trace::step_note(Domain d, std::vector<std::string>& alarms) const {
   const StepReplay& r = replay_[idx(d)];
-  const bool cancelled = has_row_ && row_.status == static_cast<std::uint8_t>(OrderStatus::cancelled);
-  const bool completed = has_row_ && row_.status == static_cast<std::uint8_t>(OrderStatus::completed);
+  const bool cancelled =
+      has_row_ && row_.status == static_cast<std::uint8_t>(OrderStatus::cancelled);
+  const bool completed =
+      has_row_ && row_.status == static_cast<std::uint8_t>(OrderStatus::completed);
   if (cancelled && step_needs_compensation(d, r)) {
-    std::string m = fmt::format("!! MISSING COMPENSATION: order CANCELLED but {} is still {}", step_title(d),
-                                domains::step_state_name(r.state));
+    std::string m = fmt::format("!! MISSING COMPENSATION: order CANCELLED but {} is still {}",
+                                step_title(d), domains::step_state_name(r.state));
     if (row_.updated_ns >= now_ - o_.inflight_grace_ns)
-      m += fmt::format(" (cancelled {} ago: may still be in flight)", format_delta(now_ - row_.updated_ns).substr(1));
+      m += fmt::format(" (cancelled {} ago: may still be in flight)",
+                       format_delta(now_ - row_.updated_ns).substr(1));
     alarms.push_back(m);
     return m;
   }
-  if (cancelled && d == Domain::point && row_.was_completed && r.reward_state == 1 && r.reward > 0) {
-    std::string m = fmt::format("!! MISSING COMPENSATION: reward of {} points not revoked", r.reward);
+  if (cancelled && d == Domain::point && row_.was_completed && r.reward_state == 1 &&
+      r.reward > 0) {
+    std::string m =
+        fmt::format("!! MISSING COMPENSATION: reward of {} points not revoked", r.reward);
     alarms.push_back(m);
     return m;
   }
-  if (completed && d == Domain::product && r.state == StepState::reserved) return "completed, sale not applied yet";
-  if (has_row_ && d == Domain::product && r.state == StepState::none) return "units not counted by the product domain yet";
-  if (r.state == StepState::rejected || r.state == StepState::declined) return "refused: nothing to undo";
-  if (r.state == StepState::cancelled_before_apply) return "cancel came first: gate closed, nothing to undo";
+  if (completed && d == Domain::product && r.state == StepState::reserved)
+    return "completed, sale not applied yet";
+  if (has_row_ && d == Domain::product && r.state == StepState::none)
+    return "units not counted by the product domain yet";
+  if (r.state == StepState::rejected || r.state == StepState::declined)
+    return "refused: nothing to undo";
+  if (r.state == StepState::cancelled_before_apply)
+    return "cancel came first: gate closed, nothing to undo";
   if (r.compensations == 1) return "compensated once";
   if (r.compensations > 1) return fmt::format("compensated {} times", r.compensations);
   return {};
@@ -370,11 +414,14 @@ void Trace::print_steps() {
   out_ << '\n' << st_.bold() << "steps" << st_.reset() << '\n';
   std::vector<std::string> alarms;
   for (const TraceRecord& t : timeline_)
-    if (t.alarm) alarms.push_back(fmt::format("{} seq {}: {}", ipc::domain_name(t.domain), t.sequence, t.note));
+    if (t.alarm)
+      alarms.push_back(
+          fmt::format("{} seq {}: {}", ipc::domain_name(t.domain), t.sequence, t.note));
   std::array<std::string, 7> states;
   std::size_t states_width = 0;
   for (Domain d : step_domains) {
-    for (const std::string& s : path_[idx(d)]) states[idx(d)] += (states[idx(d)].empty() ? "" : " -> ") + s;
+    for (const std::string& s : path_[idx(d)])
+      states[idx(d)] += (states[idx(d)].empty() ? "" : " -> ") + s;
     if (states[idx(d)].empty()) states[idx(d)] = "(no records)";
     states_width = std::max(states_width, states[idx(d)].size());
   }
@@ -391,13 +438,15 @@ void Trace::print_steps() {
     out_ << fmt::format("{}no empty or missing compensation{}\n", st_.green(), st_.reset());
     return;
   }
-  out_ << fmt::format("{}{} problem{}:{}\n", st_.red(), alarms.size(), alarms.size() == 1 ? "" : "s", st_.reset());
+  out_ << fmt::format("{}{} problem{}:{}\n", st_.red(), alarms.size(),
+                      alarms.size() == 1 ? "" : "s", st_.reset());
   for (const std::string& a : alarms) out_ << "  " << a << '\n';
 }
 
 }  // namespace
 
-int trace_order(const InspectContext& ctx, const TraceOptions& options, std::ostream& out, std::ostream& err) {
+int trace_order(const InspectContext& ctx, const TraceOptions& options, std::ostream& out,
+                std::ostream& err) {
   Trace trace(ctx, options, out, err);
   return trace.run();
 }

@@ -23,7 +23,7 @@ using ipc::Domain;
 
 namespace {
 
-constexpr std::size_t verify_problems_max = 1000;  // per domain; the rest are counted
+constexpr std::size_t verify_problems_max = 1000;   // per domain; the rest are counted
 constexpr std::size_t verify_chunk_batches = 4096;  // a fresh snapshot every this many batches
 
 struct VerifyResult {
@@ -38,11 +38,13 @@ struct VerifyResult {
 
 class Verifier {
  public:
-  Verifier(Domain d, std::ostream& out, const Style& st, VerifyResult& v) : d_(d), out_(out), st_(st), v_(v) {}
+  Verifier(Domain d, std::ostream& out, const Style& st, VerifyResult& v)
+      : d_(d), out_(out), st_(st), v_(v) {}
 
   void problem(std::uint64_t seq, const std::string& what) {
     if (v_.problems++ < verify_problems_max)
-      out_ << fmt::format("{}{} seq {}{}: {}\n", st_.red(), ipc::domain_name(d_), seq, st_.reset(), what);
+      out_ << fmt::format("{}{} seq {}{}: {}\n", st_.red(), ipc::domain_name(d_), seq, st_.reset(),
+                          what);
   }
   void batch(journal::Bytes key, journal::Bytes value);
   void journal_env(const journal::Env& env);
@@ -68,13 +70,17 @@ void Verifier::record(const journal::RecordView& r) {
   v_.last_time = r.header.time_ns;
   const auto type = static_cast<RecordType>(r.header.type);
   if (!record_type_known(r.header.type))
-    return problem(r.sequence, fmt::format("record type {} is unknown to this flashsaga (a newer writer?)", r.header.type));
+    return problem(r.sequence,
+                   fmt::format("record type {} is unknown to this flashsaga (a newer writer?)",
+                               r.header.type));
   if (!payload_size_ok(type, r.payload.size()))
-    return problem(r.sequence, fmt::format("{} carries {} payload bytes, its type has {}", domains::record_type_name(type),
-                                           r.payload.size(), payload_size_for(type)));
+    return problem(r.sequence, fmt::format("{} carries {} payload bytes, its type has {}",
+                                           domains::record_type_name(type), r.payload.size(),
+                                           payload_size_for(type)));
   const Domain owner = domains::record_domain(type);
   if (owner != d_ && owner != Domain::none)
-    problem(r.sequence, fmt::format("{} belongs in the {} journal", domains::record_type_name(type), ipc::domain_name(owner)));
+    problem(r.sequence, fmt::format("{} belongs in the {} journal", domains::record_type_name(type),
+                                    ipc::domain_name(owner)));
   if (record_carries_event(type)) {
     domains::Event e;
     std::memcpy(&e, r.payload.data(), sizeof e);
@@ -85,7 +91,8 @@ void Verifier::record(const journal::RecordView& r) {
     domains::OrderRow o;
     std::memcpy(&o, r.payload.data(), sizeof o);
     if (o.id != r.header.order_id)
-      problem(r.sequence, fmt::format("order_pending for order {} carries the row of order {}", r.header.order_id, o.id));
+      problem(r.sequence, fmt::format("order_pending for order {} carries the row of order {}",
+                                      r.header.order_id, o.id));
   }
 }
 
@@ -96,23 +103,28 @@ void Verifier::records(const journal::BatchView& b) {
     std::size_t offset = 0;
     std::uint32_t done = 0;
     bool stopped = false;
-    const journal::Status s = journal::for_each_record(rest, 0, [&](const journal::RecordView& r) {
-      record(r);
-      offset += sizeof(journal::RecordHeader) + r.payload.size();
-      ++done;
-      return true;
-    }, &stopped);
+    const journal::Status s = journal::for_each_record(
+        rest, 0,
+        [&](const journal::RecordView& r) {
+          record(r);
+          offset += sizeof(journal::RecordHeader) + r.payload.size();
+          ++done;
+          return true;
+        },
+        &stopped);
     if (s.ok()) return;
     const std::uint64_t bad = rest.first_sequence + done;
     problem(bad, s.message());
     journal::RecordHeader h{};
     const journal::Bytes at = rest.records.subspan(std::min(offset, rest.records.size()));
-    if (done == rest.record_count || at.size() < sizeof h) return;  // trailing bytes, or nothing to frame
+    if (done == rest.record_count || at.size() < sizeof h)
+      return;  // trailing bytes, or nothing to frame
     std::memcpy(&h, at.data(), sizeof h);
     const std::size_t size = sizeof h + h.payload_size;
     if (h.magic != journal::journal_magic || size > at.size()) {
       if (bad + 1 < rest.next_sequence())
-        problem(bad, fmt::format("records {}..{} of its batch cannot be framed past it", bad + 1, rest.next_sequence() - 1));
+        problem(bad, fmt::format("records {}..{} of its batch cannot be framed past it", bad + 1,
+                                 rest.next_sequence() - 1));
       return;
     }
     rest.first_sequence = bad + 1;
@@ -129,8 +141,9 @@ void Verifier::sections(const journal::BatchView& b) {
     });
     if (!s.ok()) problem(b.first_sequence, s.message());
     if (wrong_size != 0)
-      problem(b.first_sequence, fmt::format("{} outbox entries of its batch are not {}-byte messages", wrong_size,
-                                            sizeof(ipc::Message)));
+      problem(b.first_sequence,
+              fmt::format("{} outbox entries of its batch are not {}-byte messages", wrong_size,
+                          sizeof(ipc::Message)));
   }
 }
 
@@ -153,10 +166,12 @@ void Verifier::batch(journal::Bytes key, journal::Bytes value) {
   }
   if (v_.expected != 0 && b.first_sequence != v_.expected)
     problem(b.first_sequence, b.first_sequence > v_.expected
-                                  ? fmt::format("sequence gap: records {}..{} are missing", v_.expected, b.first_sequence - 1)
+                                  ? fmt::format("sequence gap: records {}..{} are missing",
+                                                v_.expected, b.first_sequence - 1)
                                   : fmt::format("sequence goes back (expected {})", v_.expected));
   if (v_.expected == 0 && v_.batches == 1 && b.first_sequence != 1)
-    problem(b.first_sequence, fmt::format("sequence gap: records 1..{} are missing", b.first_sequence - 1));
+    problem(b.first_sequence,
+            fmt::format("sequence gap: records 1..{} are missing", b.first_sequence - 1));
   v_.expected = b.next_sequence();
   records(b);
   if (s.ok()) sections(b);
@@ -174,7 +189,8 @@ void Verifier::journal_env(const journal::Env& env) {
     MDB_cursor* cursor = nullptr;
     int rc = mdb_dbi_open(txn.raw(), "journal", 0, &dbi);
     if (rc == MDB_SUCCESS) rc = mdb_cursor_open(txn.raw(), dbi, &cursor);
-    if (rc != MDB_SUCCESS) return problem(0, std::string("open the journal table: ") + mdb_strerror(rc));
+    if (rc != MDB_SUCCESS)
+      return problem(0, std::string("open the journal table: ") + mdb_strerror(rc));
     auto from = journal::key_u64(next_key);
     MDB_val k{from.size(), from.data()}, v{};
     rc = mdb_cursor_get(cursor, &k, &v, next_key == 0 ? MDB_FIRST : MDB_SET_RANGE);
@@ -186,7 +202,8 @@ void Verifier::journal_env(const journal::Env& env) {
       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cursor);
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) problem(0, std::string("walk the journal: ") + mdb_strerror(rc));
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+      problem(0, std::string("walk the journal: ") + mdb_strerror(rc));
     more = rc == MDB_SUCCESS;
   }
   // Where the walk says the journal ends (the API's last sequence is 0 if the last batch is bad).
@@ -199,17 +216,20 @@ void Verifier::view_env(const journal::Env& journal, const journal::Env& view) {
   domains::ViewPosition p{};
   if (journal::Status s = read_view_position(view, p); !s.ok()) {
     v_.view = "unreadable";
-    return problem(0, fmt::format("{} view: its position cannot be read: {}", ipc::domain_name(d_), s.message()));
+    return problem(0, fmt::format("{} view: its position cannot be read: {}", ipc::domain_name(d_),
+                                  s.message()));
   }
   const std::int64_t created = journal.stats().created_ns;
   const std::uint64_t end = v_.last;
   const std::string name(ipc::domain_name(d_));
   v_.view = p.last_sequence == end ? "end" : fmt::format("{}", p.last_sequence);
   if (p.last_sequence != 0 && p.journal_created_ns != 0 && p.journal_created_ns != created)
-    return problem(p.last_sequence, fmt::format("the {} view was built from another journal", name));
+    return problem(p.last_sequence,
+                   fmt::format("the {} view was built from another journal", name));
   if (p.last_sequence > end)
-    return problem(p.last_sequence, fmt::format("the {} view holds the journal up to sequence {}, past its end {}",
-                                                name, p.last_sequence, end));
+    return problem(p.last_sequence,
+                   fmt::format("the {} view holds the journal up to sequence {}, past its end {}",
+                               name, p.last_sequence, end));
   if (p.last_sequence == end) return;
   v_.view = fmt::format("{} ({} behind)", p.last_sequence, end - p.last_sequence);
   journal::ReadTxn txn;
@@ -220,18 +240,21 @@ void Verifier::view_env(const journal::Env& journal, const journal::Env& view) {
       return false;
     });
   if (starts != p.last_sequence + 1)
-    problem(p.last_sequence, fmt::format("the {} view position {} ends inside a journal batch", name, p.last_sequence));
+    problem(p.last_sequence, fmt::format("the {} view position {} ends inside a journal batch",
+                                         name, p.last_sequence));
 }
 
 // One domain: probe both environments, then walk what can be walked.
-bool verify_domain(const InspectContext& ctx, Domain dom, std::ostream& out, std::ostream& err, VerifyResult& v) {
+bool verify_domain(const InspectContext& ctx, Domain dom, std::ostream& out, std::ostream& err,
+                   VerifyResult& v) {
   Verifier ver(dom, out, ctx.style, v);
   std::array<std::unique_ptr<journal::Env>, 2> envs;  // journal, view
   for (const bool view : {false, true}) {
     const std::filesystem::path dir = env_dir(ctx, dom, view);
     const std::string_view what = view ? "view" : "journal";
     if (const EnvProbe p = probe_environment(dir); !p.sound) {
-      ver.problem(0, fmt::format("the {} {} ({}) is corrupt: {}", ipc::domain_name(dom), what, dir.string(), p.problem));
+      ver.problem(0, fmt::format("the {} {} ({}) is corrupt: {}", ipc::domain_name(dom), what,
+                                 dir.string(), p.problem));
       continue;
     }
     std::unique_ptr<journal::Env>& env = envs[view ? 1 : 0];
@@ -239,7 +262,8 @@ bool verify_domain(const InspectContext& ctx, Domain dom, std::ostream& out, std
                                    : domains::open_journal_read_only(ctx.data_dir, dom, env);
     if (s.ok()) continue;
     if (const std::string damage = environment_damage(s); !damage.empty()) {
-      ver.problem(0, fmt::format("the {} {} ({}) is corrupt: {}", ipc::domain_name(dom), what, dir.string(), damage));
+      ver.problem(0, fmt::format("the {} {} ({}) is corrupt: {}", ipc::domain_name(dom), what,
+                                 dir.string(), damage));
       continue;
     }
     return report_open_problem(ctx, dom, view, s, err, "journal verify");
@@ -251,7 +275,8 @@ bool verify_domain(const InspectContext& ctx, Domain dom, std::ostream& out, std
 
 }  // namespace
 
-int journal_verify(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err) {
+int journal_verify(const InspectContext& ctx, const std::string& domain, std::ostream& out,
+                   std::ostream& err) {
   std::vector<Domain> ds;
   if (!resolve_domains(domain, true, ds, err, "journal verify")) return 2;
   if (std::string p = data_dir_problem(ctx.data_dir); !p.empty()) {
@@ -259,18 +284,22 @@ int journal_verify(const InspectContext& ctx, const std::string& domain, std::os
     return 2;
   }
   std::uint64_t problems = 0;
-  Table table({"DOMAIN", "RECORDS", "BATCHES", "SEQUENCES", "VIEW AT", "PROBLEMS", "CLOCK STEPS BACK"},
-              {false, true, true, false, true, true, true});
+  Table table(
+      {"DOMAIN", "RECORDS", "BATCHES", "SEQUENCES", "VIEW AT", "PROBLEMS", "CLOCK STEPS BACK"},
+      {false, true, true, false, true, true, true});
   for (Domain dom : ds) {
     VerifyResult v;
     if (!verify_domain(ctx, dom, out, err, v)) return 2;
     if (v.problems > verify_problems_max)
-      out << fmt::format("{}: ... and {} more problems\n", ipc::domain_name(dom), v.problems - verify_problems_max);
+      out << fmt::format("{}: ... and {} more problems\n", ipc::domain_name(dom),
+                         v.problems - verify_problems_max);
     problems += v.problems;
-    table.add({std::string(ipc::domain_name(dom)), fmt::format("{}", v.records), fmt::format("{}", v.batches),
+    table.add({std::string(ipc::domain_name(dom)), fmt::format("{}", v.records),
+               fmt::format("{}", v.batches),
                v.last == 0 ? std::string("-") : fmt::format("{}..{}", v.first, v.last), v.view,
-               v.problems == 0 ? fmt::format("{}ok{}", ctx.style.green(), ctx.style.reset())
-                               : fmt::format("{}{}{}", ctx.style.red(), v.problems, ctx.style.reset()),
+               v.problems == 0
+                   ? fmt::format("{}ok{}", ctx.style.green(), ctx.style.reset())
+                   : fmt::format("{}{}{}", ctx.style.red(), v.problems, ctx.style.reset()),
                fmt::format("{}", v.clock_steps_back)});
   }
   table.print(out, ctx.style);
