@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "domains/coupon/coupon_domain.h"
+#include "domains/journal_open.h"
 #include "domains/order/order_domain.h"
 #include "domains/payment/payment_domain.h"
 #include "domains/point/point_domain.h"
@@ -494,6 +495,30 @@ TEST_F(CheckTest, AViewBehindItsJournalIsReadAsOfTheJournalsEnd) {
   EXPECT_NE(printed.find("1 view still applying its journal"), std::string::npos) << printed;
   const CheckReport rest = check(60'000'000'000, true);  // a deployment at rest has caught up
   EXPECT_TRUE(has(rest, 7, 0, "the coupon view holds its journal up to sequence 5")) << list(rest);
+}
+
+TEST_F(CheckTest, RowsTheViewHasNotAppliedYetAreReadFromTheJournalsStateEntries) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    f.lag_view(Domain::order);  // order 7 is journaled, its rows only in the batches' state sections
+    f.place(7, 1, {{2, 1, 1200}});
+    f.stock_reserve(7);
+    last_ns = f.now_ns;
+  }
+  std::unique_ptr<journal::Env> view;
+  ASSERT_TRUE(domains::open_view_read_only(dir.path(), Domain::order, view).ok());
+  journal::ReadTxn txn;
+  ASSERT_TRUE(view->begin_read(txn).ok());
+  domains::OrderRow row{};
+  EXPECT_EQ(txn.get_as(view->table("orders"), journal::key_u64(7), row).code(),
+            journal::ErrorCode::not_found);  // the view itself does not have it
+  txn = journal::ReadTxn();
+  const CheckReport r = check(1'000'000'000);
+  EXPECT_TRUE(r.violations.empty()) << list(r);
+  EXPECT_EQ(r.orders, 7u);
+  EXPECT_EQ(r.pending, 2u);
+  EXPECT_EQ(r.views_behind, 1u);
 }
 
 TEST_F(CheckTest, ABatchNoteIsAcceptedAndSkipped) {

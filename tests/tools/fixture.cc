@@ -11,7 +11,9 @@
 #include <functional>
 #include <sstream>
 
+#include "domains/batch.h"
 #include "domains/rows.h"
+#include "tools/check/snapshot.h"
 #include "engine/base/crc32c.h"
 
 #ifndef FLASHSAGA_TOOLS_TEST_DIR
@@ -152,14 +154,38 @@ void Fixture::view_position(Domain d, std::uint64_t last_sequence) {
   st.position_set = true;
 }
 
+void Fixture::lag_view(Domain d) {
+  Store& st = open(d);
+  store_batch(st);  // what is journaled so far is in the view
+  view_position(d, st.next_sequence - 1);
+  st.lagging = true;
+}
+
+void Fixture::state_entry(Store& st, Domain d, std::string_view table, journal::Bytes key,
+                          journal::Bytes value, bool del) {
+  if (!st.batch) append(d, RecordType::batch_note, 0, {});
+  const std::optional<std::uint16_t> tag = tools::view_table_tag(d, table);
+  ASSERT_TRUE(tag.has_value()) << table;
+  const auto t = static_cast<std::uint16_t>(del ? (*tag | state_tag_delete_bit) : *tag);
+  st.batch->add_entry(journal::Section::state, t, key, del ? journal::Bytes{} : value);
+}
+
 void Fixture::put_raw(Domain d, std::string_view table_name, journal::Bytes key,
                       journal::Bytes value) {
-  must(view_txn(d).put(table(d, table_name), key, value), "fixture put");
+  Store& st = open(d);
+  if (st.lagging) return state_entry(st, d, table_name, key, value, false);
+  must(st.view_txn.put(table(d, table_name), key, value), "fixture put");
+}
+
+void Fixture::del_raw(Domain d, std::string_view table_name, journal::Bytes key) {
+  Store& st = open(d);
+  if (st.lagging) return state_entry(st, d, table_name, key, {}, true);
+  const journal::Status s = st.view_txn.del(table(d, table_name), key);
+  if (!s.ok() && s.code() != journal::ErrorCode::not_found) ADD_FAILURE() << s.message();
 }
 
 void Fixture::del(Domain d, std::string_view table_name, std::uint64_t key) {
-  const journal::Status s = view_txn(d).del(table(d, table_name), journal::key_u64(key));
-  if (!s.ok() && s.code() != journal::ErrorCode::not_found) ADD_FAILURE() << s.message();
+  del_raw(d, table_name, journal::as_bytes(journal::key_u64(key)));
 }
 
 void Fixture::commit() {
@@ -167,7 +193,7 @@ void Fixture::commit() {
     if (!st.open) continue;
     store_batch(st);
     // The view holds exactly its journal (unless the test moved its position in this txn).
-    if (!st.position_set) {
+    if (!st.position_set && !st.lagging) {
       const ViewPosition p{st.next_sequence - 1, st.batches, st.created_ns, 0};
       must(st.view_txn.put_as(st.view->table(view_counters_table_name),
                               journal::as_bytes(view_position_key), p),
@@ -348,9 +374,7 @@ void Fixture::change_live(const OrderRow& o, std::int64_t sign) {
       put2(Domain::order, "live", o.user_id, o.items[i].product_id, units);
       continue;
     }
-    const auto key = journal::key_u64_u64(o.user_id, o.items[i].product_id);
-    const journal::Status s = view_txn(Domain::order).del(table(Domain::order, "live"), key);
-    if (!s.ok() && s.code() != journal::ErrorCode::not_found) ADD_FAILURE() << s.message();
+    del_raw(Domain::order, "live", journal::as_bytes(journal::key_u64_u64(o.user_id, o.items[i].product_id)));
   }
 }
 

@@ -80,6 +80,10 @@ class Fixture {
   void inbox(Domain consumer, std::uint64_t edge, std::uint64_t last_sequence);
   // Sets the view's position (after commit() wrote the journal's end there).
   void view_position(Domain d, std::uint64_t last_sequence);
+  // From now on the domain's view lags its journal, as a live view does for a moment: its
+  // position stays at the journal's current end, and every row written since goes only into
+  // the state section of its batch (the redo entries the view has not applied yet).
+  void lag_view(Domain d);
   template <typename T>
   std::uint64_t record(Domain d, RecordType type, std::uint64_t order_id, const T& payload) {
     return append(d, type, order_id, journal::as_bytes(payload));
@@ -95,6 +99,7 @@ class Fixture {
   }
   void put_raw(Domain d, std::string_view table_name, journal::Bytes key, journal::Bytes value);
   void del(Domain d, std::string_view table_name, std::uint64_t key);
+  void del_raw(Domain d, std::string_view table_name, journal::Bytes key);
   void commit();                  // every open write transaction
   std::uint64_t records() const;  // appended so far, all journals
 
@@ -180,7 +185,10 @@ class Fixture {
     std::int64_t created_ns = 0;  // the journal's, recorded in the view position
     bool open = false;
     bool position_set = false;  // view_position() was called in this transaction
+    bool lagging = false;       // lag_view(): rows go to state entries, not to the view
   };
+  void state_entry(Store& st, Domain d, std::string_view table, journal::Bytes key,
+                   journal::Bytes value, bool del);
   Store& open(Domain d);
   void store_batch(Store& s);
   std::int64_t subtotal(const domains::OrderRow& o) const;
