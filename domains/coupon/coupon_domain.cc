@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "domains/steps.h"
 #include "engine/base/assert.h"
 #include "engine/base/limits.h"
 
@@ -231,6 +232,8 @@ void CouponDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   const OrderReason reason = refusal(batch, body, coupon, *tpl);
   if (reason != OrderReason::none) return reject(batch, order_id, coupon.id, tpl->id, reason);
 
+  FS_ASSERT(step_transition_allowed(OrderStep::coupon, StepState::none,
+                                    RecordType::coupon_applied));
   step.coupon_id = coupon.id;
   step.discount = coupon_discount(*tpl, body.subtotal);
   step.state = static_cast<std::uint8_t>(StepState::applied);
@@ -254,6 +257,8 @@ void CouponDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
   if (!steps_.get(batch, order_id, step)) return;
   if (step.state != static_cast<std::uint8_t>(StepState::applied)) return;
   if (step.used == 1) return;  // a duplicate
+  FS_ASSERT(step_transition_allowed(OrderStep::coupon, StepState::applied,
+                                    RecordType::coupon_used));
 
   const CouponRow* found = coupons_.find(step.coupon_id);
   FS_ASSERT(found != nullptr);  // an applied step names a coupon that exists
@@ -287,7 +292,10 @@ void CouponDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
     return;
   }
   switch (static_cast<StepState>(step.state)) {
-    case StepState::applied: break;
+    case StepState::applied:
+      FS_ASSERT(step_transition_allowed(OrderStep::coupon, StepState::applied,
+                                        RecordType::coupon_released));
+      break;
     case StepState::rejected:
     case StepState::released:
     case StepState::cancelled_before_apply: return;  // nothing held, or given back already

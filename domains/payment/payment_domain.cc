@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "domains/steps.h"
 #include "engine/base/assert.h"
 #include "engine/base/limits.h"
 
@@ -39,6 +40,14 @@ void check_wallet(const Wallet& w) {
 
 StepState state_of(const PaymentRow& row) { return static_cast<StepState>(row.state); }
 void set_state(PaymentRow& row, StepState s) { row.state = static_cast<std::uint8_t>(s); }
+// Moves the payment step along its transition table (domains/steps.h), which the checker
+// replays the journal through: a move the table does not have is a bug here.
+void move(PaymentRow& row, StepState to, RecordType via) {
+  const StepTransition* t = find_step_transition(OrderStep::payment, state_of(row), via);
+  FS_ASSERT(t != nullptr);
+  FS_ASSERT(t->to == to);
+  set_state(row, to);
+}
 
 Event payment_event(RecordType type, const PaymentRow& row, std::int64_t amount, std::int64_t balance) {
   Event e{};
@@ -176,12 +185,13 @@ void PaymentDomain::on_payment_requested(Batch& batch, const ipc::Message& in) {
   row.method = static_cast<std::uint8_t>(options_.adapter == PaymentAdapter::pg ? PaymentMethod::pg : PaymentMethod::wallet);
   if (body.amount < 0) {
     // The order domain never asks this; refuse it rather than pay the customer.
-    set_state(row, StepState::declined);
+    move(row, StepState::declined, RecordType::payment_declined);
     row.reason = static_cast<std::uint8_t>(OrderReason::payment_declined);
     return finish(batch, row, nullptr);
   }
   if (body.amount == 0) {
-    set_state(row, StepState::approved);  // nothing to charge: no wallet, no PG
+    // Nothing to charge: no wallet, no PG.
+    move(row, StepState::approved, RecordType::payment_approved);
     return finish(batch, row, nullptr);
   }
   if (options_.adapter == PaymentAdapter::pg) return request_pg(batch, row);
@@ -191,20 +201,20 @@ void PaymentDomain::on_payment_requested(Batch& batch, const ipc::Message& in) {
 void PaymentDomain::charge_wallet(Batch& batch, PaymentRow& row) {
   Wallet w = wallets_.get(row.user_id);
   if (w.balance < row.amount) {
-    set_state(row, StepState::declined);
+    move(row, StepState::declined, RecordType::payment_declined);
     row.reason = static_cast<std::uint8_t>(OrderReason::insufficient_balance);
     return finish(batch, row, &w);
   }
   w.balance -= row.amount;
   w.charges += row.amount;
   store_wallet(batch, row.user_id, w);
-  set_state(row, StepState::approved);
+  move(row, StepState::approved, RecordType::payment_approved);
   finish(batch, row, &w);
 }
 
 void PaymentDomain::request_pg(Batch& batch, PaymentRow& row) {
   const PgDecision decision = decide(row.order_id);
-  set_state(row, StepState::pending);
+  move(row, StepState::pending, RecordType::payment_pg_requested);
   payments_.put(batch, row.order_id, row);
   Event e = payment_event(RecordType::payment_pg_requested, row, 0, 0);
   e.extra = row.amount;  // asked, not moved yet
@@ -219,9 +229,9 @@ void PaymentDomain::answer_pg(Batch& batch, PaymentRow& row, PgDecision decision
   FS_ASSERT(decision != PgDecision::hang);
   row.updated_ns = batch.now_ns();
   if (decision == PgDecision::approve) {
-    set_state(row, StepState::approved);
+    move(row, StepState::approved, RecordType::payment_approved);
   } else {
-    set_state(row, StepState::declined);
+    move(row, StepState::declined, RecordType::payment_declined);
     row.reason = static_cast<std::uint8_t>(OrderReason::payment_declined);
   }
   finish(batch, row, nullptr);
@@ -257,7 +267,7 @@ void PaymentDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
     row.order_id = order_id;
     row.user_id = body.user_id;
     row.updated_ns = batch.now_ns();
-    set_state(row, StepState::cancelled_before_apply);
+    move(row, StepState::cancelled_before_apply, RecordType::payment_cancelled_before_apply);
     payments_.put(batch, order_id, row);
     Event e = payment_event(RecordType::payment_cancelled_before_apply, row, 0, 0);
     e.reason = body.reason;
@@ -276,12 +286,13 @@ void PaymentDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
         store_wallet(batch, row.user_id, w);
         wallet_changed = true;
       }
-      set_state(row, StepState::refunded);
+      move(row, StepState::refunded, RecordType::payment_refunded);
       break;
     }
     case StepState::pending:
       FS_ASSERT(row.method == static_cast<std::uint8_t>(PaymentMethod::pg));
-      set_state(row, StepState::voided);  // the PG never answered: nothing was taken
+      // The PG never answered: nothing was taken.
+      move(row, StepState::voided, RecordType::payment_voided);
       type = RecordType::payment_voided;
       break;
     case StepState::declined:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "domains/steps.h"
 #include "engine/base/assert.h"
 #include "engine/base/limits.h"
 
@@ -116,6 +117,9 @@ void PointDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
 
   PointAccount account = accounts_.get(body.user_id);
   step.user_id = body.user_id;
+  // The moves below follow the point step's table (domains/steps.h), as the checker replays it.
+  FS_ASSERT(step_transition_allowed(OrderStep::points, StepState::none,
+                                    RecordType::points_deducted));
   if (account.balance < body.points_to_use) {
     step.state = static_cast<std::uint8_t>(StepState::rejected);
     steps_.put(batch, order_id, step);
@@ -152,6 +156,7 @@ void PointDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
   // Only an order whose point step went forward (or had none) completes; anything else means
   // this step was cancelled or refused, and a reward would be points out of nothing.
   if (state != StepState::none && state != StepState::deducted) return;
+  FS_ASSERT(step_transition_allowed(OrderStep::points, state, RecordType::points_rewarded));
   if (!found) step.user_id = body.user_id;
 
   PointAccount account = accounts_.get(step.user_id);
@@ -170,7 +175,10 @@ void PointDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
 
 bool PointDomain::refund(Batch& batch, std::uint64_t order_id, std::uint8_t reason, PointStep& step,
                          PointAccount& account) {
-  switch (static_cast<StepState>(step.state)) {
+  const auto state = static_cast<StepState>(step.state);
+  FS_ASSERT(!step_needs_compensation(OrderStep::points, state) ||
+            step_transition_allowed(OrderStep::points, state, RecordType::points_refunded));
+  switch (state) {
     case StepState::none: {
       // Nothing was deducted for this order: close the gate against a late deduction.
       step.state = static_cast<std::uint8_t>(StepState::cancelled_before_apply);
@@ -202,6 +210,8 @@ bool PointDomain::refund(Batch& batch, std::uint64_t order_id, std::uint8_t reas
 
 void PointDomain::revoke(Batch& batch, std::uint64_t order_id, std::uint8_t reason, PointStep& step,
                          PointAccount& account) {
+  FS_ASSERT(step_transition_allowed(OrderStep::points, static_cast<StepState>(step.state),
+                                    RecordType::points_reward_revoked));
   // The reward may have been spent meanwhile; take back what is there rather than go negative.
   const std::int64_t revoked = std::min(step.reward, account.balance);
   FS_ASSERT(revoked >= 0);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "domains/steps.h"
 #include "engine/base/assert.h"
 #include "engine/base/clock.h"
 #include "ipc/segment.h"
@@ -296,11 +297,14 @@ void ProductDomain::order_finished(Batch& b, const Message& in, bool completed) 
   const auto state = found ? static_cast<StepState>(step.state) : StepState::reserved;
   if (completed) {
     if (state != StepState::reserved) return;  // a duplicate
+    // The stock step's table (domains/steps.h), which the checker replays the journal through.
+    FS_ASSERT(step_transition_allowed(OrderStep::stock, state, RecordType::stock_sold));
     for (std::uint32_t i = 0; i < f.item_count; ++i)
       adjust(b, f.items[i], order_id, -std::int64_t{f.items[i].quantity}, f.items[i].quantity, RecordType::stock_sold);
     step.state = static_cast<std::uint8_t>(StepState::sold);
   } else {
     if (state != StepState::reserved && state != StepState::sold) return;  // given back already
+    FS_ASSERT(step_transition_allowed(OrderStep::stock, state, RecordType::stock_released));
     const bool sold = state == StepState::sold;
     for (std::uint32_t i = 0; i < f.item_count; ++i) {
       const std::int64_t q = f.items[i].quantity;

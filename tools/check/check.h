@@ -1,23 +1,31 @@
-// check: proves DESIGN.md invariants 1-6 from a deployment's six journals.
+// check: proves the deployment's invariants from its six domains' journals and views.
 //
-// Requires: a data directory laid out by the domains (<data>/<domain>, one LMDB environment each,
-//   with all_tables(domain)). The deployment may be running: every environment is opened
-//   read-only and read in ONE snapshot (LMDB MVCC), so rows and journal records of one domain
-//   agree with each other. The order journal is read last, so every effect another domain
-//   journaled has its cause in the order snapshot.
+// Requires: a data directory laid out by the domains: <data>/<domain>/journal (the journal and
+//   the runtime's cursors) and <data>/<domain>/view (the read model, all_tables(domain)). The
+//   deployment may be running: every environment is opened read-only; each domain's view and
+//   journal are read in one pair of snapshots (LMDB MVCC), and the view is brought up to the
+//   journal's end with the state entries it has not applied yet (tools/check/snapshot.h), so
+//   rows and records describe the same moment. The order domain is read last, so every effect
+//   another domain journaled has its cause in the order snapshot. Each environment is probed
+//   first in a child process (tools/check/probe.h): one torn by a power loss is reported as
+//   corrupt, with its domain and path, instead of aborting the checker inside LMDB.
 // Guarantees: nothing is written. Each invariant is proven twice where the data allows it:
 //   from the rows (the state the domains serve) AND by replaying the journal records (what they
-//   did), and the two must agree. A finding names the invariant, the order (0 if none), the
-//   domain and the journal position of the record that shows it.
+//   did) through the step tables (domains/steps.h), and the two must agree. A finding names the
+//   invariant, the order (0 if none), the domain and the journal position of the record that
+//   shows it.
 //   Cross-domain findings that a live deployment can show for a moment (an answer the order
 //   journal has seen but whose effect lies after the other domain's snapshot) are re-checked
-//   with fresh snapshots when the journals moved meanwhile; only findings that persist are
-//   reported. A compensation not yet applied by its domain is "in flight" (counted, not a
-//   violation) while the order's outbox still holds the cancel for that domain or the order
-//   was cancelled less than `inflight_grace_ns` ago, unless require_terminal is set.
+//   with fresh snapshots when the journals or views moved meanwhile; only findings that persist
+//   are reported. A step not yet completed or compensated by its domain is "in flight"
+//   (counted, not a violation) while the order journal's outbox holds a message for that domain
+//   above the consumer's inbox position (its cursors), or the order changed less than
+//   `inflight_grace_ns` ago, unless require_terminal is set.
 //
-// Invariant numbers (DESIGN.md):
+// Invariant numbers:
 //   1 stock  2 coupon  3 points  4 wallet  5 terminal (saga gates)  6 money
+//   7 view (each domain's read model holds its journal: never ahead of it, from that journal,
+//     and with require_terminal exactly up to its end)
 //
 // Example:
 //   tools::CheckReport r = tools::run_check({.data_dir = "data"});
@@ -30,6 +38,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -44,21 +53,23 @@ namespace flashsaga::tools {
 // --- Opening a deployment's journals (shared with the inspector) ---------------------------
 
 // The six domains in the order their journals are listed (and read by check: order last).
-inline constexpr std::array<ipc::Domain, 6> journal_domains = {ipc::Domain::user,    ipc::Domain::point,
-                                                               ipc::Domain::product, ipc::Domain::coupon,
-                                                               ipc::Domain::payment, ipc::Domain::order};
+inline constexpr std::array<ipc::Domain, 6> journal_domains = {
+    ipc::Domain::user,   ipc::Domain::point,   ipc::Domain::product,
+    ipc::Domain::coupon, ipc::Domain::payment, ipc::Domain::order};
 
 // "user" -> Domain::user; Domain::none for anything else.
 ipc::Domain parse_domain_name(std::string_view name) noexcept;
 
-// Opening one of them read-only: domains::open_journal_read_only (domains/journal_open.h).
+// Opening one of them read-only: domains::open_journal_read_only and open_view_read_only
+// (domains/journal_open.h); an environment that may be torn: probe_environment
+// (tools/check/probe.h) first.
 
 // A one-line description of why `data_dir` is not a readable deployment ("" if it is a
 // directory). Checked before opening anything, so a typo in --data gives one clear line.
 std::string data_dir_problem(const std::filesystem::path& data_dir);
 
 // Whether a payload of `size` bytes is what a record of `type` carries (false for a type this
-// binary does not know: a journal written by a newer binary).
+// binary does not know: a journal written by a newer binary). A batch_note carries nothing.
 bool payload_size_ok(domains::RecordType type, std::size_t size) noexcept;
 std::size_t payload_size_for(domains::RecordType type) noexcept;  // 0 if unknown
 bool record_type_known(std::uint16_t type) noexcept;
@@ -68,36 +79,46 @@ bool record_carries_event(domains::RecordType type) noexcept;
 
 // --- Replaying one saga step -----------------------------------------------------------------
 
-// The journaled state of one order's step in one domain, replayed record by record. Shared by
-// check (invariants) and trace (markers), so both judge a history the same way.
+// The journaled state of one order's step in one domain, replayed record by record through the
+// step's transition table (domains/steps.h). Shared by check (invariants) and trace (markers),
+// so both judge a history the same way.
 struct StepReplay {
   domains::StepState state = domains::StepState::none;
   domains::StepState phase_from = domains::StepState::none;  // the state before this phase
   bool used = false;                                         // coupon: the order completed with it
   std::uint8_t reward_state = 0;                             // point: 0 none, 1 rewarded, 2 revoked
-  std::int64_t amount = 0;                                   // coupon discount, points deducted, payment charged
-  std::int64_t reward = 0;                                   // point: reward accrued
-  std::uint32_t phase_records = 0;                           // product: records of the current phase (one per item)
-  std::uint32_t forward = 0;                                 // effects that succeeded (reserve/apply/deduct/charge)
-  std::uint32_t compensations = 0;                           // effects undone (release/refund/void)
+  std::int64_t amount = 0;          // coupon discount, points deducted, payment charged
+  std::int64_t reward = 0;          // point: reward accrued
+  std::uint32_t phase_records = 0;  // stock: records of the current move (one per line item)
+  std::uint16_t last_type = 0;      // the last record's type (a move's items are consecutive)
+  std::uint32_t forward = 0;        // effects that succeeded (sell/apply/deduct/charge)
+  std::uint32_t compensations = 0;  // effects undone (release/refund/void)
   std::uint64_t first_sequence = 0;
   std::uint64_t last_sequence = 0;
 };
 
+// The stock step of an order the product domain counted in bulk (a stock_reserved record
+// whose last_order_id covers it) starts at `reserved`; call this before its first record.
+void replay_reserved(StepReplay& step) noexcept;
+
 // Applies one record of the product, coupon, point or payment journal about an order.
 // Returns "" if the transition is legal, else what is wrong in words ("refund of 30 points for
 // a step that was never deducted"); the replay moves on either way. `items` bounds the records
-// of one product phase (one per line item).
-std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event, std::uint64_t sequence,
-                        std::uint32_t items);
+// of one stock move (one per line item).
+std::string replay_step(StepReplay& step, domains::RecordType type, const domains::Event& event,
+                        std::uint64_t sequence, std::uint32_t items);
 
 // Whether the step's journaled state is a success that a cancel must undo.
 bool step_needs_compensation(ipc::Domain domain, const StepReplay& step) noexcept;
+// The step a domain owns (product: stock, ...); nullopt for user and order.
+std::optional<domains::OrderStep> step_of_domain(ipc::Domain domain) noexcept;
 
 // --- The check ---------------------------------------------------------------------------------
 
+inline constexpr int invariants_count = 7;
+
 struct Violation {
-  int invariant = 0;                   // 1..6
+  int invariant = 0;                   // 1..invariants_count
   std::uint64_t order_id = 0;          // 0 if the finding is not about one order
   std::string domain;                  // the journal that shows it
   std::uint64_t journal_sequence = 0;  // its position in that journal (0: a row, no record)
@@ -121,9 +142,9 @@ struct CheckOptions {
 struct InvalidMessage {
   ipc::Domain domain = ipc::Domain::none;  // whose journal recorded it
   std::uint64_t journal_sequence = 0;
-  std::uint64_t edge = 0;                  // the ring it came from (deployment edge index)
-  std::uint16_t type = 0;                  // the header's type field, as received
-  std::uint8_t error = 0;                  // ipc::MessageError
+  std::uint64_t edge = 0;  // the ring it came from (deployment edge index)
+  std::uint16_t type = 0;  // the header's type field, as received
+  std::uint8_t error = 0;  // ipc::MessageError
 };
 
 struct CheckReport {
@@ -132,17 +153,20 @@ struct CheckReport {
   std::uint64_t orders = 0, completed = 0, cancelled = 0, pending = 0;
   std::uint64_t rejected = 0;         // order_rejected records (refused orders are not rows)
   std::uint64_t refunded_orders = 0;  // cancelled after completion
-  std::uint64_t overdue = 0;          // pending past their deadline (a liveness note, not a violation)
-  std::uint64_t inflight = 0;         // steps whose completion/compensation is still on its way
+  std::uint64_t overdue = 0;   // pending past their deadline (a liveness note, not a violation)
+  std::uint64_t inflight = 0;  // steps whose completion/compensation is still on its way
   std::uint64_t users = 0, products = 0, coupons = 0, templates = 0;
   std::uint64_t point_accounts = 0, wallets = 0;
   std::int64_t units_total = 0, units_reserved = 0, units_sold = 0;
   std::int64_t money_charged = 0, money_refunded = 0;
-  std::array<std::uint64_t, 7> records{};  // per journal, index = ipc::Domain
+  std::array<std::uint64_t, 7> records{};         // per journal, index = ipc::Domain
+  std::array<std::uint64_t, 7> view_positions{};  // per view: the journal sequence it holds up to
+  std::uint64_t views_behind = 0;                 // views that trail their journal (overlaid)
+  std::uint64_t reservations_through = 0;  // the product domain counted every order up to this
   std::uint32_t passes = 0;                // snapshots taken (1 unless findings were re-checked)
   std::int64_t elapsed_ns = 0;
   std::string data_dir;
-  std::string error;  // set if the journals cannot be opened or read
+  std::string error;  // set if the journals or views cannot be opened or read
 };
 
 CheckReport run_check(const CheckOptions& options);

@@ -15,6 +15,8 @@
 namespace flashsaga::tools {
 namespace {
 
+using ConfigFn = std::function<engine::Config()>;
+
 InspectContext context_from(const std::function<engine::Config()>& config) {
   InspectContext ctx;
   ctx.data_dir = config().data_dir;
@@ -35,7 +37,8 @@ bool parse_since(const std::string& text, std::int64_t& out) {
   if (text.size() < 2) return false;
   std::int64_t n = 0;
   std::size_t k = 0;
-  for (; k < text.size() && std::isdigit(static_cast<unsigned char>(text[k])); ++k) n = n * 10 + (text[k] - '0');
+  for (; k < text.size() && std::isdigit(static_cast<unsigned char>(text[k])); ++k)
+    n = n * 10 + (text[k] - '0');
   if (k == 0 || k + 1 != text.size()) return false;
   std::int64_t unit = 0;
   switch (text[k]) {
@@ -54,23 +57,32 @@ bool parse_since(const std::string& text, std::int64_t& out) {
 void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
   auto opt = std::make_shared<CheckOptions>();
   auto grace_s = std::make_shared<double>(5.0);
-  CLI::App* check = app.add_subcommand("check",
-                                       "prove the invariants (stock, coupons, points, wallets, saga gates, "
-                                       "money) from the six journals");
-  check->add_flag("--require-terminal", opt->require_terminal,
-                  "invariant 5 strict: every order COMPLETED or CANCELLED, nothing still in flight");
+  CLI::App* check =
+      app.add_subcommand("check",
+                         "prove the invariants (stock, coupons, points, wallets, saga gates, "
+                         "money, views) from the six domains' journals and views");
+  check->add_flag(
+      "--require-terminal", opt->require_terminal,
+      "invariant 5 strict: every order COMPLETED or CANCELLED, nothing still in flight, and "
+      "(invariant 7) every view holding its whole journal");
   check
-      ->add_option("--grace", *grace_s,
-                   "seconds a completion or compensation may still be in flight before it counts as missing")
+      ->add_option(
+          "--grace", *grace_s,
+          "seconds a completion or compensation may still be in flight before it counts as missing")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
   check->footer(
-      "Reads every journal read-only in one snapshot each; safe while the deployment runs.\n"
-      "Exit status: 0 every invariant holds, 1 violations (each printed with its order, journal and\n"
+      "Reads every journal and view read-only, each domain in one pair of snapshots; safe while "
+      "the\n"
+      "deployment runs. An environment torn by a power loss is reported as corrupt (exit 2).\n"
+      "Exit status: 0 every invariant holds, 1 violations (each printed with its order, journal "
+      "and\n"
       "position), 2 the journals cannot be read.\n\n"
       "Examples:\n"
-      "  flashsaga check --data ./data                      prove invariants 1-6 on a live deployment\n"
-      "  flashsaga check --data ./data --require-terminal   after a sale: every order must have finished");
+      "  flashsaga check --data ./data                      prove invariants 1-6 on a live "
+      "deployment\n"
+      "  flashsaga check --data ./data --require-terminal   after a sale: every order must have "
+      "finished");
   check->callback([opt, grace_s, config] {
     CheckOptions o = *opt;
     o.data_dir = config().data_dir;
@@ -86,36 +98,30 @@ void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
   });
 }
 
-void add_inspector_commands(CLI::App& app, std::function<engine::Config()> config) {
-  CLI::App* journal =
-      app.add_subcommand("journal", "inspect the six journals (read-only; safe while the deployment runs)");
-  journal->require_subcommand(1);
-  journal->footer(
-      "Examples:\n"
-      "  flashsaga journal ls --data ./data\n"
-      "  flashsaga journal show order --order 42 --data ./data\n"
-      "  flashsaga journal tail -f all --data ./data\n"
-      "  flashsaga journal verify --data ./data\n"
-      "  flashsaga journal stats --data ./data\n"
-      "  flashsaga journal export --format csv payment --data ./data > payment.csv");
+namespace {
 
-  // ls
-  CLI::App* ls = journal->add_subcommand("ls",
-                                         "each journal: records, first/last sequence and time, size, map use, "
-                                         "durability, readers");
+void add_ls(CLI::App* journal, const ConfigFn& config) {
+  CLI::App* ls = journal->add_subcommand(
+      "ls",
+      "each domain's journal and view: records, batches, first/last sequence "
+      "and time, the view's position, disk and map use, durability, readers");
   ls->footer("Example:\n  flashsaga journal ls --data ./data");
   ls->callback([config] { finish(journal_ls(context_from(config), std::cout, std::cerr)); });
+}
 
-  // show
+void add_show(CLI::App* journal, const ConfigFn& config) {
   auto show = std::make_shared<ShowOptions>();
   auto since = std::make_shared<std::string>();
   CLI::App* sh = journal->add_subcommand("show", "decoded records of one journal, one line each");
-  sh->add_option("domain", show->domain, "user, point, product, coupon, order or payment")->required();
+  sh->add_option("domain", show->domain, "user, point, product, coupon, order or payment")
+      ->required();
   sh->add_option("--from", show->from, "first sequence");
   sh->add_option("--to", show->to, "last sequence");
-  sh->add_option("--type", show->types, "only these record types (name or number; repeatable)")->delimiter(',');
+  sh->add_option("--type", show->types, "only these record types (name or number; repeatable)")
+      ->delimiter(',');
   sh->add_option("--order", show->order_id, "only records about this order");
-  sh->add_option("--since", *since, "only records at or after TIME (RFC 3339, or 90s/15m/2h/1d ago)");
+  sh->add_option("--since", *since,
+                 "only records at or after TIME (RFC 3339, or 90s/15m/2h/1d ago)");
   sh->add_option("--limit", show->limit, "at most N records");
   sh->add_flag("--json", show->json, "one JSON object per line");
   sh->footer(
@@ -129,17 +135,21 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
   sh->callback([show, since, config] {
     ShowOptions o = *show;
     if (!since->empty() && !parse_since(*since, o.since_ns)) {
-      std::cerr << "flashsaga journal show: --since wants RFC 3339 (2026-11-25T10:00:00Z) or a duration (15m)\n";
+      std::cerr << "flashsaga journal show: --since wants RFC 3339 (2026-11-25T10:00:00Z) or a "
+                   "duration (15m)\n";
       finish(2);
       return;
     }
     finish(journal_show(context_from(config), o, std::cout, std::cerr));
   });
+}
 
-  // tail
+void add_tail(CLI::App* journal, const ConfigFn& config) {
   auto tail = std::make_shared<TailOptions>();
-  CLI::App* tl = journal->add_subcommand("tail", "the last records, and with -f new ones as they commit");
-  tl->add_option("domain", tail->domain, "a domain, or all (interleaved by time)")->capture_default_str();
+  CLI::App* tl =
+      journal->add_subcommand("tail", "the last records, and with -f new ones as they commit");
+  tl->add_option("domain", tail->domain, "a domain, or all (interleaved by time)")
+      ->capture_default_str();
   tl->add_flag("-f,--follow", tail->follow, "keep following new records until Ctrl-C");
   tl->add_option("-n,--lines", tail->last, "show the last N records first")->capture_default_str();
   tl->add_option("--max-records", tail->max_records, "stop after following N records");
@@ -149,33 +159,44 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
       "  flashsaga journal tail -f all --data ./data         every domain, as the sale happens\n"
       "  flashsaga journal tail -n 50 payment --data ./data\n"
       "  flashsaga journal tail -f order --json --data ./data | jq .type");
-  tl->callback([tail, config] { finish(journal_tail(context_from(config), *tail, std::cout, std::cerr)); });
+  tl->callback(
+      [tail, config] { finish(journal_tail(context_from(config), *tail, std::cout, std::cerr)); });
+}
 
-  // verify
+void add_verify(CLI::App* journal, const ConfigFn& config) {
   auto verify_domain = std::make_shared<std::string>("all");
-  CLI::App* vf = journal->add_subcommand("verify", "check every record: checksum, sequence continuity, decodability");
+  CLI::App* vf = journal->add_subcommand("verify",
+                                         "check every batch and record (framing, checksums, "
+                                         "sequence continuity, decodability) and each view's "
+                                         "position; a torn environment is reported, not a crash");
   vf->add_option("domain", *verify_domain, "a domain, or all")->capture_default_str();
   vf->footer(
-      "Exit status: 0 every record is sound, 1 problems (each with its journal and sequence), 2 unreadable.\n\n"
+      "Exit status: 0 every record is sound, 1 problems (each with its journal and sequence, or a "
+      "corrupt\n"
+      "environment with its path), 2 unreadable.\n\n"
       "Examples:\n"
       "  flashsaga journal verify --data ./data\n"
       "  flashsaga journal verify order --data ./data");
-  vf->callback(
-      [verify_domain, config] { finish(journal_verify(context_from(config), *verify_domain, std::cout, std::cerr)); });
+  vf->callback([verify_domain, config] {
+    finish(journal_verify(context_from(config), *verify_domain, std::cout, std::cerr));
+  });
+}
 
-  // stats
+void add_stats(CLI::App* journal, const ConfigFn& config) {
   auto stats_domain = std::make_shared<std::string>("all");
-  CLI::App* stt =
-      journal->add_subcommand("stats", "counts by record type, compensations, records per second by minute");
+  CLI::App* stt = journal->add_subcommand(
+      "stats", "counts by record type, compensations, records per second by minute");
   stt->add_option("domain", *stats_domain, "a domain, or all")->capture_default_str();
   stt->footer(
       "Examples:\n"
       "  flashsaga journal stats --data ./data\n"
       "  flashsaga journal stats payment --data ./data");
-  stt->callback(
-      [stats_domain, config] { finish(journal_stats(context_from(config), *stats_domain, std::cout, std::cerr)); });
+  stt->callback([stats_domain, config] {
+    finish(journal_stats(context_from(config), *stats_domain, std::cout, std::cerr));
+  });
+}
 
-  // export
+void add_export(CLI::App* journal, const ConfigFn& config) {
   auto exp = std::make_shared<ExportOptions>();
   CLI::App* ex = journal->add_subcommand("export", "every record as JSON lines or CSV");
   ex->add_option("domain", exp->domain, "a domain, or all")->capture_default_str();
@@ -186,22 +207,51 @@ void add_inspector_commands(CLI::App& app, std::function<engine::Config()> confi
       "Examples:\n"
       "  flashsaga journal export --data ./data > journals.jsonl\n"
       "  flashsaga journal export --format csv order --data ./data > order.csv");
-  ex->callback([exp, config] { finish(journal_export(context_from(config), *exp, std::cout, std::cerr)); });
+  ex->callback(
+      [exp, config] { finish(journal_export(context_from(config), *exp, std::cout, std::cerr)); });
+}
 
-  // trace
+void add_trace(CLI::App* app, const ConfigFn& config) {
   auto trace = std::make_shared<TraceOptions>();
-  CLI::App* tr = app.add_subcommand("trace",
-                                    "one order's timeline across the six journals, with missing or empty "
-                                    "compensations marked");
+  CLI::App* tr =
+      app->add_subcommand("trace",
+                          "one order's timeline across the six journals, with missing or empty "
+                          "compensations marked");
   tr->add_option("order", trace->order_id, "the order id")->required();
   tr->footer(
-      "Marks a compensation that undoes a step that never succeeded (EMPTY) and a cancelled order's\n"
+      "Marks a compensation that undoes a step that never succeeded (EMPTY) and a cancelled "
+      "order's\n"
       "succeeded step that was never undone (MISSING).\n"
       "Exit status: 0 shown, 1 no journal knows the order, 2 the journals cannot be read.\n\n"
       "Examples:\n"
       "  flashsaga trace 42 --data ./data\n"
       "  flashsaga check --data ./data   (each violation names the order to trace)");
-  tr->callback([trace, config] { finish(trace_order(context_from(config), *trace, std::cout, std::cerr)); });
+  tr->callback(
+      [trace, config] { finish(trace_order(context_from(config), *trace, std::cout, std::cerr)); });
+}
+
+}  // namespace
+
+void add_inspector_commands(CLI::App& app, std::function<engine::Config()> config) {
+  CLI::App* journal = app.add_subcommand(
+      "journal", "inspect the six journals (read-only; safe while the deployment runs)");
+  journal->require_subcommand(1);
+  journal->footer(
+      "Examples:\n"
+      "  flashsaga journal ls --data ./data\n"
+      "  flashsaga journal show order --order 42 --data ./data\n"
+      "  flashsaga journal tail -f all --data ./data\n"
+      "  flashsaga journal verify --data ./data\n"
+      "  flashsaga journal stats --data ./data\n"
+      "  flashsaga journal export --format csv payment --data ./data > payment.csv");
+
+  add_ls(journal, config);
+  add_show(journal, config);
+  add_tail(journal, config);
+  add_verify(journal, config);
+  add_stats(journal, config);
+  add_export(journal, config);
+  add_trace(&app, config);
 }
 
 }  // namespace flashsaga::tools

@@ -96,7 +96,12 @@ void decode_event(RecordType type, const Event& e, Fields& f) {
       f.u("user", e.subject).i("balance", e.balance).t("reason", reason_name(e.reason));
       break;
     case RecordType::product_restocked: f.u("product", e.subject).i("quantity", e.amount).i("total", e.balance); break;
-    case RecordType::stock_reserved:
+    case RecordType::stock_reserved:  // a bulk count: every order up to through_order
+      f.u("product", e.subject)
+          .i("quantity", e.amount)
+          .i("available", e.balance)
+          .u("through_order", e.other);
+      break;
     case RecordType::stock_sold:
     case RecordType::stock_released:
       f.u("product", e.subject).i("quantity", e.amount).i("available", e.balance).i("unit_price", e.extra);

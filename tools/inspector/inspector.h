@@ -1,6 +1,7 @@
 // inspector: `flashsaga journal ls|show|tail|verify|stats|export` and `flashsaga trace ORDER`.
 //
-// Requires: a deployment's data directory (<data>/<domain>, one LMDB environment per domain).
+// Requires: a deployment's data directory (<data>/<domain>/journal and <data>/<domain>/view, two
+//   LMDB environments per domain: the journal with the runtime's cursors, and the read model).
 // Guarantees: read-only; works while the deployment runs (short read snapshots, refreshed in
 //   chunks on long scans so the writers' files do not grow behind an old reader). Every command
 //   is a function that writes to the streams it is given and returns the process exit code:
@@ -38,8 +39,8 @@ struct InspectContext {
   Style style{};
 };
 
-// Each domain's journal: records, first/last sequence and time, file size, map use,
-// durability, reader slots.
+// Each domain's journal and view: records, batches, first/last sequence and time, where the
+// view stands against the journal, disk and map use of both, durability, reader slots.
 int journal_ls(const InspectContext& ctx, std::ostream& out, std::ostream& err);
 
 struct ShowOptions {
@@ -66,12 +67,16 @@ struct TailOptions {
 };
 int journal_tail(const InspectContext& ctx, const TailOptions& options, std::ostream& out, std::ostream& err);
 
-// Every record's checksum and framing, sequence continuity, decodability (payload size of its
-// type, the right journal for its type, reserved bytes zero). Reports each problem with its
-// position; returns 1 if any.
+// Every batch (framing, section checksum, the entries of its sections, sequence continuity)
+// and every record in it (framing, CRC32C, decodability: payload size of its type, the right
+// journal for its type, reserved bytes zero), and each view's position (not past its journal,
+// from this journal, at a batch's end). An environment LMDB cannot walk (torn by a power
+// loss) is a problem naming its domain and path, found by a probe in a child process, never a
+// crash. Reports each problem with its position; returns 1 if any.
 int journal_verify(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err);
 
-// Counts by record type, compensations by domain and kind, records per second per minute.
+// Records, batches and view position per domain; counts by record type, compensations by
+// domain and kind, records per second per minute.
 int journal_stats(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err);
 
 struct ExportOptions {
@@ -85,8 +90,9 @@ struct TraceOptions {
   std::int64_t now_ns = 0;  // 0: wall clock (judges "recently cancelled")
   std::int64_t inflight_grace_ns = 5'000'000'000;
 };
-// The order's timeline across the six journals, each step's states and compensations, the
-// time between records, and markers for an EMPTY compensation (undoing a step that never
+// The order's timeline across the six journals (with the product domain's bulk count that
+// covers the order, then its sale or release), each step's states and compensations, the time
+// between records, and markers for an EMPTY compensation (undoing a step that never
 // succeeded) or a MISSING one (a cancelled order with a succeeded step not undone).
 // Returns 1 if no journal knows the order.
 int trace_order(const InspectContext& ctx, const TraceOptions& options, std::ostream& out, std::ostream& err);

@@ -7,11 +7,12 @@
 
 #include "domains/journal_open.h"
 #include "tools/check/check.h"
+#include "tools/check/probe.h"
 
 namespace flashsaga::tools {
 
-bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out, std::ostream& err,
-                     std::string_view command) {
+bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::Domain>& out,
+                     std::ostream& err, std::string_view command) {
   out.clear();
   if (allow_all && name == "all") {
     out.assign(journal_domains.begin(), journal_domains.end());
@@ -19,26 +20,65 @@ bool resolve_domains(const std::string& name, bool allow_all, std::vector<ipc::D
   }
   const ipc::Domain d = parse_domain_name(name);
   if (d == ipc::Domain::none) {
-    err << fmt::format("flashsaga {}: unknown domain '{}' (user, point, product, coupon, order, payment{})\n", command,
-                       name, allow_all ? " or all" : "");
+    err << fmt::format(
+        "flashsaga {}: unknown domain '{}' (user, point, product, coupon, order, payment{})\n",
+        command, name, allow_all ? " or all" : "");
     return false;
   }
   out.push_back(d);
   return true;
 }
 
-bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env, std::ostream& err,
-                    std::string_view command) {
+bool report_open_problem(const InspectContext& ctx, ipc::Domain d, bool view,
+                         const journal::Status& s, std::ostream& err, std::string_view command) {
+  if (const std::string damage = environment_damage(s); !damage.empty()) {
+    err << fmt::format(
+        "flashsaga {}: the {} {} ({}) is corrupt: {}; see flashsaga journal verify\n", command,
+        ipc::domain_name(d), view ? "view" : "journal", env_dir(ctx, d, view).string(), damage);
+    return false;
+  }
+  err << fmt::format("flashsaga {}: {}\n", command, s.message());
+  return false;
+}
+
+namespace {
+
+bool open_env_or_report(const InspectContext& ctx, ipc::Domain d, bool view,
+                        std::unique_ptr<journal::Env>& env, std::ostream& err,
+                        std::string_view command) {
   if (std::string p = data_dir_problem(ctx.data_dir); !p.empty()) {
     err << fmt::format("flashsaga {}: {}\n", command, p);
     return false;
   }
-  journal::Status s = domains::open_journal_read_only(ctx.data_dir, d, env);
-  if (!s.ok()) {
-    err << fmt::format("flashsaga {}: {}\n", command, s.message());
-    return false;
-  }
-  return true;
+  journal::Status s = view ? domains::open_view_read_only(ctx.data_dir, d, env)
+                           : domains::open_journal_read_only(ctx.data_dir, d, env);
+  return s.ok() || report_open_problem(ctx, d, view, s, err, command);
+}
+
+}  // namespace
+
+bool open_or_report(const InspectContext& ctx, ipc::Domain d, std::unique_ptr<journal::Env>& env,
+                    std::ostream& err, std::string_view command) {
+  return open_env_or_report(ctx, d, false, env, err, command);
+}
+
+bool open_view_or_report(const InspectContext& ctx, ipc::Domain d,
+                         std::unique_ptr<journal::Env>& env, std::ostream& err,
+                         std::string_view command) {
+  return open_env_or_report(ctx, d, true, env, err, command);
+}
+
+std::filesystem::path env_dir(const InspectContext& ctx, ipc::Domain d, bool view) {
+  return ctx.data_dir / ipc::domain_name(d) / (view ? "view" : "journal");
+}
+
+journal::Status read_view_position(const journal::Env& view, domains::ViewPosition& out) {
+  out = domains::ViewPosition{};
+  journal::ReadTxn txn;
+  if (journal::Status s = view.begin_read(txn); !s.ok()) return s;
+  journal::Status s = txn.get_as(view.table(domains::view_counters_table_name),
+                                 journal::as_bytes(domains::view_position_key), out);
+  return s.code() == journal::ErrorCode::not_found ? journal::Status{} : s;
 }
 
 journal::Status scan_records(const journal::Env& env, std::uint64_t from, std::uint64_t to,
@@ -99,7 +139,8 @@ std::uint64_t sequence_in_message(const std::string& message) {
   const std::size_t at = message.find(marker);
   if (at == std::string::npos) return 0;
   std::uint64_t v = 0;
-  for (std::size_t i = at + marker.size(); i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i)
+  for (std::size_t i = at + marker.size();
+       i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i)
     v = v * 10 + static_cast<std::uint64_t>(message[i] - '0');
   return v;
 }
