@@ -80,7 +80,8 @@ journal::Status Committer::write_journal(std::span<BatchBuffer* const> batches) 
   }
   if (s = write_cursors(txn, batches); !s.ok()) return s;
   const std::int64_t t0 = mono_now_ns();
-  s = txn.commit();
+  if (faults_ != nullptr) s = faults_->before_commit(false);
+  if (s.ok()) s = txn.commit();
   if (s.ok()) {
     inbox_ = inbox_next_;
     for (Output& out : outputs_) out.cursor = out.next;
@@ -143,6 +144,8 @@ journal::Status Committer::write_view(std::span<BatchBuffer* const> batches) {
   const domains::ViewPosition position{last_sequence, batches.back()->id, journal_created_ns_, 0};
   s = txn.put_as(tables_.counters, journal::as_bytes(domains::view_position_key), position);
   if (!s.ok()) return s;
+  if (faults_ != nullptr)
+    if (s = faults_->before_commit(true); !s.ok()) return s;
   if (s = txn.commit(); !s.ok()) return s;
   last_view_sequence_ = last_sequence;
   viewed_batch_.store(batches.back()->id, std::memory_order_release);

@@ -4,6 +4,8 @@
 //       runs seeds from..from+seeds-1, prints each failing seed with its trace tail and the
 //       command that replays it, then seeds/s and the failure count; exit 1 if any failed.
 //   sim_run --seed N [--trace] [--keep]
+//   --no-check (or FLASHSAGA_SIM_CHECK=0) ends each seed without tools::run_check; --echo prints
+//   each trace line to stderr as it happens (a seed that dies in an assertion still shows why).
 //       replays one seed: --trace prints every step; --keep leaves its journals on disk for
 //       `flashsaga check --data DIR` and `flashsaga trace ORDER --data DIR`.
 //
@@ -24,7 +26,8 @@ namespace {
 int usage() {
   std::fprintf(stderr,
                "usage: sim_run [--seeds N] [--from S] [--seed N] [--steps K] [--trace] [--keep]\n"
-               "               [--bug none|drop_cancel|double_release|skip_dedup] [--stop-after N]\n");
+               "               [--bug none|drop_cancel|double_release|skip_dedup] [--stop-after N]\n"
+               "               [--no-check] [--echo]\n");
   return 2;
 }
 
@@ -41,6 +44,8 @@ int main(int argc, char** argv) {
   std::uint64_t seeds = 1000, from = 1, single = 0, steps = 300, stop_after = 20;
   bool one = false;
   SimOptions options;
+  const char* check = std::getenv("FLASHSAGA_SIM_CHECK");
+  options.run_checker = check == nullptr || std::string_view(check) != "0";
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -61,6 +66,10 @@ int main(int argc, char** argv) {
       options.full_trace = true;
     } else if (a == "--keep") {
       options.keep_dir = true;
+    } else if (a == "--echo") {
+      options.echo = true;
+    } else if (a == "--no-check") {
+      options.run_checker = false;
     } else {
       return usage();
     }
