@@ -83,11 +83,16 @@ int main(int argc, char** argv) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::uint64_t failed = 0, fired = 0, ran = 0;
+  flashsaga::sim::SimStats total;
   for (std::uint64_t s = from; s < from + seeds; ++s) {
     options.seed = s;
     const flashsaga::sim::SimResult r = flashsaga::sim::run_seed(options);
     ++ran;
     fired += r.bug_fired ? 1 : 0;
+    total.accepted += r.stats.accepted;
+    total.failed_commits += r.stats.failed_commits;
+    total.lost_replies += r.stats.lost_replies;
+    for (std::size_t p = 0; p < flashsaga::sim::crash_point_count; ++p) total.crash_points[p] += r.stats.crash_points[p];
     if (!r.passed) {
       ++failed;
       flashsaga::sim::print_result(r, options, std::cout);
@@ -109,5 +114,12 @@ int main(int argc, char** argv) {
                   : (" (bug " + std::string(flashsaga::sim::bug_mode_name(options.bug)) + " fired in " +
                      std::to_string(fired) + ")").c_str(),
               secs, static_cast<double>(ran) / secs);
+  std::printf("orders accepted %llu, failed commits %llu, lost replies %llu, crashes:",
+              static_cast<unsigned long long>(total.accepted), static_cast<unsigned long long>(total.failed_commits),
+              static_cast<unsigned long long>(total.lost_replies));
+  for (std::size_t p = 0; p < flashsaga::sim::crash_point_count; ++p)
+    std::printf(" %s %llu", std::string(flashsaga::sim::crash_point_name(static_cast<flashsaga::sim::CrashPoint>(p))).c_str(),
+                static_cast<unsigned long long>(total.crash_points[p]));
+  std::printf("\n");
   return failed == 0 ? 0 : 1;
 }

@@ -184,6 +184,7 @@ class Simulator final : public SimWorld, public runtime::PeerViews {
   bool settle_round();
   void finish();
   void check_facts();
+  void check_stock_step(const journal::ReadTxn& product_view, const OrderRow& row);
   void run_checker();
 
   SimOptions options_;
@@ -353,7 +354,7 @@ void Simulator::load_product_seen() {
   if (s.ok())
     s = txn.get_as(view->table(domains::view_counters_table_name), journal::as_bytes(std::string_view("last_order_seen")),
                    product_seen_);
-  if (!s.ok() && s.code() != journal::ErrorCode::not_found) fail("product: counters unreadable: " + s.message());
+  if (!s.ok() && s.code() != journal::ErrorCode::not_found) fail("product domain: counters unreadable: " + s.message());
 }
 
 // --- Shared memory: replies and stock --------------------------------------------------------
@@ -554,7 +555,7 @@ bool Simulator::product_contract_broken(std::uint64_t* seen) {
       applied = m.header.sequence;
       const auto type = static_cast<MessageType>(m.header.type);
       if ((type == MessageType::order_cancelled || type == MessageType::order_completed) && m.header.order_id > *seen) {
-        halt("product: " + std::string(ipc::message_type_name(type)) + " of order " + std::to_string(m.header.order_id) +
+        halt("product domain: " + std::string(ipc::message_type_name(type)) + " of order " + std::to_string(m.header.order_id) +
              " (seq " + std::to_string(m.header.sequence) + ") arrives before the Reservations that count it (" +
              "product has seen orders up to " + std::to_string(*seen) + ")");
         return true;
@@ -1180,11 +1181,13 @@ void Simulator::check_facts() {
     if (st != OrderStatus::completed && st != OrderStatus::cancelled)
       fail("accepted order " + std::to_string(id) + " is " + std::string(domains::order_status_name(st)));
   }
-  // Units per (user, product) of completed orders: the per-customer limit held.
+  // Units per (user, product) of completed orders: the per-customer limit held. The stock step
+  // of every order ended where the order did (sold, or given back).
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> bought;
   (void)ot.scan(order_view->table("orders"), {}, SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
     OrderRow row{};
     if (!journal::from_bytes(value, row)) return false;
+    check_stock_step(pt, row);
     if (row.status == static_cast<std::uint8_t>(OrderStatus::completed)) {
       ++result_.stats.completed;
       for (std::uint32_t i = 0; i < row.item_count; ++i)
@@ -1214,6 +1217,21 @@ void Simulator::check_facts() {
            std::to_string(row.total - row.reserved - row.sold));
     return true;
   });
+}
+
+void Simulator::check_stock_step(const journal::ReadTxn& product_view, const OrderRow& row) {
+  const auto status = static_cast<OrderStatus>(row.status);
+  const auto want = status == OrderStatus::completed   ? domains::StepState::sold
+                    : status == OrderStatus::cancelled ? domains::StepState::released
+                                                       : domains::StepState::none;
+  if (want == domains::StepState::none) return;  // not terminal: reported on its own
+  domains::ProductStep step{};
+  const journal::Status s =
+      product_view.get_as(node(Domain::product).view_env()->table("steps"), journal::key_u64(row.id), step);
+  const auto state = s.ok() ? static_cast<domains::StepState>(step.state) : domains::StepState::none;
+  if (state == want) return;
+  fail("product stock step of order " + std::to_string(row.id) + " is " + std::string(domains::step_state_name(state)) +
+       ", yet the order is " + std::string(domains::order_status_name(status)) + " (after the drain)");
 }
 
 void Simulator::run_checker() {
