@@ -53,9 +53,14 @@ std::string_view commit_stage_name(CommitStage s) noexcept {
   return "unknown";
 }
 
-SimNode::SimNode(Domain domain, std::filesystem::path data_dir, Factory factory, Network& net, SimWorld& world,
-                 runtime::PeerViews& peers)
-    : domain_(domain), dir_(std::move(data_dir)), factory_(std::move(factory)), net_(net), world_(world), peers_(peers) {}
+SimNode::SimNode(Domain domain, std::filesystem::path data_dir, Factory factory, Network& net,
+                 SimWorld& world, runtime::PeerViews& peers)
+    : domain_(domain),
+      dir_(std::move(data_dir)),
+      factory_(std::move(factory)),
+      net_(net),
+      world_(world),
+      peers_(peers) {}
 
 SimNode::~SimNode() { crash(); }
 
@@ -98,9 +103,11 @@ std::string SimNode::restart(bool forget_inbox) {
   const std::vector<std::uint64_t> truth = r.agent.last_applied;
   if (forget_inbox) std::fill(r.agent.last_applied.begin(), r.agent.last_applied.end(), 0);
   transport_->resume(r.agent.last_applied, truth);
-  agent_ = std::make_unique<runtime::Agent>(*logic_, *transport_, view_.get(), &peers_, drain_count_max);
+  agent_ =
+      std::make_unique<runtime::Agent>(*logic_, *transport_, view_.get(), &peers_, drain_count_max);
   agent_->resume(r.agent);
-  committer_ = std::make_unique<runtime::Committer>(*journal_, *view_, *transport_, tables, nullptr);
+  committer_ =
+      std::make_unique<runtime::Committer>(*journal_, *view_, *transport_, tables, nullptr);
   committer_->set_faults(this);
   committer_->resume(std::move(r.committer));
   agent_->set_view_progress(committer_->viewed_counter());
@@ -156,12 +163,14 @@ bool SimNode::write(bool view, CommitOutcome& out) {
   journal::Env& env = view ? *view_ : *journal_;
   const std::span<BatchBuffer* const> group(group_);
   for (std::uint32_t attempt = 0; attempt < commit_attempts_max; ++attempt) {
-    const journal::Status s = view ? committer_->write_view(group) : committer_->write_journal(group);
+    const journal::Status s =
+        view ? committer_->write_view(group) : committer_->write_journal(group);
     if (s.ok()) {
       degraded_ = false;
       return true;
     }
-    if (s.code() == journal::ErrorCode::map_full && env.grow().ok()) continue;  // grown: retry at once
+    if (s.code() == journal::ErrorCode::map_full && env.grow().ok())
+      continue;  // grown: retry at once
     out.failed = true;
     out.error = std::string(view ? "view: " : "journal: ") + s.message();
     degraded_ = true;  // Runtime::handle_failure: intake paused until a commit succeeds
@@ -249,7 +258,8 @@ bool SimNode::advance_to(CommitStage target) {
 
 void SimNode::drain_commits() {
   if (!up()) return;
-  for (std::uint32_t g = 0; g < drain_groups_max && (stage_ != CommitStage::idle || !applied_.empty()); ++g)
+  for (std::uint32_t g = 0;
+       g < drain_groups_max && (stage_ != CommitStage::idle || !applied_.empty()); ++g)
     (void)commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
   (void)committer_->flush();
 }

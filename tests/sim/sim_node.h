@@ -6,7 +6,7 @@
 // business stage (run_business: one Agent::run_batch into a free buffer) and the committing
 // stage, whose group of applied batches goes through, one call each:
 //
-//   idle ──form──> grouped ──write_journal──> journaled ──write_view──> viewed ──publish──> idle
+//   idle ─form─> grouped ─write_journal─> journaled ─write_view─> viewed ─publish─> idle
 //
 // The scheduler decides when each operation happens, so the business stage runs up to
 // batch_buffers_max batches ahead of the disk and other nodes act between any two operations.
@@ -25,10 +25,8 @@
 // Guarantees: nothing here reads a clock, spawns a thread or iterates in address order.
 //
 // Example:
-//   SimNode node(Domain::coupon, dir, [] { return std::make_unique<CouponDomain>(); }, net, world, peers);
-//   node.restart(false);
-//   node.transport().show(0, 2, now);
-//   node.run_business(now);
+//   SimNode node(Domain::coupon, dir, [] { return std::make_unique<CouponDomain>(); }, net, world,
+//   peers); node.restart(false); node.transport().show(0, 2, now); node.run_business(now);
 //   node.commit(CommitUntil::published, batch_buffers_max, CommitFault::none);
 #pragma once
 
@@ -75,15 +73,17 @@ struct CommitOutcome {
   std::size_t flushed = 0;    // messages a full ring had kept back, sent now
   bool failed = false;        // a commit failed; the group waits for the next call
   std::string error;
-  bool did_something() const noexcept { return grouped || journaled || viewed || published || flushed || failed; }
+  bool did_something() const noexcept {
+    return grouped || journaled || viewed || published || flushed || failed;
+  }
 };
 
 class SimNode final : private runtime::CommitFaults {
  public:
   using Factory = std::function<std::unique_ptr<domains::DomainLogic>()>;
 
-  SimNode(ipc::Domain domain, std::filesystem::path data_dir, Factory factory, Network& net, SimWorld& world,
-          runtime::PeerViews& peers);
+  SimNode(ipc::Domain domain, std::filesystem::path data_dir, Factory factory, Network& net,
+          SimWorld& world, runtime::PeerViews& peers);
   ~SimNode() override;
   SimNode(const SimNode&) = delete;
   SimNode& operator=(const SimNode&) = delete;

@@ -24,10 +24,11 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: sim_run [--seeds N] [--from S] [--seed N] [--steps K] [--trace] [--keep]\n"
-               "               [--bug none|drop_cancel|double_release|skip_dedup] [--stop-after N]\n"
-               "               [--no-check] [--echo]\n");
+  std::fprintf(
+      stderr,
+      "usage: sim_run [--seeds N] [--from S] [--seed N] [--steps K] [--trace] [--keep]\n"
+      "               [--bug none|drop_cancel|double_release|skip_dedup] [--stop-after N]\n"
+      "               [--no-check] [--echo]\n");
   return 2;
 }
 
@@ -92,16 +93,19 @@ int main(int argc, char** argv) {
     total.accepted += r.stats.accepted;
     total.failed_commits += r.stats.failed_commits;
     total.lost_replies += r.stats.lost_replies;
-    for (std::size_t p = 0; p < flashsaga::sim::crash_point_count; ++p) total.crash_points[p] += r.stats.crash_points[p];
+    for (std::size_t p = 0; p < flashsaga::sim::crash_point_count; ++p)
+      total.crash_points[p] += r.stats.crash_points[p];
     if (!r.passed) {
       ++failed;
       flashsaga::sim::print_result(r, options, std::cout);
       if (failed >= stop_after) break;
     }
     if (ran % 10000 == 0) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("... %llu seeds, %llu failed, %.0f seeds/s\n", static_cast<unsigned long long>(ran),
-                  static_cast<unsigned long long>(failed), static_cast<double>(ran) / secs);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("... %llu seeds, %llu failed, %.0f seeds/s\n",
+                  static_cast<unsigned long long>(ran), static_cast<unsigned long long>(failed),
+                  static_cast<double>(ran) / secs);
       std::fflush(stdout);
     }
   }
@@ -111,15 +115,20 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(steps), static_cast<unsigned long long>(failed),
               options.bug == flashsaga::sim::BugMode::none
                   ? ""
-                  : (" (bug " + std::string(flashsaga::sim::bug_mode_name(options.bug)) + " fired in " +
-                     std::to_string(fired) + ")").c_str(),
+                  : (" (bug " + std::string(flashsaga::sim::bug_mode_name(options.bug)) +
+                     " fired in " + std::to_string(fired) + ")")
+                        .c_str(),
               secs, static_cast<double>(ran) / secs);
   std::printf("orders accepted %llu, failed commits %llu, lost replies %llu, crashes:",
-              static_cast<unsigned long long>(total.accepted), static_cast<unsigned long long>(total.failed_commits),
+              static_cast<unsigned long long>(total.accepted),
+              static_cast<unsigned long long>(total.failed_commits),
               static_cast<unsigned long long>(total.lost_replies));
   for (std::size_t p = 0; p < flashsaga::sim::crash_point_count; ++p)
-    std::printf(" %s %llu", std::string(flashsaga::sim::crash_point_name(static_cast<flashsaga::sim::CrashPoint>(p))).c_str(),
-                static_cast<unsigned long long>(total.crash_points[p]));
+    std::printf(
+        " %s %llu",
+        std::string(flashsaga::sim::crash_point_name(static_cast<flashsaga::sim::CrashPoint>(p)))
+            .c_str(),
+        static_cast<unsigned long long>(total.crash_points[p]));
   std::printf("\n");
   return failed == 0 ? 0 : 1;
 }

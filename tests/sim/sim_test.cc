@@ -58,19 +58,23 @@ TEST(Sim, CiProfileSeedsPassEveryInvariant) {
     total.ring_full += r.stats.ring_full;
     total.lost_replies += r.stats.lost_replies;
     total.ahead_max = std::max(total.ahead_max, r.stats.ahead_max);
-    for (std::size_t p = 0; p < crash_point_count; ++p) total.crash_points[p] += r.stats.crash_points[p];
+    for (std::size_t p = 0; p < crash_point_count; ++p)
+      total.crash_points[p] += r.stats.crash_points[p];
     if (!r.passed) {
       ++failed;
       print_result(r, o, std::cerr);
-      ADD_FAILURE() << "seed " << s << " failed (replay: sim_run --seed " << s << " --steps " << o.steps
-                    << " --trace)";
+      ADD_FAILURE() << "seed " << s << " failed (replay: sim_run --seed " << s << " --steps "
+                    << o.steps << " --trace)";
     }
   }
-  std::cout << seeds << " seeds: " << total.accepted << " orders accepted, " << total.crashes << " crashes (";
+  std::cout << seeds << " seeds: " << total.accepted << " orders accepted, " << total.crashes
+            << " crashes (";
   for (std::size_t p = 0; p < crash_point_count; ++p)
-    std::cout << (p == 0 ? "" : ", ") << crash_point_name(static_cast<CrashPoint>(p)) << " " << total.crash_points[p];
-  std::cout << "), " << total.failed_commits << " failed commits, " << total.ring_full << " full rings at the door, "
-            << total.lost_replies << " lost replies, up to " << total.ahead_max << " batches ahead of the disk\n";
+    std::cout << (p == 0 ? "" : ", ") << crash_point_name(static_cast<CrashPoint>(p)) << " "
+              << total.crash_points[p];
+  std::cout << "), " << total.failed_commits << " failed commits, " << total.ring_full
+            << " full rings at the door, " << total.lost_replies << " lost replies, up to "
+            << total.ahead_max << " batches ahead of the disk\n";
   EXPECT_GT(total.accepted, seeds);  // the runs really trade
   EXPECT_GT(total.crashes, seeds / 4);
   if (seeds < 200) return;  // a short profile need not hit every fault
@@ -99,7 +103,8 @@ TEST(Sim, SameSeedGivesTheSameTrace) {
 }
 
 // A deliberate bug must make some seeds fail; `how` names the kind of failure expected.
-void expect_caught(BugMode bug, std::uint64_t seeds, const std::string& how, bool every_fired_seed) {
+void expect_caught(BugMode bug, std::uint64_t seeds, const std::string& how,
+                   bool every_fired_seed) {
   SimOptions o = default_options();
   o.bug = bug;
   std::uint64_t fired = 0, caught = 0, shown = 0;
@@ -117,10 +122,12 @@ void expect_caught(BugMode bug, std::uint64_t seeds, const std::string& how, boo
       ++caught;
       if (shown++ == 0) print_result(r, o, std::cout);
     } else if (every_fired_seed) {
-      ADD_FAILURE() << "seed " << s << ": bug " << bug_mode_name(bug) << " fired and was not caught as '" << how << "'";
+      ADD_FAILURE() << "seed " << s << ": bug " << bug_mode_name(bug)
+                    << " fired and was not caught as '" << how << "'";
     }
   }
-  std::cout << bug_mode_name(bug) << ": fired in " << fired << " of " << seeds << " seeds, caught in " << caught << "\n";
+  std::cout << bug_mode_name(bug) << ": fired in " << fired << " of " << seeds
+            << " seeds, caught in " << caught << "\n";
   EXPECT_GE(fired, 5u);
   EXPECT_GE(caught, 1u);
 }
@@ -128,7 +135,8 @@ void expect_caught(BugMode bug, std::uint64_t seeds, const std::string& how, boo
 TEST(Sim, CatchesALostCompensationThroughTheChecker) {
   // The checker names the lost compensation; without it, the drain's own facts see the units
   // the product domain still holds reserved.
-  expect_caught(BugMode::drop_cancel, 60, default_options().run_checker ? "check: " : "product ", true);
+  expect_caught(BugMode::drop_cancel, 60, default_options().run_checker ? "check: " : "product ",
+                true);
 }
 
 TEST(Sim, CatchesADoubleAppliedStockGiveBack) {

@@ -25,7 +25,8 @@ Edge& Network::edge(Node from, Node to) {
   return edges[static_cast<std::size_t>(e)];
 }
 
-SimTransport::SimTransport(Domain self, Network& net, SimWorld& world) : self_(self), world_(world) {
+SimTransport::SimTransport(Domain self, Network& net, SimWorld& world)
+    : self_(self), world_(world) {
   const Node me = ipc::domain_node(self);
   // Edge order, like RingTransport: the inputs' and outputs' indexes are stable.
   for (Edge& e : net.edges) {
@@ -42,7 +43,8 @@ SimTransport::SimTransport(Domain self, Network& net, SimWorld& world) : self_(s
   truth_.assign(in_edges_.size(), 0);
 }
 
-void SimTransport::resume(const std::vector<std::uint64_t>& applied, const std::vector<std::uint64_t>& truth) {
+void SimTransport::resume(const std::vector<std::uint64_t>& applied,
+                          const std::vector<std::uint64_t>& truth) {
   FS_ASSERT(applied.size() == in_edges_.size());
   FS_ASSERT(truth.size() == in_edges_.size());
   applied_ = applied;
@@ -95,7 +97,8 @@ bool SimTransport::spend() noexcept {
   return true;
 }
 
-void SimTransport::release(std::size_t input, std::uint64_t position, std::uint64_t acked_sequence) noexcept {
+void SimTransport::release(std::size_t input, std::uint64_t position,
+                           std::uint64_t acked_sequence) noexcept {
   if (!spend()) return;
   Edge& e = edge_in(input);
   FS_ASSERT(position >= e.released && position <= e.read);

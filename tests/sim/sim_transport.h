@@ -43,7 +43,8 @@ inline constexpr std::uint32_t deployment_ports = 4;
 inline constexpr std::uint32_t sim_ports_max = 3;
 static_assert(sim_ports_max <= deployment_ports);
 inline constexpr int saga_edge_count = 7;
-inline constexpr int edge_count = saga_edge_count + 2 * domain_count * static_cast<int>(deployment_ports);
+inline constexpr int edge_count =
+    saga_edge_count + 2 * domain_count * static_cast<int>(deployment_ports);
 // Slots of one simulated ring when the seed does not choose fewer (a seed holds a few hundred
 // messages at most, so only a smaller choice makes rings fill).
 inline constexpr std::size_t edge_capacity_slots = 4096;
@@ -51,7 +52,9 @@ inline constexpr std::size_t edge_capacity_slots = 4096;
 inline constexpr std::int64_t sim_segment_id = 1;
 
 // The deployment's own edge numbering (ipc/deployment.h) for deployment_ports ports.
-inline int edge_index(ipc::Node from, ipc::Node to) noexcept { return ipc::edge_index(from, to, deployment_ports); }
+inline int edge_index(ipc::Node from, ipc::Node to) noexcept {
+  return ipc::edge_index(from, to, deployment_ports);
+}
 inline ipc::Node edge_from(int index) noexcept { return ipc::edge_from(index, deployment_ports); }
 inline ipc::Node edge_to(int index) noexcept { return ipc::edge_to(index, deployment_ports); }
 
@@ -104,9 +107,12 @@ class SimTransport final : public runtime::Transport {
   std::size_t readable(std::size_t input) noexcept override;
   const ipc::Message& peek(std::size_t input, std::size_t k) noexcept override;
   void advance(std::size_t input, std::size_t n) noexcept override;
-  std::uint64_t read_position(std::size_t input) const noexcept override { return edge_in(input).read; }
+  std::uint64_t read_position(std::size_t input) const noexcept override {
+    return edge_in(input).read;
+  }
 
-  void release(std::size_t input, std::uint64_t position, std::uint64_t acked_sequence) noexcept override;
+  void release(std::size_t input, std::uint64_t position,
+               std::uint64_t acked_sequence) noexcept override;
   std::size_t publish(std::size_t output, std::span<const ipc::Message> ms) noexcept override;
   std::uint64_t acked(std::size_t output) const noexcept override { return edge_out(output).acked; }
   bool reply(const ipc::Message& m) noexcept override;
@@ -141,9 +147,9 @@ class SimTransport final : public runtime::Transport {
   std::vector<runtime::OutputInfo> output_info_;
   std::vector<Edge*> in_edges_;
   std::vector<Edge*> out_edges_;
-  std::vector<std::size_t> visible_;      // per input: what the next batch may still read
-  std::vector<std::uint64_t> applied_;    // per input: the Agent's last applied sequence
-  std::vector<std::uint64_t> truth_;      // per input: the highest sequence ever applied
+  std::vector<std::size_t> visible_;    // per input: what the next batch may still read
+  std::vector<std::uint64_t> applied_;  // per input: the Agent's last applied sequence
+  std::vector<std::uint64_t> truth_;    // per input: the highest sequence ever applied
   std::uint64_t duplicates_applied_ = 0;
   std::size_t calls_left_ = SIZE_MAX;
 };

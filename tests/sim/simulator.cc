@@ -49,15 +49,19 @@ constexpr std::uint32_t client_retries_max = 2;            // retries of one Pla
 constexpr std::int64_t client_timeout_ns = 3'000 * ms_ns;  // a reply not back by then: retry
 constexpr std::size_t client_requests_max = 256;           // outstanding requests per client
 constexpr std::size_t failures_max = 20;
-constexpr std::uint32_t sim_products_max = 16;             // product ids 1..15
-constexpr std::uint32_t send_attempts_max = 2;             // setup: a full ring is drained once
-// Orders kept in memory per order-keyed table: more than a run can place (at most one order
-// per step), so no table ever has to wait for its view (Batch::wait_for_view, which only
-// another thread could end).
+constexpr std::uint32_t sim_products_max = 16;  // product ids 1..15
+constexpr std::uint32_t send_attempts_max = 2;  // setup: a full ring is drained once
+// Orders kept in memory per order-keyed table (WindowTable). A table reusing the slot of a row
+// the view has not applied yet waits for the view (Batch::wait_for_view), which only another
+// thread could end, so the window must exceed the ids of every batch not yet viewed: at most
+// batch_buffers_max batches of drain_count_max PlaceOrders per client port. Short runs keep every
+// order in memory (at most two new ids per step); long ones also read old rows from the view.
 constexpr std::size_t orders_in_memory_min = 1024;
+constexpr std::size_t orders_in_memory_max = 16384;
+static_assert(orders_in_memory_max > runtime::batch_buffers_max * drain_count_max * sim_ports_max);
 
-constexpr std::array<Domain, domain_count> all_domains = {Domain::user,  Domain::point, Domain::product,
-                                                          Domain::coupon, Domain::order, Domain::payment};
+constexpr std::array<Domain, domain_count> all_domains = {
+    Domain::user, Domain::point, Domain::product, Domain::coupon, Domain::order, Domain::payment};
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view s) {
   for (char c : s) {
@@ -100,8 +104,8 @@ struct Request {
 struct Client {
   std::uint32_t port = 0;
   std::array<std::uint64_t, domain_count + 1> sequence{};  // per port->domain edge
-  std::map<std::uint64_t, Request> outstanding;             // correlation -> request
-  std::deque<Message> replies;                              // arrived, not yet read
+  std::map<std::uint64_t, Request> outstanding;            // correlation -> request
+  std::deque<Message> replies;                             // arrived, not yet read
 };
 
 // The rates of one seed's faults, in permille of steps (reply_loss: of replies).
@@ -174,7 +178,8 @@ class Simulator final : public SimWorld, public runtime::PeerViews {
   // Phases.
   bool setup();
   void setup_catalog();
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> setup_accounts();  // (correlation, user) of coupons
+  // (correlation, user) of each coupon issued
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> setup_accounts();
   std::uint64_t setup_command(Domain to, const Message& m);
   template <typename Body>
   std::uint64_t admin(Domain to, MessageType type, const Body& body) {
@@ -191,8 +196,8 @@ class Simulator final : public SimWorld, public runtime::PeerViews {
   std::mt19937_64 rng_;
   std::int64_t now_ns_ = t0_ns;
   FaultProfile faults_;
-  engine::Config config_;      // what order, product, point and coupon are built with
-  engine::Config pg_config_;   // what payment is built with (copied at construction)
+  engine::Config config_;     // what order, product, point and coupon are built with
+  engine::Config pg_config_;  // what payment is built with (copied at construction)
   std::filesystem::path dir_;
   Network net_;
   std::array<std::unique_ptr<SimNode>, domain_count + 1> nodes_{};
@@ -211,8 +216,8 @@ class Simulator final : public SimWorld, public runtime::PeerViews {
   std::set<std::uint64_t> accepted_;  // orders some client saw accepted
   std::map<std::uint64_t, std::uint64_t> known_commands_;  // correlation -> expected entity (setup)
   std::uint64_t product_seen_ = 0;  // product's last_order_seen in memory (from its inputs)
-  bool lossless_ = true;   // no reply is lost in the setup and the drain
-  bool halted_ = false;    // a fact failed that the run cannot go on from
+  bool lossless_ = true;            // no reply is lost in the setup and the drain
+  bool halted_ = false;             // a fact failed that the run cannot go on from
   // Bug modes.
   bool dropped_cancel_ = false;
   std::uint64_t dropped_seq_ = 0;
@@ -227,10 +232,12 @@ Simulator::Simulator(const SimOptions& options) : options_(options), rng_(option
   // Per-seed configuration and fault rates, drawn first so they are part of the replay.
   config_.step_timeout_ms = 500 + static_cast<std::int64_t>(draw(10)) * 500;
   config_.reward_rate_bp = draw(2) == 0 ? 0 : 100;
-  config_.orders_in_memory = std::bit_ceil(std::max<std::size_t>(orders_in_memory_min, 2 * std::size_t{options.steps}));
+  config_.orders_in_memory = std::bit_ceil(std::clamp<std::size_t>(
+      2 * std::size_t{options.steps}, orders_in_memory_min, orders_in_memory_max));
   config_.geometry.products_max = sim_products_max;
   pg_config_ = config_;
-  pg_config_.payment_adapter = draw(10) < 6 ? engine::PaymentAdapter::pg : engine::PaymentAdapter::wallet;
+  pg_config_.payment_adapter =
+      draw(10) < 6 ? engine::PaymentAdapter::pg : engine::PaymentAdapter::wallet;
   pg_config_.pg_latency_ms = static_cast<std::int64_t>(draw(4)) * 100;
   pg_config_.pg_decline_permille = static_cast<std::uint32_t>(draw(3)) * 100;
   pg_config_.pg_hang_permille = draw(4) == 0 ? 150 : 0;
@@ -251,7 +258,9 @@ Simulator::Simulator(const SimOptions& options) : options_(options), rng_(option
   stock_.assign(sim_products_max, StockSlot{});
 
   std::filesystem::path root = options.tmp_root;
-  if (root.empty()) root = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+  if (root.empty())
+    root =
+        std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
   std::string pattern = (root / "flashsaga-sim-XXXXXX").string();
   if (::mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
 }
@@ -267,7 +276,8 @@ Simulator::~Simulator() {
 
 void Simulator::trace(const char* format, ...) {
   char line[512];
-  const int head = std::snprintf(line, sizeof line, "%llu +%lldms ", static_cast<unsigned long long>(result_.stats.steps),
+  const int head = std::snprintf(line, sizeof line, "%llu +%lldms ",
+                                 static_cast<unsigned long long>(result_.stats.steps),
                                  static_cast<long long>((now_ns_ - t0_ns) / ms_ns));
   va_list args;
   va_start(args, format);
@@ -298,11 +308,16 @@ void Simulator::halt(const std::string& what) {
 std::unique_ptr<domains::DomainLogic> Simulator::make_logic(Domain d) {
   switch (d) {
     case Domain::user: return std::make_unique<domains::UserDomain>();
-    case Domain::point: return std::make_unique<domains::PointDomain>(engine::step_options(config_));
-    case Domain::product: return std::make_unique<domains::ProductDomain>(engine::product_options(config_), nullptr);
-    case Domain::coupon: return std::make_unique<domains::CouponDomain>(engine::step_options(config_));
-    case Domain::order: return std::make_unique<domains::OrderDomain>(engine::order_options(config_));
-    case Domain::payment: return std::make_unique<domains::PaymentDomain>(engine::payment_options(pg_config_));
+    case Domain::point:
+      return std::make_unique<domains::PointDomain>(engine::step_options(config_));
+    case Domain::product:
+      return std::make_unique<domains::ProductDomain>(engine::product_options(config_), nullptr);
+    case Domain::coupon:
+      return std::make_unique<domains::CouponDomain>(engine::step_options(config_));
+    case Domain::order:
+      return std::make_unique<domains::OrderDomain>(engine::order_options(config_));
+    case Domain::payment:
+      return std::make_unique<domains::PaymentDomain>(engine::payment_options(pg_config_));
     default: return nullptr;
   }
 }
@@ -319,8 +334,8 @@ bool Simulator::start_nodes() {
     return false;
   }
   for (Domain d : all_domains)
-    nodes_[static_cast<std::size_t>(d)] =
-        std::make_unique<SimNode>(d, dir_, [this, d] { return make_logic(d); }, net_, *this, *this);
+    nodes_[static_cast<std::size_t>(d)] = std::make_unique<SimNode>(
+        d, dir_, [this, d] { return make_logic(d); }, net_, *this, *this);
   for (Domain d : all_domains) {
     const std::string e = node(d).restart(false);
     if (!e.empty()) {
@@ -335,8 +350,8 @@ void Simulator::restart(Domain d, const char* why) {
   const std::string e = node(d).restart(options_.bug == BugMode::skip_dedup);
   dups_seen_[static_cast<std::size_t>(d)] = 0;
   trace("restart %s (%s) view_replayed=%llu backlog=%zu%s%s", name(d).c_str(), why,
-        static_cast<unsigned long long>(node(d).view_batches_replayed()), node(d).backlog(), e.empty() ? "" : ": ",
-        e.c_str());
+        static_cast<unsigned long long>(node(d).view_batches_replayed()), node(d).backlog(),
+        e.empty() ? "" : ": ", e.c_str());
   if (!e.empty()) return halt("restart of " + name(d) + " failed: " + e);
   if (d == Domain::product) load_product_seen();
   // A crash of the stock owner or of the order domain may have lost a give-back (an effect
@@ -352,9 +367,10 @@ void Simulator::load_product_seen() {
   product_seen_ = 0;
   journal::Status s = view->begin_read(txn);
   if (s.ok())
-    s = txn.get_as(view->table(domains::view_counters_table_name), journal::as_bytes(std::string_view("last_order_seen")),
-                   product_seen_);
-  if (!s.ok() && s.code() != journal::ErrorCode::not_found) fail("product domain: counters unreadable: " + s.message());
+    s = txn.get_as(view->table(domains::view_counters_table_name),
+                   journal::as_bytes(std::string_view("last_order_seen")), product_seen_);
+  if (!s.ok() && s.code() != journal::ErrorCode::not_found)
+    fail("product domain: counters unreadable: " + s.message());
 }
 
 // --- Shared memory: replies and stock --------------------------------------------------------
@@ -362,7 +378,8 @@ void Simulator::load_product_seen() {
 bool Simulator::reply(const Message& m) {
   if (!lossless_ && faults_.reply_loss != 0 && chance(faults_.reply_loss)) {
     ++result_.stats.lost_replies;
-    trace("reply to port %u lost (correlation %llu)", m.header.port, static_cast<unsigned long long>(m.header.correlation));
+    trace("reply to port %u lost (correlation %llu)", m.header.port,
+          static_cast<unsigned long long>(m.header.correlation));
     return false;
   }
   for (Client& c : clients_)
@@ -383,7 +400,8 @@ void Simulator::apply(Domain from, const domains::Effect& e) {
       if (options_.bug == BugMode::double_release && from == Domain::product && e.value > 0) {
         slot.available += e.value;  // the deliberate bug
         result_.bug_fired = true;
-        trace("BUG stock_add p%u +%lld applied twice", e.product_id, static_cast<long long>(e.value));
+        trace("BUG stock_add p%u +%lld applied twice", e.product_id,
+              static_cast<long long>(e.value));
       }
       return;
     case Kind::stock_set: slot.available = e.value; return;
@@ -407,7 +425,8 @@ const char* Simulator::door(const ipc::PlaceOrderBody& body) {
     const std::uint32_t id = body.items[i].product_id;
     if (id >= stock_.size() || !stock_[id].exists) return "unknown product";
     const StockSlot& p = stock_[id];
-    if ((p.starts_ns != 0 && now_ns_ < p.starts_ns) || (p.ends_ns != 0 && now_ns_ >= p.ends_ns)) return "not on sale";
+    if ((p.starts_ns != 0 && now_ns_ < p.starts_ns) || (p.ends_ns != 0 && now_ns_ >= p.ends_ns))
+      return "not on sale";
   }
   return nullptr;
 }
@@ -418,7 +437,8 @@ bool Simulator::reserve(ipc::PlaceOrderBody& body) {
     StockSlot& slot = stock_[it.product_id];
     it.unit_price = slot.price;
     if (slot.available < it.quantity) {
-      for (std::uint32_t j = 0; j < i; ++j) stock_[body.items[j].product_id].available += body.items[j].quantity;
+      for (std::uint32_t j = 0; j < i; ++j)
+        stock_[body.items[j].product_id].available += body.items[j].quantity;
       return false;
     }
     slot.available -= it.quantity;
@@ -427,22 +447,24 @@ bool Simulator::reserve(ipc::PlaceOrderBody& body) {
 }
 
 void Simulator::give_back(const ipc::PlaceOrderBody& body) {
-  for (std::uint32_t i = 0; i < body.item_count; ++i) stock_[body.items[i].product_id].available += body.items[i].quantity;
+  for (std::uint32_t i = 0; i < body.item_count; ++i)
+    stock_[body.items[i].product_id].available += body.items[i].quantity;
 }
 
 // Units taken at the door that the product domain has not counted: orders in the order view
 // above its last_order_seen, and PlaceOrders still in the port rings that the order domain
 // has not applied (the real reconciliation waits for those rings to drain; here the picture
 // is still by construction).
-std::vector<std::int64_t> Simulator::units_not_counted(journal::Env& order_view, std::uint64_t last_seen) {
+std::vector<std::int64_t> Simulator::units_not_counted(journal::Env& order_view,
+                                                       std::uint64_t last_seen) {
   std::vector<std::int64_t> held(stock_.size(), 0);
   journal::ReadTxn ot;
   if (!order_view.begin_read(ot).ok()) {
     fail("reconcile: the order view is unreadable");
     return held;
   }
-  const journal::Status s = ot.scan(order_view.table("orders"), journal::key_u64(last_seen + 1), SIZE_MAX,
-                                    [&](journal::Bytes, journal::Bytes value) {
+  const journal::Status s = ot.scan(order_view.table("orders"), journal::key_u64(last_seen + 1),
+                                    SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
                                       OrderRow row{};
                                       if (!journal::from_bytes(value, row)) return false;
                                       for (std::uint32_t i = 0; i < row.item_count; ++i)
@@ -453,7 +475,8 @@ std::vector<std::int64_t> Simulator::units_not_counted(journal::Env& order_view,
   if (!s.ok()) fail("reconcile: cannot scan the order view: " + s.message());
   SimTransport& t = node(Domain::order).transport();
   for (const Client& c : clients_) {
-    const Edge& e = net_.edge(Node{Domain::port, static_cast<std::uint8_t>(c.port)}, Node{Domain::order, 0});
+    const Edge& e =
+        net_.edge(Node{Domain::port, static_cast<std::uint8_t>(c.port)}, Node{Domain::order, 0});
     std::uint64_t applied = t.truth(t.input_of_edge(e.index));
     for (const Message& m : e.ring) {
       if (m.header.sequence <= applied) continue;  // applied already, or a duplicate
@@ -477,32 +500,40 @@ void Simulator::reconcile_stock(const char* why) {
   product.drain_commits();
   order.drain_commits();
   journal::ReadTxn pt;
-  if (!product.view_env()->begin_read(pt).ok()) return fail("reconcile: the product view is unreadable");
+  if (!product.view_env()->begin_read(pt).ok())
+    return fail("reconcile: the product view is unreadable");
   std::uint64_t last_seen = 0;
-  const journal::Status cs = pt.get_as(product.view_env()->table(domains::view_counters_table_name),
-                                       journal::as_bytes(std::string_view("last_order_seen")), last_seen);
-  if (!cs.ok() && cs.code() != journal::ErrorCode::not_found) fail("reconcile: counters unreadable: " + cs.message());
+  const journal::Status cs =
+      pt.get_as(product.view_env()->table(domains::view_counters_table_name),
+                journal::as_bytes(std::string_view("last_order_seen")), last_seen);
+  if (!cs.ok() && cs.code() != journal::ErrorCode::not_found)
+    fail("reconcile: counters unreadable: " + cs.message());
   const std::vector<std::int64_t> held = units_not_counted(*order.view_env(), last_seen);
   std::string changed;
-  (void)pt.scan(product.view_env()->table("products"), {}, SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
-    ProductRow row{};
-    if (!journal::from_bytes(value, row) || row.id >= stock_.size()) return false;
-    const std::int64_t a = row.total - row.reserved - row.sold - held[row.id];
-    StockSlot& slot = stock_[row.id];
-    const std::string p = "product " + std::to_string(row.id) + ": ";
-    if (a < 0) fail(p + "oversold by " + std::to_string(-a) + " (reconciliation)");
-    if (slot.available > a)  // only a lost give-back makes a counter differ, and it is low then
-      fail(p + "the stock counter says " + std::to_string(slot.available) + " available, the journals only " +
-           std::to_string(a) + " (reconciliation)");
-    if (a != slot.available)
-      changed += " p" + std::to_string(row.id) + ":" + std::to_string(slot.available) + "->" + std::to_string(a);
-    // What the real reconciliation publishes: the catalog, then every counter.
-    domains::Effect publish{domains::Effect::Kind::product_publish, static_cast<std::uint32_t>(row.id), 0, row};
-    apply(Domain::product, publish);
-    slot.available = std::max<std::int64_t>(a, 0);
-    return true;
-  });
-  trace("reconcile stock (%s) last_order_seen=%llu%s", why, static_cast<unsigned long long>(last_seen), changed.c_str());
+  (void)pt.scan(
+      product.view_env()->table("products"), {}, SIZE_MAX,
+      [&](journal::Bytes, journal::Bytes value) {
+        ProductRow row{};
+        if (!journal::from_bytes(value, row) || row.id >= stock_.size()) return false;
+        const std::int64_t a = row.total - row.reserved - row.sold - held[row.id];
+        StockSlot& slot = stock_[row.id];
+        const std::string p = "product " + std::to_string(row.id) + ": ";
+        if (a < 0) fail(p + "oversold by " + std::to_string(-a) + " (reconciliation)");
+        if (slot.available > a)  // only a lost give-back makes a counter differ, and it is low then
+          fail(p + "the stock counter says " + std::to_string(slot.available) +
+               " available, the journals only " + std::to_string(a) + " (reconciliation)");
+        if (a != slot.available)
+          changed += " p" + std::to_string(row.id) + ":" + std::to_string(slot.available) + "->" +
+                     std::to_string(a);
+        // What the real reconciliation publishes: the catalog, then every counter.
+        domains::Effect publish{domains::Effect::Kind::product_publish,
+                                static_cast<std::uint32_t>(row.id), 0, row};
+        apply(Domain::product, publish);
+        slot.available = std::max<std::int64_t>(a, 0);
+        return true;
+      });
+  trace("reconcile stock (%s) last_order_seen=%llu%s", why,
+        static_cast<unsigned long long>(last_seen), changed.c_str());
 }
 
 // --- Scheduler ---------------------------------------------------------------------------------
@@ -523,7 +554,8 @@ void Simulator::drop_cancels() {
       ++k;
       continue;
     }
-    trace("BUG drop OrderCancelled order=%llu seq=%llu", static_cast<unsigned long long>(m.header.order_id),
+    trace("BUG drop OrderCancelled order=%llu seq=%llu",
+          static_cast<unsigned long long>(m.header.order_id),
           static_cast<unsigned long long>(m.header.sequence));
     e.ring.erase(e.ring.begin() + static_cast<std::ptrdiff_t>(k));
     result_.bug_fired = true;
@@ -554,9 +586,11 @@ bool Simulator::product_contract_broken(std::uint64_t* seen) {
       if (m.header.sequence <= applied) continue;  // the Agent drops it
       applied = m.header.sequence;
       const auto type = static_cast<MessageType>(m.header.type);
-      if ((type == MessageType::order_cancelled || type == MessageType::order_completed) && m.header.order_id > *seen) {
-        halt("product domain: " + std::string(ipc::message_type_name(type)) + " of order " + std::to_string(m.header.order_id) +
-             " (seq " + std::to_string(m.header.sequence) + ") arrives before the Reservations that count it (" +
+      if ((type == MessageType::order_cancelled || type == MessageType::order_completed) &&
+          m.header.order_id > *seen) {
+        halt("product domain: " + std::string(ipc::message_type_name(type)) + " of order " +
+             std::to_string(m.header.order_id) + " (seq " + std::to_string(m.header.sequence) +
+             ") arrives before the Reservations that count it (" +
              "product has seen orders up to " + std::to_string(*seen) + ")");
         return true;
       }
@@ -564,15 +598,18 @@ bool Simulator::product_contract_broken(std::uint64_t* seen) {
       const auto b = ipc::body_as<ipc::ReservationsBody>(m);
       *seen = std::max(*seen, b.last_order_id);
       for (std::uint32_t u = 0; u < b.count && u < b.products.size(); ++u)
-        if (b.products[u].product_id < extra.size()) extra[b.products[u].product_id] += b.products[u].units;
+        if (b.products[u].product_id < extra.size())
+          extra[b.products[u].product_id] += b.products[u].units;
     }
   }
   for (std::uint32_t p = 1; p < extra.size(); ++p) {
     const ProductRow* row = logic->product(p);
-    if (extra[p] == 0 || row == nullptr || row->reserved + row->sold + extra[p] <= row->total) continue;
-    halt("product " + std::to_string(p) + ": oversold: the next batch counts " + std::to_string(extra[p]) +
-         " more units reserved on top of " + std::to_string(row->reserved) + " reserved and " +
-         std::to_string(row->sold) + " sold of " + std::to_string(row->total));
+    if (extra[p] == 0 || row == nullptr || row->reserved + row->sold + extra[p] <= row->total)
+      continue;
+    halt("product " + std::to_string(p) + ": oversold: the next batch counts " +
+         std::to_string(extra[p]) + " more units reserved on top of " +
+         std::to_string(row->reserved) + " reserved and " + std::to_string(row->sold) +
+         " sold of " + std::to_string(row->total));
     return true;
   }
   return false;
@@ -596,15 +633,17 @@ void Simulator::run_business(Domain d, const std::string& takes) {
     }
   }
   if (!out.filled) {
-    trace("apply %s%s: nothing%s", name(d).c_str(), takes.c_str(), out.took_input ? "" : " (input paused)");
+    trace("apply %s%s: nothing%s", name(d).c_str(), takes.c_str(),
+          out.took_input ? "" : " (input paused)");
     return;
   }
   ++result_.stats.batches;
   result_.stats.applied += out.messages_in - out.duplicates;
   result_.stats.duplicates_dropped += out.duplicates;
-  trace("apply %s%s -> batch %llu in=%zu dup=%zu rec=%zu send=%zu reply=%zu eff=%zu ahead=%zu%s", name(d).c_str(),
-        takes.c_str(), static_cast<unsigned long long>(out.batch), out.messages_in, out.duplicates, out.records,
-        out.sends, out.replies, out.effects, n.applied_batches(), out.took_input ? "" : " (input paused)");
+  trace("apply %s%s -> batch %llu in=%zu dup=%zu rec=%zu send=%zu reply=%zu eff=%zu ahead=%zu%s",
+        name(d).c_str(), takes.c_str(), static_cast<unsigned long long>(out.batch), out.messages_in,
+        out.duplicates, out.records, out.sends, out.replies, out.effects, n.applied_batches(),
+        out.took_input ? "" : " (input paused)");
 }
 
 void Simulator::deliver(Domain d) {
@@ -618,10 +657,14 @@ void Simulator::deliver(Domain d) {
     if (e.unread() == 0 || e.delayed_until_ns > now_ns_) continue;
     const std::uint64_t r = draw(10);
     std::size_t take = 0;
-    if (r < 2) take = 0;  // leave this edge for a later batch: reorders across edges
-    else if (r < 6) take = 1;
-    else if (r < 8) take = e.unread();
-    else take = 1 + draw(e.unread());
+    if (r < 2)
+      take = 0;  // leave this edge for a later batch: reorders across edges
+    else if (r < 6)
+      take = 1;
+    else if (r < 8)
+      take = e.unread();
+    else
+      take = 1 + draw(e.unread());
     t.show(i, take, now_ns_);
     if (take > 0) takes += " e" + std::to_string(e.index) + ":" + std::to_string(take);
   }
@@ -630,20 +673,26 @@ void Simulator::deliver(Domain d) {
 
 void Simulator::trace_commit(Domain d, const CommitOutcome& o, const char* why) {
   if (!o.did_something()) return;
-  trace("commit %s%s group=%zu%s%s published=%zu flushed=%zu stage=%s%s%s", name(d).c_str(), why, o.grouped,
-        o.journaled ? " journal" : "", o.viewed ? " view" : "", o.published, o.flushed,
-        std::string(commit_stage_name(node(d).stage())).c_str(), o.failed ? " FAILED " : "", o.error.c_str());
+  trace("commit %s%s group=%zu%s%s published=%zu flushed=%zu stage=%s%s%s", name(d).c_str(), why,
+        o.grouped, o.journaled ? " journal" : "", o.viewed ? " view" : "", o.published, o.flushed,
+        std::string(commit_stage_name(node(d).stage())).c_str(), o.failed ? " FAILED " : "",
+        o.error.c_str());
 }
 
 void Simulator::commit_some(Domain d, CommitFault fault) {
   // Mostly a whole commit; sometimes the committing thread is caught between its stages.
   const std::uint64_t r = fault == CommitFault::none ? draw(10) : 0;
-  const CommitUntil until = r < 6 ? CommitUntil::published : r < 8 ? CommitUntil::journaled : CommitUntil::viewed;
+  const CommitUntil until = r < 6   ? CommitUntil::published
+                            : r < 8 ? CommitUntil::journaled
+                                    : CommitUntil::viewed;
   const std::size_t group_max = 1 + draw(runtime::batch_buffers_max);
   const CommitOutcome o = node(d).commit(until, group_max, fault);
   result_.stats.groups += o.published > 0 ? 1 : 0;
   result_.stats.failed_commits += o.failed ? 1 : 0;
-  trace_commit(d, o, fault == CommitFault::none ? "" : fault == CommitFault::journal ? " (fail journal)" : " (fail view)");
+  trace_commit(d, o,
+               fault == CommitFault::none      ? ""
+               : fault == CommitFault::journal ? " (fail journal)"
+                                               : " (fail view)");
 }
 
 void Simulator::work_some_domain() {
@@ -694,8 +743,10 @@ void Simulator::crash_at(Domain d, CrashPoint point) {
       reached = reach(d, CommitStage::viewed);
       if (!reached || halted_) break;
       const std::size_t calls = n.publish_calls();
-      if (point == CrashPoint::mid_publish) n.transport().die_after(draw(std::max<std::size_t>(calls, 1)));
-      const CommitOutcome o = n.commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
+      if (point == CrashPoint::mid_publish)
+        n.transport().die_after(draw(std::max<std::size_t>(calls, 1)));
+      const CommitOutcome o =
+          n.commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
       trace_commit(d, o, point == CrashPoint::mid_publish ? " (dies publishing)" : "");
       break;
     }
@@ -704,7 +755,8 @@ void Simulator::crash_at(Domain d, CrashPoint point) {
   const CrashPoint at = reached ? point : CrashPoint::at_rest;
   ++result_.stats.crashes;
   ++result_.stats.crash_points[static_cast<std::size_t>(at)];
-  trace("crash %s at %s (stage=%s batches=%zu backlog=%zu)", name(d).c_str(), std::string(crash_point_name(at)).c_str(),
+  trace("crash %s at %s (stage=%s batches=%zu backlog=%zu)", name(d).c_str(),
+        std::string(crash_point_name(at)).c_str(),
         std::string(commit_stage_name(n.stage())).c_str(), n.applied_batches(), n.backlog());
   n.crash();
   restart(d, "crash");
@@ -717,7 +769,8 @@ void Simulator::crash_some_domain() {
     if (node(b).business_due(now_ns_) || node(b).applied_batches() > 0) busy.push_back(b);
   const bool idle = busy.empty() || draw(4) == 0;
   const Domain d = idle ? all_domains[draw(domain_count)] : busy[draw(busy.size())];
-  crash_at(d, idle ? CrashPoint::at_rest : static_cast<CrashPoint>(1 + draw(crash_point_count - 1)));
+  crash_at(d,
+           idle ? CrashPoint::at_rest : static_cast<CrashPoint>(1 + draw(crash_point_count - 1)));
 }
 
 void Simulator::duplicate_some_message() {
@@ -735,7 +788,8 @@ void Simulator::duplicate_some_message() {
   const Message copy = e.ring[from];
   e.ring.insert(e.ring.begin() + static_cast<std::ptrdiff_t>(to), copy);
   ++result_.stats.dup_injected;
-  trace("duplicate e%d seq=%llu at %zu", e.index, static_cast<unsigned long long>(copy.header.sequence), to);
+  trace("duplicate e%d seq=%llu at %zu", e.index,
+        static_cast<unsigned long long>(copy.header.sequence), to);
 }
 
 void Simulator::delay_some_edge() {
@@ -761,7 +815,8 @@ void Simulator::change_pg(bool heal) {
   }
   ++result_.stats.pg_changes;
   trace("pg %s latency=%lldms hang=%u decline=%u", heal ? "heals" : "changes",
-        static_cast<long long>(pg_config_.pg_latency_ms), pg_config_.pg_hang_permille, pg_config_.pg_decline_permille);
+        static_cast<long long>(pg_config_.pg_latency_ms), pg_config_.pg_hang_permille,
+        pg_config_.pg_decline_permille);
   node(Domain::payment).crash();
   restart(Domain::payment, "pg change");
 }
@@ -824,12 +879,14 @@ void Simulator::read_replies() {
         if (result == ipc::PlaceResult::accepted || result == ipc::PlaceResult::duplicate) {
           if (result == ipc::PlaceResult::accepted) ++result_.stats.accepted;
           accepted_.insert(r.header.order_id);
-          trace("client%u order %llu %s", c.port, static_cast<unsigned long long>(r.header.order_id),
+          trace("client%u order %llu %s", c.port,
+                static_cast<unsigned long long>(r.header.order_id),
                 result == ipc::PlaceResult::accepted ? "accepted" : "duplicate");
         } else {
           ++result_.stats.rejected;
           trace("client%u order rejected (%s)", c.port,
-                std::string(ipc::order_reason_name(static_cast<ipc::OrderReason>(body.reason))).c_str());
+                std::string(ipc::order_reason_name(static_cast<ipc::OrderReason>(body.reason)))
+                    .c_str());
         }
       } else if (type == MessageType::command_reply) {
         const auto body = ipc::body_as<ipc::CommandReplyBody>(r);
@@ -875,7 +932,8 @@ void Simulator::retry_stale(Client& c) {
     }
     c.outstanding[correlation_].retries = old.retries + 1;
     ++result_.stats.retries;
-    trace("client%u retry idem=%llu", c.port, static_cast<unsigned long long>(body.idempotency_key));
+    trace("client%u retry idem=%llu", c.port,
+          static_cast<unsigned long long>(body.idempotency_key));
     return;
   }
 }
@@ -908,7 +966,8 @@ void Simulator::place_order(Client& c) {
   }
   // The door: intake, catalog and sale window, then the CAS on every line (all or none).
   if (const char* refused = door(body); refused != nullptr) {
-    ++(std::string_view(refused) == "not on sale" ? result_.stats.not_on_sale : result_.stats.unavailable);
+    ++(std::string_view(refused) == "not on sale" ? result_.stats.not_on_sale
+                                                  : result_.stats.unavailable);
     trace("client%u %s p%u", c.port, refused, body.items[0].product_id);
     return;
   }
@@ -925,9 +984,11 @@ void Simulator::place_order(Client& c) {
     return;
   }
   trace("client%u place user=%llu p%u x%u%s coupon=%llu points=%lld idem=%llu", c.port,
-        static_cast<unsigned long long>(body.user_id), body.items[0].product_id, body.items[0].quantity,
-        body.item_count > 1 ? " +1 line" : "", static_cast<unsigned long long>(body.coupon_id),
-        static_cast<long long>(body.points_requested), static_cast<unsigned long long>(body.idempotency_key));
+        static_cast<unsigned long long>(body.user_id), body.items[0].product_id,
+        body.items[0].quantity, body.item_count > 1 ? " +1 line" : "",
+        static_cast<unsigned long long>(body.coupon_id),
+        static_cast<long long>(body.points_requested),
+        static_cast<unsigned long long>(body.idempotency_key));
 }
 
 void Simulator::cancel_order(Client& c) {
@@ -954,22 +1015,26 @@ void Simulator::command(Client& c) {
   bool sent = false;
   if (r == 0) {
     ipc::DepositBody b{user, 1000 + static_cast<std::int64_t>(draw(100)) * 1000};
-    sent = send(c, Domain::payment, ipc::make_message(MessageType::deposit, Domain::port, Domain::payment, b),
+    sent = send(c, Domain::payment,
+                ipc::make_message(MessageType::deposit, Domain::port, Domain::payment, b),
                 RequestKind::command);
   } else if (r == 1) {
     ipc::AccruePointsBody b{};
     b.user_id = user;
     b.amount = 100 + static_cast<std::int64_t>(draw(30)) * 100;
     (void)b.reason.assign("sim");
-    sent = send(c, Domain::point, ipc::make_message(MessageType::accrue_points, Domain::port, Domain::point, b),
+    sent = send(c, Domain::point,
+                ipc::make_message(MessageType::accrue_points, Domain::port, Domain::point, b),
                 RequestKind::command);
   } else if (r == 2) {
     ipc::RestockBody b{1 + draw(products_.size() - 1), 1 + static_cast<std::int64_t>(draw(3))};
-    sent = send(c, Domain::product, ipc::make_message(MessageType::restock, Domain::port, Domain::product, b),
+    sent = send(c, Domain::product,
+                ipc::make_message(MessageType::restock, Domain::port, Domain::product, b),
                 RequestKind::command);
   } else {
     ipc::IssueCouponBody b{1 + draw(3), user};
-    sent = send(c, Domain::coupon, ipc::make_message(MessageType::issue_coupon, Domain::port, Domain::coupon, b),
+    sent = send(c, Domain::coupon,
+                ipc::make_message(MessageType::issue_coupon, Domain::port, Domain::coupon, b),
                 RequestKind::command);
   }
   trace("client%u command %llu user=%llu%s", c.port, static_cast<unsigned long long>(r),
@@ -980,11 +1045,13 @@ void Simulator::client_action() {
   Client& c = clients_[draw(clients_.size())];
   retry_stale(c);
   const std::uint64_t r = draw(100);
-  if (r < 75) place_order(c);
-  else if (r < 88) cancel_order(c);
-  else command(c);
+  if (r < 75)
+    place_order(c);
+  else if (r < 88)
+    cancel_order(c);
+  else
+    command(c);
 }
-
 
 // --- Phases --------------------------------------------------------------------------------
 
@@ -1002,7 +1069,8 @@ bool Simulator::settle_round() {
       worked = true;
     }
     if (halted_ || !n.commit_due()) continue;
-    const CommitOutcome o = n.commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
+    const CommitOutcome o =
+        n.commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
     result_.stats.groups += o.published > 0 ? 1 : 0;
     trace_commit(d, o, "");
     worked = worked || o.grouped > 0 || o.published > 0 || o.flushed > 0;
@@ -1028,7 +1096,9 @@ bool Simulator::settle(bool advance_time, const char* phase) {
     ++result_.stats.drain_rounds;
     advance(std::max<std::int64_t>(due == INT64_MAX ? 0 : due - now_ns_, 0) + ms_ns);
   }
-  if (!halted_) fail(std::string(phase) + ": did not settle within " + std::to_string(settle_rounds_max) + " rounds");
+  if (!halted_)
+    fail(std::string(phase) + ": did not settle within " + std::to_string(settle_rounds_max) +
+         " rounds");
   return false;
 }
 
@@ -1063,7 +1133,8 @@ void Simulator::setup_catalog() {
     Product p;
     p.id = i;
     p.price = 1000 * (5 + static_cast<std::int64_t>(draw(40)));
-    p.stock = i == hot_product_ ? 2 + static_cast<std::int64_t>(draw(6)) : 10 + static_cast<std::int64_t>(draw(40));
+    p.stock = i == hot_product_ ? 2 + static_cast<std::int64_t>(draw(6))
+                                : 10 + static_cast<std::int64_t>(draw(40));
     p.max_per_user = i == hot_product_ ? 1 + static_cast<std::uint32_t>(draw(2)) : 0;
     if (i == product_count && draw(2) == 0) {
       p.starts_ns = t0_ns + 1'000 * ms_ns;
@@ -1104,7 +1175,8 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> Simulator::setup_accounts()
   // Money, points, coupons, and one blocked user.
   for (std::uint32_t u = 1; u <= users_; ++u) {
     if (draw(5) != 0)
-      admin(Domain::payment, MessageType::deposit, ipc::DepositBody{u, 1000 * (1 + static_cast<std::int64_t>(draw(150)))});
+      admin(Domain::payment, MessageType::deposit,
+            ipc::DepositBody{u, 1000 * (1 + static_cast<std::int64_t>(draw(150)))});
     if (draw(3) != 0) {
       ipc::AccruePointsBody b{};
       b.user_id = u;
@@ -1116,7 +1188,9 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> Simulator::setup_accounts()
   std::vector<std::pair<std::uint64_t, std::uint64_t>> issues;
   for (std::uint32_t u = 1; u <= users_; ++u)
     for (std::uint64_t t = 1; t <= 3; ++t)
-      if (draw(2) == 0) issues.push_back({admin(Domain::coupon, MessageType::issue_coupon, ipc::IssueCouponBody{t, u}), u});
+      if (draw(2) == 0)
+        issues.push_back(
+            {admin(Domain::coupon, MessageType::issue_coupon, ipc::IssueCouponBody{t, u}), u});
   if (draw(2) == 0) {
     blocked_user_ = users_;
     ipc::UpdateUserBody b{};
@@ -1153,8 +1227,8 @@ bool Simulator::setup() {
   }
   known_commands_.clear();
   reconcile_stock("setup");
-  trace("setup users=%u products=%zu coupons=%zu ports=%zu adapter=%s timeout=%lldms slots=%zu", users_,
-        products_.size() - 1, coupons_.size(), clients_.size(),
+  trace("setup users=%u products=%zu coupons=%zu ports=%zu adapter=%s timeout=%lldms slots=%zu",
+        users_, products_.size() - 1, coupons_.size(), clients_.size(),
         pg_config_.payment_adapter == engine::PaymentAdapter::pg ? "pg" : "wallet",
         static_cast<long long>(config_.step_timeout_ms), net_.edges[0].capacity);
   return !halted_ && result_.failures.empty();
@@ -1164,10 +1238,12 @@ void Simulator::check_facts() {
   journal::Env* order_view = node(Domain::order).view_env();
   journal::Env* product_view = node(Domain::product).view_env();
   journal::ReadTxn ot, pt;
-  if (!order_view->begin_read(ot).ok() || !product_view->begin_read(pt).ok()) return fail("views unreadable at the end");
+  if (!order_view->begin_read(ot).ok() || !product_view->begin_read(pt).ok())
+    return fail("views unreadable at the end");
   for (const Edge& e : net_.edges)
     if (!e.ring.empty() && e.to_domain())
-      fail("ring e" + std::to_string(e.index) + " still holds " + std::to_string(e.ring.size()) + " messages");
+      fail("ring e" + std::to_string(e.index) + " still holds " + std::to_string(e.ring.size()) +
+           " messages");
   for (Domain d : all_domains)
     if (node(d).commit_due()) fail(name(d) + " still has batches or messages on their way out");
   // Every order a client saw accepted exists and is terminal.
@@ -1179,44 +1255,50 @@ void Simulator::check_facts() {
     }
     const auto st = static_cast<OrderStatus>(row.status);
     if (st != OrderStatus::completed && st != OrderStatus::cancelled)
-      fail("accepted order " + std::to_string(id) + " is " + std::string(domains::order_status_name(st)));
+      fail("accepted order " + std::to_string(id) + " is " +
+           std::string(domains::order_status_name(st)));
   }
   // Units per (user, product) of completed orders: the per-customer limit held. The stock step
   // of every order ended where the order did (sold, or given back).
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> bought;
-  (void)ot.scan(order_view->table("orders"), {}, SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
-    OrderRow row{};
-    if (!journal::from_bytes(value, row)) return false;
-    check_stock_step(pt, row);
-    if (row.status == static_cast<std::uint8_t>(OrderStatus::completed)) {
-      ++result_.stats.completed;
-      for (std::uint32_t i = 0; i < row.item_count; ++i)
-        bought[{row.user_id, row.items[i].product_id}] += row.items[i].quantity;
-    } else if (row.status == static_cast<std::uint8_t>(OrderStatus::cancelled)) {
-      ++result_.stats.cancelled;
-    } else {
-      fail("order " + std::to_string(row.id) + " is not terminal after the drain");
-    }
-    return true;
-  });
+  (void)ot.scan(order_view->table("orders"), {}, SIZE_MAX,
+                [&](journal::Bytes, journal::Bytes value) {
+                  OrderRow row{};
+                  if (!journal::from_bytes(value, row)) return false;
+                  check_stock_step(pt, row);
+                  if (row.status == static_cast<std::uint8_t>(OrderStatus::completed)) {
+                    ++result_.stats.completed;
+                    for (std::uint32_t i = 0; i < row.item_count; ++i)
+                      bought[{row.user_id, row.items[i].product_id}] += row.items[i].quantity;
+                  } else if (row.status == static_cast<std::uint8_t>(OrderStatus::cancelled)) {
+                    ++result_.stats.cancelled;
+                  } else {
+                    fail("order " + std::to_string(row.id) + " is not terminal after the drain");
+                  }
+                  return true;
+                });
   for (const auto& [key, units] : bought) {
     const Product& p = products_[key.second];
     if (p.max_per_user != 0 && units > p.max_per_user)
-      fail("user " + std::to_string(key.first) + " holds " + std::to_string(units) + " units of product " +
-           std::to_string(p.id) + " (max_per_user " + std::to_string(p.max_per_user) + ")");
+      fail("user " + std::to_string(key.first) + " holds " + std::to_string(units) +
+           " units of product " + std::to_string(p.id) + " (max_per_user " +
+           std::to_string(p.max_per_user) + ")");
   }
   // Stock: the counters the ports reserve from agree with the owner's view, nothing held.
-  (void)pt.scan(product_view->table("products"), {}, SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
-    ProductRow row{};
-    if (!journal::from_bytes(value, row) || row.id >= stock_.size()) return false;
-    const std::string p = "product " + std::to_string(row.id) + ": ";
-    if (row.reserved != 0) fail(p + std::to_string(row.reserved) + " units still reserved after the drain");
-    if (row.sold > row.total) fail(p + "oversold: " + std::to_string(row.sold) + " of " + std::to_string(row.total));
-    if (stock_[row.id].available != row.total - row.reserved - row.sold)
-      fail(p + "counter says " + std::to_string(stock_[row.id].available) + " available, the view " +
-           std::to_string(row.total - row.reserved - row.sold));
-    return true;
-  });
+  (void)pt.scan(
+      product_view->table("products"), {}, SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
+        ProductRow row{};
+        if (!journal::from_bytes(value, row) || row.id >= stock_.size()) return false;
+        const std::string p = "product " + std::to_string(row.id) + ": ";
+        if (row.reserved != 0)
+          fail(p + std::to_string(row.reserved) + " units still reserved after the drain");
+        if (row.sold > row.total)
+          fail(p + "oversold: " + std::to_string(row.sold) + " of " + std::to_string(row.total));
+        if (stock_[row.id].available != row.total - row.reserved - row.sold)
+          fail(p + "counter says " + std::to_string(stock_[row.id].available) +
+               " available, the view " + std::to_string(row.total - row.reserved - row.sold));
+        return true;
+      });
 }
 
 void Simulator::check_stock_step(const journal::ReadTxn& product_view, const OrderRow& row) {
@@ -1226,12 +1308,14 @@ void Simulator::check_stock_step(const journal::ReadTxn& product_view, const Ord
                                                        : domains::StepState::none;
   if (want == domains::StepState::none) return;  // not terminal: reported on its own
   domains::ProductStep step{};
-  const journal::Status s =
-      product_view.get_as(node(Domain::product).view_env()->table("steps"), journal::key_u64(row.id), step);
-  const auto state = s.ok() ? static_cast<domains::StepState>(step.state) : domains::StepState::none;
+  const journal::Status s = product_view.get_as(node(Domain::product).view_env()->table("steps"),
+                                                journal::key_u64(row.id), step);
+  const auto state =
+      s.ok() ? static_cast<domains::StepState>(step.state) : domains::StepState::none;
   if (state == want) return;
-  fail("product stock step of order " + std::to_string(row.id) + " is " + std::string(domains::step_state_name(state)) +
-       ", yet the order is " + std::string(domains::order_status_name(status)) + " (after the drain)");
+  fail("product stock step of order " + std::to_string(row.id) + " is " +
+       std::string(domains::step_state_name(state)) + ", yet the order is " +
+       std::string(domains::order_status_name(status)) + " (after the drain)");
 }
 
 void Simulator::run_checker() {
@@ -1245,8 +1329,9 @@ void Simulator::run_checker() {
   const tools::CheckReport r = tools::run_check(o);
   if (!r.error.empty()) fail("check: " + r.error);
   for (const tools::Violation& v : r.violations)
-    fail("check: invariant " + std::to_string(v.invariant) + " order " + std::to_string(v.order_id) + " [" + v.domain +
-         " #" + std::to_string(v.journal_sequence) + "] " + v.what);
+    fail("check: invariant " + std::to_string(v.invariant) + " order " +
+         std::to_string(v.order_id) + " [" + v.domain + " #" + std::to_string(v.journal_sequence) +
+         "] " + v.what);
   trace("check orders=%llu completed=%llu cancelled=%llu violations=%zu",
         static_cast<unsigned long long>(r.orders), static_cast<unsigned long long>(r.completed),
         static_cast<unsigned long long>(r.cancelled), r.violations.size());
@@ -1266,7 +1351,8 @@ void Simulator::finish() {
   for (Domain d : all_domains) {
     journal::ReadTxn t;
     if (node(d).journal_env()->begin_read(t).ok())
-      trace("end %s records=%llu restarts=%llu", name(d).c_str(), static_cast<unsigned long long>(t.last_sequence()),
+      trace("end %s records=%llu restarts=%llu", name(d).c_str(),
+            static_cast<unsigned long long>(t.last_sequence()),
             static_cast<unsigned long long>(node(d).restarts()));
   }
   check_facts();
@@ -1275,8 +1361,9 @@ void Simulator::finish() {
 
 SimResult Simulator::run() {
   trace("seed %llu steps %u bug %s crash=%u dup=%u delay=%u fail_commit=%u reply_loss=%u",
-        static_cast<unsigned long long>(options_.seed), options_.steps, std::string(bug_mode_name(options_.bug)).c_str(),
-        faults_.crash, faults_.duplicate, faults_.delay, faults_.fail_commit, faults_.reply_loss);
+        static_cast<unsigned long long>(options_.seed), options_.steps,
+        std::string(bug_mode_name(options_.bug)).c_str(), faults_.crash, faults_.duplicate,
+        faults_.delay, faults_.fail_commit, faults_.reply_loss);
   if (start_nodes() && setup()) {
     lossless_ = false;
     for (std::uint32_t s = 0; s < options_.steps && !halted_; ++s) step();
@@ -1314,7 +1401,8 @@ std::string_view bug_mode_name(BugMode b) noexcept {
 }
 
 bool parse_bug_mode(std::string_view name, BugMode& out) noexcept {
-  for (BugMode b : {BugMode::none, BugMode::drop_cancel, BugMode::double_release, BugMode::skip_dedup})
+  for (BugMode b :
+       {BugMode::none, BugMode::drop_cancel, BugMode::double_release, BugMode::skip_dedup})
     if (bug_mode_name(b) == name) {
       out = b;
       return true;
@@ -1328,8 +1416,9 @@ SimResult run_seed(const SimOptions& options) {
 }
 
 void print_result(const SimResult& r, const SimOptions& options, std::ostream& out) {
-  out << "seed " << r.seed << (r.passed ? " passed" : " FAILED") << " (trace hash " << std::hex << r.trace_hash
-      << std::dec << ", " << r.stats.steps << " steps, " << r.stats.virtual_ms << " virtual ms)\n";
+  out << "seed " << r.seed << (r.passed ? " passed" : " FAILED") << " (trace hash " << std::hex
+      << r.trace_hash << std::dec << ", " << r.stats.steps << " steps, " << r.stats.virtual_ms
+      << " virtual ms)\n";
   for (const std::string& f : r.failures) out << "  failure: " << f << "\n";
   if (!r.trace.empty()) {
     out << "  trace" << (options.full_trace ? "" : " (last lines)") << ":\n";
@@ -1338,7 +1427,8 @@ void print_result(const SimResult& r, const SimOptions& options, std::ostream& o
   out << "  replay: tests/sim/sim_run --seed " << r.seed << " --steps " << options.steps;
   if (options.bug != BugMode::none) out << " --bug " << bug_mode_name(options.bug);
   out << " --trace\n";
-  if (!r.data_dir.empty()) out << "  journals kept in " << r.data_dir << " (flashsaga check --data ...)\n";
+  if (!r.data_dir.empty())
+    out << "  journals kept in " << r.data_dir << " (flashsaga check --data ...)\n";
 }
 
 }  // namespace flashsaga::sim

@@ -53,7 +53,7 @@ enum class BugMode : std::uint8_t {
   none = 0,
   drop_cancel = 1,     // the first OrderCancelled to product is lost for good (a lossy ring)
   double_release = 2,  // the transport applies product's stock give-backs (stock_add) twice
-  skip_dedup = 3,      // a restarted runtime forgets its inbox positions: duplicates reach the logic
+  skip_dedup = 3,  // a restarted runtime forgets its inbox positions: duplicates reach the logic
 };
 std::string_view bug_mode_name(BugMode b) noexcept;
 bool parse_bug_mode(std::string_view name, BugMode& out) noexcept;
@@ -62,8 +62,8 @@ struct SimOptions {
   std::uint64_t seed = 1;
   std::uint32_t steps = 300;  // main-phase scheduler steps (the drain comes after)
   BugMode bug = BugMode::none;
-  bool full_trace = false;    // keep every trace line (else the last trace_tail_lines)
-  bool echo = false;          // also print each trace line to stderr as it happens (debugging)
+  bool full_trace = false;         // keep every trace line (else the last trace_tail_lines)
+  bool echo = false;               // also print each trace line to stderr as it happens (debugging)
   std::filesystem::path tmp_root;  // empty: /dev/shm if present, else the system temp dir
   bool keep_dir = false;           // leave the journals for `flashsaga check/trace --data`
   bool run_checker = true;         // tools::run_check at the end (FLASHSAGA_SIM_CHECK=0: off)
@@ -85,7 +85,8 @@ std::string_view crash_point_name(CrashPoint p) noexcept;
 
 struct SimStats {
   std::uint64_t steps = 0, batches = 0, applied = 0, duplicates_dropped = 0;
-  std::uint64_t groups = 0, ahead_max = 0;  // committed groups; most batches applied ahead of the disk
+  std::uint64_t groups = 0,
+                ahead_max = 0;  // committed groups; most batches applied ahead of the disk
   std::uint64_t place_requests = 0, sold_out = 0, not_on_sale = 0, accepted = 0, rejected = 0;
   std::uint64_t completed = 0, cancelled = 0, retries = 0, cancels_requested = 0, commands = 0;
   std::uint64_t crashes = 0, failed_commits = 0, dup_injected = 0, delays = 0, pg_changes = 0;
