@@ -148,6 +148,7 @@ class Simulator final : public SimWorld, public runtime::PeerViews {
   void run_business(Domain d, const std::string& takes);
   void commit_some(Domain d, CommitFault fault);
   void trace_commit(Domain d, const CommitOutcome& o, const char* why);
+  void check_view_position(Domain d, const char* when);
   void fail_some_commit();
   void crash_some_domain();
   void crash_at(Domain d, CrashPoint point);
@@ -354,6 +355,7 @@ void Simulator::restart(Domain d, const char* why) {
         e.empty() ? "" : ": ", e.c_str());
   if (!e.empty()) return halt("restart of " + name(d) + " failed: " + e);
   if (d == Domain::product) load_product_seen();
+  check_view_position(d, "after recovery");
   // A crash of the stock owner or of the order domain may have lost a give-back (an effect
   // journaled but never applied): the counters are recomputed (the product domain's rule).
   if (d == Domain::product || d == Domain::order) reconcile_stock(why);
@@ -671,7 +673,29 @@ void Simulator::deliver(Domain d) {
   run_business(d, takes);
 }
 
+// Once a group is in the view (and after recovery), the view reflects the whole journal: its
+// position names the journal's last record (recovery.h: the view is the journal's prefix, and
+// a restart replays only what the view lacks).
+void Simulator::check_view_position(Domain d, const char* when) {
+  SimNode& n = node(d);
+  journal::ReadTxn v;
+  domains::ViewPosition position{};
+  if (!n.view_env()->begin_read(v).ok()) return fail(name(d) + ": the view is unreadable");
+  const journal::Status s =
+      v.get_as(n.view_env()->table(domains::view_counters_table_name),
+               journal::as_bytes(domains::view_position_key), position);
+  if (!s.ok() && s.code() != journal::ErrorCode::not_found)
+    return fail(name(d) + ": the view position is unreadable: " + s.message());
+  const std::uint64_t last = n.journal_env()->stats().last_sequence;
+  if (position.last_sequence != last)
+    fail(name(d) + " view " + when + ": its position says journal record " +
+         std::to_string(position.last_sequence) + ", the journal ends at " + std::to_string(last));
+}
+
 void Simulator::trace_commit(Domain d, const CommitOutcome& o, const char* why) {
+  const CommitStage stage = node(d).stage();
+  if (o.viewed && (stage == CommitStage::viewed || stage == CommitStage::idle))
+    check_view_position(d, "after a commit");
   if (!o.did_something()) return;
   trace("commit %s%s group=%zu%s%s published=%zu flushed=%zu stage=%s%s%s", name(d).c_str(), why,
         o.grouped, o.journaled ? " journal" : "", o.viewed ? " view" : "", o.published, o.flushed,
