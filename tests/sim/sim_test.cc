@@ -56,6 +56,7 @@ TEST(Sim, CiProfileSeedsPassEveryInvariant) {
     total.crashes += r.stats.crashes;
     total.failed_commits += r.stats.failed_commits;
     total.ring_full += r.stats.ring_full;
+    total.held_back += r.stats.held_back;
     total.lost_replies += r.stats.lost_replies;
     total.ahead_max = std::max(total.ahead_max, r.stats.ahead_max);
     for (std::size_t p = 0; p < crash_point_count; ++p)
@@ -73,8 +74,9 @@ TEST(Sim, CiProfileSeedsPassEveryInvariant) {
     std::cout << (p == 0 ? "" : ", ") << crash_point_name(static_cast<CrashPoint>(p)) << " "
               << total.crash_points[p];
   std::cout << "), " << total.failed_commits << " failed commits, " << total.ring_full
-            << " full rings at the door, " << total.lost_replies << " lost replies, up to "
-            << total.ahead_max << " batches ahead of the disk\n";
+            << " full rings at the door, " << total.held_back
+            << " commits held back by a full ring, " << total.lost_replies
+            << " lost replies, up to " << total.ahead_max << " batches ahead of the disk\n";
   EXPECT_GT(total.accepted, seeds);  // the runs really trade
   EXPECT_GT(total.crashes, seeds / 4);
   if (seeds < 200) return;  // a short profile need not hit every fault
@@ -82,6 +84,7 @@ TEST(Sim, CiProfileSeedsPassEveryInvariant) {
     EXPECT_GT(total.crash_points[p], 0u) << crash_point_name(static_cast<CrashPoint>(p));
   EXPECT_GT(total.failed_commits, 0u);
   EXPECT_GT(total.ring_full, 0u);
+  EXPECT_GT(total.held_back, 0u);  // a full ring kept committed messages pending
   EXPECT_GT(total.lost_replies, 0u);
   EXPECT_GE(total.ahead_max, 2u);  // the business stage ran ahead of the committing stage
   EXPECT_LE(total.ahead_max, runtime::batch_buffers_max);

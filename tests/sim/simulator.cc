@@ -681,9 +681,8 @@ void Simulator::check_view_position(Domain d, const char* when) {
   journal::ReadTxn v;
   domains::ViewPosition position{};
   if (!n.view_env()->begin_read(v).ok()) return fail(name(d) + ": the view is unreadable");
-  const journal::Status s =
-      v.get_as(n.view_env()->table(domains::view_counters_table_name),
-               journal::as_bytes(domains::view_position_key), position);
+  const journal::Status s = v.get_as(n.view_env()->table(domains::view_counters_table_name),
+                                     journal::as_bytes(domains::view_position_key), position);
   if (!s.ok() && s.code() != journal::ErrorCode::not_found)
     return fail(name(d) + ": the view position is unreadable: " + s.message());
   const std::uint64_t last = n.journal_env()->stats().last_sequence;
@@ -693,6 +692,8 @@ void Simulator::check_view_position(Domain d, const char* when) {
 }
 
 void Simulator::trace_commit(Domain d, const CommitOutcome& o, const char* why) {
+  result_.stats.groups += o.published > 0 ? 1 : 0;
+  result_.stats.held_back += o.published > 0 && node(d).backlog() > 0 ? 1 : 0;
   const CommitStage stage = node(d).stage();
   if (o.viewed && (stage == CommitStage::viewed || stage == CommitStage::idle))
     check_view_position(d, "after a commit");
@@ -711,7 +712,6 @@ void Simulator::commit_some(Domain d, CommitFault fault) {
                                     : CommitUntil::viewed;
   const std::size_t group_max = 1 + draw(runtime::batch_buffers_max);
   const CommitOutcome o = node(d).commit(until, group_max, fault);
-  result_.stats.groups += o.published > 0 ? 1 : 0;
   result_.stats.failed_commits += o.failed ? 1 : 0;
   trace_commit(d, o,
                fault == CommitFault::none      ? ""
@@ -1095,7 +1095,6 @@ bool Simulator::settle_round() {
     if (halted_ || !n.commit_due()) continue;
     const CommitOutcome o =
         n.commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
-    result_.stats.groups += o.published > 0 ? 1 : 0;
     trace_commit(d, o, "");
     worked = worked || o.grouped > 0 || o.published > 0 || o.flushed > 0;
   }
