@@ -170,6 +170,7 @@ class Simulator final : public SimWorld, public runtime::PeerViews {
   void retry_stale(Client& c);
   bool send(Client& c, Domain to, Message m, RequestKind kind);
   void read_replies();
+  void check_readable(std::uint64_t order_id);
   const char* door(const ipc::PlaceOrderBody& body);
   bool reserve(ipc::PlaceOrderBody& body);  // the port's CAS: all lines or none
   void give_back(const ipc::PlaceOrderBody& body);
@@ -889,6 +890,17 @@ bool Simulator::send(Client& c, Domain to, Message m, RequestKind kind) {
   return true;
 }
 
+// Read-your-writes: a client that got its 202 finds the order in the order view (replies
+// leave only after the view commit).
+void Simulator::check_readable(std::uint64_t order_id) {
+  journal::Env* view = node(Domain::order).view_env();
+  journal::ReadTxn txn;
+  OrderRow row{};
+  if (view == nullptr || !view->begin_read(txn).ok()) return fail("the order view is unreadable");
+  if (!txn.get_as(view->table("orders"), journal::key_u64(order_id), row).ok())
+    fail("order " + std::to_string(order_id) + " was accepted, yet the order view lacks it");
+}
+
 void Simulator::read_replies() {
   for (Client& c : clients_) {
     while (!c.replies.empty()) {
@@ -903,6 +915,7 @@ void Simulator::read_replies() {
         if (result == ipc::PlaceResult::accepted || result == ipc::PlaceResult::duplicate) {
           if (result == ipc::PlaceResult::accepted) ++result_.stats.accepted;
           accepted_.insert(r.header.order_id);
+          check_readable(r.header.order_id);
           trace("client%u order %llu %s", c.port,
                 static_cast<unsigned long long>(r.header.order_id),
                 result == ipc::PlaceResult::accepted ? "accepted" : "duplicate");

@@ -29,9 +29,16 @@
 //     product domain's rule, domains/product/product_domain.h, which it only runs with a real
 //     deployment): available = total - reserved - sold - units of orders above its
 //     last_order_seen in the order view - units of PlaceOrders not yet applied.
+//   - facts checked as the run goes: a client that got its 202 finds the order in the order
+//     view (read-your-writes); after every view commit and every recovery the view's position
+//     names the journal's last record; the product domain's next batch never counts more units
+//     than there are, nor hears of an order's end before the Reservations that count it (either
+//     would trip its assertions: the run stops with the broken promise named); a reconciliation
+//     never finds a counter above what the views allow.
 //   - at the end: drain (heal the PG, deliver everything, advance time past every deadline),
-//     then simulator-level facts (every accepted order terminal, stock counters conserved,
-//     nothing oversold, max_per_user held) and tools::run_check with require_terminal.
+//     then simulator-level facts (every accepted order terminal, its stock step sold or given
+//     back, stock counters conserved, nothing oversold, max_per_user held) and tools::run_check
+//     with require_terminal.
 //
 // Example:
 //   SimResult r = run_seed({.seed = 42});
