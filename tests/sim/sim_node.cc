@@ -33,7 +33,7 @@ journal::Options env_options(Domain d, const std::filesystem::path& data_dir, bo
     o.map_size_max_bytes = o.map_size_bytes;
     o.tables = domains::all_tables(d);
   } else {
-    // Small: a seed writes a few hundred KiB, so the map grows (map_full, grow, retry).
+    // LMDB's smallest map: a seed of a few thousand steps fills it (map_full, grow, retry).
     o.map_size_bytes = std::size_t{1} << 20;
     o.map_size_max_bytes = std::size_t{256} << 20;
     o.tables = domains::journal_tables();
@@ -86,7 +86,8 @@ void SimNode::crash() {
 std::string SimNode::restart(bool forget_inbox) {
   crash();
   ++restarts_;
-  journal::Status s = journal::Env::open(env_options(domain_, dir_, false), journal_);
+  journal::Status s =
+      journal::Env::open(env_options(domain_, dir_, false), journal_);
   if (!s.ok()) return "cannot open journal: " + s.message();
   if (s = journal::Env::open(env_options(domain_, dir_, true), view_); !s.ok())
     return "cannot open view: " + s.message();
@@ -169,8 +170,10 @@ bool SimNode::write(bool view, CommitOutcome& out) {
       degraded_ = false;
       return true;
     }
-    if (s.code() == journal::ErrorCode::map_full && env.grow().ok())
-      continue;  // grown: retry at once
+    if (s.code() == journal::ErrorCode::map_full && env.grow().ok()) {
+      ++out.grown;  // Runtime::handle_failure: a grown map is retried at once
+      continue;
+    }
     out.failed = true;
     out.error = std::string(view ? "view: " : "journal: ") + s.message();
     degraded_ = true;  // Runtime::handle_failure: intake paused until a commit succeeds

@@ -25,8 +25,11 @@
 // Guarantees: nothing here reads a clock, spawns a thread or iterates in address order.
 //
 // Example:
-//   SimNode node(Domain::coupon, dir, [] { return std::make_unique<CouponDomain>(); }, net, world,
-//   peers); node.restart(false); node.transport().show(0, 2, now); node.run_business(now);
+//   SimNode node(Domain::coupon, dir, [] { return std::make_unique<CouponDomain>(); }, net,
+//                world, peers);
+//   node.restart(false);
+//   node.transport().show(0, 2, now);
+//   node.run_business(now);
 //   node.commit(CommitUntil::published, batch_buffers_max, CommitFault::none);
 #pragma once
 
@@ -71,10 +74,11 @@ struct CommitOutcome {
   bool journaled = false, viewed = false;
   std::size_t published = 0;  // batches published
   std::size_t flushed = 0;    // messages a full ring had kept back, sent now
+  std::size_t grown = 0;      // map_full: the environment's map grew and the commit was retried
   bool failed = false;        // a commit failed; the group waits for the next call
   std::string error;
   bool did_something() const noexcept {
-    return grouped || journaled || viewed || published || flushed || failed;
+    return grouped || journaled || viewed || published || flushed || grown || failed;
   }
 };
 

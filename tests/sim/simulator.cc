@@ -699,10 +699,11 @@ void Simulator::trace_commit(Domain d, const CommitOutcome& o, const char* why) 
   if (o.viewed && (stage == CommitStage::viewed || stage == CommitStage::idle))
     check_view_position(d, "after a commit");
   if (!o.did_something()) return;
-  trace("commit %s%s group=%zu%s%s published=%zu flushed=%zu stage=%s%s%s", name(d).c_str(), why,
+  result_.stats.maps_grown += o.grown;
+  trace("commit %s%s group=%zu%s%s published=%zu flushed=%zu stage=%s%s%s%s", name(d).c_str(), why,
         o.grouped, o.journaled ? " journal" : "", o.viewed ? " view" : "", o.published, o.flushed,
-        std::string(commit_stage_name(node(d).stage())).c_str(), o.failed ? " FAILED " : "",
-        o.error.c_str());
+        std::string(commit_stage_name(node(d).stage())).c_str(), o.grown != 0 ? " (map grown)" : "",
+        o.failed ? " FAILED " : "", o.error.c_str());
 }
 
 void Simulator::commit_some(Domain d, CommitFault fault) {
