@@ -86,8 +86,7 @@ void SimNode::crash() {
 std::string SimNode::restart(bool forget_inbox) {
   crash();
   ++restarts_;
-  journal::Status s =
-      journal::Env::open(env_options(domain_, dir_, false), journal_);
+  journal::Status s = journal::Env::open(env_options(domain_, dir_, false), journal_);
   if (!s.ok()) return "cannot open journal: " + s.message();
   if (s = journal::Env::open(env_options(domain_, dir_, true), view_); !s.ok())
     return "cannot open view: " + s.message();

@@ -98,7 +98,7 @@ struct SimStats {
   std::uint64_t completed = 0, cancelled = 0, retries = 0, cancels_requested = 0, commands = 0;
   std::uint64_t crashes = 0, failed_commits = 0, dup_injected = 0, delays = 0, pg_changes = 0;
   std::uint64_t lost_replies = 0, ring_full = 0, unavailable = 0;
-  std::uint64_t held_back = 0;  // commits after which a full ring kept messages pending
+  std::uint64_t held_back = 0;   // commits after which a full ring kept messages pending
   std::uint64_t maps_grown = 0;  // commits that found the map full, grew it and were retried
   std::uint64_t reconciliations = 0, drain_rounds = 0;
   std::array<std::uint64_t, crash_point_count> crash_points{};
