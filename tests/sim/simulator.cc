@@ -1347,8 +1347,9 @@ void Simulator::check_stock_step(const journal::ReadTxn& product_view, const Ord
   domains::ProductStep step{};
   const journal::Status s = product_view.get_as(node(Domain::product).view_env()->table("steps"),
                                                 journal::key_u64(row.id), step);
+  // No step row: the product domain still holds the order's units reserved (ProductDomain).
   const auto state =
-      s.ok() ? static_cast<domains::StepState>(step.state) : domains::StepState::none;
+      s.ok() ? static_cast<domains::StepState>(step.state) : domains::StepState::reserved;
   if (state == want) return;
   fail("product stock step of order " + std::to_string(row.id) + " is " +
        std::string(domains::step_state_name(state)) + ", yet the order is " +
