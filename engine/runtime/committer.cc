@@ -66,6 +66,9 @@ void Committer::resume(CommitterStart start) {
   }
   inbox_ = std::move(start.inbox);
   journal_created_ns_ = start.journal_created_ns;
+  // Recovery brought the view up to the journal's end: a first group with no journal value
+  // must not write an older view position (the next start would replay the whole journal).
+  last_view_sequence_ = journal_.next_sequence() - 1;
   viewed_batch_.store(start.viewed_batch, std::memory_order_release);
   published_batch_.store(start.viewed_batch, std::memory_order_release);
 }
