@@ -426,6 +426,9 @@ void OrderDomain::cancel(Batch& b, OrderRow& row, OrderReason reason) {
   ipc::OrderFinishedBody f = finished_body(row);
   f.reason = row.reason;
   f.was_completed = row.was_completed;
+  // An order placed in this very batch (a cancel right behind its PlaceOrder): the product
+  // domain must count its reservation before it hears of the cancel.
+  if (!placed_.empty() && row.id >= placed_.front().id) send_reservations(b);
   // Every domain that may have done something for this order hears of it; each one's gate
   // decides from its own journal what, if anything, to undo.
   b.send(Domain::product, order_message(MessageType::order_cancelled, Domain::product, row.id, f));

@@ -67,6 +67,9 @@ void Committer::resume(CommitterStart start) {
   }
   inbox_ = std::move(start.inbox);
   journal_created_ns_ = start.journal_created_ns;
+  // Recovery brought the view up to the journal's end: a first group with no journal value
+  // must not write an older view position (the next start would replay the whole journal).
+  last_view_sequence_ = journal_.next_sequence() - 1;
   viewed_batch_.store(start.viewed_batch, std::memory_order_release);
   published_batch_.store(start.viewed_batch, std::memory_order_release);
 }
@@ -98,6 +101,8 @@ journal::Status Committer::commit(std::span<BatchBuffer* const> batches) {
   }
   for (const CursorRow& row : cursor_rows_)
     if (s = txn.put(cursors_, row.key, row.value()); !s.ok()) return s;
+  if (faults_ != nullptr)
+    if (s = faults_->before_commit(false); !s.ok()) return s;
   return txn.commit();
 }
 
@@ -168,6 +173,8 @@ journal::Status Committer::write_view(std::span<BatchBuffer* const> batches) {
   const domains::ViewPosition position{last_sequence, batches.back()->id, journal_created_ns_, 0};
   s = txn.put_as(tables_.counters, journal::as_bytes(domains::view_position_key), position);
   if (!s.ok()) return s;
+  if (faults_ != nullptr)
+    if (s = faults_->before_commit(true); !s.ok()) return s;
   if (s = txn.commit(); !s.ok()) return s;
   last_view_sequence_ = last_sequence;
   viewed_batch_.store(batches.back()->id, std::memory_order_release);

@@ -43,6 +43,15 @@ struct ViewTables {
   journal::TableId counters = 0;         // the view's counters table
 };
 
+// Test-only fault injection (the deterministic simulator, tests/sim): asked just before each
+// commit. A non-ok status fails that commit as if LMDB had returned it — the transaction is
+// aborted, nothing is stored — and the caller retries the same batches, as after a real error.
+class CommitFaults {
+ public:
+  virtual ~CommitFaults() = default;
+  virtual journal::Status before_commit(bool view) = 0;  // view: the view commit, else the journal's
+};
+
 // Applies one batch's state entries (puts and deletes) to a view transaction.
 journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables, const journal::BatchView& batch);
 
@@ -62,6 +71,8 @@ class Committer {
             ipc::DomainStatus* status, std::unique_ptr<StagedJournal> staged = nullptr);
 
   void resume(CommitterStart start);
+  // Test-only: where injected commit failures come from (nullptr: none, the default).
+  void set_faults(CommitFaults* faults) noexcept { faults_ = faults; }
 
   journal::Status write_journal(std::span<BatchBuffer* const> batches);
   journal::Status write_view(std::span<BatchBuffer* const> batches);
@@ -113,6 +124,7 @@ class Committer {
   Transport& transport_;
   ViewTables tables_;
   ipc::DomainStatus* status_;
+  CommitFaults* faults_ = nullptr;
   journal::TableId cursors_ = 0;
   std::vector<Output> outputs_;
   std::vector<domains::InboxEntry> inbox_;       // as last journaled

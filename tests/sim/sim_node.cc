@@ -1,389 +1,269 @@
 #include "tests/sim/sim_node.h"
 
 #include <algorithm>
+#include <span>
 
 #include "domains/rows.h"
 #include "engine/base/assert.h"
+#include "engine/runtime/recovery.h"
 
 namespace flashsaga::sim {
 namespace {
 
 using ipc::Domain;
-using ipc::Message;
-using ipc::Node;
+using runtime::BatchBuffer;
 
-// The same bounds as engine/runtime/runtime.cc.
-constexpr std::uint32_t commit_attempts_max = 4;
-constexpr std::size_t prune_count_max = 4096;
+// A commit that fails for lack of map space grows the map and is retried at once, like
+// Runtime::commit_group; past this many attempts the failure waits for the next call.
+constexpr std::uint32_t commit_attempts_max = 8;
+// advance_to(): operations to reach a stage (at most one full turn of the stage cycle, twice).
+constexpr std::uint32_t stage_steps_max = 8;
+// drain_commits(): groups committed at most (each takes at least one batch).
+constexpr std::uint32_t drain_groups_max = 2 * runtime::batch_buffers_max;
 
-using ipc::domain_node;
-using ipc::port_node;
-
-journal::Options env_options(Domain d, const std::filesystem::path& data_dir) {
+journal::Options env_options(Domain d, const std::filesystem::path& data_dir, bool view) {
   journal::Options o;
-  o.dir = data_dir / std::string(ipc::domain_name(d));
+  o.dir = data_dir / std::string(ipc::domain_name(d)) / (view ? "view" : "journal");
   o.domain = std::string(ipc::domain_name(d));
   o.durability = journal::Durability::nosync;
-  // Small: a seed writes a few hundred KiB. The map grows on map_full like the runtime's.
-  o.map_size_bytes = std::size_t{1} << 20;
-  o.map_size_max_bytes = std::size_t{256} << 20;
   o.space_reserve_bytes = std::size_t{256} << 10;  // on tmpfs a reservation is real memory
-  o.tables = domains::all_tables(d);
+  if (view) {
+    // Like Config::view_options: mapped at its largest from the start (a sparse file on tmpfs).
+    o.map_size_bytes = std::size_t{64} << 20;
+    o.map_size_max_bytes = o.map_size_bytes;
+    o.tables = domains::all_tables(d);
+  } else {
+    // LMDB's smallest map: a seed of a few thousand steps fills it (map_full, grow, retry).
+    o.map_size_bytes = std::size_t{1} << 20;
+    o.map_size_max_bytes = std::size_t{256} << 20;
+    o.tables = domains::journal_tables();
+  }
   return o;
 }
 
 }  // namespace
 
-std::string_view crash_point_name(CrashPoint p) noexcept {
-  switch (p) {
-    case CrashPoint::none: return "none";
-    case CrashPoint::before_commit: return "before_commit";
-    case CrashPoint::after_commit: return "after_commit";
-    case CrashPoint::before_release: return "before_release";
-    case CrashPoint::before_publish: return "before_publish";
-    case CrashPoint::mid_publish: return "mid_publish";
+std::string_view commit_stage_name(CommitStage s) noexcept {
+  switch (s) {
+    case CommitStage::idle: return "idle";
+    case CommitStage::grouped: return "grouped";
+    case CommitStage::journaled: return "journaled";
+    case CommitStage::viewed: return "viewed";
   }
   return "unknown";
 }
 
-// --- Edges -------------------------------------------------------------------------------------
-
-Network::Network() {
-  FS_ASSERT(edge_count == ipc::edge_count(deployment_ports));
-  for (int e = 0; e < edge_count; ++e) {
-    edges[e].index = e;
-    edges[e].from = edge_from(e);
-    edges[e].to = edge_to(e);
-  }
-}
-
-Edge& Network::edge(Node from, Node to) {
-  const int e = edge_index(from, to);
-  FS_ASSERT(e >= 0);
-  return edges[static_cast<std::size_t>(e)];
-}
-
-// --- SimNode -----------------------------------------------------------------------------------
-
-SimNode::SimNode(Domain domain, std::filesystem::path data_dir, Factory factory, Network& net)
-    : domain_(domain), dir_(std::move(data_dir)), factory_(std::move(factory)), net_(net) {
-  const Node self = domain_node(domain_);
-  for (int e = 0; e < edge_count; ++e) {
-    const Node from = edge_from(e);
-    const Node to = edge_to(e);
-    if (to == self) {
-      Input in;
-      in.edge = e;
-      in.from_port = from.domain == Domain::port;
-      inputs_.push_back(in);
-      input_edges_.push_back(e);
-    } else if (from == self && to.domain != Domain::port) {
-      Output out;
-      out.edge = e;
-      out.to = to.domain;
-      outputs_.push_back(std::move(out));
-    }
-  }
-}
+SimNode::SimNode(Domain domain, std::filesystem::path data_dir, Factory factory, Network& net,
+                 SimWorld& world, runtime::PeerViews& peers)
+    : domain_(domain),
+      dir_(std::move(data_dir)),
+      factory_(std::move(factory)),
+      net_(net),
+      world_(world),
+      peers_(peers) {}
 
 SimNode::~SimNode() { crash(); }
 
 void SimNode::crash() {
+  agent_.reset();
+  committer_.reset();
   logic_.reset();
-  env_.reset();
-  for (Output& out : outputs_) out.pending.clear();  // memory of a dead process
+  transport_.reset();
+  view_.reset();
+  journal_.reset();
+  applied_.clear();
+  group_.clear();
+  free_.clear();
+  stage_ = CommitStage::idle;
+  fault_ = CommitFault::none;
+  degraded_ = false;  // a restarted runtime clears its degraded bit and finds out for itself
+  // The read position is process memory: what was read and not released comes again.
+  const ipc::Node self = ipc::domain_node(domain_);
+  for (Edge& e : net_.edges)
+    if (e.to == self) e.read = e.released;
 }
 
-std::uint64_t SimNode::input_position(int edge) const {
-  for (const Input& in : inputs_)
-    if (in.edge == edge) return in.last_sequence;
-  return 0;
-}
-
-std::string SimNode::restart(const std::array<SimNode*, domain_count + 1>& nodes) {
-  (void)nodes;
+std::string SimNode::restart(bool forget_inbox) {
   crash();
   ++restarts_;
-  journal::Status s = journal::Env::open(env_options(domain_, dir_), env_);
+  journal::Status s = journal::Env::open(env_options(domain_, dir_, false), journal_);
   if (!s.ok()) return "cannot open journal: " + s.message();
+  if (s = journal::Env::open(env_options(domain_, dir_, true), view_); !s.ok())
+    return "cannot open view: " + s.message();
   logic_ = factory_();
   FS_ASSERT(logic_ && logic_->domain() == domain_);
-  t_inbox_ = env_->table("inbox");
-  t_outseq_ = env_->table("outseq");
-  t_outbox_ = env_->table("outbox");
-
-  journal::ReadTxn txn;
-  if (s = env_->begin_read(txn); !s.ok()) return "cannot read journal: " + s.message();
-  for (Input& in : inputs_) {
-    domains::InboxEntry entry{};
-    s = txn.get_as(t_inbox_, journal::key_u64(static_cast<std::uint64_t>(in.edge)), entry);
-    if (!s.ok() && s.code() != journal::ErrorCode::not_found) return "cannot read inbox: " + s.message();
-    const bool fresh = !s.ok() || (in.from_port && entry.segment_id != sim_segment_id);
-    in.last_sequence = fresh ? 0 : entry.last_sequence;
-  }
-  for (Output& out : outputs_) {
-    std::uint64_t seq = 0;
-    s = txn.get_as(t_outseq_, journal::key_u64(static_cast<std::uint64_t>(out.edge)), seq);
-    if (!s.ok() && s.code() != journal::ErrorCode::not_found) return "cannot read outseq: " + s.message();
-    out.next_sequence = s.ok() ? seq : 0;
-    // Re-send what the consumer has not acknowledged; the ring may still hold some of it and
-    // the consumer drops those duplicates by sequence.
-    const std::uint64_t acked = net_.edges[static_cast<std::size_t>(out.edge)].acked;
-    out.pruned_upto = 0;
-    out.pending.clear();
-    const auto from = journal::key_u64_u64(static_cast<std::uint64_t>(out.edge), acked + 1);
-    s = txn.scan(t_outbox_, from, outbox_pending_max, [&](journal::Bytes key, journal::Bytes value) {
-      if (journal::u64_from_key(key, 0) != static_cast<std::uint64_t>(out.edge)) return false;
-      Message m;
-      if (!journal::from_bytes(value, m)) return true;
-      out.pending.push_back(m);
-      return true;
-    });
-    if (!s.ok()) return "cannot read outbox: " + s.message();
-  }
-  s = logic_->recover(*env_, txn);
-  if (!s.ok()) return "recovery failed: " + s.message();
-  txn = journal::ReadTxn();
-  publish_pending();
+  transport_ = std::make_unique<SimTransport>(domain_, net_, world_);
+  runtime::ViewTables tables;
+  for (const std::string& t : logic_->tables()) tables.by_tag.push_back(view_->table(t));
+  tables.counters = view_->table(domains::view_counters_table_name);
+  runtime::Recovered r;
+  if (s = runtime::recover(*journal_, *view_, tables, *logic_, *transport_, r); !s.ok())
+    return "recovery failed: " + s.message();
+  replayed_ = r.view_batches_replayed;
+  const std::vector<std::uint64_t> truth = r.agent.last_applied;
+  if (forget_inbox) std::fill(r.agent.last_applied.begin(), r.agent.last_applied.end(), 0);
+  transport_->resume(r.agent.last_applied, truth);
+  agent_ =
+      std::make_unique<runtime::Agent>(*logic_, *transport_, view_.get(), &peers_, drain_count_max);
+  agent_->resume(r.agent);
+  committer_ =
+      std::make_unique<runtime::Committer>(*journal_, *view_, *transport_, tables, nullptr);
+  committer_->set_faults(this);
+  committer_->resume(std::move(r.committer));
+  agent_->set_view_progress(committer_->viewed_counter());
+  committer_->flush();
+  for (BatchBuffer& b : buffers_) free_.push_back(&b);
   return {};
 }
 
-bool SimNode::outputs_backed_up() const {
-  const std::size_t headroom = static_cast<std::size_t>(drain_count_max) * (inputs_.size() + 1);
-  for (const Output& out : outputs_)
-    if (out.pending.size() + headroom > outbox_pending_max) return true;
+bool SimNode::business_due(std::int64_t now_ns) const {
+  if (!up() || free_.empty()) return false;
+  for (std::size_t i = 0; i < transport_->inputs().size(); ++i) {
+    const Edge& e = net_.edges[static_cast<std::size_t>(transport_->inputs()[i].edge)];
+    if (e.unread() > 0 && e.delayed_until_ns <= now_ns) return true;
+  }
+  return logic_->tick_due(now_ns);
+}
+
+BusinessOutcome SimNode::run_business(std::int64_t now_ns) {
+  BusinessOutcome out;
+  if (!up() || free_.empty()) return out;  // every buffer is on its way to the disk
+  // Runtime::Impl::cycle(): no input while the logic says so or while the outboxes back up.
+  const std::size_t headroom = std::size_t{drain_count_max} * (transport_->inputs().size() + 1);
+  out.took_input = logic_->before_batch() && committer_->backlog() + headroom <= outbox_pending_max;
+  BatchBuffer* b = free_.back();
+  out.ran = true;
+  out.work = agent_->run_batch(*b, committer_->viewed_batch(), out.took_input, now_ns, &out.filled);
+  transport_->hide_all();
+  if (!out.filled) return out;
+  free_.pop_back();
+  applied_.push_back(b);
+  out.batch = b->id;
+  out.messages_in = b->messages_in;
+  out.duplicates = b->duplicate;
+  out.records = b->journal.record_count();
+  out.sends = b->sends.size();
+  out.replies = b->replies.size();
+  out.effects = b->effects.size();
+  return out;
+}
+
+bool SimNode::commit_due() const noexcept {
+  return up() && (!applied_.empty() || stage_ != CommitStage::idle || committer_->backlog() > 0);
+}
+
+journal::Status SimNode::before_commit(bool view) {
+  const CommitFault wanted = view ? CommitFault::view : CommitFault::journal;
+  if (fault_ != wanted) return {};
+  fault_ = CommitFault::none;
+  return journal::Status(journal::ErrorCode::io, 5, "simulated commit failure");
+}
+
+bool SimNode::write(bool view, CommitOutcome& out) {
+  journal::Env& env = view ? *view_ : *journal_;
+  const std::span<BatchBuffer* const> group(group_);
+  for (std::uint32_t attempt = 0; attempt < commit_attempts_max; ++attempt) {
+    const journal::Status s =
+        view ? committer_->write_view(group) : committer_->write_journal(group);
+    if (s.ok()) {
+      degraded_ = false;
+      return true;
+    }
+    if (s.code() == journal::ErrorCode::map_full && env.grow().ok()) {
+      ++out.grown;  // Runtime::handle_failure: a grown map is retried at once
+      continue;
+    }
+    out.failed = true;
+    out.error = std::string(view ? "view: " : "journal: ") + s.message();
+    degraded_ = true;  // Runtime::handle_failure: intake paused until a commit succeeds
+    return false;
+  }
+  out.failed = true;
+  out.error = view ? "view: map cannot grow" : "journal: map cannot grow";
+  degraded_ = true;
   return false;
 }
 
-std::size_t SimNode::publish_pending(std::size_t limit) {
-  std::size_t published = 0;
-  for (Output& out : outputs_) {
-    Edge& edge = net_.edges[static_cast<std::size_t>(out.edge)];
-    while (!out.pending.empty() && !edge.full() && published < limit) {
-      edge.ring.push_back(out.pending.front());
-      out.pending.pop_front();
-      ++published;
-    }
+void SimNode::publish_group(CommitOutcome& out) {
+  for (BatchBuffer* b : group_) {
+    committer_->publish(*b);
+    free_.push_back(b);
   }
-  return published;
+  out.published += group_.size();
+  group_.clear();
+  stage_ = CommitStage::idle;
 }
 
-std::size_t SimNode::pending_out() const {
-  std::size_t n = 0;
-  for (const Output& out : outputs_) n += out.pending.size();
+std::size_t SimNode::publish_calls() const noexcept {
+  std::size_t n = backlog();
+  for (const BatchBuffer* b : group_) {
+    n += b->effects.size() + b->sends.size() + b->replies.size();
+    for (const BatchBuffer::InputMark& mark : b->inputs) n += mark.moved ? 1 : 0;
+  }
   return n;
 }
 
-bool SimNode::tick_due(std::int64_t now_ns) const { return logic_ && logic_->tick_due(now_ns); }
-
-std::int64_t SimNode::next_due_ns() const { return logic_ ? logic_->next_due_ns() : INT64_MAX; }
-
-bool SimNode::has_work(std::int64_t now_ns) const {
-  if (!up()) return false;
-  for (const Input& in : inputs_) {
-    const Edge& e = net_.edges[static_cast<std::size_t>(in.edge)];
-    if (!e.ring.empty() && e.delayed_until_ns <= now_ns) return true;
-  }
-  if (logic_->tick_due(now_ns)) return true;
-  for (const Output& out : outputs_)
-    if (net_.edges[static_cast<std::size_t>(out.edge)].acked >= out.pruned_upto + prune_count_max / 4) return true;
-  return pending_out() > 0;
-}
-
-journal::Status SimNode::prune_outbox(journal::WriteTxn& txn) {
-  std::size_t budget = prune_count_max;
-  for (Output& out : outputs_) {
-    const std::uint64_t acked = std::min(net_.edges[static_cast<std::size_t>(out.edge)].acked, out.next_sequence);
-    if (out.pruned_upto == 0 && acked > 0) {
-      const auto from = journal::key_u64_u64(static_cast<std::uint64_t>(out.edge), 0);
-      std::uint64_t oldest = acked + 1;
-      journal::Status s = txn.scan(t_outbox_, from, 1, [&](journal::Bytes key, journal::Bytes) {
-        if (journal::u64_from_key(key, 0) == static_cast<std::uint64_t>(out.edge))
-          oldest = journal::u64_from_key(key, 8);
-        return false;
-      });
-      if (!s.ok()) return s;
-      out.pruned_upto = oldest - 1;
+bool SimNode::step_once(CommitOutcome& out, std::size_t group_max) {
+  switch (stage_) {
+    case CommitStage::idle: {
+      if (applied_.empty()) return false;
+      const std::size_t n = std::clamp<std::size_t>(group_max, 1, applied_.size());
+      for (std::size_t k = 0; k < n; ++k) {
+        group_.push_back(applied_.front());
+        applied_.pop_front();
+      }
+      out.grouped = n;
+      stage_ = CommitStage::grouped;
+      return true;
     }
-    while (out.pruned_upto < acked && budget > 0) {
-      const std::uint64_t seq = out.pruned_upto + 1;
-      journal::Status s = txn.del(t_outbox_, journal::key_u64_u64(static_cast<std::uint64_t>(out.edge), seq));
-      if (!s.ok() && s.code() != journal::ErrorCode::not_found) return s;
-      out.pruned_upto = seq;
-      --budget;
-    }
+    case CommitStage::grouped:
+      if (!write(false, out)) return false;
+      out.journaled = true;
+      stage_ = CommitStage::journaled;
+      return true;
+    case CommitStage::journaled:
+      if (!write(true, out)) return false;
+      out.viewed = true;
+      stage_ = CommitStage::viewed;
+      return true;
+    case CommitStage::viewed: publish_group(out); return true;
   }
-  return {};
+  return false;
 }
 
-void SimNode::roll_back() {
-  for (Input& in : inputs_) in.last_sequence = in.last_sequence_before;
-  for (Output& out : outputs_) {
-    out.next_sequence = out.next_sequence_before;
-    out.pruned_upto = out.pruned_upto_before;
-  }
-  journal::ReadTxn rt;
-  if (env_->begin_read(rt).ok()) {
-    journal::Status rs = logic_->recover(*env_, rt);
-    FS_ASSERT(rs.ok());
-  }
-}
-
-BatchOutcome SimNode::run_batch(std::int64_t now_ns, const BatchPlan& plan,
-                                const std::array<SimNode*, domain_count + 1>& nodes) {
-  BatchOutcome out;
+CommitOutcome SimNode::commit(CommitUntil until, std::size_t group_max, CommitFault fault) {
+  CommitOutcome out;
   if (!up()) return out;
-  const bool take_input = logic_->before_batch() && !outputs_backed_up();
-  std::size_t available = 0;
-  for (Input& in : inputs_) {
-    const Edge& e = net_.edges[static_cast<std::size_t>(in.edge)];
-    const std::size_t want = std::min<std::size_t>(plan.take[static_cast<std::size_t>(in.edge)], drain_count_max);
-    in.taken = take_input ? std::min(want, e.ring.size()) : 0;
-    available += in.taken;
-  }
-  bool prune_due = false;
-  for (const Output& o : outputs_)
-    prune_due = prune_due || net_.edges[static_cast<std::size_t>(o.edge)].acked >= o.pruned_upto + prune_count_max / 4;
-  const bool ticking = logic_->tick_due(now_ns);
-  if (available == 0 && !ticking && !prune_due && plan.crash != CrashPoint::before_commit) return out;
-
-  for (std::uint32_t attempt = 0; attempt < commit_attempts_max; ++attempt) {
-    out = BatchOutcome{};
-    out.ran = true;
-    for (Input& in : inputs_) {
-      in.last_sequence_before = in.last_sequence;
-      in.dirty = false;
-    }
-    for (Output& o : outputs_) {
-      o.next_sequence_before = o.next_sequence;
-      o.pruned_upto_before = o.pruned_upto;
-      o.dirty = false;
-    }
-    journal::WriteTxn txn;
-    journal::Status s = env_->begin_write(txn);
-    FS_ASSERT(s.ok());
-    // Peers: a read snapshot of each journal this domain reads, taken at batch start.
-    std::array<journal::ReadTxn, domain_count + 1> peer_txns;
-    for (Domain d : logic_->peers()) {
-      SimNode* peer = nodes[static_cast<std::size_t>(d)];
-      if (peer == nullptr || !peer->up()) continue;
-      if (!peer->env()->begin_read(peer_txns[static_cast<std::size_t>(d)]).ok()) continue;
-    }
-    batch_.begin(txn, now_ns);
-    for (Domain d : logic_->peers()) {
-      const auto i = static_cast<std::size_t>(d);
-      batch_.set_peer(d, peer_txns[i].live() ? nodes[i]->env() : nullptr,
-                      peer_txns[i].live() ? &peer_txns[i] : nullptr);
-    }
-    std::size_t ticked = 0;
-    for (Input& in : inputs_) {
-      const Edge& e = net_.edges[static_cast<std::size_t>(in.edge)];
-      for (std::size_t k = 0; k < in.taken && s.ok(); ++k) {
-        const Message& m = e.ring[k];
-        // The simulator only carries sealed messages; a failing one is a simulator bug.
-        FS_ASSERT(ipc::validate(m) == ipc::MessageError::ok);
-        if (m.header.sequence <= in.last_sequence && !plan.skip_dedup) {
-          ++out.duplicates;
-          continue;
-        }
-        s = logic_->apply(batch_, m);
-        if (!s.ok()) break;
-        ++out.applied;
-        in.last_sequence = std::max(in.last_sequence, m.header.sequence);
-        in.dirty = true;
-      }
-      if (!s.ok()) break;
-    }
-    if (s.ok()) s = logic_->tick(batch_, &ticked);
-    if (s.ok()) {
-      for (domains::Batch::Send& send : batch_.sends()) {
-        Output* o = nullptr;
-        for (Output& candidate : outputs_)
-          if (candidate.to == send.to) o = &candidate;
-        FS_ASSERT(o != nullptr);
-        send.message.header.sequence = ++o->next_sequence;
-        ipc::seal(send.message);
-        o->dirty = true;
-        s = txn.put(t_outbox_, journal::key_u64_u64(static_cast<std::uint64_t>(o->edge), o->next_sequence),
-                    journal::as_bytes(send.message));
-        if (!s.ok()) break;
-      }
-    }
-    for (Input& in : inputs_) {
-      if (!s.ok()) break;
-      if (!in.dirty) continue;
-      const domains::InboxEntry entry{in.from_port ? sim_segment_id : 0, in.last_sequence};
-      s = txn.put_as(t_inbox_, journal::key_u64(static_cast<std::uint64_t>(in.edge)), entry);
-    }
-    for (Output& o : outputs_) {
-      if (!s.ok()) break;
-      if (!o.dirty) continue;
-      s = txn.put_as(t_outseq_, journal::key_u64(static_cast<std::uint64_t>(o.edge)), o.next_sequence);
-    }
-    if (s.ok()) s = prune_outbox(txn);
-    if (s.ok() && plan.crash == CrashPoint::before_commit) {
-      txn.abort();
-      for (auto& t : peer_txns) t = journal::ReadTxn();
-      out.crashed = true;
-      crash();
-      return out;
-    }
-    if (s.ok() && plan.fail_commit) s = journal::Status(journal::ErrorCode::io, 5, "simulated commit failure");
-    if (s.ok()) s = txn.commit();
-    for (auto& t : peer_txns) t = journal::ReadTxn();
-    if (!s.ok()) {
-      txn.abort();
-      roll_back();
-      if (s.code() == journal::ErrorCode::map_full && env_->grow().ok()) continue;  // retry bigger
-      out.error = s.message();
-      return out;  // inputs stay in their rings
-    }
-    out.committed = true;
-    break;
-  }
-  if (!out.committed) return out;
-  if (plan.crash == CrashPoint::after_commit) {
-    out.crashed = true;
-    crash();
+  if (stage_ == CommitStage::idle && applied_.empty()) {
+    out.flushed = committer_->flush();  // the committing thread's idle look at full rings
     return out;
   }
-  // Committed: now the batch's effects leave the process, in the runtime's order.
-  logic_->committed();
-  out.deltas = batch_.deltas();
-  for (domains::Batch::Send& send : batch_.sends())
-    for (Output& o : outputs_)
-      if (o.to == send.to) o.pending.push_back(send.message);
-  out.sent = batch_.sends().size();
-  for (Message& r : batch_.replies()) {
-    r.header.sequence = ++reply_sequence_;
-    ipc::seal(r);
-    out.replies.push_back(r);
+  fault_ = fault;
+  const CommitStage stop = until == CommitUntil::journaled ? CommitStage::journaled
+                           : until == CommitUntil::viewed  ? CommitStage::viewed
+                                                           : CommitStage::idle;
+  for (std::uint32_t n = 0; n < stage_steps_max; ++n) {
+    if (!step_once(out, group_max)) break;
+    if (stage_ == stop) break;
   }
-  if (plan.crash == CrashPoint::before_release) {
-    out.crashed = true;
-    crash();
-    return out;
-  }
-  for (Input& in : inputs_) {
-    if (in.taken == 0) continue;
-    Edge& e = net_.edges[static_cast<std::size_t>(in.edge)];
-    out.consumed += in.taken;
-    e.ring.erase(e.ring.begin(), e.ring.begin() + static_cast<std::ptrdiff_t>(in.taken));
-    if (!in.from_port) e.acked = in.last_sequence;
-  }
-  if (plan.crash == CrashPoint::before_publish) {
-    out.crashed = true;
-    crash();
-    return out;
-  }
-  if (plan.crash == CrashPoint::mid_publish) {
-    publish_pending(plan.publish_count);
-    out.crashed = true;
-    crash();
-    return out;
-  }
-  publish_pending();
+  fault_ = CommitFault::none;
   return out;
+}
+
+bool SimNode::advance_to(CommitStage target) {
+  if (!up()) return false;
+  CommitOutcome out;
+  for (std::uint32_t n = 0; n < stage_steps_max && stage_ != target; ++n)
+    if (!step_once(out, runtime::batch_buffers_max)) return false;
+  return stage_ == target;
+}
+
+void SimNode::drain_commits() {
+  if (!up()) return;
+  for (std::uint32_t g = 0;
+       g < drain_groups_max && (stage_ != CommitStage::idle || !applied_.empty()); ++g)
+    (void)commit(CommitUntil::published, runtime::batch_buffers_max, CommitFault::none);
+  (void)committer_->flush();
 }
 
 }  // namespace flashsaga::sim
