@@ -725,12 +725,12 @@ bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
   check_options.data_dir = config.data_dir;
   check_options.require_terminal = true;
   tools::CheckReport check;
-  if (std::getenv("FLASHSAGA_BENCH_NO_CHECK") == nullptr) check = tools::run_check(check_options);
+  if (opt.check) check = tools::run_check(check_options);
   fig.clean = sold && check.error.empty() && check.violations.empty();
   fig.violations = check.violations.size();
   if (!check.error.empty()) fig.check_text = check.error;
   else if (!check.violations.empty()) fig.check_text = fmt::format("{} VIOLATIONS", check.violations.size());
-  else fig.check_text = "clean (0 violations)";
+  else fig.check_text = opt.check ? "clean (0 violations)" : "skipped (--no-check)";
   if (!sold) fig.check_text += " (driver failed: " + fig.error + ")";
   if (!settled) fig.check_text += " (the deployment had not settled: messages still on their way)";
   if (!check.violations.empty() || !check.error.empty()) tools::print_check(check, std::cout);
@@ -942,7 +942,10 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
     });
   row("phases s: sent/answered/ended",
       [](const RunFigures& f) { return fmt::format("{:.1f}/{:.1f}/{:.1f}", f.send_s, f.admit_s, f.done_s); });
-  row("check", [](const RunFigures& f) { return f.clean ? std::string("clean") : std::string("NOT CLEAN"); });
+  row("check", [](const RunFigures& f) {
+    if (f.check_text.starts_with("skipped")) return std::string("skipped");
+    return f.clean ? std::string("clean") : std::string("NOT CLEAN");
+  });
 
   std::size_t width = 16;
   for (const RunFigures* f : runs) width = std::max(width, f->plan.label.size() + 2);
@@ -1114,7 +1117,9 @@ int run_bench(const BenchOptions& opt) {
                r->peak.plan.durability, r->peak.completed_per_s(), r->half_rate, ms(p99), opt.target_p99_ms,
                r->met() && static_cast<double>(p99) <= opt.target_p99_ms * 1e6 ? "met" : "NOT met");
   }
-  fmt::print("  check: {}\n", clean ? "clean (0 violations in every run)" : "NOT CLEAN (see above)");
+  fmt::print("  check: {}\n", !opt.check ? "skipped (--no-check)"
+                               : clean   ? "clean (0 violations in every run)"
+                                         : "NOT CLEAN (see above)");
 
   if (!opt.json_out.empty()) {
     std::string json;

@@ -54,6 +54,7 @@ struct BenchOptions {
   std::uint32_t connections = 64;       // http: keep-alive connections (closed loop: in flight)
   std::uint32_t http_threads = 2;       // http: the gateway's I/O threads
   bool half_peak = false;               // also an open-loop run at half the closed-loop peak
+  bool check = true;                    // run `check` on each run's deployment (false: "skipped")
   double half_peak_seconds = 10.0;      // how long that run sends, at most
   double target_p99_ms = 5.0;           // what the half-peak p99 is held against
   std::uint64_t orders = 200'000;       // attempts

@@ -32,6 +32,7 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   cmd->add_option("--zipf", options->zipf, "Zipf exponent for SKU popularity (0: uniform)");
   cmd->add_option("--window", options->window, "client driver, closed loop: orders in flight")->check(CLI::Range(1u, 1u << 20));
   cmd->add_option("--rate", options->rate, "open loop: orders per second (0: closed loop)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--no-check", options->check, "do not run check on the runs' deployments (faster for big runs)");
   cmd->add_flag("--half-peak", options->half_peak,
                 "after each closed-loop run, an open-loop run at half its completed/s; report its saga p99");
   cmd->add_option("--half-peak-seconds", options->half_peak_seconds, "how long the half-peak run sends, at most")

@@ -23,6 +23,8 @@ TEST(Config, TheShippedConfigFileIsExactlyTheDefaults) {
   EXPECT_EQ(shipped.step_timeout_ms, defaults.step_timeout_ms);
   EXPECT_EQ(shipped.http_port, defaults.http_port);
   EXPECT_EQ(shipped.data_dir, defaults.data_dir);
+  EXPECT_EQ(shipped.fsync_interval_ms, defaults.fsync_interval_ms);
+  EXPECT_EQ(shipped.orders_in_memory, defaults.orders_in_memory);
 }
 
 TEST(Config, DefaultsPrintedAsTomlLoadBackUnchanged) {
@@ -51,6 +53,17 @@ TEST(Config, OutOfRangeAndWrongTypesAreErrorsWithTheirPosition) {
   EXPECT_NE(error.find("power"), std::string::npos) << error;
   EXPECT_FALSE(load_config(write_file("[deployment]\ndurability = \"maybe\"\n"), c, &error));
   EXPECT_FALSE(load_config(write_file("this is not toml ["), c, &error));
+  EXPECT_FALSE(load_config(write_file("[deployment]\nfsync_interval_ms = 0\n"), c, &error));
+  EXPECT_NE(error.find("deployment.fsync_interval_ms"), std::string::npos) << error;
+}
+
+TEST(Config, TheIntervalModeAndItsPeriod) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(load_config(write_file("[deployment]\ndurability = \"interval\"\nfsync_interval_ms = 250\n"), c, &error))
+      << error;
+  EXPECT_EQ(c.durability, journal::Durability::interval);
+  EXPECT_EQ(c.fsync_interval_ms, 250);
 }
 
 TEST(Config, SettingsOverrideTheDefaults) {
