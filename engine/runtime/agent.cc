@@ -1,4 +1,5 @@
 #include "engine/runtime/agent.h"
+#include "engine/runtime/log.h"
 
 #include <unistd.h>
 
@@ -16,10 +17,6 @@ using domains::RecordType;
 using ipc::Domain;
 using ipc::Message;
 
-void log_line(Domain self, const std::string& text) {
-  std::fprintf(stderr, "flashsaga %s[%d]: %s\n", std::string(ipc::domain_name(self)).c_str(),
-               static_cast<int>(::getpid()), text.c_str());
-}
 
 // An outgoing message as an outbox entry: the whole 256 bytes (the entry stores them without
 // the zero tail, which most bodies have).
@@ -28,6 +25,11 @@ journal::Bytes stored_message(const Message& m) noexcept {
 }
 
 }  // namespace
+
+void log_line(Domain self, const std::string& text) {
+  std::fprintf(stderr, "flashsaga %s[%d]: %s\n", std::string(ipc::domain_name(self)).c_str(),
+               static_cast<int>(::getpid()), text.c_str());
+}
 
 Agent::Agent(domains::DomainLogic& logic, Transport& transport, const journal::Env* own_view,
              PeerViews* peers, std::uint32_t drain_count_max)

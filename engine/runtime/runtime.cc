@@ -14,6 +14,7 @@
 #include "engine/base/clock.h"
 #include "engine/runtime/agent.h"
 #include "engine/runtime/committer.h"
+#include "engine/runtime/log.h"
 #include "engine/runtime/staged_journal.h"
 #include "engine/runtime/recovery.h"
 #include "engine/runtime/ring_transport.h"
@@ -30,10 +31,6 @@ constexpr std::int64_t peer_retry_ns = 100'000'000;      // a peer view that is 
 constexpr std::uint32_t drain_rounds_max = 64;           // graceful stop: batches drained
 constexpr std::uint32_t flush_rounds_max = 20'000;       // graceful stop: full rings retried
 
-void log_line(ipc::Domain self, const std::string& text) {
-  std::fprintf(stderr, "flashsaga %s[%d]: %s\n", std::string(ipc::domain_name(self)).c_str(),
-               static_cast<int>(::getpid()), text.c_str());
-}
 
 class LazyPeers final : public PeerViews {
  public:
@@ -164,6 +161,7 @@ bool Runtime::Impl::open_staging(std::string* error) {
 
 bool Runtime::start(std::string* error) {
   Impl& m = *impl_;
+  const std::int64_t started_ns = mono_now_ns();
   // A predecessor killed while degraded left its bit set; this process finds out for itself.
   m.deployment.control().degraded_domains.fetch_and(~(1u << static_cast<unsigned>(m.self)), std::memory_order_seq_cst);
   if (!m.open(error)) return false;
@@ -192,6 +190,8 @@ bool Runtime::start(std::string* error) {
   if (m.options.journal.durability == journal::Durability::interval)
     m.sync_wait_us = std::clamp<std::int64_t>(m.options.fsync_interval_ns / 4'000, 1'000, commit_wait_idle_us);
   m.committing = std::thread([&m] { m.commit_loop(); });
+  log_line(m.self, "ready in " + std::to_string((mono_now_ns() - started_ns) / 1'000'000) + " ms (" +
+                       std::to_string(m.journal->stats().journal_records) + " journal records)");
   return true;
 }
 
