@@ -1,9 +1,9 @@
 // sim_test: the simulator's CI profile, its determinism, and proof that it catches bugs.
 //
-// CI profile: FLASHSAGA_SIM_SEEDS seeds (default 300) from FLASHSAGA_SIM_FROM (default 1),
+// CI profile: FLASHSAGA_SIM_SEEDS seeds (default 200) from FLASHSAGA_SIM_FROM (default 1),
 // FLASHSAGA_SIM_STEPS steps each (default 300); FLASHSAGA_SIM_CHECK=0 ends the seeds without
-// tools::run_check. ctest runs it twice in parallel (sim_test: seeds 1-300 plus the other
-// cases; sim_test_seeds_b: seeds 301-600). A failing seed prints its failures, the tail of its
+// tools::run_check. ctest runs it twice in parallel (sim_test: seeds 1-200 plus the other
+// cases; sim_test_seeds_b: seeds 201-400). A failing seed prints its failures, the tail of its
 // trace and the sim_run command that replays it exactly. The profile must also have exercised
 // what the simulator exists for: every crash point, the pipeline running ahead of the disk,
 // failed commits, full rings and lost replies.
@@ -46,7 +46,7 @@ TEST(Sim, CiProfileSeedsPassEveryInvariant) {
   SimOptions o = default_options();
   o.steps = static_cast<std::uint32_t>(env_u64("FLASHSAGA_SIM_STEPS", 300));
   const std::uint64_t from = env_u64("FLASHSAGA_SIM_FROM", 1);
-  const std::uint64_t seeds = env_u64("FLASHSAGA_SIM_SEEDS", 300);
+  const std::uint64_t seeds = env_u64("FLASHSAGA_SIM_SEEDS", 200);
   std::uint64_t failed = 0;
   SimStats total;
   for (std::uint64_t s = from; s < from + seeds && failed < 3; ++s) {
