@@ -2,9 +2,11 @@
 """Turns bench/peers/run.sh's results.jsonl into results.md (markdown table) and results.json.
 
 Each peer row is compared with the flashsaga run of the same scenario and the same durability
-class ("pair"): fsync before the answer (flashsaga sync, Redis AOF always, PostgreSQL
-synchronous_commit on) or not (flashsaga nosync, Redis AOF everysec or no persistence,
-PostgreSQL synchronous_commit off). The ratio is flashsaga / peer: above 1, flashsaga is faster.
+class ("pair"): sync, fsync before the answer (flashsaga sync, Redis AOF always, PostgreSQL
+synchronous_commit on); interval, a power loss loses at most about the last second (flashsaga
+interval, Redis AOF everysec, PostgreSQL synchronous_commit off); nosync, nothing is flushed by
+the system itself (flashsaga nosync, Redis without persistence). The ratio is flashsaga / peer:
+above 1, flashsaga is faster.
 """
 import argparse
 import json
@@ -63,7 +65,8 @@ def main():
         f"{params.get('loadavg')}; {params.get('seconds_total')} s in all.\n")
     lines.append(
         "ratio = flashsaga / peer, against the flashsaga run of the same scenario and durability class "
-        "(sync: fsync before the answer; nosync: not); above 1 flashsaga is faster. completed/s is "
+        "(sync: fsync before the answer; interval: a power loss loses about the last second; nosync: no "
+        "flush of its own); above 1 flashsaga is faster. completed/s is "
         "measured over the selling period (first to last completed order), attempts/s over the whole run."
         + (" The `http` ratios use flashsaga driven over HTTP on loopback TCP, like the peers." if has_http else "")
         + "\n")

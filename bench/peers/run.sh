@@ -2,7 +2,7 @@
 # bench/peers/run.sh — flashsaga and its usual alternatives on the same workloads, in one run.
 #
 # Runs the flash-sale and catalog workloads of `flashsaga bench` on
-#   flashsaga   `flashsaga bench ... --durability sync|nosync --json` (its own deployment)
+#   flashsaga   `flashsaga bench ... --durability sync|interval|nosync --json` (its own deployment)
 #   Redis       a throwaway redis-server (loopback, free port, temp dir), driven by
 #               redis-benchmark with pipelining: (a) stock-only Lua, (b) whole-order Lua,
 #               without persistence and with appendonly everysec / always
@@ -335,7 +335,7 @@ sc, kind, persist, attempts, completed, rps, first, last, check, t0, t1, cpu_ser
 attempts, completed, rps = int(attempts), int(completed), float(rps)
 span = (int(last) - int(first)) / 1e6
 cps = completed / span if span > 0 else (completed / (float(t1) - float(t0)))
-pair = "sync" if persist == "always" else "nosync"
+pair = {"always": "sync", "everysec": "interval", "none": "nosync"}[persist]
 durability = {"none": "none (memory only)", "everysec": "AOF everysec", "always": "AOF always"}[persist]
 print(json.dumps({"scenario": sc, "system": "redis-" + kind, "variant": persist, "durability": durability,
                   "pair": pair, "attempts": attempts, "completed": completed, "attempts_per_s": rps,
@@ -406,7 +406,7 @@ if sold != orders or payments != orders: check = f"stock sold {sold}, orders {or
 if int(min_stock) < 0 or int(negative) > 0: check = "NEGATIVE balance or stock"
 if int(failed) > 0: check += f", {failed} failed transactions"
 print(json.dumps({"scenario": sc, "system": "postgres-" + style, "variant": "sync_commit " + sync,
-                  "durability": "synchronous_commit " + sync, "pair": "sync" if sync == "on" else "nosync",
+                  "durability": "synchronous_commit " + sync, "pair": "sync" if sync == "on" else "interval",
                   "attempts": int(txns), "completed": orders, "attempts_per_s": float(tps),
                   "completed_per_s": orders / span if span > 0 else 0.0, "check": check,
                   "cpu_s_per_1k_attempts": (float(cpu_server) + float(cpu_driver)) / int(txns) * 1000 if int(txns) else 0,
@@ -423,8 +423,8 @@ has "$SYSTEMS" pg && start_pg
 # on this shared machine.
 for sc in "${SC_LIST[@]}"; do
   if has "$SYSTEMS" flashsaga; then
-    for d in sync nosync; do run_flashsaga "$sc" "$d"; done
-    if [ "$FS_HTTP" = 1 ]; then for d in sync nosync; do run_flashsaga "$sc" "$d" http; done; fi
+    for d in sync interval nosync; do run_flashsaga "$sc" "$d"; done
+    if [ "$FS_HTTP" = 1 ]; then for d in sync interval nosync; do run_flashsaga "$sc" "$d" http; done; fi
   fi
   if has "$SYSTEMS" redis; then
     run_redis "$sc" stock none
