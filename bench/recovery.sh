@@ -26,13 +26,15 @@ done
 [ -x "$bin" ] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
 
 log=$(mktemp /tmp/flashsaga-recovery.XXXXXX.log)
+csv="${log%.log}.csv"
 echo "filling: $orders orders, $buyers buyers, $durability (flashsaga bench, data kept)"
 "$bin" bench flash-sale --orders "$orders" --stock "$orders" --buyers "$buyers" --durability "$durability" \
-  --keep-data --no-check >"$log" 2>&1 || { tail -20 "$log"; exit 1; }
+  --keep-data --no-check --csv "$csv" >"$log" 2>&1 || { tail -20 "$log"; exit 1; }
 dir=$(sed -n 's/^  data kept in //p' "$log" | tail -1)
 [ -d "$dir" ] || { echo "no data directory in the bench output ($log)" >&2; exit 1; }
 grep -E "completed/s|journal bytes" "$log" | head -2
 du -sh "$dir/data" | sed 's/^/on disk: /'
+echo "timeline (per 100 ms, admitted/s and completed/s): $csv"
 
 run_log="$dir/run.log"
 "$bin" run --no-gateway --config "$dir/bench.toml" >"$run_log" 2>&1 &
