@@ -7,8 +7,16 @@
 // post / post_after (replies from the domains, long-poll re-checks).
 //
 // Guarantees: respond() takes effect once; later calls are ignored. post() and post_after()
-//   run their function on the connection's strand, never inline in the caller. All three may
-//   be called from any thread. An Exchange lives as long as someone holds it (shared_ptr).
+//   run their function on the connection's I/O thread, never inline in the caller. All three
+//   may be called from any thread. An Exchange lives as long as someone holds it (shared_ptr).
+//   `port` is the ingress port of the connection's I/O thread (each I/O thread owns one): use
+//   it from that thread only (handle(), post(), post_after() and port callbacks run there).
+//
+// OrderReplies is the hot path of POST /orders (no Idempotency-Key): the server hands the API
+// a token instead of an Exchange, and the API answers through one of three calls, once per
+// token, on the I/O thread that owns `port`. accepted() and sold_out() are written from
+// preformatted templates (no Response, no allocation). A token whose connection has closed is
+// ignored.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +24,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+namespace flashsaga::engine {
+class Port;
+struct PortReply;
+}  // namespace flashsaga::engine
 
 namespace flashsaga::gateway {
 
@@ -48,7 +61,23 @@ class Exchange {
   virtual void post_after(std::int64_t delay_ms, std::function<void()> fn) = 0;
   // The route pattern (metrics label), set by the API before it answers.
   std::string_view route = "unmatched";
+  engine::Port* port = nullptr;
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+class OrderReplies {
+ public:
+  virtual ~OrderReplies() = default;
+  // 202 {"id":order_id,"status":"PENDING"}
+  virtual void accepted(std::uint64_t token, std::uint64_t order_id) = 0;
+  // 409 {"error":"sold_out","message":"product N is sold out","product_id":N}
+  virtual void sold_out(std::uint64_t token, std::uint32_t product_id) = 0;
+  // Any other answer (route /orders).
+  virtual void answer(std::uint64_t token, const Response& response) = 0;
+  // The port's reply to a submitted order (the API's port callback lands here, and the
+  // server hands it back to Api::finish_order).
+  virtual void port_reply(std::uint64_t token, const engine::PortReply& reply) = 0;
+  engine::Port* port = nullptr;
+};
 
 }  // namespace flashsaga::gateway

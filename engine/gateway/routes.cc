@@ -139,6 +139,7 @@ class IdempotentExchange final : public Exchange {
   IdempotentExchange(ExchangePtr inner, Idempotency& table, std::string key, std::uint64_t fingerprint)
       : inner_(std::move(inner)), table_(table), key_(std::move(key)), fingerprint_(fingerprint) {
     route = inner_->route;
+    port = inner_->port;
   }
   ~IdempotentExchange() override {
     // A request dropped without an answer must not leave its key "in progress" forever.
@@ -393,14 +394,14 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
 
 // --- Api -------------------------------------------------------------------------------------------
 
-Api::Api(const engine::Config& config, ipc::Deployment& deployment, engine::Port& port, Store& store,
-         Idempotency& idempotency, Metrics& metrics)
+Api::Api(const engine::Config& config, ipc::Deployment& deployment, Store& store, Idempotency& idempotency,
+         Metrics& metrics, std::uint64_t gateway_ports)
     : config_(config),
       deployment_(deployment),
-      port_(port),
       store_(store),
       idempotency_(idempotency),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      gateway_ports_(gateway_ports) {}
 
 void Api::handle(const Request& request, ExchangePtr exchange) noexcept {
   try {
@@ -517,7 +518,7 @@ void Api::command(const ExchangePtr& ex, Domain to, const ipc::Message& message,
       (*done)(reply);
     });
   };
-  if (!port_.submit(to, message, std::move(cb)))
+  if (ex->port == nullptr || !ex->port->submit(to, message, std::move(cb)))
     ex->respond(overloaded_response("the gateway's queue to the domains is full; retry shortly"));
 }
 
@@ -1130,7 +1131,7 @@ void Api::metrics(const Request&, const PathParams&, const ExchangePtr& ex) {
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   observe_orders();
   sale_.update(store_);
-  r.body = metrics_.render(deployment_, store_, port_.index(), idempotency_.size(), idempotency_.replays());
+  r.body = metrics_.render(deployment_, store_, gateway_ports_, idempotency_.size(), idempotency_.replays());
   r.body += render_ops_metrics(deployment_, store_, config_, sale_);
   ex->respond(std::move(r));
 }
