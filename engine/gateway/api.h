@@ -9,7 +9,8 @@
 //     answer is built from a snapshot taken after the domain's reply (which it sends after its
 //     commit), so a 201 always shows what was committed;
 //   - POST /orders reserves stock by CAS here, in the caller's thread; place_order_fast() is
-//     its hot path (no Idempotency-Key; body read without a DOM, engine/gateway/order_body.h):
+//     its hot path (body read without a DOM, engine/gateway/order_body.h; the Idempotency-Key,
+//     if any, through the same table as dispatch()):
 //     it answers through OrderReplies, or returns false when the request must go to handle();
 //   - every POST with an Idempotency-Key goes through the Idempotency table first;
 //   - no handler blocks: replies and long-poll re-checks come back through Exchange::post.
@@ -69,8 +70,8 @@ class Api {
   void handle(const Request& request, ExchangePtr exchange) noexcept;
   // POST /orders without an Idempotency-Key (see above). Answers exactly once when true.
   bool place_order_fast(const Request& request, OrderReplies& replies, std::uint64_t token);
-  // The port's reply to an order placed by place_order_fast (OrderReplies::port_reply).
-  void finish_order(OrderReplies& replies, std::uint64_t token, const engine::PortReply& reply) noexcept;
+  // The port's reply to an order placed by place_order_fast (its callback lands here).
+  void finish_order(OrderContext& context, std::uint64_t token, const engine::PortReply& reply) noexcept;
 
   // Graceful stop: long polls answer at their next check instead of waiting out `wait`.
   void begin_stop() noexcept { stopping_.store(true, std::memory_order_release); }

@@ -31,6 +31,10 @@ struct PortReply;
 }  // namespace flashsaga::engine
 
 namespace flashsaga::gateway {
+class Api;
+}  // namespace flashsaga::gateway
+
+namespace flashsaga::gateway {
 
 enum class Method : std::uint8_t { get, post, patch, put, del, head, options, other };
 
@@ -65,6 +69,23 @@ class Exchange {
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
+// An Idempotency-Key entry in progress (engine/gateway/idempotency.h): the key as the table
+// holds it (stable until the entry is finished) and the request's fingerprint.
+struct IdempotencyTicket {
+  const std::string* key = nullptr;
+  std::uint64_t fingerprint = 0;
+};
+
+class OrderReplies;
+
+// What a submitted hot-path order needs when its reply comes: where to answer, and the
+// idempotency entry to settle. Pooled per I/O thread; the port callback carries a pointer.
+struct OrderContext {
+  Api* api = nullptr;
+  OrderReplies* replies = nullptr;
+  IdempotencyTicket ticket;
+};
+
 class OrderReplies {
  public:
   virtual ~OrderReplies() = default;
@@ -74,9 +95,11 @@ class OrderReplies {
   virtual void sold_out(std::uint64_t token, std::uint32_t product_id) = 0;
   // Any other answer (route /orders).
   virtual void answer(std::uint64_t token, const Response& response) = 0;
-  // The port's reply to a submitted order (the API's port callback lands here, and the
-  // server hands it back to Api::finish_order).
-  virtual void port_reply(std::uint64_t token, const engine::PortReply& reply) = 0;
+  // The same, from any thread (an idempotency waiter runs where the first request finishes).
+  virtual void answer_from_any_thread(std::uint64_t token, const Response& response) = 0;
+  // A context from this thread's pool (nullptr when all are in use), and its return.
+  virtual OrderContext* acquire() = 0;
+  virtual void release(OrderContext* context) = 0;
   engine::Port* port = nullptr;
 };
 

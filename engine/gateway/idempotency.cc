@@ -5,11 +5,15 @@
 
 namespace flashsaga::gateway {
 
-std::uint64_t hash64(std::string_view bytes, std::uint64_t seed) noexcept {
+std::uint64_t hash64(std::string_view bytes, std::uint64_t seed) noexcept { return hash64_concat({bytes}, seed); }
+
+std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts, std::uint64_t seed) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ull ^ (seed * 0x9E3779B97F4A7C15ull);
-  for (const char c : bytes) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
+  for (const std::string_view bytes : parts) {
+    for (const char c : bytes) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 0x100000001b3ull;
+    }
   }
   // splitmix64's finalizer: FNV alone mixes the last bytes poorly.
   h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -73,7 +77,7 @@ void Idempotency::evict_locked(Shard& shard, std::int64_t now_ns) {
 }
 
 Idempotency::Admit Idempotency::begin(const std::string& key, std::uint64_t fingerprint, Waiter waiter,
-                                      Response* stored) {
+                                      Response* stored, IdempotencyTicket* ticket) {
   const std::int64_t now = mono_now_ns();
   Shard& shard = shard_of(key);
   std::lock_guard<std::mutex> lock(shard.mutex);
@@ -87,8 +91,9 @@ Idempotency::Admit Idempotency::begin(const std::string& key, std::uint64_t fing
     Entry e;
     e.fingerprint = fingerprint;
     e.created_ns = now;
-    shard.entries.emplace(key, std::move(e));
+    const auto placed = shard.entries.emplace(key, std::move(e)).first;
     shard.order.emplace_back(key, now);
+    if (ticket) *ticket = IdempotencyTicket{&placed->first, fingerprint};
     return Admit::fresh;
   }
   Entry& e = it->second;

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -46,6 +47,8 @@ static_assert((idempotency_shards_count & (idempotency_shards_count - 1)) == 0);
 
 // 64-bit FNV-1a followed by a finalizer; never returns 0 (0 means "no key" on the wire).
 std::uint64_t hash64(std::string_view bytes, std::uint64_t seed = 0) noexcept;
+// hash64 of the parts' concatenation, without building it.
+std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts, std::uint64_t seed = 0) noexcept;
 
 class Idempotency {
  public:
@@ -54,10 +57,15 @@ class Idempotency {
 
   Idempotency(std::size_t capacity, std::int64_t retention_ns);
 
-  // `busy`: too many requests already wait on this key.
-  Admit begin(const std::string& key, std::uint64_t fingerprint, Waiter waiter, Response* stored);
+  // `busy`: too many requests already wait on this key. On `fresh`, *ticket (if given) names
+  // the entry until finish().
+  Admit begin(const std::string& key, std::uint64_t fingerprint, Waiter waiter, Response* stored,
+              IdempotencyTicket* ticket = nullptr);
   // Stores the answer of the fresh request and runs the waiters (outside the lock).
   void finish(const std::string& key, std::uint64_t fingerprint, const Response& response);
+  void finish(const IdempotencyTicket& ticket, const Response& response) {
+    finish(*ticket.key, ticket.fingerprint, response);
+  }
 
   std::size_t size() const;
   std::uint64_t replays() const noexcept;

@@ -192,31 +192,60 @@ Response placed_now(const engine::PlaceNow& now, const engine::PlaceRequest& pr,
 
 bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint64_t token) {
   engine::PlaceRequest pr;
-  if (req.has_idempotency_key || !read_order_body(req.body, pr)) return false;
-  OrderReplies* out = &replies;
+  if (req.has_idempotency_key && !valid_idempotency_key(req.idempotency_key)) return false;
+  if (!read_order_body(req.body, pr)) return false;  // the general path says what is wrong
+  OrderContext* ctx = replies.acquire();
+  if (ctx == nullptr) return false;
+  *ctx = OrderContext{this, &replies, {}};
+  if (req.has_idempotency_key) {
+    // As dispatch() does for every POST with a key: same fingerprint, same table.
+    const std::uint64_t fingerprint = hash64_concat({"POST ", req.path, "\n", req.body});
+    Response stored;
+    OrderReplies* out = &replies;
+    const Idempotency::Admit admit = idempotency_.begin(
+        req.idempotency_key, fingerprint, [out, token](const Response& r) { out->answer_from_any_thread(token, r); },
+        &stored, &ctx->ticket);
+    if (admit != Idempotency::Admit::fresh) {
+      replies.release(ctx);
+      if (admit == Idempotency::Admit::replay) replies.answer(token, stored);
+      if (admit == Idempotency::Admit::mismatch || admit == Idempotency::Admit::busy)
+        replies.answer(token, idempotency_refusal(admit, req.idempotency_key));
+      return true;  // `wait`: answered when the first request with this key is
+    }
+    pr.idempotency_key = hash64(req.idempotency_key, pr.user_id);
+  }
   // Two words: std::function keeps them inline (no allocation).
-  engine::PortCallback cb = [out, token](const engine::PortReply& r) { out->port_reply(token, r); };
+  engine::PortCallback cb = [ctx, token](const engine::PortReply& r) { ctx->api->finish_order(*ctx, token, r); };
   const engine::PlaceNow now = replies.port->place_order(pr, std::move(cb));
   if (now.status == engine::PlaceStatus::submitted) return true;  // finish_order answers
-  if (now.status == engine::PlaceStatus::sold_out) {
-    const std::uint32_t at = std::min(now.failed_item, pr.item_count - 1);
+  if (now.status == engine::PlaceStatus::sold_out && ctx->ticket.key == nullptr) {
+    replies.release(ctx);
     metrics_.sold_out_answer();
     metrics_.order_outcome("sold_out", "");
-    replies.sold_out(token, pr.items[at].product_id);
+    replies.sold_out(token, pr.items[std::min(now.failed_item, pr.item_count - 1)].product_id);
     return true;
   }
-  replies.answer(token, placed_now(now, pr, metrics_));
+  const Response r = placed_now(now, pr, metrics_);
+  if (ctx->ticket.key != nullptr) idempotency_.finish(ctx->ticket, r);
+  replies.release(ctx);
+  replies.answer(token, r);
   return true;
 }
 
-void Api::finish_order(OrderReplies& replies, std::uint64_t token, const engine::PortReply& reply) noexcept {
+void Api::finish_order(OrderContext& ctx, std::uint64_t token, const engine::PortReply& reply) noexcept {
+  OrderReplies& out = *ctx.replies;
+  const IdempotencyTicket ticket = ctx.ticket;
+  out.release(&ctx);
   try {
     std::uint64_t id = 0;
-    const Response r = order_reply(reply, metrics_, id);
-    if (id != 0) return replies.accepted(token, id);
-    replies.answer(token, r);
+    Response r = order_reply(reply, metrics_, id);
+    if (ticket.key != nullptr) idempotency_.finish(ticket, id != 0 ? accepted_json(id) : r);
+    if (id != 0) return out.accepted(token, id);
+    out.answer(token, r);
   } catch (const std::exception& e) {
-    replies.answer(token, internal_error_response(std::string("unexpected error: ") + e.what()));
+    const Response r = internal_error_response(std::string("unexpected error: ") + e.what());
+    if (ticket.key != nullptr) idempotency_.finish(ticket, r);
+    out.answer(token, r);
   }
 }
 

@@ -164,12 +164,6 @@ class IdempotentExchange final : public Exchange {
   std::atomic<bool> answered_{false};
 };
 
-bool valid_idempotency_key(const std::string& key) {
-  if (key.empty() || key.size() > idempotency_key_bytes_max) return false;
-  for (const char c : key)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return false;
-  return true;
-}
 
 // --- Field numbers to JSON paths -------------------------------------------------------------------
 
@@ -334,6 +328,21 @@ Response bad_id(std::string_view what, const PathParams& p) {
 
 // --- Helpers shared with orders.cc (routes_internal.h) --------------------------------------------
 
+bool valid_idempotency_key(const std::string& key) {
+  if (key.empty() || key.size() > idempotency_key_bytes_max) return false;
+  for (const char c : key)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return false;
+  return true;
+}
+
+Response idempotency_refusal(Idempotency::Admit admit, const std::string& key) {
+  if (admit == Idempotency::Admit::busy) return overloaded_response("too many requests wait on this Idempotency-Key");
+  return error_response(409, "conflict",
+                        "Idempotency-Key '" + key +
+                            "' was already used with a different request (method, path or body); use a new key",
+                        "Idempotency-Key");
+}
+
 bool parse_decimal(std::string_view text, std::uint64_t max, std::uint64_t& out) {
   if (text.empty() || text.size() > 19) return false;
   std::uint64_t v = 0;
@@ -460,15 +469,13 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
                                        "Idempotency-Key"));
       return;
     }
-    std::string what = "POST ";
-    what += request.path;
-    what += '\n';
-    what += request.body;
-    const std::uint64_t fingerprint = hash64(what);
+    const std::uint64_t fingerprint = hash64_concat({"POST ", request.path, "\n", request.body});
     Response stored;
     const ExchangePtr waiter_exchange = exchange;
-    switch (idempotency_.begin(request.idempotency_key, fingerprint,
-                               [waiter_exchange](const Response& r) { waiter_exchange->respond(r); }, &stored)) {
+    const Idempotency::Admit admit = idempotency_.begin(
+        request.idempotency_key, fingerprint, [waiter_exchange](const Response& r) { waiter_exchange->respond(r); },
+        &stored);
+    switch (admit) {
       case Idempotency::Admit::fresh:
         exchange = std::make_shared<IdempotentExchange>(exchange, idempotency_, request.idempotency_key, fingerprint);
         break;
@@ -478,14 +485,8 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
       case Idempotency::Admit::wait:
         return;  // answered when the first request with this key is
       case Idempotency::Admit::mismatch:
-        exchange->respond(error_response(
-            409, "conflict",
-            "Idempotency-Key '" + request.idempotency_key +
-                "' was already used with a different request (method, path or body); use a new key",
-            "Idempotency-Key"));
-        return;
       case Idempotency::Admit::busy:
-        exchange->respond(overloaded_response("too many requests wait on this Idempotency-Key"));
+        exchange->respond(idempotency_refusal(admit, request.idempotency_key));
         return;
     }
   }

@@ -32,6 +32,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -64,11 +65,12 @@ constexpr std::size_t read_chunk_bytes = 16384;        // asked of the socket pe
 constexpr std::size_t pending_output_bytes_max = 1u << 18;  // stop parsing beyond this
 constexpr std::int64_t sweep_interval_ms_min = 5;      // deadline checks
 constexpr std::int64_t sweep_interval_ms_max = 100;
-constexpr std::uint32_t busy_spin_count_max = 64;      // loop passes before waiting in epoll
+constexpr std::uint32_t busy_spin_count_max = 4;       // empty passes before waiting in epoll
 constexpr std::int64_t busy_park_us = 200;             // waiting for replies: epoll at most this
 constexpr std::int64_t idle_park_ms = 100;             // nothing in flight
 constexpr std::uint32_t session_slots_max = 1u << 20;  // token space for connections per worker
 constexpr std::uint32_t token_seq_mask = (1u << 24) - 1;
+constexpr std::size_t order_contexts_max = 1u << 17;   // hot-path orders in flight per worker
 
 Method method_of(http::verb v) {
   switch (v) {
@@ -308,7 +310,9 @@ class Worker final : public OrderReplies {
   void accepted(std::uint64_t token, std::uint64_t order_id) override;
   void sold_out(std::uint64_t token, std::uint32_t product_id) override;
   void answer(std::uint64_t token, const Response& response) override;
-  void port_reply(std::uint64_t token, const engine::PortReply& reply) override;
+  void answer_from_any_thread(std::uint64_t token, const Response& response) override;
+  OrderContext* acquire() override;
+  void release(OrderContext* context) override;
 
  private:
   Session* resolve(std::uint64_t token, std::uint32_t& seq) const noexcept;
@@ -322,6 +326,8 @@ class Worker final : public OrderReplies {
   std::vector<std::uint32_t> generations_;
   std::vector<std::uint32_t> free_;
   std::vector<std::shared_ptr<Session>> batch_;  // answered during the current port pump
+  std::deque<OrderContext> contexts_;            // grows to the most orders ever in flight
+  std::vector<OrderContext*> free_contexts_;
   bool batching_ = false;
   // What a Session's destructor touches comes before ioc_, so it outlives the handlers (and
   // sessions) that ioc_'s destructor destroys; the port goes first (its destructor answers
@@ -579,7 +585,7 @@ void Worker::run() {
       spins = 0;
       ioc_.run_one_for(std::chrono::milliseconds(idle_park_ms));  // sockets only: wait in epoll
     } else if (++spins < busy_spin_count_max) {
-      std::this_thread::yield();
+      continue;  // a reply is usually a few microseconds away
     } else {
       ioc_.run_one_for(std::chrono::microseconds(busy_park_us));  // replies due: look again soon
     }
@@ -677,9 +683,22 @@ void Worker::answer(std::uint64_t token, const Response& response) {
   if (Session* s = resolve(token, seq)) s->answer(s->full_seq(seq), response, "/orders");
 }
 
-void Worker::port_reply(std::uint64_t token, const engine::PortReply& reply) {
-  api().finish_order(*this, token, reply);
+void Worker::answer_from_any_thread(std::uint64_t token, const Response& response) {
+  if (in_thread()) return answer(token, response);
+  asio::post(ioc_, [this, token, response] { answer(token, response); });
 }
+
+OrderContext* Worker::acquire() {
+  if (!free_contexts_.empty()) {
+    OrderContext* c = free_contexts_.back();
+    free_contexts_.pop_back();
+    return c;
+  }
+  if (contexts_.size() >= order_contexts_max) return nullptr;
+  return &contexts_.emplace_back();
+}
+
+void Worker::release(OrderContext* context) { free_contexts_.push_back(context); }
 
 // --- Session -----------------------------------------------------------------------------------------
 
