@@ -230,6 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_slot(Slot& slot);
   AnswerHead head_for(Slot& slot) const;
   void read_more();
+  void on_readable(const error_code& ec);
   void on_read(const error_code& ec, std::size_t n);
   void process();
   bool parse_one(error_code& ec);
@@ -263,6 +264,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::int64_t idle_since_ns_ = 0;
   std::int64_t write_since_ns_ = 0;
   bool reading_ = false;
+  bool drained_ = false;  // inside the handler of a read that emptied the socket
+  std::size_t asked_ = 0;  // bytes the last read asked for
   bool writing_ = false;
   bool in_process_ = false;
   bool parse_blocked_ = false;  // requests wait in the buffer for room in the pipeline
@@ -723,6 +726,8 @@ Session::~Session() {
 
 void Session::start() {
   self_ = shared_from_this();
+  error_code ignored;
+  socket_.non_blocking(true, ignored);  // on_readable()'s read never blocks
   idle_since_ns_ = mono_now_ns();
   if (!refuse_) {
     update_deadline();
@@ -751,13 +756,34 @@ bool Session::paused() const noexcept {
   return in_flight() >= pipeline_depth_max || out_.size() + wbuf_.size() > pending_output_bytes_max;
 }
 
+// Reads, without a wasted recv(): a read that came back short emptied the socket, so the next
+// one waits for readiness first instead of trying (and failing with EAGAIN) at once. That is
+// only safe in the same handler: the reactor has not looked at the socket since the short read,
+// so readiness that arrived meanwhile is still ahead (edge-triggered epoll). Anywhere else the
+// read tries at once.
 void Session::read_more() {
   if (reading_ || closed_ || lingering_ || stop_parsing_ || eof_ || paused()) return;
   const std::size_t room = buffer_.max_size() - buffer_.size();
   if (room == 0) return;
   reading_ = true;
-  socket_.async_read_some(buffer_.prepare(std::min(room, read_chunk_bytes)),
+  asked_ = std::min(room, read_chunk_bytes);
+  if (drained_) {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) { self->on_readable(ec); });
+    return;
+  }
+  socket_.async_read_some(buffer_.prepare(asked_),
                           [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
+}
+
+void Session::on_readable(const error_code& ec) {
+  if (ec || lingering_ || closed_) return on_read(ec, 0);
+  error_code read_ec;
+  const std::size_t n = socket_.read_some(buffer_.prepare(asked_), read_ec);  // non-blocking socket
+  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
+    reading_ = false;
+    return read_more();  // not drained_ here: this read tries at once
+  }
+  on_read(read_ec, n);
 }
 
 void Session::on_read(const error_code& ec, std::size_t n) {
@@ -774,7 +800,9 @@ void Session::on_read(const error_code& ec, std::size_t n) {
   }
   if (ec) return close();
   buffer_.commit(n);
+  drained_ = n < asked_;
   process();
+  drained_ = false;
 }
 
 void Session::process() {
