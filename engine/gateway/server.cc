@@ -299,6 +299,8 @@ class Worker final : public OrderReplies {
 
   void run();   // the thread's body, until stop()
   void stop();  // from any thread
+  // After stop(): destroys the port, which answers what is still pending (timed out).
+  void drop_port();
   // A new connection accepted for this worker (runs on this worker's thread).
   void adopt(tcp::socket socket, bool refuse);
   void close_idle_sessions();
@@ -391,6 +393,13 @@ class SlotExchange final : public Exchange, public std::enable_shared_from_this<
 class Server {
  public:
   Server(const engine::Config& config, Api& api, Metrics& metrics) : config_(config), api_(api), metrics_(metrics) {}
+  // Every port goes before any worker: a port's last answers (timed out) may wake an
+  // idempotency waiter that belongs to another worker, which must still be there.
+  ~Server() {
+    for (auto& w : workers_) w->drop_port();
+  }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   // Before listen(): one worker per port the gateway could claim.
   void add_worker(std::unique_ptr<engine::Port> port) {
@@ -547,8 +556,16 @@ Worker::Worker(Server& server, std::uint32_t index, std::unique_ptr<engine::Port
   port = port_.get();
 }
 
+void Worker::drop_port() {
+  Worker* const previous = current_worker;
+  current_worker = this;  // the answers are this worker's, on the thread destroying it
+  port_.reset();           // answers what is still pending (timed out) into sessions still alive
+  port = nullptr;
+  current_worker = previous;
+}
+
 Worker::~Worker() {
-  port_.reset();  // answers what is still pending (timed out) into sessions still alive
+  drop_port();
   std::vector<std::shared_ptr<Session>> live;
   for (Session* s : table_)
     if (s) live.push_back(s->shared_from_this());
