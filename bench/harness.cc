@@ -801,17 +801,30 @@ std::string run_json(const BenchOptions& opt, const RunFigures& f) {
   const std::uint64_t done = f.orders_done();
   const bool sync = f.plan.durability == "sync";
   JsonObject j;
-  j.str("scenario", opt.scenario).str("durability", f.plan.durability).str("driver", opt.driver)
-      .str("label", f.plan.label).str("loop", f.plan.rate > 0 ? "open" : "closed").num("rate", f.plan.rate, 1)
-      .integer(opt.driver == "http" ? "connections" : "window", opt.driver == "http" ? opt.connections : opt.window)
+  j.str("scenario", opt.scenario)
+      .str("durability", f.plan.durability)
+      .str("driver", opt.driver)
+      .str("label", f.plan.label)
+      .str("loop", f.plan.rate > 0 ? "open" : "closed")
+      .num("rate", f.plan.rate, 1)
+      .integer(opt.driver == "http" ? "connections" : "window",
+               opt.driver == "http" ? opt.connections : opt.window)
       .integer("pipeline", opt.driver == "http" ? opt.pipeline : 1)
-      .integer("attempts", f.attempts).integer("admitted", f.accepted).integer("sold_out", f.sold_out)
-      .integer("not_on_sale", f.not_on_sale).integer("rejected", f.rejected).integer("unavailable", f.unavailable)
-      .integer("overloaded", f.overloaded).integer("lost", f.lost)
-      .integer("completed", f.facts.completed).integer("cancelled", f.facts.cancelled)
+      .integer("attempts", f.attempts)
+      .integer("admitted", f.accepted)
+      .integer("sold_out", f.sold_out)
+      .integer("not_on_sale", f.not_on_sale)
+      .integer("rejected", f.rejected)
+      .integer("unavailable", f.unavailable)
+      .integer("overloaded", f.overloaded)
+      .integer("lost", f.lost)
+      .integer("completed", f.facts.completed)
+      .integer("cancelled", f.facts.cancelled)
       .raw("cancelled_by_reason", reasons.done())
-      .num("attempts_per_s", per(f.attempts, f.send_s), 1).num("admitted_per_s", per(f.accepted, f.admit_s), 1)
-      .num("completed_per_s", f.completed_per_s(), 1).num("sold_out_per_s", f.sold_out_per_s(), 1)
+      .num("attempts_per_s", per(f.attempts, f.send_s), 1)
+      .num("admitted_per_s", per(f.accepted, f.admit_s), 1)
+      .num("completed_per_s", f.completed_per_s(), 1)
+      .num("sold_out_per_s", f.sold_out_per_s(), 1)
       .raw("latency_ns", latency_json(f.facts.latency));
   if (f.plan.rate > 0) j.raw("admission_latency_ns", latency_json(f.admission));
   if (opt.driver == "http")
@@ -951,9 +964,11 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
   for (const RunFigures* f : runs) width = std::max(width, f->plan.label.size() + 2);
   for (const auto& [label, cells] : rows)
     for (const std::string& c : cells) width = std::max(width, c.size() + 2);
-  fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts\n", opt.scenario, opt.driver,
-             opt.driver == "http" ? fmt::format("{} connections, pipeline {}", opt.connections, opt.pipeline)
-                                  : fmt::format("window {}", opt.window),
+  fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts\n", opt.scenario,
+             opt.driver,
+             opt.driver == "http"
+                 ? fmt::format("{} connections, pipeline {}", opt.connections, opt.pipeline)
+                 : fmt::format("window {}", opt.window),
              opt.durability == "both" ? "sync and nosync" : opt.durability, opt.orders);
   std::string header = fmt::format("  {:<36}", "");
   for (const RunFigures* f : runs) header += fmt::format("{:>{}}", f->plan.label, width);

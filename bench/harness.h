@@ -21,8 +21,8 @@
 //               flight (closed loop) or --rate (open loop).
 //   http        POST /orders with an Idempotency-Key against the deployment's own gateway (started
 //               on a free loopback port), over --connections keep-alive connections driven by one
-//               epoll thread (bench/http_client.h HttpLoad), each with --pipeline requests in flight
-//               (closed loop) or at --rate (open loop). The catalog is still seeded through the
+//               epoll thread (bench/http_client.h HttpLoad), each with --pipeline requests in
+//               flight (closed loop) or at --rate (open loop). The catalog is still seeded through the
 //               client library (much faster than HTTP; only the orders matter). Adds HTTP status
 //               counts and HTTP request latency (send -> whole answer) to the report.
 //

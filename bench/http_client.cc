@@ -189,8 +189,8 @@ struct LoadRequest {
 
 struct LoadConnection {
   int fd = -1;
-  bool ready = false;          // listed in ready_: room for another request
-  bool want_write = false;     // EPOLLOUT registered
+  bool ready = false;                 // listed in ready_: room for another request
+  bool want_write = false;            // EPOLLOUT registered
   std::deque<LoadRequest> in_flight;  // sent, not yet answered, oldest first (<= pipeline)
   std::string out;
   std::size_t out_done = 0;
@@ -199,7 +199,8 @@ struct LoadConnection {
 
 class LoadRun {
  public:
-  LoadRun(const HttpLoadPlan& plan, const HttpLoad::MakeRequest& make, const HttpLoad::OnAnswer& on_answer)
+  LoadRun(const HttpLoadPlan& plan, const HttpLoad::MakeRequest& make,
+          const HttpLoad::OnAnswer& on_answer)
       : plan_(plan), make_(make), on_answer_(on_answer), conns_(plan.connections) {}
 
   ~LoadRun() {
@@ -249,7 +250,8 @@ class LoadRun {
         next_timeout_scan = now + epoll_wait_ms * 1'000'000;
         const std::int64_t timeout_ns = static_cast<std::int64_t>(plan_.timeout_ms) * 1'000'000;
         for (std::uint32_t i = 0; i < conns_.size(); ++i)
-          if (!conns_[i].in_flight.empty() && now - conns_[i].in_flight.front().sent_ns > timeout_ns)
+          if (!conns_[i].in_flight.empty() &&
+              now - conns_[i].in_flight.front().sent_ns > timeout_ns)
             fail(i, "timed out");
       }
     }
@@ -258,7 +260,9 @@ class LoadRun {
 
  private:
   std::int64_t due(std::uint64_t i) const {
-    return plan_.rate > 0 ? start_ns_ + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / plan_.rate) : 0;
+    return plan_.rate > 0
+               ? start_ns_ + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / plan_.rate)
+               : 0;
   }
   std::size_t depth() const { return std::max<std::uint32_t>(plan_.pipeline, 1); }
 
@@ -309,7 +313,8 @@ class LoadRun {
         c.out.clear();
         c.out_done = 0;
       }
-      for (std::size_t k = 0; k < depth() && c.in_flight.size() < depth() && next_ < plan_.requests; ++k) {
+      for (std::size_t k = 0; k < depth() && c.in_flight.size() < depth() && next_ < plan_.requests;
+           ++k) {
         const std::int64_t due_k = due(next_);
         if (due_k > now) break;
         LoadRequest r;
@@ -333,7 +338,8 @@ class LoadRun {
   void flush(std::uint32_t i) {
     LoadConnection& c = conns_[i];
     while (c.out_done < c.out.size()) {
-      const ssize_t n = ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
+      const ssize_t n =
+          ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
       if (n > 0) {
         c.out_done += static_cast<std::size_t>(n);
         continue;
@@ -448,7 +454,8 @@ class LoadRun {
 
 }  // namespace
 
-bool HttpLoad::run(const HttpLoadPlan& plan, const MakeRequest& make, const OnAnswer& on_answer, std::string* error) {
+bool HttpLoad::run(const HttpLoadPlan& plan, const MakeRequest& make, const OnAnswer& on_answer,
+                   std::string* error) {
   if (plan.connections == 0 || plan.connections > http_load_connections_max) {
     *error = "connections must be 1.." + std::to_string(http_load_connections_max);
     return false;

@@ -79,11 +79,12 @@ struct Port::Impl {
   ipc::IdleStrategy idle;
 
   // Puts one submission in its ring: false when the ring or the pending table is full.
-  bool publish(Submission& sub, ipc::Deployment& deployment, std::uint32_t index, std::int64_t timeout_ns,
-               std::int64_t now);
+  bool publish(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
+               std::int64_t timeout_ns, std::int64_t now);
   // Inline mode: publishes now, or keeps it (in order) behind others waiting for ring space.
   // False when that list is full too (the caller answers overloaded).
-  bool hand_over(Submission& sub, ipc::Deployment& deployment, std::uint32_t index, std::int64_t timeout_ns);
+  bool hand_over(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
+                 std::int64_t timeout_ns);
 };
 
 bool Port::Impl::publish(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
@@ -104,7 +105,8 @@ bool Port::Impl::publish(Submission& sub, ipc::Deployment& deployment, std::uint
   slot.deadline_ns = now + timeout_ns;
   slot.callback = std::move(sub.callback);
   in_flight.fetch_add(1, std::memory_order_relaxed);
-  if (sub.holds_reservation) deployment.port(index).inflight.fetch_sub(1, std::memory_order_seq_cst);
+  if (sub.holds_reservation)
+    deployment.port(index).inflight.fetch_sub(1, std::memory_order_seq_cst);
   return true;
 }
 
@@ -211,8 +213,8 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   if (request.item_count < 1 || request.item_count > line_items_max) return {PlaceStatus::bad_request, 0};
   for (std::uint32_t i = 0; i < request.item_count; ++i)
     if (request.items[i].quantity < 1 || request.items[i].quantity > quantity_max) return {PlaceStatus::bad_request, i};
-  if (!options_.inline_pump &&
-      impl_->queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(options_.queue_capacity))
+  if (!options_.inline_pump && impl_->queued.load(std::memory_order_relaxed) >=
+                                   static_cast<std::int64_t>(options_.queue_capacity))
     return {PlaceStatus::overloaded, 0};
 
   // Sold out is answered before anything is written: no reservation, so no gate and no
@@ -265,7 +267,8 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   // the pump has put it in the ring; the guard's own count ends when we return.
   slot.inflight.fetch_add(1, std::memory_order_seq_cst);
   if (options_.inline_pump) {
-    if (impl_->hand_over(sub, deployment_, index_, options_.request_timeout_ns)) return {PlaceStatus::submitted, 0};
+    if (impl_->hand_over(sub, deployment_, index_, options_.request_timeout_ns))
+      return {PlaceStatus::submitted, 0};
     give_back_items(deployment_, request.items.data(), request.item_count);
     slot.inflight.fetch_sub(1, std::memory_order_seq_cst);
     return {PlaceStatus::overloaded, 0};

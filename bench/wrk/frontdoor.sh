@@ -55,7 +55,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 wait_http() {  # URL [STATUS]: until it answers STATUS (default 200; at most 30 s)
   for _ in $(seq 1 300); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = "${2:-200}" ] && return 0
@@ -73,8 +75,9 @@ run_wrk() {  # NAME URL PRODUCT
   local rps p99
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   p99=$(awk '$1 == "99%" {print $2}' "$out")
-  echo "$1 ${rps:-0} ${p99:-?} $(awk '/^ +[0-9]+: [0-9]+$/ {printf "%s%s", sep, $0; sep=","}' "$out" | tr -d ' ')" \
-    >>"$WORK/results"
+  local answers
+  answers=$(awk '/^ +[0-9]+: [0-9]+$/ {printf "%s%s", sep, $0; sep=","}' "$out" | tr -d ' ')
+  echo "$1 ${rps:-0} ${p99:-?} $answers" >>"$WORK/results"
 }
 
 # --- nginx ----------------------------------------------------------------------------------
@@ -107,7 +110,8 @@ CONF
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$NGINX_PORT/" 409
-echo "nginx on port $NGINX_PORT: wrk ($SCRIPT, depth $DEPTH, $CONNECTIONS connections, ${SECONDS_RUN}s)"
+echo "nginx on port $NGINX_PORT: wrk ($(basename "$SCRIPT"), depth $DEPTH, $CONNECTIONS connections," \
+     "${SECONDS_RUN}s)"
 run_wrk nginx "http://127.0.0.1:$NGINX_PORT" 1
 kill -TERM "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true
 
@@ -124,7 +128,8 @@ start_flashsaga() {  # DURABILITY: starts a deployment, seeds it; sets FS_PORT a
   wait_http "http://127.0.0.1:$FS_PORT/healthz"
   local base=http://127.0.0.1:$FS_PORT
   curl -sf -o /dev/null -X POST "$base/products" -d '{"name":"sold out","price":100,"stock":0}'
-  curl -sf -o /dev/null -X POST "$base/products" -d '{"name":"in stock","price":100,"stock":100000000}'
+  curl -sf -o /dev/null -X POST "$base/products" \
+    -d '{"name":"in stock","price":100,"stock":100000000}'
   seq 1 "$USERS" | xargs -P 4 -I{} curl -sf -o /dev/null -X POST "$base/users" \
     -d '{"name":"buyer {}","email":"buyer{}@example.com"}'
   echo "flashsaga $dur on port $FS_PORT: 2 products, $USERS buyers"
@@ -141,9 +146,15 @@ stop_flashsaga
 
 # --- report ---------------------------------------------------------------------------------
 echo
-echo "same wrk command for each: taskset -c $CPU wrk -t1 -c$CONNECTIONS -d${SECONDS_RUN}s --latency -s $(basename "$SCRIPT") (DEPTH=$DEPTH)"
-awk 'NR == 1 { base = $2; base_p99 = $3 }
-     function ms(t) { if (t ~ /us$/) return t / 1000; if (t ~ /ms$/) return t + 0; if (t ~ /s$/) return t * 1000; return 0 }
+echo "same wrk command for each: taskset -c $CPU wrk -t1 -c$CONNECTIONS -d${SECONDS_RUN}s" \
+     "--latency -s $(basename "$SCRIPT") (DEPTH=$DEPTH)"
+awk 'function ms(t) {
+       if (t ~ /us$/) return t / 1000
+       if (t ~ /ms$/) return t + 0
+       if (t ~ /s$/) return t * 1000
+       return 0
+     }
+     NR == 1 { base = $2; base_p99 = ms($3) }
      { printf "%-12s %12s req/s  p99 %9s  %6.2fx nginx  p99 %5.2fx nginx  answers %s\n",
-              $1, $2, $3, (base > 0 ? $2 / base : 0), (ms(base_p99) > 0 ? ms($3) / ms(base_p99) : 0), $4 }' \
+              $1, $2, $3, (base > 0 ? $2 / base : 0), (base_p99 > 0 ? ms($3) / base_p99 : 0), $4 }' \
   "$WORK/results"

@@ -64,14 +64,15 @@ struct PathParams {
 class Api {
  public:
   // gateway_ports: bit p set for every port the gateway's I/O threads own (for /metrics).
-  Api(const engine::Config& config, ipc::Deployment& deployment, Store& store, Idempotency& idempotency,
-      Metrics& metrics, std::uint64_t gateway_ports);
+  Api(const engine::Config& config, ipc::Deployment& deployment, Store& store,
+      Idempotency& idempotency, Metrics& metrics, std::uint64_t gateway_ports);
 
   void handle(const Request& request, ExchangePtr exchange) noexcept;
   // POST /orders without an Idempotency-Key (see above). Answers exactly once when true.
   bool place_order_fast(const Request& request, OrderReplies& replies, std::uint64_t token);
   // The port's reply to an order placed by place_order_fast (its callback lands here).
-  void finish_order(OrderContext& context, std::uint64_t token, const engine::PortReply& reply) noexcept;
+  void finish_order(OrderContext& context, std::uint64_t token,
+                    const engine::PortReply& reply) noexcept;
 
   // Graceful stop: long polls answer at their next check instead of waiting out `wait`.
   void begin_stop() noexcept { stopping_.store(true, std::memory_order_release); }

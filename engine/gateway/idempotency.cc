@@ -5,9 +5,12 @@
 
 namespace flashsaga::gateway {
 
-std::uint64_t hash64(std::string_view bytes, std::uint64_t seed) noexcept { return hash64_concat({bytes}, seed); }
+std::uint64_t hash64(std::string_view bytes, std::uint64_t seed) noexcept {
+  return hash64_concat({bytes}, seed);
+}
 
-std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts, std::uint64_t seed) noexcept {
+std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts,
+                            std::uint64_t seed) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ull ^ (seed * 0x9E3779B97F4A7C15ull);
   for (const std::string_view bytes : parts) {
     for (const char c : bytes) {
@@ -23,7 +26,8 @@ std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts, std::
 }
 
 Idempotency::Idempotency(std::size_t capacity, std::int64_t retention_ns)
-    : capacity_((capacity + idempotency_shards_count - 1) / idempotency_shards_count), retention_ns_(retention_ns) {
+    : capacity_((capacity + idempotency_shards_count - 1) / idempotency_shards_count),
+      retention_ns_(retention_ns) {
   FS_ASSERT(capacity >= 1);
   FS_ASSERT(retention_ns > 0);
 }
@@ -76,8 +80,8 @@ void Idempotency::evict_locked(Shard& shard, std::int64_t now_ns) {
   }
 }
 
-Idempotency::Admit Idempotency::begin(const std::string& key, std::uint64_t fingerprint, Waiter waiter,
-                                      Response* stored, IdempotencyTicket* ticket) {
+Idempotency::Admit Idempotency::begin(const std::string& key, std::uint64_t fingerprint,
+                                      Waiter waiter, Response* stored, IdempotencyTicket* ticket) {
   const std::int64_t now = mono_now_ns();
   Shard& shard = shard_of(key);
   std::lock_guard<std::mutex> lock(shard.mutex);
@@ -109,13 +113,15 @@ Idempotency::Admit Idempotency::begin(const std::string& key, std::uint64_t fing
   return Admit::wait;
 }
 
-void Idempotency::finish(const std::string& key, std::uint64_t fingerprint, const Response& response) {
+void Idempotency::finish(const std::string& key, std::uint64_t fingerprint,
+                         const Response& response) {
   std::vector<Waiter> waiters;
   Shard& shard = shard_of(key);
   {
     std::lock_guard<std::mutex> lock(shard.mutex);
     auto it = shard.entries.find(key);
-    if (it == shard.entries.end() || it->second.fingerprint != fingerprint || it->second.done) return;
+    if (it == shard.entries.end() || it->second.fingerprint != fingerprint || it->second.done)
+      return;
     waiters.swap(it->second.waiters);
     if (response.status >= 500) {
       shard.entries.erase(it);  // nothing changed: a retry with this key may go ahead

@@ -48,7 +48,8 @@ static_assert((idempotency_shards_count & (idempotency_shards_count - 1)) == 0);
 // 64-bit FNV-1a followed by a finalizer; never returns 0 (0 means "no key" on the wire).
 std::uint64_t hash64(std::string_view bytes, std::uint64_t seed = 0) noexcept;
 // hash64 of the parts' concatenation, without building it.
-std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts, std::uint64_t seed = 0) noexcept;
+std::uint64_t hash64_concat(std::initializer_list<std::string_view> parts,
+                            std::uint64_t seed = 0) noexcept;
 
 class Idempotency {
  public:

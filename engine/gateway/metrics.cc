@@ -115,7 +115,8 @@ std::uint64_t Metrics::sold_out_answers() const {
   return n;
 }
 
-void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, std::int64_t updated_ns) {
+void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns,
+                             std::int64_t updated_ns) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!observed_.insert(order_id).second) return;
   observed_order_.push_back(order_id);
@@ -123,7 +124,8 @@ void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, st
     observed_.erase(observed_order_.front());
     observed_order_.pop_front();
   }
-  const double s = updated_ns > created_ns ? static_cast<double>(updated_ns - created_ns) / 1e9 : 0.0;
+  const double s =
+      updated_ns > created_ns ? static_cast<double>(updated_ns - created_ns) / 1e9 : 0.0;
   std::size_t b = 0;
   while (b < latency_bounds_s.size() && s > latency_bounds_s[b]) ++b;
   ++latency_buckets_[b];
@@ -131,8 +133,9 @@ void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, st
   ++latency_count_;
 }
 
-std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std::uint64_t gateway_ports,
-                            std::size_t idem_entries, std::uint64_t idem_replays) {
+std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
+                            std::uint64_t gateway_ports, std::size_t idem_entries,
+                            std::uint64_t idem_replays) {
   Writer w;
   std::map<std::pair<std::string_view, int>, std::uint64_t> http;
   std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> orders;
@@ -261,7 +264,8 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std
   w.sample("flashsaga_stock_reconciliations_total", "", c.reconcile_count.load(std::memory_order_relaxed));
   w.family("flashsaga_port_reservations_in_flight", "gauge", "Reservations taken by a port and not yet in a ring.");
   for (std::uint32_t p = 0; p < deployment.geometry().ports; ++p) {
-    w.sample("flashsaga_port_reservations_in_flight", label("port", std::to_string(p)) +
+    w.sample("flashsaga_port_reservations_in_flight",
+             label("port", std::to_string(p)) +
                  (((gateway_ports >> p) & 1) != 0 ? ",gateway=\"1\"" : ""),
              deployment.port(p).inflight.load(std::memory_order_relaxed));
   }

@@ -16,12 +16,26 @@
 //   if (!read_order_body(request.body, pr)) return general_path();
 #pragma once
 
+#include <string>
 #include <string_view>
 
+#include "engine/gateway/exchange.h"
 #include "engine/port.h"
 
 namespace flashsaga::gateway {
 
 bool read_order_body(std::string_view body, engine::PlaceRequest& out) noexcept;
+
+// The general path's reading (orders.cc: parse_object and Fields over a DOM), with its answer
+// in `error` when the body is refused: 400 bad_json, 422 invalid_field naming the field, or
+// 404 for a product id of 2^32 and beyond. The reference read_order_body() is held to.
+enum class OrderBodyResult : std::uint8_t {
+  ok = 0,
+  bad_json = 1,
+  invalid_field = 2,
+  unknown_product = 3
+};
+OrderBodyResult read_order_json(const std::string& body, engine::PlaceRequest& out,
+                                Response& error);
 
 }  // namespace flashsaga::gateway

@@ -97,16 +97,21 @@ namespace {
 Response rejected_order(OrderReason reason) {
   switch (reason) {
     case OrderReason::unknown_user: return not_found_response("no such user", "user_id");
-    case OrderReason::blocked_user: return error_response(422, "invalid_field", "the user is blocked", "user_id");
+    case OrderReason::blocked_user:
+      return error_response(422, "invalid_field", "the user is blocked", "user_id");
     case OrderReason::limit_exceeded:
-      return error_response(409, "limit_exceeded", "the user's live orders would exceed the product's max_per_user");
+      return error_response(409, "limit_exceeded",
+                            "the user's live orders would exceed the product's max_per_user");
     case OrderReason::unknown_product: return not_found_response("no such product", "items");
     case OrderReason::sold_out: return error_response(409, "sold_out", "sold out");
-    case OrderReason::not_on_sale: return error_response(409, "not_on_sale", "a product is not on sale now");
-    case OrderReason::unavailable: return unavailable_response("the order domain cannot check the order now; retry");
+    case OrderReason::not_on_sale:
+      return error_response(409, "not_on_sale", "a product is not on sale now");
+    case OrderReason::unavailable:
+      return unavailable_response("the order domain cannot check the order now; retry");
     default:
-      return error_response(422, "invalid_field",
-                            "the order was refused: " + std::string(ipc::order_reason_name(reason)));
+      return error_response(
+          422, "invalid_field",
+          "the order was refused: " + std::string(ipc::order_reason_name(reason)));
   }
 }
 
@@ -117,7 +122,8 @@ Response order_reply(const engine::PortReply& r, Metrics& metrics, std::uint64_t
   if (r.timed_out) {
     metrics.order_outcome("timed_out", "");
     return unavailable_response(
-        "the order domain did not answer in time; retry with the same Idempotency-Key to learn the outcome");
+        "the order domain did not answer in time; retry with the same Idempotency-Key to learn the "
+        "outcome");
   }
   const ipc::Message& reply = r.message;
   if (reply.header.type != static_cast<std::uint16_t>(MessageType::place_order_reply))
@@ -137,7 +143,8 @@ Response order_reply(const engine::PortReply& r, Metrics& metrics, std::uint64_t
       return json_response(202, o);
     }
     case ipc::PlaceResult::rejected: break;
-    default: return internal_error_response("unexpected place result " + std::to_string(placed.result));
+    default:
+      return internal_error_response("unexpected place result " + std::to_string(placed.result));
   }
   metrics.order_outcome("rejected", ipc::order_reason_name(reason));
   return rejected_order(reason);
@@ -160,13 +167,15 @@ Response placed_now(const engine::PlaceNow& now, const engine::PlaceRequest& pr,
       metrics.sold_out_answer();
       metrics.order_outcome("sold_out", "");
       const json::object extra = product_error(product);
-      return error_response(409, "sold_out", "product " + std::to_string(product) + " is sold out", {}, &extra);
+      return error_response(409, "sold_out", "product " + std::to_string(product) + " is sold out",
+                            {}, &extra);
     }
     case engine::PlaceStatus::not_on_sale: {
       metrics.order_outcome("not_on_sale", "");
       const json::object extra = product_error(product);
       return error_response(
-          409, "not_on_sale", "product " + std::to_string(product) + " is not on sale now (outside its sale window)",
+          409, "not_on_sale",
+          "product " + std::to_string(product) + " is not on sale now (outside its sale window)",
           {}, &extra);
     }
     case engine::PlaceStatus::unknown_product:
@@ -176,14 +185,16 @@ Response placed_now(const engine::PlaceNow& now, const engine::PlaceRequest& pr,
     case engine::PlaceStatus::unavailable:
       metrics.order_outcome("unavailable", "");
       return unavailable_response(
-          "order intake is paused (stock reconciliation, or a domain cannot write: disk or journal map full) or "
+          "order intake is paused (stock reconciliation, or a domain cannot write: disk or journal "
+          "map full) or "
           "contended; retry");
     case engine::PlaceStatus::overloaded:
       metrics.order_outcome("overloaded", "");
       return overloaded_response("the gateway's order queue is full; retry shortly");
     case engine::PlaceStatus::bad_request:
       metrics.order_outcome("invalid", "invalid_field");
-      return error_response(422, "invalid_field", "an item is out of range", "items[" + std::to_string(at) + "]");
+      return error_response(422, "invalid_field", "an item is out of range",
+                            "items[" + std::to_string(at) + "]");
   }
   return internal_error_response("unexpected place status");
 }
@@ -203,8 +214,9 @@ bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint6
     Response stored;
     OrderReplies* out = &replies;
     const Idempotency::Admit admit = idempotency_.begin(
-        req.idempotency_key, fingerprint, [out, token](const Response& r) { out->answer_from_any_thread(token, r); },
-        &stored, &ctx->ticket);
+        req.idempotency_key, fingerprint,
+        [out, token](const Response& r) { out->answer_from_any_thread(token, r); }, &stored,
+        &ctx->ticket);
     if (admit != Idempotency::Admit::fresh) {
       replies.release(ctx);
       if (admit == Idempotency::Admit::replay) replies.answer(token, stored);
@@ -215,7 +227,9 @@ bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint6
     pr.idempotency_key = hash64(req.idempotency_key, pr.user_id);
   }
   // Two words: std::function keeps them inline (no allocation).
-  engine::PortCallback cb = [ctx, token](const engine::PortReply& r) { ctx->api->finish_order(*ctx, token, r); };
+  engine::PortCallback cb = [ctx, token](const engine::PortReply& r) {
+    ctx->api->finish_order(*ctx, token, r);
+  };
   const engine::PlaceNow now = replies.port->place_order(pr, std::move(cb));
   if (now.status == engine::PlaceStatus::submitted) return true;  // finish_order answers
   if (now.status == engine::PlaceStatus::sold_out && ctx->ticket.key == nullptr) {
@@ -232,7 +246,8 @@ bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint6
   return true;
 }
 
-void Api::finish_order(OrderContext& ctx, std::uint64_t token, const engine::PortReply& reply) noexcept {
+void Api::finish_order(OrderContext& ctx, std::uint64_t token,
+                       const engine::PortReply& reply) noexcept {
   OrderReplies& out = *ctx.replies;
   const IdempotencyTicket ticket = ctx.ticket;
   out.release(&ctx);
@@ -249,15 +264,11 @@ void Api::finish_order(OrderContext& ctx, std::uint64_t token, const engine::Por
   }
 }
 
-void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& ex) {
-  Response error;
-  auto body = parse_object(req.body, false, &error);
-  if (!body) {
-    metrics_.order_outcome("invalid", "bad_json");
-    return ex->respond(std::move(error));
-  }
+OrderBodyResult read_order_json(const std::string& text, engine::PlaceRequest& pr,
+                                Response& error) {
+  auto body = parse_object(text, false, &error);
+  if (!body) return OrderBodyResult::bad_json;
   Fields f(*body);
-  engine::PlaceRequest pr;
   f.required(f.id("user_id", pr.user_id), "user_id");
   bool unknown_product = false;
   std::string unknown_path;
@@ -299,12 +310,30 @@ void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& 
   if (f.ok()) f.id("coupon_id", pr.coupon_id);
   if (f.ok()) f.integer("points", 0, money_max, pr.points);
   if (!f.ok()) {
-    metrics_.order_outcome("invalid", "invalid_field");
-    return ex->respond(f.error());
+    error = f.error();
+    return OrderBodyResult::invalid_field;
   }
   if (unknown_product) {
-    metrics_.order_outcome("unknown_product", "");
-    return ex->respond(not_found_response("no such product", unknown_path));
+    error = not_found_response("no such product", unknown_path);
+    return OrderBodyResult::unknown_product;
+  }
+  return OrderBodyResult::ok;
+}
+
+void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& ex) {
+  Response error;
+  engine::PlaceRequest pr;
+  switch (read_order_json(req.body, pr, error)) {
+    case OrderBodyResult::ok: break;
+    case OrderBodyResult::bad_json:
+      metrics_.order_outcome("invalid", "bad_json");
+      return ex->respond(std::move(error));
+    case OrderBodyResult::invalid_field:
+      metrics_.order_outcome("invalid", "invalid_field");
+      return ex->respond(std::move(error));
+    case OrderBodyResult::unknown_product:
+      metrics_.order_outcome("unknown_product", "");
+      return ex->respond(std::move(error));
   }
   if (req.has_idempotency_key) pr.idempotency_key = hash64(req.idempotency_key, pr.user_id);
 

@@ -164,7 +164,6 @@ class IdempotentExchange final : public Exchange {
   std::atomic<bool> answered_{false};
 };
 
-
 // --- Field numbers to JSON paths -------------------------------------------------------------------
 
 std::string_view user_field(std::uint16_t f) {
@@ -336,11 +335,13 @@ bool valid_idempotency_key(const std::string& key) {
 }
 
 Response idempotency_refusal(Idempotency::Admit admit, const std::string& key) {
-  if (admit == Idempotency::Admit::busy) return overloaded_response("too many requests wait on this Idempotency-Key");
-  return error_response(409, "conflict",
-                        "Idempotency-Key '" + key +
-                            "' was already used with a different request (method, path or body); use a new key",
-                        "Idempotency-Key");
+  if (admit == Idempotency::Admit::busy)
+    return overloaded_response("too many requests wait on this Idempotency-Key");
+  return error_response(
+      409, "conflict",
+      "Idempotency-Key '" + key +
+          "' was already used with a different request (method, path or body); use a new key",
+      "Idempotency-Key");
 }
 
 bool parse_decimal(std::string_view text, std::uint64_t max, std::uint64_t& out) {
@@ -403,8 +404,8 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
 
 // --- Api -------------------------------------------------------------------------------------------
 
-Api::Api(const engine::Config& config, ipc::Deployment& deployment, Store& store, Idempotency& idempotency,
-         Metrics& metrics, std::uint64_t gateway_ports)
+Api::Api(const engine::Config& config, ipc::Deployment& deployment, Store& store,
+         Idempotency& idempotency, Metrics& metrics, std::uint64_t gateway_ports)
     : config_(config),
       deployment_(deployment),
       store_(store),
@@ -473,8 +474,8 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
     Response stored;
     const ExchangePtr waiter_exchange = exchange;
     const Idempotency::Admit admit = idempotency_.begin(
-        request.idempotency_key, fingerprint, [waiter_exchange](const Response& r) { waiter_exchange->respond(r); },
-        &stored);
+        request.idempotency_key, fingerprint,
+        [waiter_exchange](const Response& r) { waiter_exchange->respond(r); }, &stored);
     switch (admit) {
       case Idempotency::Admit::fresh:
         exchange = std::make_shared<IdempotentExchange>(exchange, idempotency_, request.idempotency_key, fingerprint);
@@ -1132,7 +1133,8 @@ void Api::metrics(const Request&, const PathParams&, const ExchangePtr& ex) {
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   observe_orders();
   sale_.update(store_);
-  r.body = metrics_.render(deployment_, store_, gateway_ports_, idempotency_.size(), idempotency_.replays());
+  r.body = metrics_.render(deployment_, store_, gateway_ports_, idempotency_.size(),
+                           idempotency_.replays());
   r.body += render_ops_metrics(deployment_, store_, config_, sale_);
   ex->respond(std::move(r));
 }

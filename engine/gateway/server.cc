@@ -60,17 +60,17 @@ constexpr std::int64_t accept_retry_ms = 50;        // after an accept error (e.
 constexpr std::uint32_t refusals_in_flight_max = 1024;
 constexpr std::int64_t stop_grace_ms_min = 1000;
 constexpr std::int64_t stop_grace_ms_max = 15000;
-constexpr std::uint32_t pipeline_depth_max = 64;       // requests in flight per connection
-constexpr std::size_t read_chunk_bytes = 16384;        // asked of the socket per read
+constexpr std::uint32_t pipeline_depth_max = 64;            // requests in flight per connection
+constexpr std::size_t read_chunk_bytes = 16384;             // asked of the socket per read
 constexpr std::size_t pending_output_bytes_max = 1u << 18;  // stop parsing beyond this
-constexpr std::int64_t sweep_interval_ms_min = 5;      // deadline checks
+constexpr std::int64_t sweep_interval_ms_min = 5;           // deadline checks
 constexpr std::int64_t sweep_interval_ms_max = 100;
 constexpr std::uint32_t busy_spin_count_max = 4;       // empty passes before waiting in epoll
 constexpr std::int64_t busy_park_us = 200;             // waiting for replies: epoll at most this
 constexpr std::int64_t idle_park_ms = 100;             // nothing in flight
 constexpr std::uint32_t session_slots_max = 1u << 20;  // token space for connections per worker
 constexpr std::uint32_t token_seq_mask = (1u << 24) - 1;
-constexpr std::size_t order_contexts_max = 1u << 17;   // hot-path orders in flight per worker
+constexpr std::size_t order_contexts_max = 1u << 17;  // hot-path orders in flight per worker
 
 Method method_of(http::verb v) {
   switch (v) {
@@ -87,7 +87,8 @@ Method method_of(http::verb v) {
 
 std::string error_body(std::string_view code, std::string_view message) {
   // Fixed texts only (no JSON escaping needed): the JSON library lives in the API's files.
-  return std::string("{\"error\":\"") + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}";
+  return std::string("{\"error\":\"") + std::string(code) + "\",\"message\":\"" +
+         std::string(message) + "\"}";
 }
 
 void append_number(std::string& out, std::uint64_t v) {
@@ -151,8 +152,8 @@ class RequestParser final : public http::basic_parser<true> {
   }
 
  private:
-  void on_request_impl(http::verb method, beast::string_view, beast::string_view target, int version,
-                       error_code&) override {
+  void on_request_impl(http::verb method, beast::string_view, beast::string_view target,
+                       int version, error_code&) override {
     request_.method = method_of(method);
     request_.target.assign(target.data(), target.size());
     const std::size_t q = target.find('?');
@@ -165,7 +166,9 @@ class RequestParser final : public http::basic_parser<true> {
     }
     extra_.version = static_cast<unsigned>(version);
   }
-  void on_response_impl(int, beast::string_view, int, error_code& ec) override { ec = http::error::bad_method; }
+  void on_response_impl(int, beast::string_view, int, error_code& ec) override {
+    ec = http::error::bad_method;
+  }
   void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
                      error_code&) override {
     if (!request_.has_idempotency_key && beast::iequals(name_string, "Idempotency-Key")) {
@@ -253,18 +256,18 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<Slot, pipeline_depth_max> slots_;
   std::uint32_t head_seq_ = 0;  // oldest request not yet in out_
   std::uint32_t next_seq_ = 0;
-  std::string out_;   // answers ready to write
-  std::string wbuf_;  // answers being written
+  std::string out_;                // answers ready to write
+  std::string wbuf_;               // answers being written
   std::shared_ptr<Session> self_;  // held while requests are in flight (tokens do not own us)
   std::array<char, 4096> scratch_{};
   std::size_t lingered_ = 0;
   std::uint32_t table_index_ = 0;
-  std::int64_t deadline_ns_ = 0;  // 0: none
+  std::int64_t deadline_ns_ = 0;       // 0: none
   std::int64_t partial_since_ns_ = 0;  // first byte of the request being read; 0: none
   std::int64_t idle_since_ns_ = 0;
   std::int64_t write_since_ns_ = 0;
   bool reading_ = false;
-  bool drained_ = false;  // inside the handler of a read that emptied the socket
+  bool drained_ = false;   // inside the handler of a read that emptied the socket
   std::size_t asked_ = 0;  // bytes the last read asked for
   bool writing_ = false;
   bool in_process_ = false;
@@ -294,8 +297,12 @@ class Worker final : public OrderReplies {
   Metrics& metrics() noexcept;
   bool stopping() const noexcept;
   bool in_thread() const noexcept;
-  std::int64_t connection_count() const noexcept { return connections_.load(std::memory_order_relaxed); }
-  void count_connection(int delta) noexcept { connections_.fetch_add(delta, std::memory_order_relaxed); }
+  std::int64_t connection_count() const noexcept {
+    return connections_.load(std::memory_order_relaxed);
+  }
+  void count_connection(int delta) noexcept {
+    connections_.fetch_add(delta, std::memory_order_relaxed);
+  }
 
   void run();   // the thread's body, until stop()
   void stop();  // from any thread
@@ -353,11 +360,15 @@ class SlotExchange final : public Exchange, public std::enable_shared_from_this<
     std::shared_ptr<Session> s = session_;
     const std::string_view r = route;
     const std::uint32_t seq = seq_;
-    asio::post(worker_.context(), [s, r, seq, response = std::move(response)] { s->answer(seq, response, r); });
+    asio::post(worker_.context(),
+               [s, r, seq, response = std::move(response)] { s->answer(seq, response, r); });
   }
-  void post(std::function<void()> fn) override { asio::post(worker_.context(), guarded(std::move(fn))); }
+  void post(std::function<void()> fn) override {
+    asio::post(worker_.context(), guarded(std::move(fn)));
+  }
   void post_after(std::int64_t delay_ms, std::function<void()> fn) override {
-    auto timer = std::make_shared<asio::steady_timer>(worker_.context(), std::chrono::milliseconds(delay_ms));
+    auto timer = std::make_shared<asio::steady_timer>(worker_.context(),
+                                                      std::chrono::milliseconds(delay_ms));
     timer->async_wait([timer, fn = guarded(std::move(fn))](const error_code& ec) {
       if (!ec) fn();
     });
@@ -392,7 +403,8 @@ class SlotExchange final : public Exchange, public std::enable_shared_from_this<
 
 class Server {
  public:
-  Server(const engine::Config& config, Api& api, Metrics& metrics) : config_(config), api_(api), metrics_(metrics) {}
+  Server(const engine::Config& config, Api& api, Metrics& metrics)
+      : config_(config), api_(api), metrics_(metrics) {}
   // Every port goes before any worker: a port's last answers (timed out) may wake an
   // idempotency waiter that belongs to another worker, which must still be there.
   ~Server() {
@@ -424,8 +436,8 @@ class Server {
     if (!ec) acceptor_->bind(endpoint, ec);
     if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      *error = "cannot listen on " + config_.http_address + ":" + std::to_string(config_.http_port) + ": " +
-               ec.message();
+      *error = "cannot listen on " + config_.http_address + ":" +
+               std::to_string(config_.http_port) + ": " + ec.message();
       return false;
     }
     std::fprintf(stderr, "flashsaga gateway[%d]: listening on http://%s:%u with %zu threads\n",
@@ -438,7 +450,8 @@ class Server {
   void run() {
     signals_->async_wait([this](const error_code& ec, int sig) {
       if (ec) return;
-      std::fprintf(stderr, "flashsaga gateway[%d]: signal %d: stopping\n", static_cast<int>(::getpid()), sig);
+      std::fprintf(stderr, "flashsaga gateway[%d]: signal %d: stopping\n",
+                   static_cast<int>(::getpid()), sig);
       begin_stop();
     });
     accept();
@@ -448,14 +461,15 @@ class Server {
       std::unique_lock<std::mutex> lock(stop_mutex_);
       stop_cv_.wait(lock, [this] { return stop_requested_; });
     }
-    const std::int64_t grace_ms =
-        std::clamp<std::int64_t>(config_.http_request_timeout_ms, stop_grace_ms_min, stop_grace_ms_max);
+    const std::int64_t grace_ms = std::clamp<std::int64_t>(config_.http_request_timeout_ms,
+                                                           stop_grace_ms_min, stop_grace_ms_max);
     const std::int64_t deadline = mono_now_ns() + grace_ms * 1'000'000;
     while (metrics_.connections.load(std::memory_order_acquire) > 0 && mono_now_ns() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const std::int64_t left = metrics_.connections.load(std::memory_order_acquire);
     if (left > 0)
-      std::fprintf(stderr, "flashsaga gateway: %lld connections still open after %lld ms; closing them\n",
+      std::fprintf(stderr,
+                   "flashsaga gateway: %lld connections still open after %lld ms; closing them\n",
                    static_cast<long long>(left), static_cast<long long>(grace_ms));
     for (auto& w : workers_) w->stop();
     for (std::thread& t : threads) t.join();
@@ -479,42 +493,45 @@ class Server {
 
   void accept() {
     Worker& target = pick();
-    acceptor_->async_accept(target.context(), [this, &target](const error_code& ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-      if (ec) {
-        // Out of descriptors or similar: back off instead of spinning on the error.
-        if (!accept_error_logged_) {
-          std::fprintf(stderr, "flashsaga gateway: accept failed: %s (retrying)\n", ec.message().c_str());
-          accept_error_logged_ = true;
-        }
-        accept_timer_->expires_after(std::chrono::milliseconds(accept_retry_ms));
-        accept_timer_->async_wait([this](const error_code& e) {
-          if (!e) accept();
+    acceptor_->async_accept(
+        target.context(), [this, &target](const error_code& ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+          if (ec) {
+            // Out of descriptors or similar: back off instead of spinning on the error.
+            if (!accept_error_logged_) {
+              std::fprintf(stderr, "flashsaga gateway: accept failed: %s (retrying)\n",
+                           ec.message().c_str());
+              accept_error_logged_ = true;
+            }
+            accept_timer_->expires_after(std::chrono::milliseconds(accept_retry_ms));
+            accept_timer_->async_wait([this](const error_code& e) {
+              if (!e) accept();
+            });
+            return;
+          }
+          accept_error_logged_ = false;
+          error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          bool refuse = false;
+          if (metrics_.connections.load(std::memory_order_relaxed) >=
+              static_cast<std::int64_t>(config_.http_connections_max)) {
+            metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+            if (refusals_.fetch_add(1, std::memory_order_relaxed) >= refusals_in_flight_max) {
+              refusals_.fetch_sub(1, std::memory_order_relaxed);
+              socket.close(ignored);
+              return accept();
+            }
+            refuse = true;
+          } else {
+            // Counted here, on the accepting thread, so that the limit holds under a burst.
+            metrics_.connections.fetch_add(1, std::memory_order_relaxed);
+            target.count_connection(+1);
+          }
+          asio::post(target.context(), [&target, s = std::move(socket), refuse]() mutable {
+            target.adopt(std::move(s), refuse);
+          });
+          accept();
         });
-        return;
-      }
-      accept_error_logged_ = false;
-      error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      bool refuse = false;
-      if (metrics_.connections.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(config_.http_connections_max)) {
-        metrics_.connections_refused.fetch_add(1, std::memory_order_relaxed);
-        if (refusals_.fetch_add(1, std::memory_order_relaxed) >= refusals_in_flight_max) {
-          refusals_.fetch_sub(1, std::memory_order_relaxed);
-          socket.close(ignored);
-          return accept();
-        }
-        refuse = true;
-      } else {
-        // Counted here, on the accepting thread, so that the limit holds under a burst.
-        metrics_.connections.fetch_add(1, std::memory_order_relaxed);
-        target.count_connection(+1);
-      }
-      asio::post(target.context(), [&target, s = std::move(socket), refuse]() mutable {
-        target.adopt(std::move(s), refuse);
-      });
-      accept();
-    });
   }
 
   void begin_stop() {
@@ -547,7 +564,8 @@ class Server {
   bool stop_requested_ = false;
 };
 
-// --- Worker ------------------------------------------------------------------------------------------
+// --- Worker
+// ------------------------------------------------------------------------------------------
 
 thread_local Worker* current_worker = nullptr;
 
@@ -559,7 +577,7 @@ Worker::Worker(Server& server, std::uint32_t index, std::unique_ptr<engine::Port
 void Worker::drop_port() {
   Worker* const previous = current_worker;
   current_worker = this;  // the answers are this worker's, on the thread destroying it
-  port_.reset();           // answers what is still pending (timed out) into sessions still alive
+  port_.reset();          // answers what is still pending (timed out) into sessions still alive
   port = nullptr;
   current_worker = previous;
 }
@@ -597,7 +615,8 @@ void Worker::run() {
       // Handlers are written not to throw; if one does, log it and keep the thread serving.
       batching_ = false;
       flush_batch();
-      std::fprintf(stderr, "flashsaga gateway: unexpected exception in an I/O thread: %s\n", e.what());
+      std::fprintf(stderr, "flashsaga gateway: unexpected exception in an I/O thread: %s\n",
+                   e.what());
     }
     if (work > 0) {
       spins = 0;
@@ -647,8 +666,8 @@ void Worker::detach(std::uint32_t i) {
 // token: table index (bits 40..59), generation (24..39), request sequence (0..23)
 std::uint64_t Worker::token(const Session& s, std::uint32_t seq) const noexcept {
   const std::uint32_t i = s.table_index();
-  return (static_cast<std::uint64_t>(i) << 40) | (static_cast<std::uint64_t>(generations_[i] & 0xffff) << 24) |
-         (seq & token_seq_mask);
+  return (static_cast<std::uint64_t>(i) << 40) |
+         (static_cast<std::uint64_t>(generations_[i] & 0xffff) << 24) | (seq & token_seq_mask);
 }
 
 Session* Worker::resolve(std::uint64_t token, std::uint32_t& seq) const noexcept {
@@ -677,7 +696,8 @@ void Worker::flush_batch() {
 void Worker::sweep() {
   const engine::Config& c = config();
   const std::int64_t shortest = std::min(c.http_request_timeout_ms, c.http_idle_timeout_ms);
-  const std::int64_t ms = std::clamp<std::int64_t>(shortest / 4, sweep_interval_ms_min, sweep_interval_ms_max);
+  const std::int64_t ms =
+      std::clamp<std::int64_t>(shortest / 4, sweep_interval_ms_min, sweep_interval_ms_max);
   sweep_timer_.expires_after(std::chrono::milliseconds(ms));
   sweep_timer_.async_wait([this](const error_code& ec) {
     if (ec) return;
@@ -720,13 +740,14 @@ OrderContext* Worker::acquire() {
 
 void Worker::release(OrderContext* context) { free_contexts_.push_back(context); }
 
-// --- Session -----------------------------------------------------------------------------------------
+// --- Session
+// -----------------------------------------------------------------------------------------
 
 Session::Session(Worker& worker, tcp::socket socket, bool refuse)
     : worker_(worker),
       socket_(std::move(socket)),
-      buffer_(static_cast<std::size_t>(worker.config().http_header_bytes_max) + worker.config().http_body_bytes_max +
-              4096),
+      buffer_(static_cast<std::size_t>(worker.config().http_header_bytes_max) +
+              worker.config().http_body_bytes_max + 4096),
       refuse_(refuse) {
   table_index_ = worker_.attach(this);
 }
@@ -752,17 +773,19 @@ void Session::start() {
   }
   // Over http.connections_max: say so and close, without reading the request.
   const std::string body = error_body("overloaded", "too many connections; retry shortly");
-  wbuf_ = "HTTP/1.1 503 Service Unavailable\r\nServer: flashsaga\r\nContent-Type: application/json\r\n"
-          "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
-          std::to_string(body.size()) + "\r\n\r\n" + body;
+  wbuf_ =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: flashsaga\r\nContent-Type: application/json\r\n"
+      "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   writing_ = true;
   write_since_ns_ = idle_since_ns_;
   update_deadline();
-  asio::async_write(socket_, asio::buffer(wbuf_), [self = shared_from_this()](const error_code& ec, std::size_t) {
-    self->writing_ = false;
-    if (ec) return self->close();
-    self->linger_close();
-  });
+  asio::async_write(socket_, asio::buffer(wbuf_),
+                    [self = shared_from_this()](const error_code& ec, std::size_t) {
+                      self->writing_ = false;
+                      if (ec) return self->close();
+                      self->linger_close();
+                    });
 }
 
 std::uint32_t Session::full_seq(std::uint32_t low) const noexcept {
@@ -785,11 +808,14 @@ void Session::read_more() {
   reading_ = true;
   asked_ = std::min(room, read_chunk_bytes);
   if (drained_) {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) { self->on_readable(ec); });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+      self->on_readable(ec);
+    });
     return;
   }
-  socket_.async_read_some(buffer_.prepare(asked_),
-                          [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
+  socket_.async_read_some(
+      buffer_.prepare(asked_),
+      [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void Session::on_readable(const error_code& ec) {
@@ -840,8 +866,8 @@ void Session::process() {
     if (n + 1 == pipeline_depth_max) parse_blocked_ = true;  // more may wait in the buffer
   }
   // 100-continue: the header is in, its body is not, and nothing before it awaits an answer.
-  if (parser_ && parser_->is_header_done() && extra_.expect_continue && !continue_sent_ && in_flight() == 0 &&
-      !closed_) {
+  if (parser_ && parser_->is_header_done() && extra_.expect_continue && !continue_sent_ &&
+      in_flight() == 0 && !closed_) {
     out_ += "HTTP/1.1 100 Continue\r\n\r\n";
     continue_sent_ = true;
   }
@@ -888,7 +914,8 @@ void Session::dispatch() {
   slot.bytes.clear();
   if (!keep_alive) stop_parsing_ = true;  // nothing after a request that closes is read
   Api& api = worker_.api();
-  if (request_.method == Method::post && !request_.has_idempotency_key && request_.path == "/orders" &&
+  if (request_.method == Method::post && !request_.has_idempotency_key &&
+      request_.path == "/orders" &&
       api.place_order_fast(request_, worker_, worker_.token(*this, seq)))
     return;
   auto exchange = std::make_shared<SlotExchange>(shared_from_this(), worker_, seq);
@@ -903,7 +930,8 @@ void Session::read_failed(const error_code& ec) {
   Response r;
   if (ec == http::error::header_limit) {
     r.status = 431;
-    r.body = error_body("too_large", "the request's header section is larger than http.header_bytes_max");
+    r.body = error_body("too_large",
+                        "the request's header section is larger than http.header_bytes_max");
   } else if (ec == http::error::body_limit || ec == http::error::buffer_overflow) {
     r.status = 413;
     r.body = error_body("too_large", "the request body is larger than http.body_bytes_max");
@@ -967,16 +995,18 @@ void Session::sold_out(std::uint32_t seq, std::uint32_t product_id) {
   Slot* slot = open_slot(seq);
   if (!slot) return;
   char id[16];
-  const std::string_view digits(id, static_cast<std::size_t>(std::to_chars(id, id + sizeof id, product_id).ptr - id));
+  const std::string_view digits(
+      id, static_cast<std::size_t>(std::to_chars(id, id + sizeof id, product_id).ptr - id));
   char body[160];
   std::size_t n = 0;
-  for (const std::string_view part : {std::string_view("{\"error\":\"sold_out\",\"message\":\"product "), digits,
-                                      std::string_view(" is sold out\",\"product_id\":"), digits,
-                                      std::string_view("}")}) {
+  for (const std::string_view part :
+       {std::string_view("{\"error\":\"sold_out\",\"message\":\"product "), digits,
+        std::string_view(" is sold out\",\"product_id\":"), digits, std::string_view("}")}) {
     std::copy(part.begin(), part.end(), body + n);
     n += part.size();
   }
-  append_answer(slot->seq == head_seq_ ? out_ : slot->bytes, 409, head_for(*slot), std::string_view(body, n));
+  append_answer(slot->seq == head_seq_ ? out_ : slot->bytes, 409, head_for(*slot),
+                std::string_view(body, n));
   finish_slot(*slot);
 }
 
@@ -1022,8 +1052,9 @@ void Session::flush() {
   out_.clear();
   writing_ = true;
   write_since_ns_ = mono_now_ns();
-  asio::async_write(socket_, asio::buffer(wbuf_),
-                    [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
+  asio::async_write(
+      socket_, asio::buffer(wbuf_),
+      [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
 }
 
 void Session::on_write(const error_code& ec) {
@@ -1055,7 +1086,9 @@ void Session::check_deadline(std::int64_t now_ns) {
 }
 
 void Session::close_if_idle() {
-  if (in_flight() == 0 && !parser_ && buffer_.size() == 0 && !writing_ && out_.empty() && !lingering_) close();
+  if (in_flight() == 0 && !parser_ && buffer_.size() == 0 && !writing_ && out_.empty() &&
+      !lingering_)
+    close();
 }
 
 void Session::close() {
@@ -1078,17 +1111,17 @@ void Session::linger_close() {
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   deadline_ns_ = mono_now_ns() + linger_ms * 1'000'000;
   if (reading_) return;  // that read continues the linger (on_read)
-  socket_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
-    self->on_linger(ec, n);
-  });
+  socket_.async_read_some(
+      asio::buffer(scratch_),
+      [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_linger(ec, n); });
 }
 
 void Session::on_linger(const error_code& ec, std::size_t n) {
   lingered_ += n;
   if (ec || closed_ || lingered_ > linger_bytes_max) return close();
-  socket_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](const error_code& e, std::size_t k) {
-    self->on_linger(e, k);
-  });
+  socket_.async_read_some(
+      asio::buffer(scratch_),
+      [self = shared_from_this()](const error_code& e, std::size_t k) { self->on_linger(e, k); });
 }
 
 }  // namespace
@@ -1117,11 +1150,13 @@ int run_gateway(const engine::Config& config) {
     std::unique_ptr<engine::Port> port;
     if (!engine::Port::open(*deployment, options, port, &error)) {
       if (i == 0) {
-        std::fprintf(stderr, "flashsaga gateway: cannot claim the gateway's port: %s\n", error.c_str());
+        std::fprintf(stderr, "flashsaga gateway: cannot claim the gateway's port: %s\n",
+                     error.c_str());
         return 1;
       }
       std::fprintf(stderr,
-                   "flashsaga gateway: runs %u of %u I/O threads: no free port for more (%s); raise rings.ports\n",
+                   "flashsaga gateway: runs %u of %u I/O threads: no free port for more (%s); "
+                   "raise rings.ports\n",
                    i, wanted, error.c_str());
       break;
     }
