@@ -7,6 +7,7 @@
 #include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
+#include "engine/gateway/order_answers.h"
 #include "engine/gateway/order_body.h"
 #include "engine/gateway/routes_internal.h"
 
@@ -151,10 +152,19 @@ Response order_reply(const engine::PortReply& r, Metrics& metrics, std::uint64_t
 }
 
 Response accepted_json(std::uint64_t id) {
-  json::object o;
-  o["id"] = id;
-  o["status"] = "PENDING";
-  return json_response(202, o);
+  char body[order_answer_bytes_max];
+  Response r;
+  r.status = 202;
+  r.body.assign(body, accepted_body(body, id));
+  return r;
+}
+
+Response sold_out_json(std::uint32_t product_id) {
+  char body[order_answer_bytes_max];
+  Response r;
+  r.status = 409;
+  r.body.assign(body, sold_out_body(body, product_id));
+  return r;
 }
 
 // The answer given at once (nothing was sent anywhere), for every outcome but `submitted`.
@@ -163,13 +173,10 @@ Response placed_now(const engine::PlaceNow& now, const engine::PlaceRequest& pr,
   const std::uint32_t product = pr.items[at].product_id;
   switch (now.status) {
     case engine::PlaceStatus::submitted: break;
-    case engine::PlaceStatus::sold_out: {
+    case engine::PlaceStatus::sold_out:
       metrics.sold_out_answer();
       metrics.order_outcome("sold_out", "");
-      const json::object extra = product_error(product);
-      return error_response(409, "sold_out", "product " + std::to_string(product) + " is sold out",
-                            {}, &extra);
-    }
+      return sold_out_json(product);
     case engine::PlaceStatus::not_on_sale: {
       metrics.order_outcome("not_on_sale", "");
       const json::object extra = product_error(product);

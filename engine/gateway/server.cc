@@ -43,6 +43,7 @@
 #include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/gateway.h"
+#include "engine/gateway/order_answers.h"
 #include "engine/port.h"
 
 namespace flashsaga::gateway {
@@ -980,13 +981,10 @@ void Session::accepted(std::uint32_t seq, std::uint64_t order_id) {
   worker_.metrics().http_request("/orders", 202);
   Slot* slot = open_slot(seq);
   if (!slot) return;
-  char body[64] = "{\"id\":";
-  char* p = body + 6;
-  p = std::to_chars(p, body + 40, order_id).ptr;
-  static constexpr std::string_view tail = ",\"status\":\"PENDING\"}";
-  p = std::copy(tail.begin(), tail.end(), p);
+  char body[order_answer_bytes_max];
+  const std::size_t n = accepted_body(body, order_id);
   append_answer(slot->seq == head_seq_ ? out_ : slot->bytes, 202, head_for(*slot),
-                std::string_view(body, static_cast<std::size_t>(p - body)));
+                std::string_view(body, n));
   finish_slot(*slot);
 }
 
@@ -994,17 +992,8 @@ void Session::sold_out(std::uint32_t seq, std::uint32_t product_id) {
   worker_.metrics().http_request("/orders", 409);
   Slot* slot = open_slot(seq);
   if (!slot) return;
-  char id[16];
-  const std::string_view digits(
-      id, static_cast<std::size_t>(std::to_chars(id, id + sizeof id, product_id).ptr - id));
-  char body[160];
-  std::size_t n = 0;
-  for (const std::string_view part :
-       {std::string_view("{\"error\":\"sold_out\",\"message\":\"product "), digits,
-        std::string_view(" is sold out\",\"product_id\":"), digits, std::string_view("}")}) {
-    std::copy(part.begin(), part.end(), body + n);
-    n += part.size();
-  }
+  char body[order_answer_bytes_max];
+  const std::size_t n = sold_out_body(body, product_id);
   append_answer(slot->seq == head_seq_ ? out_ : slot->bytes, 409, head_for(*slot),
                 std::string_view(body, n));
   finish_slot(*slot);

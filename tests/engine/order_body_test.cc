@@ -1,12 +1,15 @@
-// order_body: the hot path's SAX reading of a POST /orders body (read_order_body) accepts the
-// usual shapes, leaves every other body to the general path, and whenever it accepts a body the
-// general path's DOM reading (read_order_json) accepts it too and builds the same request.
+// order_body and order_answers: the hot path's SAX reading of a POST /orders body
+// (read_order_body) accepts the usual shapes, leaves every other body to the general path, and whenever it accepts a body the
+// general path's DOM reading (read_order_json) accepts it too and builds the same request; the
+// templated answers are the JSON writer's bytes.
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 #include <vector>
 
+#include "engine/gateway/json_io.h"
+#include "engine/gateway/order_answers.h"
 #include "engine/gateway/order_body.h"
 
 namespace flashsaga::gateway {
@@ -145,6 +148,25 @@ TEST(OrderBody, AgreesWithTheGeneralPathOnMutatedBodies) {
     expect_same(fast, slow, body);
   }
   EXPECT_GT(accepted, 100) << "too few mutations stayed valid to compare anything";
+}
+
+// The templated answers are byte for byte what the JSON writer makes of the same answer.
+TEST(OrderAnswers, TemplatesMatchTheJsonWriter) {
+  for (const std::uint64_t id : {std::uint64_t{1}, std::uint64_t{42}, json_id_max}) {
+    char body[order_answer_bytes_max];
+    json::object o;
+    o["id"] = id;
+    o["status"] = "PENDING";
+    EXPECT_EQ(std::string(body, accepted_body(body, id)), json::serialize(o));
+  }
+  for (const std::uint32_t product : {1u, 77u, 4294967295u}) {
+    char body[order_answer_bytes_max];
+    json::object extra;
+    extra["product_id"] = product;
+    const std::string message = "product " + std::to_string(product) + " is sold out";
+    const Response r = error_response(409, "sold_out", message, {}, &extra);
+    EXPECT_EQ(std::string(body, sold_out_body(body, product)), r.body);
+  }
 }
 
 }  // namespace
