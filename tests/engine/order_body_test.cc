@@ -1,7 +1,7 @@
 // order_body and order_answers: the hot path's SAX reading of a POST /orders body
-// (read_order_body) accepts the usual shapes, leaves every other body to the general path, and whenever it accepts a body the
-// general path's DOM reading (read_order_json) accepts it too and builds the same request; the
-// templated answers are the JSON writer's bytes.
+// (read_order_body) accepts the usual shapes, leaves every other body to the general path, and
+// whenever it accepts a body the general path's DOM reading (read_order_json) accepts it too and
+// builds the same request; the templated answers are the JSON writer's bytes.
 #include <gtest/gtest.h>
 
 #include <random>
