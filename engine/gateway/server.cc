@@ -67,8 +67,8 @@ constexpr std::size_t pending_output_bytes_max = 1u << 18;  // stop parsing beyo
 constexpr std::int64_t sweep_interval_ms_min = 5;           // deadline checks
 constexpr std::int64_t sweep_interval_ms_max = 100;
 constexpr std::uint32_t busy_spin_count_max = 4;       // empty passes before waiting in epoll
-constexpr std::int64_t busy_park_us = 200;             // waiting for replies: epoll at most this
 constexpr std::int64_t idle_park_ms = 100;             // nothing in flight
+constexpr std::int64_t bell_park_ns = 10'000'000;      // the bell thread re-checks this often
 constexpr std::uint32_t session_slots_max = 1u << 20;  // token space for connections per worker
 constexpr std::uint32_t token_seq_mask = (1u << 24) - 1;
 constexpr std::size_t order_contexts_max = 1u << 17;  // hot-path orders in flight per worker
@@ -331,6 +331,12 @@ class Worker final : public OrderReplies {
   Session* resolve(std::uint64_t token, std::uint32_t& seq) const noexcept;
   void sweep();
   void flush_batch();
+  // Waiting for replies, the thread sleeps in epoll; its bell thread sleeps on the port's
+  // doorbell and wakes it (a post) when a reply lands. Neither is involved while busy.
+  bool replies_waiting() const noexcept;
+  void park();
+  void run_bell();
+  void stop_bell();
 
   Server& server_;
   const std::uint32_t index_;
@@ -348,6 +354,10 @@ class Worker final : public OrderReplies {
   asio::io_context ioc_{1};
   asio::steady_timer sweep_timer_;
   std::unique_ptr<engine::Port> port_;
+  std::vector<ipc::SpscRing> reply_rings_;  // domain -> this port (depth only)
+  std::atomic<bool> parked_{false};
+  std::atomic<bool> bell_stop_{false};
+  std::thread bell_;
 };
 
 // The slow path's Exchange: answers request `seq` of a session, from any thread.
@@ -573,9 +583,13 @@ thread_local Worker* current_worker = nullptr;
 Worker::Worker(Server& server, std::uint32_t index, std::unique_ptr<engine::Port> owned_port)
     : server_(server), index_(index), sweep_timer_(ioc_), port_(std::move(owned_port)) {
   port = port_.get();
+  const ipc::Node self = ipc::port_node(port_->index());
+  for (int d = 1; d <= domain_count; ++d)
+    reply_rings_.push_back(port_->deployment().ring(ipc::domain_node(static_cast<ipc::Domain>(d)), self));
 }
 
 void Worker::drop_port() {
+  stop_bell();
   Worker* const previous = current_worker;
   current_worker = this;  // the answers are this worker's, on the thread destroying it
   port_.reset();          // answers what is still pending (timed out) into sessions still alive
@@ -602,6 +616,7 @@ void Worker::run() {
   current_worker = this;
   Metrics::bind_thread(index_);
   auto guard = asio::make_work_guard(ioc_);
+  bell_ = std::thread([this] { run_bell(); });
   sweep();
   std::uint32_t spins = 0;
   while (!ioc_.stopped()) {
@@ -627,13 +642,52 @@ void Worker::run() {
     } else if (++spins < busy_spin_count_max) {
       continue;  // a reply is usually a few microseconds away
     } else {
-      ioc_.run_one_for(std::chrono::microseconds(busy_park_us));  // replies due: look again soon
+      park();  // replies due: sleep until one lands or a socket wakes us
     }
   }
   current_worker = nullptr;
 }
 
 void Worker::stop() { ioc_.stop(); }
+
+bool Worker::replies_waiting() const noexcept {
+  for (const ipc::SpscRing& r : reply_rings_)
+    if (r.depth() > 0) return true;
+  return false;
+}
+
+void Worker::park() {
+  parked_.store(true, std::memory_order_seq_cst);
+  parked_.notify_one();
+  // Announced first, checked second: a reply published meanwhile is seen here or by the bell.
+  if (!replies_waiting()) ioc_.run_one_for(std::chrono::milliseconds(idle_park_ms));
+  parked_.store(false, std::memory_order_seq_cst);
+}
+
+void Worker::run_bell() {
+  ipc::Doorbell& bell = port_->deployment().doorbell(ipc::port_node(port_->index()));
+  const std::function<bool()> due = [this] {
+    return bell_stop_.load() || !parked_.load() || replies_waiting();
+  };
+  while (!bell_stop_.load()) {
+    parked_.wait(false);  // until the worker parks
+    if (bell_stop_.load()) return;
+    ipc::doorbell_wait(bell, bell_park_ns, due);
+    if (!bell_stop_.load() && parked_.load() && replies_waiting()) {
+      parked_.store(false);  // one wake per park
+      asio::post(ioc_, [] {});
+    }
+  }
+}
+
+void Worker::stop_bell() {
+  if (!bell_.joinable()) return;
+  bell_stop_.store(true);
+  parked_.store(true);
+  parked_.notify_all();
+  ipc::doorbell_ring(port_->deployment().doorbell(ipc::port_node(port_->index())));
+  bell_.join();
+}
 
 void Worker::adopt(tcp::socket socket, bool refuse) {
   std::make_shared<Session>(*this, std::move(socket), refuse)->start();
