@@ -541,12 +541,14 @@ std::string error_code(std::string_view body) {
   return std::string(body.substr(at + key.size(), end - at - key.size()));
 }
 
-// The HTTP driver: POST /orders over --connections keep-alive connections (one epoll thread).
+// The HTTP driver: POST /orders over --connections keep-alive connections, --pipeline requests
+// in flight on each (one epoll thread).
 bool sale_over_http(const BenchOptions& opt, const RunPlan& plan, std::uint16_t port, OrderMix& mix, Outcomes& out,
                     RunFigures& fig, double& send_seconds, std::string* error) {
   HttpLoadPlan load;
   load.port = port;
   load.connections = opt.connections;
+  load.pipeline = opt.pipeline;
   load.requests = plan.orders;
   load.rate = plan.rate;
   std::string body;
@@ -799,16 +801,30 @@ std::string run_json(const BenchOptions& opt, const RunFigures& f) {
   const std::uint64_t done = f.orders_done();
   const bool sync = f.plan.durability == "sync";
   JsonObject j;
-  j.str("scenario", opt.scenario).str("durability", f.plan.durability).str("driver", opt.driver)
-      .str("label", f.plan.label).str("loop", f.plan.rate > 0 ? "open" : "closed").num("rate", f.plan.rate, 1)
-      .integer(opt.driver == "http" ? "connections" : "window", opt.driver == "http" ? opt.connections : opt.window)
-      .integer("attempts", f.attempts).integer("admitted", f.accepted).integer("sold_out", f.sold_out)
-      .integer("not_on_sale", f.not_on_sale).integer("rejected", f.rejected).integer("unavailable", f.unavailable)
-      .integer("overloaded", f.overloaded).integer("lost", f.lost)
-      .integer("completed", f.facts.completed).integer("cancelled", f.facts.cancelled)
+  j.str("scenario", opt.scenario)
+      .str("durability", f.plan.durability)
+      .str("driver", opt.driver)
+      .str("label", f.plan.label)
+      .str("loop", f.plan.rate > 0 ? "open" : "closed")
+      .num("rate", f.plan.rate, 1)
+      .integer(opt.driver == "http" ? "connections" : "window",
+               opt.driver == "http" ? opt.connections : opt.window)
+      .integer("pipeline", opt.driver == "http" ? opt.pipeline : 1)
+      .integer("attempts", f.attempts)
+      .integer("admitted", f.accepted)
+      .integer("sold_out", f.sold_out)
+      .integer("not_on_sale", f.not_on_sale)
+      .integer("rejected", f.rejected)
+      .integer("unavailable", f.unavailable)
+      .integer("overloaded", f.overloaded)
+      .integer("lost", f.lost)
+      .integer("completed", f.facts.completed)
+      .integer("cancelled", f.facts.cancelled)
       .raw("cancelled_by_reason", reasons.done())
-      .num("attempts_per_s", per(f.attempts, f.send_s), 1).num("admitted_per_s", per(f.accepted, f.admit_s), 1)
-      .num("completed_per_s", f.completed_per_s(), 1).num("sold_out_per_s", f.sold_out_per_s(), 1)
+      .num("attempts_per_s", per(f.attempts, f.send_s), 1)
+      .num("admitted_per_s", per(f.accepted, f.admit_s), 1)
+      .num("completed_per_s", f.completed_per_s(), 1)
+      .num("sold_out_per_s", f.sold_out_per_s(), 1)
       .raw("latency_ns", latency_json(f.facts.latency));
   if (f.plan.rate > 0) j.raw("admission_latency_ns", latency_json(f.admission));
   if (opt.driver == "http")
@@ -951,8 +967,11 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
   for (const RunFigures* f : runs) width = std::max(width, f->plan.label.size() + 2);
   for (const auto& [label, cells] : rows)
     for (const std::string& c : cells) width = std::max(width, c.size() + 2);
-  fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts\n", opt.scenario, opt.driver,
-             opt.driver == "http" ? fmt::format("{} connections", opt.connections) : fmt::format("window {}", opt.window),
+  fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts\n", opt.scenario,
+             opt.driver,
+             opt.driver == "http"
+                 ? fmt::format("{} connections, pipeline {}", opt.connections, opt.pipeline)
+                 : fmt::format("window {}", opt.window),
              opt.durability == "both" ? "sync and nosync" : opt.durability, opt.orders);
   std::string header = fmt::format("  {:<36}", "");
   for (const RunFigures* f : runs) header += fmt::format("{:>{}}", f->plan.label, width);

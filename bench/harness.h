@@ -21,8 +21,8 @@
 //               flight (closed loop) or --rate (open loop).
 //   http        POST /orders with an Idempotency-Key against the deployment's own gateway (started
 //               on a free loopback port), over --connections keep-alive connections driven by one
-//               epoll thread (bench/http_client.h HttpLoad), each with one request in flight
-//               (closed loop) or at --rate (open loop). The catalog is still seeded through the
+//               epoll thread (bench/http_client.h HttpLoad), each with --pipeline requests in
+//               flight (closed loop) or at --rate (open loop). The catalog is still seeded through the
 //               client library (much faster than HTTP; only the orders matter). Adds HTTP status
 //               counts and HTTP request latency (send -> whole answer) to the report.
 //
@@ -51,7 +51,8 @@ struct BenchOptions {
   std::string scenario = "flash-sale";
   std::string durability = "sync";      // sync, nosync or both
   std::string driver = "client";        // client (library, over the rings) or http
-  std::uint32_t connections = 64;       // http: keep-alive connections (closed loop: in flight)
+  std::uint32_t connections = 64;       // http: keep-alive connections
+  std::uint32_t pipeline = 1;           // http: requests in flight per connection (pipelining)
   std::uint32_t http_threads = 2;       // http: the gateway's I/O threads
   bool half_peak = false;               // also an open-loop run at half the closed-loop peak
   bool check = true;                    // run `check` on each run's deployment (false: "skipped")

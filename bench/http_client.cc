@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -181,12 +182,16 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& t
 
 namespace {
 
-struct LoadConnection {
-  int fd = -1;
-  bool busy = false;           // a request is in flight
-  bool want_write = false;     // EPOLLOUT registered
+struct LoadRequest {
   std::uint64_t index = 0;
   std::int64_t intended_ns = 0, sent_ns = 0;
+};
+
+struct LoadConnection {
+  int fd = -1;
+  bool ready = false;                 // listed in ready_: room for another request
+  bool want_write = false;            // EPOLLOUT registered
+  std::deque<LoadRequest> in_flight;  // sent, not yet answered, oldest first (<= pipeline)
   std::string out;
   std::size_t out_done = 0;
   std::string in;
@@ -194,7 +199,8 @@ struct LoadConnection {
 
 class LoadRun {
  public:
-  LoadRun(const HttpLoadPlan& plan, const HttpLoad::MakeRequest& make, const HttpLoad::OnAnswer& on_answer)
+  LoadRun(const HttpLoadPlan& plan, const HttpLoad::MakeRequest& make,
+          const HttpLoad::OnAnswer& on_answer)
       : plan_(plan), make_(make), on_answer_(on_answer), conns_(plan.connections) {}
 
   ~LoadRun() {
@@ -216,17 +222,17 @@ class LoadRun {
     ev.data.u64 = timer_token;
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, timer_, &ev);
     for (std::uint32_t i = 0; i < conns_.size(); ++i)
-      if (open(i, error)) idle_.push_back(i);
-    if (idle_.empty()) return false;
+      if (open(i, error)) make_ready(i);
+    if (ready_.empty()) return false;
     start_ns_ = now_ns();
     std::int64_t next_timeout_scan = start_ns_ + epoll_wait_ms * 1'000'000;
     std::vector<epoll_event> events(epoll_events_max);
-    // Bounded: each turn either answers a request, sends one, or waits at most epoll_wait_ms;
+    // Bounded: each turn either answers requests, sends some, or waits at most epoll_wait_ms;
     // every request in flight fails after timeout_ms, and when every connection is gone the
     // remaining requests fail at once.
     while (answered_ < plan_.requests) {
       dispatch();
-      if (next_ < plan_.requests && idle_.empty() && live_ == 0) {
+      if (next_ < plan_.requests && ready_.empty() && live_ == 0) {
         fail_unsent();
         break;
       }
@@ -242,8 +248,10 @@ class LoadRun {
       const std::int64_t now = now_ns();
       if (now > next_timeout_scan) {
         next_timeout_scan = now + epoll_wait_ms * 1'000'000;
+        const std::int64_t timeout_ns = static_cast<std::int64_t>(plan_.timeout_ms) * 1'000'000;
         for (std::uint32_t i = 0; i < conns_.size(); ++i)
-          if (conns_[i].busy && now - conns_[i].sent_ns > static_cast<std::int64_t>(plan_.timeout_ms) * 1'000'000)
+          if (!conns_[i].in_flight.empty() &&
+              now - conns_[i].in_flight.front().sent_ns > timeout_ns)
             fail(i, "timed out");
       }
     }
@@ -252,7 +260,16 @@ class LoadRun {
 
  private:
   std::int64_t due(std::uint64_t i) const {
-    return plan_.rate > 0 ? start_ns_ + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / plan_.rate) : 0;
+    return plan_.rate > 0
+               ? start_ns_ + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / plan_.rate)
+               : 0;
+  }
+  std::size_t depth() const { return std::max<std::uint32_t>(plan_.pipeline, 1); }
+
+  void make_ready(std::uint32_t i) {
+    if (conns_[i].ready || conns_[i].fd < 0 || conns_[i].in_flight.size() >= depth()) return;
+    conns_[i].ready = true;
+    ready_.push_back(i);
   }
 
   bool open(std::uint32_t i, std::string* error) {
@@ -270,15 +287,18 @@ class LoadRun {
       return false;
     }
     c.in.clear();
+    c.out.clear();
+    c.out_done = 0;
     c.want_write = false;
     ++live_;
     return true;
   }
 
-  // Sends every request that is due on an idle connection; arms the timer for the next one.
+  // Sends every request that is due, each connection taking up to `pipeline` at once (in one
+  // write); arms the timer for the next one.
   void dispatch() {
     std::int64_t now = now_ns();
-    while (next_ < plan_.requests && !idle_.empty()) {
+    while (next_ < plan_.requests && !ready_.empty()) {
       const std::int64_t due_ns = due(next_);
       if (due_ns > now) {
         itimerspec at{};
@@ -287,25 +307,39 @@ class LoadRun {
         ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &at, nullptr);
         return;
       }
-      const std::uint32_t i = idle_.back();
-      idle_.pop_back();
+      const std::uint32_t i = ready_.back();
       LoadConnection& c = conns_[i];
-      c.busy = true;
-      c.index = next_++;
-      c.out.clear();
-      c.out_done = 0;
-      make_(c.index, c.out);
-      c.sent_ns = now_ns();
-      c.intended_ns = plan_.rate > 0 ? due_ns : c.sent_ns;
+      if (c.out_done == c.out.size()) {
+        c.out.clear();
+        c.out_done = 0;
+      }
+      for (std::size_t k = 0; k < depth() && c.in_flight.size() < depth() && next_ < plan_.requests;
+           ++k) {
+        const std::int64_t due_k = due(next_);
+        if (due_k > now) break;
+        LoadRequest r;
+        r.index = next_++;
+        std::string one;
+        make_(r.index, one);
+        c.out += one;
+        r.sent_ns = now_ns();
+        r.intended_ns = plan_.rate > 0 ? due_k : r.sent_ns;
+        c.in_flight.push_back(r);
+        now = r.sent_ns;
+      }
+      if (c.in_flight.size() >= depth()) {
+        c.ready = false;
+        ready_.pop_back();
+      }
       flush(i);
-      now = c.sent_ns;
     }
   }
 
   void flush(std::uint32_t i) {
     LoadConnection& c = conns_[i];
     while (c.out_done < c.out.size()) {
-      const ssize_t n = ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
+      const ssize_t n =
+          ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
       if (n > 0) {
         c.out_done += static_cast<std::size_t>(n);
         continue;
@@ -342,38 +376,42 @@ class LoadRun {
       closed = true;
       break;
     }
-    HttpResponse r;
-    const ParseResult p = parse_response(c.in, r);
-    if (p == ParseResult::complete && c.busy) {
-      c.busy = false;
-      answer(c, r.status, r.body);
-      idle_.push_back(i);
-    } else if (p == ParseResult::bad || (p == ParseResult::complete && !c.busy)) {
-      fail(i, "bad response");
-      return;
+    // Every whole answer in the buffer, in order (at most the requests in flight).
+    for (std::size_t k = 0, n = c.in_flight.size() + 1; k < n; ++k) {
+      HttpResponse r;
+      const ParseResult p = parse_response(c.in, r);
+      if (p == ParseResult::incomplete) break;
+      if (p == ParseResult::bad || c.in_flight.empty()) {
+        fail(i, "bad response");
+        return;
+      }
+      const LoadRequest done = c.in_flight.front();
+      c.in_flight.pop_front();
+      answer(done, r.status, r.body);
+      make_ready(i);
     }
     if (closed) fail(i, "connection closed");
   }
 
-  void answer(const LoadConnection& c, int status, std::string_view body) {
+  void answer(const LoadRequest& req, int status, std::string_view body) {
     HttpLoadAnswer a;
-    a.index = c.index;
+    a.index = req.index;
     a.status = status;
     a.body = body;
-    a.intended_ns = c.intended_ns;
-    a.sent_ns = c.sent_ns;
+    a.intended_ns = req.intended_ns;
+    a.sent_ns = req.sent_ns;
     a.answered_ns = now_ns();
     ++answered_;
     on_answer_(a);
   }
 
-  // Fails the connection's request (if any), closes it and reopens it while reconnects last.
+  // Fails the connection's requests in flight, closes it and reopens it while reconnects last.
   void fail(std::uint32_t i, std::string_view why) {
     LoadConnection& c = conns_[i];
-    const bool was_idle = !c.busy;
-    if (c.busy) {
-      c.busy = false;
-      answer(c, 0, why);
+    while (!c.in_flight.empty()) {
+      const LoadRequest r = c.in_flight.front();
+      c.in_flight.pop_front();
+      answer(r, 0, why);
     }
     if (c.fd >= 0) {
       ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
@@ -381,22 +419,25 @@ class LoadRun {
       c.fd = -1;
       --live_;
     }
-    if (was_idle) idle_.erase(std::remove(idle_.begin(), idle_.end(), i), idle_.end());
+    if (c.ready) {
+      c.ready = false;
+      ready_.erase(std::remove(ready_.begin(), ready_.end(), i), ready_.end());
+    }
     std::string error;
     if (reconnects_ < HttpLoad::reconnects_max) {
       ++reconnects_;
-      if (open(i, &error)) idle_.push_back(i);
+      if (open(i, &error)) make_ready(i);
     }
   }
 
   void fail_unsent() {
     const std::int64_t now = now_ns();
     for (; next_ < plan_.requests; ++next_) {
-      LoadConnection c;
-      c.index = next_;
-      c.intended_ns = plan_.rate > 0 ? due(next_) : now;
-      c.sent_ns = now;
-      answer(c, 0, "no connection");
+      LoadRequest r;
+      r.index = next_;
+      r.intended_ns = plan_.rate > 0 ? due(next_) : now;
+      r.sent_ns = now;
+      answer(r, 0, "no connection");
     }
   }
 
@@ -404,7 +445,7 @@ class LoadRun {
   const HttpLoad::MakeRequest& make_;
   const HttpLoad::OnAnswer& on_answer_;
   std::vector<LoadConnection> conns_;
-  std::vector<std::uint32_t> idle_;
+  std::vector<std::uint32_t> ready_;
   int epoll_ = -1, timer_ = -1;
   std::uint32_t live_ = 0, reconnects_ = 0;
   std::uint64_t next_ = 0, answered_ = 0;
@@ -413,9 +454,14 @@ class LoadRun {
 
 }  // namespace
 
-bool HttpLoad::run(const HttpLoadPlan& plan, const MakeRequest& make, const OnAnswer& on_answer, std::string* error) {
+bool HttpLoad::run(const HttpLoadPlan& plan, const MakeRequest& make, const OnAnswer& on_answer,
+                   std::string* error) {
   if (plan.connections == 0 || plan.connections > http_load_connections_max) {
     *error = "connections must be 1.." + std::to_string(http_load_connections_max);
+    return false;
+  }
+  if (plan.pipeline == 0 || plan.pipeline > http_load_pipeline_max) {
+    *error = "pipeline must be 1.." + std::to_string(http_load_pipeline_max);
     return false;
   }
   LoadRun run(plan, make, on_answer);

@@ -2,8 +2,9 @@
 // driver. Two shapes:
 //
 //   HttpClient  one blocking connection per object; not thread-safe (one per thread).
-//   HttpLoad    many keep-alive connections driven from one thread with epoll, each with at
-//               most one request in flight: the load generator of `flashsaga bench --driver
+//   HttpLoad    many keep-alive connections driven from one thread with epoll, each with up to
+//               `pipeline` requests in flight (HTTP/1.1 pipelining: sent in one write, answered
+//               in order; 1 by default): the load generator of `flashsaga bench --driver
 //               http`. Closed loop (send as soon as a connection is free) or open loop (request
 //               i is due at start + i / rate; latency counts from that intended time, so a stalled
 //               server cannot hide its stall by slowing the client down).
@@ -74,11 +75,13 @@ class HttpClient {
 // --- HttpLoad ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t http_load_connections_max = 4096;
+inline constexpr std::uint32_t http_load_pipeline_max = 1024;
 
 struct HttpLoadPlan {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   std::uint32_t connections = 64;   // 1..http_load_connections_max
+  std::uint32_t pipeline = 1;       // requests in flight per connection, 1..http_load_pipeline_max
   std::uint64_t requests = 0;       // in all
   double rate = 0;                  // > 0: open loop at this many requests/s
   int timeout_ms = 35'000;          // an unanswered request fails (status 0) after this

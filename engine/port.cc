@@ -77,7 +77,46 @@ struct Port::Impl {
   std::int64_t expire_slice_ns = 0;  // when a slice / the whole table was last scanned
   std::int64_t expire_full_ns = 0;
   ipc::IdleStrategy idle;
+
+  // Puts one submission in its ring: false when the ring or the pending table is full.
+  bool publish(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
+               std::int64_t timeout_ns, std::int64_t now);
+  // Inline mode: publishes now, or keeps it (in order) behind others waiting for ring space.
+  // False when that list is full too (the caller answers overloaded).
+  bool hand_over(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
+                 std::int64_t timeout_ns);
 };
+
+bool Port::Impl::publish(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
+                         std::int64_t timeout_ns, std::int64_t now) {
+  const std::uint64_t request = next_request + 1;
+  Pending& slot = pending[request & (pending_capacity - 1)];
+  if (slot.correlation != 0) return false;  // the pending table is full
+  const int d = domain_slot(sub.to);
+  Message& m = sub.message;
+  m.header.correlation = (generation << 40) | request;
+  m.header.port = index;
+  m.header.sequence = (generation << 40) | (edge_sequence[d] + 1);
+  ipc::seal(m);
+  if (!producers[d].try_publish(m)) return false;
+  next_request = request;
+  ++edge_sequence[d];
+  slot.correlation = m.header.correlation;
+  slot.deadline_ns = now + timeout_ns;
+  slot.callback = std::move(sub.callback);
+  in_flight.fetch_add(1, std::memory_order_relaxed);
+  if (sub.holds_reservation)
+    deployment.port(index).inflight.fetch_sub(1, std::memory_order_seq_cst);
+  return true;
+}
+
+bool Port::Impl::hand_over(Submission& sub, ipc::Deployment& deployment, std::uint32_t index,
+                           std::int64_t timeout_ns) {
+  if (deferred.empty() && publish(sub, deployment, index, timeout_ns, mono_now_ns())) return true;
+  if (deferred.size() >= deferred_count_max) return false;
+  deferred.push_back(std::move(sub));
+  return true;
+}
 
 Port::Port(ipc::Deployment& deployment, std::uint32_t index, const PortOptions& options)
     : deployment_(deployment), index_(index), options_(options), impl_(std::make_unique<Impl>(options.queue_capacity)) {}
@@ -150,7 +189,7 @@ Port::~Port() {
 }
 
 void Port::start() {
-  if (thread_.joinable()) return;
+  if (options_.inline_pump || thread_.joinable()) return;
   stop_.store(false, std::memory_order_release);
   thread_ = std::thread([this] { run(); });
 }
@@ -165,11 +204,17 @@ std::uint64_t Port::requests_in_flight() const noexcept {
   return impl_->in_flight.load(std::memory_order_relaxed);
 }
 
+bool Port::idle() const noexcept {
+  return impl_->in_flight.load(std::memory_order_relaxed) == 0 && impl_->deferred.empty() &&
+         impl_->queued.load(std::memory_order_relaxed) == 0;
+}
+
 PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   if (request.item_count < 1 || request.item_count > line_items_max) return {PlaceStatus::bad_request, 0};
   for (std::uint32_t i = 0; i < request.item_count; ++i)
     if (request.items[i].quantity < 1 || request.items[i].quantity > quantity_max) return {PlaceStatus::bad_request, i};
-  if (impl_->queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(options_.queue_capacity))
+  if (!options_.inline_pump && impl_->queued.load(std::memory_order_relaxed) >=
+                                   static_cast<std::int64_t>(options_.queue_capacity))
     return {PlaceStatus::overloaded, 0};
 
   // Sold out is answered before anything is written: no reservation, so no gate and no
@@ -221,6 +266,13 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   // The reservation stays counted in flight (a second count, owned by the submission) until
   // the pump has put it in the ring; the guard's own count ends when we return.
   slot.inflight.fetch_add(1, std::memory_order_seq_cst);
+  if (options_.inline_pump) {
+    if (impl_->hand_over(sub, deployment_, index_, options_.request_timeout_ns))
+      return {PlaceStatus::submitted, 0};
+    give_back_items(deployment_, request.items.data(), request.item_count);
+    slot.inflight.fetch_sub(1, std::memory_order_seq_cst);
+    return {PlaceStatus::overloaded, 0};
+  }
   // The bound is our own counter (checked above): moodycamel's try_enqueue can refuse far below
   // its nominal capacity once its blocks are spread over producer threads, so enqueue() is
   // used, which allocates only while the queue grows to its high-water mark.
@@ -237,6 +289,13 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
 
 bool Port::submit(Domain to, const Message& request, PortCallback callback) {
   FS_ASSERT(to != Domain::none && to != Domain::port);
+  if (options_.inline_pump) {
+    Impl::Submission sub;
+    sub.to = to;
+    sub.message = request;
+    sub.callback = std::move(callback);
+    return impl_->hand_over(sub, deployment_, index_, options_.request_timeout_ns);
+  }
   if (impl_->queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(options_.queue_capacity)) return false;
   Impl::Submission sub;
   sub.to = to;
@@ -258,25 +317,9 @@ std::size_t Port::pump_once() {
 
   // Publish: what waited for ring space first, then new submissions, in order.
   auto publish = [&](Impl::Submission& sub) -> bool {
-    const std::uint64_t request = impl.next_request + 1;
-    Impl::Pending& slot = impl.pending[request & (pending_capacity - 1)];
-    if (slot.correlation != 0) return false;  // the pending table is full
-    const int d = domain_slot(sub.to);
-    Message& m = sub.message;
-    m.header.correlation = (impl.generation << 40) | request;
-    m.header.port = index_;
-    m.header.sequence = (impl.generation << 40) | (impl.edge_sequence[d] + 1);
-    ipc::seal(m);
-    if (!impl.producers[d].try_publish(m)) return false;
-    impl.next_request = request;
-    ++impl.edge_sequence[d];
-    slot.correlation = m.header.correlation;
-    slot.deadline_ns = now + options_.request_timeout_ns;
-    slot.callback = std::move(sub.callback);
-    impl.in_flight.fetch_add(1, std::memory_order_relaxed);
-    if (sub.holds_reservation) deployment_.port(index_).inflight.fetch_sub(1, std::memory_order_seq_cst);
-    return true;
+    return impl.publish(sub, deployment_, index_, options_.request_timeout_ns, now);
   };
+
   while (!impl.deferred.empty() && publish(impl.deferred.front())) {
     impl.deferred.pop_front();
     ++work;

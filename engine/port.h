@@ -14,6 +14,11 @@
 //     the product domain's stock reconciliation never misses it.
 // Callbacks run on the pump thread: keep them short (post to your own executor).
 //
+// Inline mode (PortOptions::inline_pump, the gateway's I/O threads): no pump thread and no
+// queue. The one thread that owns the port calls place_order()/submit() and pump_once() itself;
+// a request goes straight into its ring (or waits in a bounded list while the ring is full),
+// and callbacks run inside that thread's pump_once(). Nothing crosses a thread.
+//
 // Example:
 //   std::unique_ptr<Port> port;
 //   if (!Port::open(deployment, PortOptions{}, port, &error)) die(error);
@@ -41,6 +46,7 @@ struct PortOptions {
   bool avoid_port_zero = true;           // client-library attachments leave port 0 to the gateway
   std::int64_t request_timeout_ns = 10'000'000'000;
   std::uint32_t queue_capacity = 1u << 16;  // submissions waiting for the pump
+  bool inline_pump = false;  // one owning thread, no pump thread, no queue (see above)
 };
 
 // Stable numbers.
@@ -87,7 +93,7 @@ class Port {
   std::uint32_t index() const noexcept { return index_; }
   ipc::Deployment& deployment() noexcept { return deployment_; }
 
-  // Starts / stops the pump thread.
+  // Starts / stops the pump thread (start() does nothing in inline mode).
   void start();
   void stop();
 
@@ -104,6 +110,8 @@ class Port {
   std::size_t pump_once();
 
   std::uint64_t requests_in_flight() const noexcept;
+  // Nothing queued, waiting for ring space or awaiting a reply: pump_once() has nothing to do.
+  bool idle() const noexcept;
 
  private:
   struct Impl;

@@ -21,8 +21,12 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
       ->check(CLI::IsMember({"sync", "interval", "nosync", "both", "all"}));
   cmd->add_option("--driver", options->driver, "client (library, over the rings) or http (POST /orders via the gateway)")
       ->check(CLI::IsMember({"client", "http"}));
-  cmd->add_option("--connections", options->connections, "http driver: keep-alive connections, one request in flight each")
+  cmd->add_option("--connections", options->connections, "http driver: keep-alive connections")
       ->check(CLI::Range(1u, bench::http_load_connections_max));
+  cmd->add_option(
+         "--pipeline", options->pipeline,
+         "http driver: requests in flight per connection (HTTP/1.1 pipelining, sent in one write)")
+      ->check(CLI::Range(1u, bench::http_load_pipeline_max));
   cmd->add_option("--http-threads", options->http_threads, "http driver: the gateway's I/O threads")
       ->check(CLI::Range(1u, 64u));
   cmd->add_option("--orders", options->orders, "order attempts");

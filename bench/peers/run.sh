@@ -41,6 +41,9 @@ Usage: bench/peers/run.sh [--quick] [options]
   --redis-clients N     redis-benchmark connections (default 64)
   --redis-pipeline N    redis-benchmark pipeline depth -P (default 16)
   --http-connections N  flashsaga http driver connections, when the binary has one (default 64)
+  --http-pipeline N     flashsaga http driver requests in flight per connection, when the binary
+                        has --pipeline (default: the Redis pipeline depth, so both are driven
+                        as deep)
   -h, --help            this help
 
 Environment: FLASHSAGA, PG_BIN (directory of initdb/pg_ctl/postgres).
@@ -56,7 +59,7 @@ SYSTEMS="flashsaga,redis,pg"
 SCENARIOS=""
 ORDERS="" STOCK="" BUYERS="" SKUS="" PG_SECONDS=""
 ZIPF=1.1 COUPON_SHARE=0.1 POINTS_SHARE=0.2
-PG_CLIENTS=16 REDIS_CLIENTS=64 REDIS_PIPELINE=16 FS_HTTP_CONNECTIONS=64 FS_HTTP=0
+PG_CLIENTS=16 REDIS_CLIENTS=64 REDIS_PIPELINE=16 FS_HTTP_CONNECTIONS=64 FS_HTTP=0 FS_HTTP_PIPELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -76,6 +79,7 @@ while [ $# -gt 0 ]; do
     --redis-clients) REDIS_CLIENTS=$2; shift ;;
     --redis-pipeline) REDIS_PIPELINE=$2; shift ;;
     --http-connections) FS_HTTP_CONNECTIONS=$2; shift ;;
+    --http-pipeline) FS_HTTP_PIPELINE=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -145,6 +149,8 @@ fi
 
 if has "$SYSTEMS" flashsaga && "$FS" bench --help 2>/dev/null | grep -q -- '--driver'; then
   FS_HTTP=1   # this flashsaga can also be driven over HTTP (loopback TCP, like the peers)
+  FS_HTTP_PIPELINE=${FS_HTTP_PIPELINE:-$REDIS_PIPELINE}
+  "$FS" bench --help 2>/dev/null | grep -q -- '--pipeline' || FS_HTTP_PIPELINE=""
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +248,10 @@ run_flashsaga() {  # SCENARIO DURABILITY [DRIVER]
   scenario_params "$sc"
   if [ "$sc" = flash-sale ]; then extra=(--stock "$SC_STOCK")
   else bench_sc=catalog; extra=(--skus "$SC_SKUS" --stock "$SC_STOCK" --zipf "$SC_ZIPF"); fi
-  if [ "$driver" = http ]; then extra+=(--driver http --connections "$FS_HTTP_CONNECTIONS"); system=flashsaga-http; fi
+  if [ "$driver" = http ]; then
+    extra+=(--driver http --connections "$FS_HTTP_CONNECTIONS"); system=flashsaga-http
+    if [ -n "$FS_HTTP_PIPELINE" ]; then extra+=(--pipeline "$FS_HTTP_PIPELINE"); fi
+  fi
   local logf=$OUT/logs/$system-$sc-$dur.log
   log "$system $sc $dur"
   local cmd=("$FS" bench "$bench_sc" --durability "$dur" --orders "$ORDERS" --buyers "$BUYERS" "${extra[@]}"
@@ -443,6 +452,6 @@ fi
   --param quick="$QUICK" --param orders="$ORDERS" --param flash_stock="$STOCK" --param buyers="$BUYERS" \
   --param skus="$SKUS" --param catalog_stock="$CATALOG_STOCK" --param zipf="$ZIPF" \
   --param coupon_share="$COUPON_SHARE" --param points_share="$POINTS_SHARE" --param pg_seconds="$PG_SECONDS" \
-  --param pg_clients="$PG_CLIENTS" --param redis_clients="$REDIS_CLIENTS" --param redis_pipeline="$REDIS_PIPELINE" \
+  --param pg_clients="$PG_CLIENTS" --param redis_clients="$REDIS_CLIENTS" --param redis_pipeline="$REDIS_PIPELINE" --param flashsaga_http_pipeline="${FS_HTTP_PIPELINE:-1}" \
   --param flashsaga="$FS" --param seconds_total="$(( $(date +%s) - T_START ))" \
   --param nproc="$(nproc)" --param loadavg="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,14 +1,17 @@
 // api: the routes of API.md, over an Exchange (engine/gateway/exchange.h).
 //
-// Requires: an attached Deployment, a started Port (port 0), a Store over the journals, and
-//   the shared Idempotency table and Metrics. The server calls handle() on the connection's
-//   strand (an I/O thread).
+// Requires: an attached Deployment, a Store over the journals, and the shared Idempotency
+//   table and Metrics. The server calls handle() and place_order_fast() on the connection's
+//   I/O thread, with that thread's port in the Exchange (or OrderReplies).
 // Guarantees:
 //   - handle() never throws and answers every request exactly once, now or later;
 //   - GETs read journals only; writes go to the owning domain through the port, and their
 //     answer is built from a snapshot taken after the domain's reply (which it sends after its
 //     commit), so a 201 always shows what was committed;
-//   - POST /orders reserves stock by CAS here, in the caller's thread;
+//   - POST /orders reserves stock by CAS here, in the caller's thread; place_order_fast() is
+//     its hot path (body read without a DOM, engine/gateway/order_body.h; the Idempotency-Key,
+//     if any, through the same table as dispatch()):
+//     it answers through OrderReplies, or returns false when the request must go to handle();
 //   - every POST with an Idempotency-Key goes through the Idempotency table first;
 //   - no handler blocks: replies and long-poll re-checks come back through Exchange::post.
 //
@@ -60,10 +63,16 @@ struct PathParams {
 
 class Api {
  public:
-  Api(const engine::Config& config, ipc::Deployment& deployment, engine::Port& port, Store& store,
-      Idempotency& idempotency, Metrics& metrics);
+  // gateway_ports: bit p set for every port the gateway's I/O threads own (for /metrics).
+  Api(const engine::Config& config, ipc::Deployment& deployment, Store& store,
+      Idempotency& idempotency, Metrics& metrics, std::uint64_t gateway_ports);
 
   void handle(const Request& request, ExchangePtr exchange) noexcept;
+  // POST /orders without an Idempotency-Key (see above). Answers exactly once when true.
+  bool place_order_fast(const Request& request, OrderReplies& replies, std::uint64_t token);
+  // The port's reply to an order placed by place_order_fast (its callback lands here).
+  void finish_order(OrderContext& context, std::uint64_t token,
+                    const engine::PortReply& reply) noexcept;
 
   // Graceful stop: long polls answer at their next check instead of waiting out `wait`.
   void begin_stop() noexcept { stopping_.store(true, std::memory_order_release); }
@@ -117,10 +126,10 @@ class Api {
 
   const engine::Config& config_;
   ipc::Deployment& deployment_;
-  engine::Port& port_;
   Store& store_;
   Idempotency& idempotency_;
   Metrics& metrics_;
+  const std::uint64_t gateway_ports_;
   std::atomic<bool> stopping_{false};
   std::mutex observe_mutex_;
   std::uint64_t observe_next_id_ = 1;       // orders below were all seen once

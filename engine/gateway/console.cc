@@ -30,7 +30,7 @@ void Api::stats(const Request&, const PathParams&, const ExchangePtr& ex) {
   Response r;
   r.status = 200;
   r.body = stats_json(deployment_, store_, sale_,
-                      metrics_.sold_out_answers.load(std::memory_order_relaxed), "gateway");
+                      metrics_.sold_out_answers(), "gateway");
   ex->respond(std::move(r));
 }
 

@@ -7,8 +7,16 @@
 // post / post_after (replies from the domains, long-poll re-checks).
 //
 // Guarantees: respond() takes effect once; later calls are ignored. post() and post_after()
-//   run their function on the connection's strand, never inline in the caller. All three may
-//   be called from any thread. An Exchange lives as long as someone holds it (shared_ptr).
+//   run their function on the connection's I/O thread, never inline in the caller. All three
+//   may be called from any thread. An Exchange lives as long as someone holds it (shared_ptr).
+//   `port` is the ingress port of the connection's I/O thread (each I/O thread owns one): use
+//   it from that thread only (handle(), post(), post_after() and port callbacks run there).
+//
+// OrderReplies is the hot path of POST /orders (no Idempotency-Key): the server hands the API
+// a token instead of an Exchange, and the API answers through one of three calls, once per
+// token, on the I/O thread that owns `port`. accepted() and sold_out() are written from
+// preformatted templates (no Response, no allocation). A token whose connection has closed is
+// ignored.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +24,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+namespace flashsaga::engine {
+class Port;
+struct PortReply;
+}  // namespace flashsaga::engine
+
+namespace flashsaga::gateway {
+class Api;
+}  // namespace flashsaga::gateway
 
 namespace flashsaga::gateway {
 
@@ -48,7 +65,42 @@ class Exchange {
   virtual void post_after(std::int64_t delay_ms, std::function<void()> fn) = 0;
   // The route pattern (metrics label), set by the API before it answers.
   std::string_view route = "unmatched";
+  engine::Port* port = nullptr;
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+// An Idempotency-Key entry in progress (engine/gateway/idempotency.h): the key as the table
+// holds it (stable until the entry is finished) and the request's fingerprint.
+struct IdempotencyTicket {
+  const std::string* key = nullptr;
+  std::uint64_t fingerprint = 0;
+};
+
+class OrderReplies;
+
+// What a submitted hot-path order needs when its reply comes: where to answer, and the
+// idempotency entry to settle. Pooled per I/O thread; the port callback carries a pointer.
+struct OrderContext {
+  Api* api = nullptr;
+  OrderReplies* replies = nullptr;
+  IdempotencyTicket ticket;
+};
+
+class OrderReplies {
+ public:
+  virtual ~OrderReplies() = default;
+  // 202 {"id":order_id,"status":"PENDING"}
+  virtual void accepted(std::uint64_t token, std::uint64_t order_id) = 0;
+  // 409 {"error":"sold_out","message":"product N is sold out","product_id":N}
+  virtual void sold_out(std::uint64_t token, std::uint32_t product_id) = 0;
+  // Any other answer (route /orders).
+  virtual void answer(std::uint64_t token, const Response& response) = 0;
+  // The same, from any thread (an idempotency waiter runs where the first request finishes).
+  virtual void answer_from_any_thread(std::uint64_t token, const Response& response) = 0;
+  // A context from this thread's pool (nullptr when all are in use), and its return.
+  virtual OrderContext* acquire() = 0;
+  virtual void release(OrderContext* context) = 0;
+  engine::Port* port = nullptr;
+};
 
 }  // namespace flashsaga::gateway

@@ -78,17 +78,45 @@ std::string label(std::string_view key, std::string_view value) {
 
 }  // namespace
 
+namespace {
+thread_local std::uint32_t thread_shard = metrics_thread_shards_max;
+}  // namespace
+
+void Metrics::bind_thread(std::uint32_t index) noexcept {
+  thread_shard = std::min(index, metrics_thread_shards_max);
+}
+
+Metrics::Shard& Metrics::shard() noexcept { return shards_[thread_shard]; }
+
 void Metrics::http_request(std::string_view route, int status) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ++http_[{route, status}];
+  Shard& s = shard();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  ++s.http[{route, status}];
 }
 
 void Metrics::order_outcome(std::string_view outcome, std::string_view reason) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ++orders_[{outcome, reason}];
+  Shard& s = shard();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  ++s.orders[{outcome, reason}];
 }
 
-void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, std::int64_t updated_ns) {
+void Metrics::sold_out_answer() {
+  Shard& s = shard();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  ++s.sold_out;
+}
+
+std::uint64_t Metrics::sold_out_answers() const {
+  std::uint64_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    n += s.sold_out;
+  }
+  return n;
+}
+
+void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns,
+                             std::int64_t updated_ns) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!observed_.insert(order_id).second) return;
   observed_order_.push_back(order_id);
@@ -96,7 +124,8 @@ void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, st
     observed_.erase(observed_order_.front());
     observed_order_.pop_front();
   }
-  const double s = updated_ns > created_ns ? static_cast<double>(updated_ns - created_ns) / 1e9 : 0.0;
+  const double s =
+      updated_ns > created_ns ? static_cast<double>(updated_ns - created_ns) / 1e9 : 0.0;
   std::size_t b = 0;
   while (b < latency_bounds_s.size() && s > latency_bounds_s[b]) ++b;
   ++latency_buckets_[b];
@@ -104,17 +133,27 @@ void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns, st
   ++latency_count_;
 }
 
-std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std::uint32_t port_index,
-                            std::size_t idem_entries, std::uint64_t idem_replays) {
+std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
+                            std::uint64_t gateway_ports, std::size_t idem_entries,
+                            std::uint64_t idem_replays) {
   Writer w;
+  std::map<std::pair<std::string_view, int>, std::uint64_t> http;
+  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> orders;
+  std::uint64_t sold_out = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (const auto& [key, n] : s.http) http[key] += n;
+    for (const auto& [key, n] : s.orders) orders[key] += n;
+    sold_out += s.sold_out;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     w.family("flashsaga_http_requests_total", "counter", "HTTP requests answered, by route and status.");
-    for (const auto& [key, n] : http_)
+    for (const auto& [key, n] : http)
       w.sample("flashsaga_http_requests_total", label("route", key.first) + "," + label("status", std::to_string(key.second)), n);
     w.family("flashsaga_orders_total", "counter",
              "POST /orders answers by outcome (accepted, duplicate, rejected, sold_out, ...) and reason.");
-    for (const auto& [key, n] : orders_)
+    for (const auto& [key, n] : orders)
       w.sample("flashsaga_orders_total", label("outcome", key.first) + "," + label("reason", key.second), n);
     w.family("flashsaga_saga_completion_seconds", "histogram",
              "Time from an order's PENDING record to its terminal record (updated - created), per order, "
@@ -132,7 +171,7 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std
     w.sample("flashsaga_saga_completion_seconds_count", "", latency_count_);
   }
   w.family("flashsaga_sold_out_answers_total", "counter", "Orders answered 409 sold_out by this gateway (no IPC).");
-  w.sample("flashsaga_sold_out_answers_total", "", sold_out_answers.load(std::memory_order_relaxed));
+  w.sample("flashsaga_sold_out_answers_total", "", sold_out);
   w.family("flashsaga_http_connections", "gauge", "Open HTTP connections.");
   w.sample("flashsaga_http_connections", "", connections.load(std::memory_order_relaxed));
   w.family("flashsaga_http_connections_refused_total", "counter",
@@ -225,7 +264,9 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store, std
   w.sample("flashsaga_stock_reconciliations_total", "", c.reconcile_count.load(std::memory_order_relaxed));
   w.family("flashsaga_port_reservations_in_flight", "gauge", "Reservations taken by a port and not yet in a ring.");
   for (std::uint32_t p = 0; p < deployment.geometry().ports; ++p) {
-    w.sample("flashsaga_port_reservations_in_flight", label("port", std::to_string(p)) + (p == port_index ? ",gateway=\"1\"" : ""),
+    w.sample("flashsaga_port_reservations_in_flight",
+             label("port", std::to_string(p)) +
+                 (((gateway_ports >> p) & 1) != 0 ? ",gateway=\"1\"" : ""),
              deployment.port(p).inflight.load(std::memory_order_relaxed));
   }
 

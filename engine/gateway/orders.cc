@@ -7,6 +7,8 @@
 #include "engine/base/clock.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
+#include "engine/gateway/order_answers.h"
+#include "engine/gateway/order_body.h"
 #include "engine/gateway/routes_internal.h"
 
 namespace flashsaga::gateway {
@@ -91,15 +93,189 @@ json::object order_json(Store& store, const domains::OrderRow& row) {
 
 // --- POST /orders ------------------------------------------------------------------------------
 
-void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& ex) {
-  Response error;
-  auto body = parse_object(req.body, false, &error);
-  if (!body) {
-    metrics_.order_outcome("invalid", "bad_json");
-    return ex->respond(std::move(error));
+namespace {
+
+Response rejected_order(OrderReason reason) {
+  switch (reason) {
+    case OrderReason::unknown_user: return not_found_response("no such user", "user_id");
+    case OrderReason::blocked_user:
+      return error_response(422, "invalid_field", "the user is blocked", "user_id");
+    case OrderReason::limit_exceeded:
+      return error_response(409, "limit_exceeded",
+                            "the user's live orders would exceed the product's max_per_user");
+    case OrderReason::unknown_product: return not_found_response("no such product", "items");
+    case OrderReason::sold_out: return error_response(409, "sold_out", "sold out");
+    case OrderReason::not_on_sale:
+      return error_response(409, "not_on_sale", "a product is not on sale now");
+    case OrderReason::unavailable:
+      return unavailable_response("the order domain cannot check the order now; retry");
+    default:
+      return error_response(
+          422, "invalid_field",
+          "the order was refused: " + std::string(ipc::order_reason_name(reason)));
   }
-  Fields f(*body);
+}
+
+// The answer to the order domain's reply (or its absence). A fresh acceptance sets
+// `accepted_id` and returns no answer (status 0): the caller writes the 202.
+Response order_reply(const engine::PortReply& r, Metrics& metrics, std::uint64_t& accepted_id) {
+  accepted_id = 0;
+  if (r.timed_out) {
+    metrics.order_outcome("timed_out", "");
+    return unavailable_response(
+        "the order domain did not answer in time; retry with the same Idempotency-Key to learn the "
+        "outcome");
+  }
+  const ipc::Message& reply = r.message;
+  if (reply.header.type != static_cast<std::uint16_t>(MessageType::place_order_reply))
+    return internal_error_response("unexpected reply type " + std::to_string(reply.header.type));
+  const auto placed = ipc::body_as<ipc::PlaceOrderReplyBody>(reply);
+  const auto reason = static_cast<OrderReason>(placed.reason);
+  switch (static_cast<ipc::PlaceResult>(placed.result)) {
+    case ipc::PlaceResult::accepted:
+      metrics.order_outcome("accepted", "");
+      accepted_id = reply.header.order_id;
+      return Response{};
+    case ipc::PlaceResult::duplicate: {
+      metrics.order_outcome("duplicate", "");
+      json::object o;
+      o["id"] = reply.header.order_id;
+      o["status"] = domains::order_status_name(static_cast<OrderStatus>(placed.status));
+      return json_response(202, o);
+    }
+    case ipc::PlaceResult::rejected: break;
+    default:
+      return internal_error_response("unexpected place result " + std::to_string(placed.result));
+  }
+  metrics.order_outcome("rejected", ipc::order_reason_name(reason));
+  return rejected_order(reason);
+}
+
+Response accepted_json(std::uint64_t id) {
+  char body[order_answer_bytes_max];
+  Response r;
+  r.status = 202;
+  r.body.assign(body, accepted_body(body, id));
+  return r;
+}
+
+Response sold_out_json(std::uint32_t product_id) {
+  char body[order_answer_bytes_max];
+  Response r;
+  r.status = 409;
+  r.body.assign(body, sold_out_body(body, product_id));
+  return r;
+}
+
+// The answer given at once (nothing was sent anywhere), for every outcome but `submitted`.
+Response placed_now(const engine::PlaceNow& now, const engine::PlaceRequest& pr, Metrics& metrics) {
+  const std::uint32_t at = std::min(now.failed_item, pr.item_count ? pr.item_count - 1 : 0);
+  const std::uint32_t product = pr.items[at].product_id;
+  switch (now.status) {
+    case engine::PlaceStatus::submitted: break;
+    case engine::PlaceStatus::sold_out:
+      metrics.sold_out_answer();
+      metrics.order_outcome("sold_out", "");
+      return sold_out_json(product);
+    case engine::PlaceStatus::not_on_sale: {
+      metrics.order_outcome("not_on_sale", "");
+      const json::object extra = product_error(product);
+      return error_response(
+          409, "not_on_sale",
+          "product " + std::to_string(product) + " is not on sale now (outside its sale window)",
+          {}, &extra);
+    }
+    case engine::PlaceStatus::unknown_product:
+      metrics.order_outcome("unknown_product", "");
+      return not_found_response("no product with id " + std::to_string(product),
+                                "items[" + std::to_string(at) + "].product_id");
+    case engine::PlaceStatus::unavailable:
+      metrics.order_outcome("unavailable", "");
+      return unavailable_response(
+          "order intake is paused (stock reconciliation, or a domain cannot write: disk or journal "
+          "map full) or "
+          "contended; retry");
+    case engine::PlaceStatus::overloaded:
+      metrics.order_outcome("overloaded", "");
+      return overloaded_response("the gateway's order queue is full; retry shortly");
+    case engine::PlaceStatus::bad_request:
+      metrics.order_outcome("invalid", "invalid_field");
+      return error_response(422, "invalid_field", "an item is out of range",
+                            "items[" + std::to_string(at) + "]");
+  }
+  return internal_error_response("unexpected place status");
+}
+
+}  // namespace
+
+bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint64_t token) {
   engine::PlaceRequest pr;
+  if (req.has_idempotency_key && !valid_idempotency_key(req.idempotency_key)) return false;
+  if (!read_order_body(req.body, pr)) return false;  // the general path says what is wrong
+  OrderContext* ctx = replies.acquire();
+  if (ctx == nullptr) return false;
+  *ctx = OrderContext{this, &replies, {}};
+  if (req.has_idempotency_key) {
+    // As dispatch() does for every POST with a key: same fingerprint, same table.
+    const std::uint64_t fingerprint = hash64_concat({"POST ", req.path, "\n", req.body});
+    Response stored;
+    OrderReplies* out = &replies;
+    const Idempotency::Admit admit = idempotency_.begin(
+        req.idempotency_key, fingerprint,
+        [out, token](const Response& r) { out->answer_from_any_thread(token, r); }, &stored,
+        &ctx->ticket);
+    if (admit != Idempotency::Admit::fresh) {
+      replies.release(ctx);
+      if (admit == Idempotency::Admit::replay) replies.answer(token, stored);
+      if (admit == Idempotency::Admit::mismatch || admit == Idempotency::Admit::busy)
+        replies.answer(token, idempotency_refusal(admit, req.idempotency_key));
+      return true;  // `wait`: answered when the first request with this key is
+    }
+    pr.idempotency_key = hash64(req.idempotency_key, pr.user_id);
+  }
+  // Two words: std::function keeps them inline (no allocation).
+  engine::PortCallback cb = [ctx, token](const engine::PortReply& r) {
+    ctx->api->finish_order(*ctx, token, r);
+  };
+  const engine::PlaceNow now = replies.port->place_order(pr, std::move(cb));
+  if (now.status == engine::PlaceStatus::submitted) return true;  // finish_order answers
+  if (now.status == engine::PlaceStatus::sold_out && ctx->ticket.key == nullptr) {
+    replies.release(ctx);
+    metrics_.sold_out_answer();
+    metrics_.order_outcome("sold_out", "");
+    replies.sold_out(token, pr.items[std::min(now.failed_item, pr.item_count - 1)].product_id);
+    return true;
+  }
+  const Response r = placed_now(now, pr, metrics_);
+  if (ctx->ticket.key != nullptr) idempotency_.finish(ctx->ticket, r);
+  replies.release(ctx);
+  replies.answer(token, r);
+  return true;
+}
+
+void Api::finish_order(OrderContext& ctx, std::uint64_t token,
+                       const engine::PortReply& reply) noexcept {
+  OrderReplies& out = *ctx.replies;
+  const IdempotencyTicket ticket = ctx.ticket;
+  out.release(&ctx);
+  try {
+    std::uint64_t id = 0;
+    Response r = order_reply(reply, metrics_, id);
+    if (ticket.key != nullptr) idempotency_.finish(ticket, id != 0 ? accepted_json(id) : r);
+    if (id != 0) return out.accepted(token, id);
+    out.answer(token, r);
+  } catch (const std::exception& e) {
+    const Response r = internal_error_response(std::string("unexpected error: ") + e.what());
+    if (ticket.key != nullptr) idempotency_.finish(ticket, r);
+    out.answer(token, r);
+  }
+}
+
+OrderBodyResult read_order_json(const std::string& text, engine::PlaceRequest& pr,
+                                Response& error) {
+  auto body = parse_object(text, false, &error);
+  if (!body) return OrderBodyResult::bad_json;
+  Fields f(*body);
   f.required(f.id("user_id", pr.user_id), "user_id");
   bool unknown_product = false;
   std::string unknown_path;
@@ -141,100 +317,41 @@ void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& 
   if (f.ok()) f.id("coupon_id", pr.coupon_id);
   if (f.ok()) f.integer("points", 0, money_max, pr.points);
   if (!f.ok()) {
-    metrics_.order_outcome("invalid", "invalid_field");
-    return ex->respond(f.error());
+    error = f.error();
+    return OrderBodyResult::invalid_field;
   }
   if (unknown_product) {
-    metrics_.order_outcome("unknown_product", "");
-    return ex->respond(not_found_response("no such product", unknown_path));
+    error = not_found_response("no such product", unknown_path);
+    return OrderBodyResult::unknown_product;
+  }
+  return OrderBodyResult::ok;
+}
+
+void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& ex) {
+  Response error;
+  engine::PlaceRequest pr;
+  switch (read_order_json(req.body, pr, error)) {
+    case OrderBodyResult::ok: break;
+    case OrderBodyResult::bad_json:
+      metrics_.order_outcome("invalid", "bad_json");
+      return ex->respond(std::move(error));
+    case OrderBodyResult::invalid_field:
+      metrics_.order_outcome("invalid", "invalid_field");
+      return ex->respond(std::move(error));
+    case OrderBodyResult::unknown_product:
+      metrics_.order_outcome("unknown_product", "");
+      return ex->respond(std::move(error));
   }
   if (req.has_idempotency_key) pr.idempotency_key = hash64(req.idempotency_key, pr.user_id);
 
   engine::PortCallback cb = [this, ex](const engine::PortReply& r) {
-    if (r.timed_out) {
-      metrics_.order_outcome("timed_out", "");
-      ex->respond(unavailable_response(
-          "the order domain did not answer in time; retry with the same Idempotency-Key to learn the outcome"));
-      return;
-    }
-    const ipc::Message reply = r.message;
-    ex->post([this, ex, reply] {
-      if (reply.header.type != static_cast<std::uint16_t>(MessageType::place_order_reply))
-        return ex->respond(internal_error_response("unexpected reply type " + std::to_string(reply.header.type)));
-      const auto placed = ipc::body_as<ipc::PlaceOrderReplyBody>(reply);
-      const auto reason = static_cast<OrderReason>(placed.reason);
-      switch (static_cast<ipc::PlaceResult>(placed.result)) {
-        case ipc::PlaceResult::accepted:
-        case ipc::PlaceResult::duplicate: {
-          const bool dup = placed.result == static_cast<std::uint8_t>(ipc::PlaceResult::duplicate);
-          metrics_.order_outcome(dup ? "duplicate" : "accepted", "");
-          json::object o;
-          o["id"] = reply.header.order_id;
-          o["status"] = dup ? domains::order_status_name(static_cast<OrderStatus>(placed.status)) : "PENDING";
-          return ex->respond(json_response(202, o));
-        }
-        case ipc::PlaceResult::rejected: break;
-        default:
-          return ex->respond(internal_error_response("unexpected place result " + std::to_string(placed.result)));
-      }
-      metrics_.order_outcome("rejected", ipc::order_reason_name(reason));
-      switch (reason) {
-        case OrderReason::unknown_user: return ex->respond(not_found_response("no such user", "user_id"));
-        case OrderReason::blocked_user:
-          return ex->respond(error_response(422, "invalid_field", "the user is blocked", "user_id"));
-        case OrderReason::limit_exceeded:
-          return ex->respond(error_response(
-              409, "limit_exceeded", "the user's live orders would exceed the product's max_per_user"));
-        case OrderReason::unknown_product: return ex->respond(not_found_response("no such product", "items"));
-        case OrderReason::sold_out: return ex->respond(error_response(409, "sold_out", "sold out"));
-        case OrderReason::not_on_sale:
-          return ex->respond(error_response(409, "not_on_sale", "a product is not on sale now"));
-        case OrderReason::unavailable:
-          return ex->respond(unavailable_response("the order domain cannot check the order now; retry"));
-        default:
-          return ex->respond(error_response(422, "invalid_field",
-                                            "the order was refused: " +
-                                                std::string(ipc::order_reason_name(reason))));
-      }
-    });
+    std::uint64_t id = 0;
+    Response answer = order_reply(r, metrics_, id);
+    ex->respond(id != 0 ? accepted_json(id) : std::move(answer));
   };
-
-  const engine::PlaceNow now = port_.place_order(pr, std::move(cb));
-  const std::uint32_t at = std::min(now.failed_item, pr.item_count ? pr.item_count - 1 : 0);
-  const std::uint32_t product = pr.items[at].product_id;
-  switch (now.status) {
-    case engine::PlaceStatus::submitted: return;  // the callback answers
-    case engine::PlaceStatus::sold_out: {
-      metrics_.sold_out_answers.fetch_add(1, std::memory_order_relaxed);
-      metrics_.order_outcome("sold_out", "");
-      const json::object extra = product_error(product);
-      return ex->respond(error_response(409, "sold_out", "product " + std::to_string(product) + " is sold out", {},
-                                        &extra));
-    }
-    case engine::PlaceStatus::not_on_sale: {
-      metrics_.order_outcome("not_on_sale", "");
-      const json::object extra = product_error(product);
-      return ex->respond(error_response(
-          409, "not_on_sale", "product " + std::to_string(product) + " is not on sale now (outside its sale window)",
-          {}, &extra));
-    }
-    case engine::PlaceStatus::unknown_product:
-      metrics_.order_outcome("unknown_product", "");
-      return ex->respond(not_found_response("no product with id " + std::to_string(product),
-                                            "items[" + std::to_string(at) + "].product_id"));
-    case engine::PlaceStatus::unavailable:
-      metrics_.order_outcome("unavailable", "");
-      return ex->respond(unavailable_response(
-          "order intake is paused (stock reconciliation, or a domain cannot write: disk or journal map full) or "
-          "contended; retry"));
-    case engine::PlaceStatus::overloaded:
-      metrics_.order_outcome("overloaded", "");
-      return ex->respond(overloaded_response("the gateway's order queue is full; retry shortly"));
-    case engine::PlaceStatus::bad_request:
-      metrics_.order_outcome("invalid", "invalid_field");
-      return ex->respond(error_response(422, "invalid_field", "an item is out of range",
-                                        "items[" + std::to_string(at) + "]"));
-  }
+  const engine::PlaceNow now = ex->port->place_order(pr, std::move(cb));
+  if (now.status == engine::PlaceStatus::submitted) return;  // the callback answers
+  ex->respond(placed_now(now, pr, metrics_));
 }
 
 // --- GET /orders/{id} -----------------------------------------------------------------------------

@@ -139,6 +139,7 @@ class IdempotentExchange final : public Exchange {
   IdempotentExchange(ExchangePtr inner, Idempotency& table, std::string key, std::uint64_t fingerprint)
       : inner_(std::move(inner)), table_(table), key_(std::move(key)), fingerprint_(fingerprint) {
     route = inner_->route;
+    port = inner_->port;
   }
   ~IdempotentExchange() override {
     // A request dropped without an answer must not leave its key "in progress" forever.
@@ -162,13 +163,6 @@ class IdempotentExchange final : public Exchange {
   std::uint64_t fingerprint_;
   std::atomic<bool> answered_{false};
 };
-
-bool valid_idempotency_key(const std::string& key) {
-  if (key.empty() || key.size() > idempotency_key_bytes_max) return false;
-  for (const char c : key)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return false;
-  return true;
-}
 
 // --- Field numbers to JSON paths -------------------------------------------------------------------
 
@@ -333,6 +327,23 @@ Response bad_id(std::string_view what, const PathParams& p) {
 
 // --- Helpers shared with orders.cc (routes_internal.h) --------------------------------------------
 
+bool valid_idempotency_key(const std::string& key) {
+  if (key.empty() || key.size() > idempotency_key_bytes_max) return false;
+  for (const char c : key)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return false;
+  return true;
+}
+
+Response idempotency_refusal(Idempotency::Admit admit, const std::string& key) {
+  if (admit == Idempotency::Admit::busy)
+    return overloaded_response("too many requests wait on this Idempotency-Key");
+  return error_response(
+      409, "conflict",
+      "Idempotency-Key '" + key +
+          "' was already used with a different request (method, path or body); use a new key",
+      "Idempotency-Key");
+}
+
 bool parse_decimal(std::string_view text, std::uint64_t max, std::uint64_t& out) {
   if (text.empty() || text.size() > 19) return false;
   std::uint64_t v = 0;
@@ -393,14 +404,14 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
 
 // --- Api -------------------------------------------------------------------------------------------
 
-Api::Api(const engine::Config& config, ipc::Deployment& deployment, engine::Port& port, Store& store,
-         Idempotency& idempotency, Metrics& metrics)
+Api::Api(const engine::Config& config, ipc::Deployment& deployment, Store& store,
+         Idempotency& idempotency, Metrics& metrics, std::uint64_t gateway_ports)
     : config_(config),
       deployment_(deployment),
-      port_(port),
       store_(store),
       idempotency_(idempotency),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      gateway_ports_(gateway_ports) {}
 
 void Api::handle(const Request& request, ExchangePtr exchange) noexcept {
   try {
@@ -459,15 +470,13 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
                                        "Idempotency-Key"));
       return;
     }
-    std::string what = "POST ";
-    what += request.path;
-    what += '\n';
-    what += request.body;
-    const std::uint64_t fingerprint = hash64(what);
+    const std::uint64_t fingerprint = hash64_concat({"POST ", request.path, "\n", request.body});
     Response stored;
     const ExchangePtr waiter_exchange = exchange;
-    switch (idempotency_.begin(request.idempotency_key, fingerprint,
-                               [waiter_exchange](const Response& r) { waiter_exchange->respond(r); }, &stored)) {
+    const Idempotency::Admit admit = idempotency_.begin(
+        request.idempotency_key, fingerprint,
+        [waiter_exchange](const Response& r) { waiter_exchange->respond(r); }, &stored);
+    switch (admit) {
       case Idempotency::Admit::fresh:
         exchange = std::make_shared<IdempotentExchange>(exchange, idempotency_, request.idempotency_key, fingerprint);
         break;
@@ -477,14 +486,8 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
       case Idempotency::Admit::wait:
         return;  // answered when the first request with this key is
       case Idempotency::Admit::mismatch:
-        exchange->respond(error_response(
-            409, "conflict",
-            "Idempotency-Key '" + request.idempotency_key +
-                "' was already used with a different request (method, path or body); use a new key",
-            "Idempotency-Key"));
-        return;
       case Idempotency::Admit::busy:
-        exchange->respond(overloaded_response("too many requests wait on this Idempotency-Key"));
+        exchange->respond(idempotency_refusal(admit, request.idempotency_key));
         return;
     }
   }
@@ -517,7 +520,7 @@ void Api::command(const ExchangePtr& ex, Domain to, const ipc::Message& message,
       (*done)(reply);
     });
   };
-  if (!port_.submit(to, message, std::move(cb)))
+  if (ex->port == nullptr || !ex->port->submit(to, message, std::move(cb)))
     ex->respond(overloaded_response("the gateway's queue to the domains is full; retry shortly"));
 }
 
@@ -1130,7 +1133,8 @@ void Api::metrics(const Request&, const PathParams&, const ExchangePtr& ex) {
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   observe_orders();
   sale_.update(store_);
-  r.body = metrics_.render(deployment_, store_, port_.index(), idempotency_.size(), idempotency_.replays());
+  r.body = metrics_.render(deployment_, store_, gateway_ports_, idempotency_.size(),
+                           idempotency_.replays());
   r.body += render_ops_metrics(deployment_, store_, config_, sale_);
   ex->respond(std::move(r));
 }

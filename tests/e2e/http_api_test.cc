@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <fstream>
 
@@ -473,6 +474,48 @@ TEST_F(HttpApi, UnknownRoutesAndWrongMethods) {
   r = d().post("/healthz", "{}");
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.header("allow"), "GET");
+}
+
+// HTTP/1.1 pipelining: requests sent back to back, before any answer is read, are all answered
+// in the order they were sent, whichever way each goes through the gateway (the order hot path,
+// a keyed order and its repeat, the general path, an immediate sold-out, bad bodies).
+TEST_F(HttpApi, PipelinedRequestsAreAnsweredInOrder) {
+  const std::int64_t u = user("Piper");
+  const std::int64_t p = product(100, 2);
+  const auto post = [](const std::string& body, const std::string& extra = "") {
+    return "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + extra +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  const std::string items = R"("items":[{"product_id":)" + std::to_string(p) + R"(,"quantity":1}])";
+  const std::string order = R"({"user_id":)" + std::to_string(u) + "," + items + "}";
+  const std::vector<std::string> batch = {
+      post(order),                                                        // 202
+      post(order, "Idempotency-Key: pipe-1\r\n"),                         // 202
+      post(order, "Idempotency-Key: pipe-1\r\n"),                         // the same 202, replayed
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",                         // 200
+      post(order),                                                        // 409 sold_out (2 units)
+      post(R"({"user_id":)" + std::to_string(u) + R"(,"items":[]})"),     // 422 items
+      post(R"({"user_id":)" + std::to_string(u) + "," + items + R"(,"points":1.5})"),  // 422 points
+  };
+  HttpConnection c(d().port());
+  ASSERT_TRUE(c.connected());
+  for (const std::string& request : batch) ASSERT_TRUE(c.send_raw(request));
+  std::vector<HttpResponse> r;
+  for (std::size_t i = 0; i < batch.size(); ++i) r.push_back(c.read_response());
+  ASSERT_EQ(r[0].status, 202) << r[0].body;
+  ASSERT_EQ(r[1].status, 202) << r[1].body;
+  EXPECT_NE(num(body_of(r[0]), "id"), num(body_of(r[1]), "id"));
+  EXPECT_EQ(str(body_of(r[0]), "status"), "PENDING");
+  ASSERT_EQ(r[2].status, 202) << r[2].body;
+  EXPECT_EQ(r[2].body, r[1].body);
+  EXPECT_EQ(r[2].header("idempotent-replayed"), "true");
+  EXPECT_EQ(r[3].status, 200) << r[3].body;
+  expect_error(r[4], 409, "sold_out");
+  EXPECT_EQ(num(body_of(r[4]), "product_id"), p);
+  expect_error(r[5], 422, "invalid_field", "items");
+  expect_error(r[6], 422, "invalid_field", "points");
+  // Still one open keep-alive connection.
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200);
 }
 
 TEST_F(HttpApi, IdempotencyKeyReplaysTheFirstAnswer) {
