@@ -67,6 +67,7 @@ class DenseTable {
   journal::Status load(const journal::ReadTxn& view) {
     rows_.clear();
     present_.clear();
+    reserve_to_last(view);
     journal::Status bad;
     journal::Status s = view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
       Row row{};
@@ -116,6 +117,16 @@ class DenseTable {
   }
 
  private:
+  // One allocation for the whole load: the highest id in the view (keys are big-endian ids, so
+  // the last key) sizes the table before the scan.
+  void reserve_to_last(const journal::ReadTxn& view) {
+    journal::Bytes key, value;
+    if (!view.last(table_, key, value).ok() || key.size() != 8) return;
+    const std::uint64_t last = journal::u64_from_key(key);
+    if (last >= dense_ids_max) return;
+    rows_.reserve(last + 1);
+    present_.reserve(last + 1);
+  }
   void store(std::uint64_t id, const Row& row) {
     // Ids come from the domain itself or are checked against their bound (user_ids_max,
     // products_max) before a put: a dense table never grows to an id a request made up.
@@ -405,6 +416,8 @@ class TextTable {
     tag_ = tag;
     table_ = view_table;
   }
+  // Sizes the hash table for `rows` rows (a caller that knows how many the load will bring).
+  void reserve(std::size_t rows) { rows_.reserve(rows); }
   journal::Status load(const journal::ReadTxn& view) {
     rows_.clear();
     journal::Status bad;

@@ -40,6 +40,7 @@ journal::Status UserDomain::load(const journal::Env& view, const journal::ReadTx
   emails_.bind(tag_emails, view.table("emails"));
   if (journal::Status s = users_.load(txn); !s.ok()) return s;
   users_.for_each([](std::uint64_t id, const UserRow& row) { FS_ASSERT(row.id == id); });
+  emails_.reserve(users_.max_id());  // about one address per user
   if (journal::Status s = emails_.load(txn); !s.ok()) return s;
   return next_user_id_.load(view, txn);
 }
