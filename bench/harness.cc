@@ -587,6 +587,132 @@ bool sale_over_http(const BenchOptions& opt, const RunPlan& plan, std::uint16_t 
   return true;
 }
 
+// What a run's figures are measured against: every process's CPU and disk writes, commits and
+// journal bytes, read just before the sale.
+struct Meter {
+  std::vector<std::pair<std::string, pid_t>> procs;
+  std::vector<double> cpu_before;
+  std::vector<std::uint64_t> written_before;
+  double self_before = 0;
+  std::uint64_t commits_before = 0, bytes_before = 0;
+
+  Meter(const BenchOptions& opt, BenchDeployment& dep) {
+    engine::Client& c = dep.client();
+    procs = {{"supervisor", dep.supervisor()}};
+    for (std::uint8_t d = 1; d <= domain_count; ++d)
+      procs.push_back({std::string(ipc::domain_name(static_cast<Domain>(d))),
+                       static_cast<pid_t>(c.deployment().status(static_cast<Domain>(d)).pid.load())});
+    if (opt.driver == "http") procs.push_back({"gateway", static_cast<pid_t>(c.deployment().port(0).owner_pid.load())});
+    for (const auto& p : procs) {
+      cpu_before.push_back(cpu_seconds(p.second));
+      written_before.push_back(write_bytes(p.second));
+    }
+    self_before = cpu_seconds(::getpid());
+    commits_before = total_commits(c);
+    bytes_before = journal_used_bytes(dep.config());
+  }
+  static std::uint64_t total_commits(engine::Client& c) {
+    std::uint64_t n = 0;
+    for (std::uint8_t d = 1; d <= domain_count; ++d) n += c.deployment().status(static_cast<Domain>(d)).commits.load();
+    return n;
+  }
+  // CPU, disk writes and commits since the meter was made.
+  void read(const BenchOptions& opt, engine::Client& c, RunFigures& fig) const {
+    fig.driver_cpu_s = cpu_seconds(::getpid()) - self_before;
+    fig.cpu_s = fig.driver_cpu_s;
+    fig.cpu_by_process.push_back({opt.driver == "http" ? "driver (http load)" : "driver (+ its port)", fig.driver_cpu_s});
+    for (std::size_t i = 0; i < procs.size(); ++i) {
+      const double sec = cpu_seconds(procs[i].second) - cpu_before[i];
+      fig.cpu_s += sec;
+      fig.cpu_by_process.push_back({procs[i].first, sec});
+      fig.disk_bytes += write_bytes(procs[i].second) - written_before[i];
+    }
+    fig.commits = total_commits(c) - commits_before;
+  }
+};
+
+// Ring depth peaks per edge and, unless quiet, a progress line per progress_interval_ns, until
+// `monitoring` goes false.
+void monitor_sale(const BenchOptions& opt, engine::Client& c, const Catalog& cat, const Outcomes& out,
+                  const std::atomic<bool>& monitoring, std::vector<std::uint64_t>& depth_peak) {
+  const int edges = c.deployment().edge_count();
+  const bool flash = opt.scenario == "flash-sale";
+  const std::int64_t started = mono_now_ns();
+  std::int64_t next_progress = started + progress_interval_ns;
+  std::uint64_t last_attempts = 0, last_accepted = 0;
+  while (monitoring.load()) {
+    for (int e = 0; e < edges; ++e)
+      depth_peak[e] = std::max(depth_peak[e], c.deployment().ring(c.deployment().edge_from(e), c.deployment().edge_to(e)).depth());
+    if (!opt.quiet && mono_now_ns() > next_progress) {
+      next_progress += progress_interval_ns;
+      const std::uint64_t a = out.attempts.load(), acc = out.accepted.load();
+      fmt::print("  {:>5.0f} s {:>9} attempts ({:>7}/s)  admitted {:>8} ({:>6}/s)  sold out {:>9}  errors {:>5}{}\n",
+                 static_cast<double>(mono_now_ns() - started) / 1e9, a, a - last_attempts, acc, acc - last_accepted,
+                 out.sold_out.load(), out.lost.load() + out.overloaded.load() + out.unavailable.load(),
+                 flash ? fmt::format("  stock left {}", c.available(static_cast<std::uint32_t>(cat.products[0]))) : "");
+      std::fflush(stdout);
+      last_attempts = a;
+      last_accepted = acc;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// The door's outcomes, the order journal's facts and the ring peaks into fig.
+void read_outcomes(engine::Client& c, const engine::Config& config, const Outcomes& out, const Meter& meter,
+                   const std::vector<std::uint64_t>& depth_peak, RunFigures& fig) {
+  fig.attempts = out.attempts.load();
+  fig.accepted = out.accepted.load();
+  fig.sold_out = out.sold_out.load();
+  if (fig.sold_out > 1)
+    fig.sold_out_s = static_cast<double>(out.last_sold_out_ns.load() - out.first_sold_out_ns.load()) / 1e9;
+  std::size_t buckets = timeline_buckets_max;
+  while (buckets > 0 && out.sold_out_buckets[buckets - 1].load() == 0) --buckets;
+  for (std::size_t b = 0; b < buckets; ++b) fig.sold_out_timeline.push_back(out.sold_out_buckets[b].load());
+  fig.not_on_sale = out.not_on_sale.load();
+  fig.unavailable = out.unavailable.load();
+  fig.overloaded = out.overloaded.load();
+  fig.rejected = out.rejected.load();
+  fig.lost = out.lost.load();
+  wait_staged(config);
+  read_order_journal(config, fig.facts);
+  const std::uint64_t bytes_after = journal_used_bytes(config);
+  fig.journal_bytes = bytes_after > meter.bytes_before ? bytes_after - meter.bytes_before : 0;
+  fig.saga_s = fig.facts.last_terminal_ns > fig.facts.first_pending_ns
+                   ? static_cast<double>(fig.facts.last_terminal_ns - fig.facts.first_pending_ns) / 1e9
+                   : 0;
+  std::vector<std::pair<std::uint64_t, int>> peaks;
+  for (int e = 0; e < static_cast<int>(depth_peak.size()); ++e) {
+    const ipc::Node to = c.deployment().edge_to(e);
+    const std::string consumer = to.domain == Domain::port ? "ports" : std::string(ipc::domain_name(to.domain));
+    fig.depth_peak_by_domain[consumer] = std::max(fig.depth_peak_by_domain[consumer], depth_peak[e]);
+    peaks.push_back({depth_peak[e], e});
+  }
+  std::sort(peaks.rbegin(), peaks.rend());
+  for (std::size_t i = 0; i < top_edges_count && i < peaks.size(); ++i)
+    fig.top_edges += fmt::format("{}{}->{} {}", i ? ", " : "", node_name(c.deployment().edge_from(peaks[i].second)),
+                                 node_name(c.deployment().edge_to(peaks[i].second)), peaks[i].first);
+}
+
+// check --require-terminal on the live deployment once it is at rest: every saga ended, every
+// compensation applied, every view caught up with its journal.
+void check_run(const BenchOptions& opt, engine::Client& c, const engine::Config& config, bool sold, RunFigures& fig) {
+  const bool settled = settle(c.deployment());
+  tools::CheckOptions check_options;
+  check_options.data_dir = config.data_dir;
+  check_options.require_terminal = true;
+  tools::CheckReport check;
+  if (opt.check) check = tools::run_check(check_options);
+  fig.clean = sold && check.error.empty() && check.violations.empty();
+  fig.violations = check.violations.size();
+  if (!check.error.empty()) fig.check_text = check.error;
+  else if (!check.violations.empty()) fig.check_text = fmt::format("{} VIOLATIONS", check.violations.size());
+  else fig.check_text = opt.check ? "clean (0 violations)" : "skipped (--no-check)";
+  if (!sold) fig.check_text += " (driver failed: " + fig.error + ")";
+  if (!settled) fig.check_text += " (the deployment had not settled: messages still on their way)";
+  if (!check.violations.empty() || !check.error.empty()) tools::print_check(check, std::cout);
+}
+
 bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
   fig.plan = plan;
   if (!opt.quiet)
@@ -612,52 +738,12 @@ bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
     return false;
   }
 
-  // --- Processes and counters before the sale --------------------------------------------------
-  std::vector<std::pair<std::string, pid_t>> procs = {{"supervisor", dep.supervisor()}};
-  for (std::uint8_t d = 1; d <= domain_count; ++d)
-    procs.push_back({std::string(ipc::domain_name(static_cast<Domain>(d))),
-                     static_cast<pid_t>(c.deployment().status(static_cast<Domain>(d)).pid.load())});
-  if (opt.driver == "http") procs.push_back({"gateway", static_cast<pid_t>(c.deployment().port(0).owner_pid.load())});
-  std::vector<double> cpu_before;
-  std::vector<std::uint64_t> written_before;
-  for (const auto& p : procs) {
-    cpu_before.push_back(cpu_seconds(p.second));
-    written_before.push_back(write_bytes(p.second));
-  }
-  const double self_before = cpu_seconds(::getpid());
-  std::uint64_t commits_before = 0;
-  for (std::uint8_t d = 1; d <= domain_count; ++d) commits_before += c.deployment().status(static_cast<Domain>(d)).commits.load();
-  const std::uint64_t bytes_before = journal_used_bytes(config);
-
-  // --- Monitor: ring depth peaks and the progress line ------------------------------------------
+  const Meter meter(opt, dep);
   Outcomes out;
   std::atomic<bool> monitoring{true};
-  const int edges = c.deployment().edge_count();
-  std::vector<std::uint64_t> depth_peak(static_cast<std::size_t>(edges), 0);
-  const bool flash = opt.scenario == "flash-sale";
-  std::thread monitor([&] {
-    const std::int64_t started = mono_now_ns();
-    std::int64_t next_progress = started + progress_interval_ns;
-    std::uint64_t last_attempts = 0, last_accepted = 0;
-    while (monitoring.load()) {
-      for (int e = 0; e < edges; ++e)
-        depth_peak[e] = std::max(depth_peak[e], c.deployment().ring(c.deployment().edge_from(e), c.deployment().edge_to(e)).depth());
-      if (!opt.quiet && mono_now_ns() > next_progress) {
-        next_progress += progress_interval_ns;
-        const std::uint64_t a = out.attempts.load(), acc = out.accepted.load();
-        fmt::print("  {:>5.0f} s {:>9} attempts ({:>7}/s)  admitted {:>8} ({:>6}/s)  sold out {:>9}  errors {:>5}{}\n",
-                   static_cast<double>(mono_now_ns() - started) / 1e9, a, a - last_attempts, acc, acc - last_accepted,
-                   out.sold_out.load(), out.lost.load() + out.overloaded.load() + out.unavailable.load(),
-                   flash ? fmt::format("  stock left {}", c.available(static_cast<std::uint32_t>(cat.products[0]))) : "");
-        std::fflush(stdout);
-        last_attempts = a;
-        last_accepted = acc;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
+  std::vector<std::uint64_t> depth_peak(static_cast<std::size_t>(c.deployment().edge_count()), 0);
+  std::thread monitor([&] { monitor_sale(opt, c, cat, out, monitoring, depth_peak); });
 
-  // --- The sale ---------------------------------------------------------------------------------
   OrderMix mix(opt, cat);
   Stopwatch sale;
   out.start_ns = sale.start;
@@ -676,66 +762,9 @@ bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
   monitoring.store(false);
   monitor.join();
 
-  // --- Figures ----------------------------------------------------------------------------------
-  fig.driver_cpu_s = cpu_seconds(::getpid()) - self_before;
-  fig.cpu_s = fig.driver_cpu_s;
-  fig.cpu_by_process.push_back({opt.driver == "http" ? "driver (http load)" : "driver (+ its port)", fig.driver_cpu_s});
-  for (std::size_t i = 0; i < procs.size(); ++i) {
-    const double s = cpu_seconds(procs[i].second) - cpu_before[i];
-    fig.cpu_s += s;
-    fig.cpu_by_process.push_back({procs[i].first, s});
-    fig.disk_bytes += write_bytes(procs[i].second) - written_before[i];
-  }
-  for (std::uint8_t d = 1; d <= domain_count; ++d) fig.commits += c.deployment().status(static_cast<Domain>(d)).commits.load();
-  fig.commits -= commits_before;
-  fig.attempts = out.attempts.load();
-  fig.accepted = out.accepted.load();
-  fig.sold_out = out.sold_out.load();
-  if (fig.sold_out > 1)
-    fig.sold_out_s = static_cast<double>(out.last_sold_out_ns.load() - out.first_sold_out_ns.load()) / 1e9;
-  std::size_t buckets = timeline_buckets_max;
-  while (buckets > 0 && out.sold_out_buckets[buckets - 1].load() == 0) --buckets;
-  for (std::size_t b = 0; b < buckets; ++b) fig.sold_out_timeline.push_back(out.sold_out_buckets[b].load());
-  fig.not_on_sale = out.not_on_sale.load();
-  fig.unavailable = out.unavailable.load();
-  fig.overloaded = out.overloaded.load();
-  fig.rejected = out.rejected.load();
-  fig.lost = out.lost.load();
-  wait_staged(config);
-  read_order_journal(config, fig.facts);
-  const std::uint64_t bytes_after = journal_used_bytes(config);
-  fig.journal_bytes = bytes_after > bytes_before ? bytes_after - bytes_before : 0;
-  fig.saga_s = fig.facts.last_terminal_ns > fig.facts.first_pending_ns
-                   ? static_cast<double>(fig.facts.last_terminal_ns - fig.facts.first_pending_ns) / 1e9
-                   : 0;
-  std::vector<std::pair<std::uint64_t, int>> peaks;
-  for (int e = 0; e < edges; ++e) {
-    const ipc::Node to = c.deployment().edge_to(e);
-    const std::string consumer = to.domain == Domain::port ? "ports" : std::string(ipc::domain_name(to.domain));
-    fig.depth_peak_by_domain[consumer] = std::max(fig.depth_peak_by_domain[consumer], depth_peak[e]);
-    peaks.push_back({depth_peak[e], e});
-  }
-  std::sort(peaks.rbegin(), peaks.rend());
-  for (std::size_t i = 0; i < top_edges_count && i < peaks.size(); ++i)
-    fig.top_edges += fmt::format("{}{}->{} {}", i ? ", " : "", node_name(c.deployment().edge_from(peaks[i].second)),
-                                 node_name(c.deployment().edge_to(peaks[i].second)), peaks[i].first);
-
-  // check --require-terminal on the live deployment once it is at rest: every saga ended, every
-  // compensation applied, every view caught up with its journal.
-  const bool settled = settle(c.deployment());
-  tools::CheckOptions check_options;
-  check_options.data_dir = config.data_dir;
-  check_options.require_terminal = true;
-  tools::CheckReport check;
-  if (opt.check) check = tools::run_check(check_options);
-  fig.clean = sold && check.error.empty() && check.violations.empty();
-  fig.violations = check.violations.size();
-  if (!check.error.empty()) fig.check_text = check.error;
-  else if (!check.violations.empty()) fig.check_text = fmt::format("{} VIOLATIONS", check.violations.size());
-  else fig.check_text = opt.check ? "clean (0 violations)" : "skipped (--no-check)";
-  if (!sold) fig.check_text += " (driver failed: " + fig.error + ")";
-  if (!settled) fig.check_text += " (the deployment had not settled: messages still on their way)";
-  if (!check.violations.empty() || !check.error.empty()) tools::print_check(check, std::cout);
+  meter.read(opt, c, fig);
+  read_outcomes(c, config, out, meter, depth_peak, fig);
+  check_run(opt, c, config, sold, fig);
   return sold;
 }
 
