@@ -17,7 +17,7 @@ cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs" --target flashsaga
 if [ "${FLASHSAGA_SKIP_SANITIZERS:-0}" != 1 ]; then
   sanitize_targets=(message_test spsc_ring_test doorbell_test segment_test ring_cross_process_test
-                    journal_test journal_crash_test leaf_domains_test engine_test)
+                    journal_test journal_crash_test leaf_domains_test engine_test order_body_test)
   for preset in asan tsan; do
     cmake --preset "$preset" >/dev/null
     cmake --build --preset "$preset" -j "$jobs" --target "${sanitize_targets[@]}"
