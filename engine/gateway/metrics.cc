@@ -133,58 +133,58 @@ void Metrics::order_terminal(std::uint64_t order_id, std::int64_t created_ns,
   ++latency_count_;
 }
 
-std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
-                            std::uint64_t gateway_ports, std::size_t idem_entries,
-                            std::uint64_t idem_replays) {
-  Writer w;
-  std::map<std::pair<std::string_view, int>, std::uint64_t> http;
-  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> orders;
-  std::uint64_t sold_out = 0;
-  for (const Shard& s : shards_) {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    for (const auto& [key, n] : s.http) http[key] += n;
-    for (const auto& [key, n] : s.orders) orders[key] += n;
-    sold_out += s.sold_out;
+namespace {
+
+// The saga completion histogram (cumulative buckets, Prometheus style).
+template <std::size_t N>
+void write_latency(Writer& w, const std::array<double, N>& bounds,
+                   const std::array<std::uint64_t, N + 1>& buckets, double sum_s,
+                   std::uint64_t count) {
+  w.family("flashsaga_saga_completion_seconds", "histogram",
+           "Time from an order's PENDING record to its terminal record (updated - created), per order, "
+           "observed from the order journal.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b < bounds.size(); ++b) {
+    cumulative += buckets[b];
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", bounds[b]);
+    w.sample("flashsaga_saga_completion_seconds_bucket", label("le", le), cumulative);
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    w.family("flashsaga_http_requests_total", "counter", "HTTP requests answered, by route and status.");
-    for (const auto& [key, n] : http)
-      w.sample("flashsaga_http_requests_total", label("route", key.first) + "," + label("status", std::to_string(key.second)), n);
-    w.family("flashsaga_orders_total", "counter",
-             "POST /orders answers by outcome (accepted, duplicate, rejected, sold_out, ...) and reason.");
-    for (const auto& [key, n] : orders)
-      w.sample("flashsaga_orders_total", label("outcome", key.first) + "," + label("reason", key.second), n);
-    w.family("flashsaga_saga_completion_seconds", "histogram",
-             "Time from an order's PENDING record to its terminal record (updated - created), per order, "
-             "observed from the order journal.");
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b < latency_bounds_s.size(); ++b) {
-      cumulative += latency_buckets_[b];
-      char le[32];
-      std::snprintf(le, sizeof le, "%g", latency_bounds_s[b]);
-      w.sample("flashsaga_saga_completion_seconds_bucket", label("le", le), cumulative);
-    }
-    cumulative += latency_buckets_.back();
-    w.sample("flashsaga_saga_completion_seconds_bucket", label("le", "+Inf"), cumulative);
-    w.sample("flashsaga_saga_completion_seconds_sum", "", latency_sum_s_);
-    w.sample("flashsaga_saga_completion_seconds_count", "", latency_count_);
-  }
+  cumulative += buckets.back();
+  w.sample("flashsaga_saga_completion_seconds_bucket", label("le", "+Inf"), cumulative);
+  w.sample("flashsaga_saga_completion_seconds_sum", "", sum_s);
+  w.sample("flashsaga_saga_completion_seconds_count", "", count);
+}
+
+struct GatewayGauges {
+  std::uint64_t sold_out;
+  std::int64_t connections;
+  std::uint64_t connections_refused;
+  std::uint64_t long_polls;
+  std::size_t idem_entries;
+  std::uint64_t idem_replays;
+};
+
+void write_gateway_gauges(Writer& w, const GatewayGauges& g) {
   w.family("flashsaga_sold_out_answers_total", "counter", "Orders answered 409 sold_out by this gateway (no IPC).");
-  w.sample("flashsaga_sold_out_answers_total", "", sold_out);
+  w.sample("flashsaga_sold_out_answers_total", "", g.sold_out);
   w.family("flashsaga_http_connections", "gauge", "Open HTTP connections.");
-  w.sample("flashsaga_http_connections", "", connections.load(std::memory_order_relaxed));
+  w.sample("flashsaga_http_connections", "", g.connections);
   w.family("flashsaga_http_connections_refused_total", "counter",
            "Connections answered 503 overloaded because http.connections_max were open.");
-  w.sample("flashsaga_http_connections_refused_total", "", connections_refused.load(std::memory_order_relaxed));
+  w.sample("flashsaga_http_connections_refused_total", "", g.connections_refused);
   w.family("flashsaga_order_long_polls_total", "counter", "GET /orders/{id}?wait= requests.");
-  w.sample("flashsaga_order_long_polls_total", "", long_polls.load(std::memory_order_relaxed));
+  w.sample("flashsaga_order_long_polls_total", "", g.long_polls);
   w.family("flashsaga_idempotency_entries", "gauge", "Idempotency-Key entries remembered by the gateway.");
-  w.sample("flashsaga_idempotency_entries", "", static_cast<std::uint64_t>(idem_entries));
+  w.sample("flashsaga_idempotency_entries", "", static_cast<std::uint64_t>(g.idem_entries));
   w.family("flashsaga_idempotency_replays_total", "counter",
            "POSTs answered from (or waiting for) an earlier request with the same Idempotency-Key.");
-  w.sample("flashsaga_idempotency_replays_total", "", idem_replays);
+  w.sample("flashsaga_idempotency_replays_total", "", g.idem_replays);
 
+}
+
+// Depth and full events of every directed ring.
+void write_rings(Writer& w, ipc::Deployment& deployment) {
   // Rings.
   w.family("flashsaga_ring_depth", "gauge", "Messages published and not yet consumed, per directed ring.");
   for (int e = 0; e < deployment.edge_count(); ++e) {
@@ -198,6 +198,10 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
              deployment.ring(deployment.edge_from(e), deployment.edge_to(e)).full_events());
   }
 
+}
+
+// The per-domain counters the domains keep in their status blocks.
+void write_domain_counters(Writer& w, ipc::Deployment& deployment) {
   // Domains.
   struct DomainCounter {
     const char* name;
@@ -237,6 +241,10 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
     w.sample("flashsaga_journal_commit_seconds_total", label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
              static_cast<double>(st.commit_ns_total.load(std::memory_order_relaxed)) / 1e9);
   }
+}
+
+// Lifecycle, restarts, heartbeat and whether the gateway reads the domain's journal.
+void write_domain_health(Writer& w, ipc::Deployment& deployment, const Store& store) {
   w.family("flashsaga_domain_state", "gauge",
            "Domain lifecycle state: 0 down, 1 starting, 2 recovering, 3 ready, 4 degraded.");
   w.family("flashsaga_domain_restarts_total", "counter", "Restarts of the domain process by the supervisor.");
@@ -256,6 +264,10 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
              static_cast<std::uint64_t>(store.is_open(static_cast<ipc::Domain>(d)) ? 1 : 0));
   }
 
+}
+
+// Intake and the ports' reservations in flight.
+void write_intake(Writer& w, ipc::Deployment& deployment, std::uint64_t gateway_ports) {
   // Intake and ports.
   ipc::ControlBlock& c = deployment.control();
   w.family("flashsaga_intake_open", "gauge", "1 when ports may reserve stock; 0 while stock is reconciled.");
@@ -270,6 +282,10 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
              deployment.port(p).inflight.load(std::memory_order_relaxed));
   }
 
+}
+
+// Stock of the hot SKUs: available goes into w, supplied comes back as its own family text.
+std::string write_stock(Writer& w, ipc::Deployment& deployment) {
   // Stock of the hot SKUs.
   w.family("flashsaga_stock_available", "gauge", "Units that can still be reserved, per product (first products only).");
   Writer totals;
@@ -284,7 +300,44 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
     w.sample("flashsaga_stock_available", l, slot.available.load(std::memory_order_relaxed));
     totals.sample("flashsaga_stock_supplied", l, slot.total.load(std::memory_order_relaxed));
   }
-  return w.take() + totals.take();
+  return totals.take();
+}
+
+}  // namespace
+
+std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
+                            std::uint64_t gateway_ports, std::size_t idem_entries,
+                            std::uint64_t idem_replays) {
+  Writer w;
+  std::map<std::pair<std::string_view, int>, std::uint64_t> http;
+  std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> orders;
+  std::uint64_t sold_out = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (const auto& [key, n] : s.http) http[key] += n;
+    for (const auto& [key, n] : s.orders) orders[key] += n;
+    sold_out += s.sold_out;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    w.family("flashsaga_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+    for (const auto& [key, n] : http)
+      w.sample("flashsaga_http_requests_total", label("route", key.first) + "," + label("status", std::to_string(key.second)), n);
+    w.family("flashsaga_orders_total", "counter",
+             "POST /orders answers by outcome (accepted, duplicate, rejected, sold_out, ...) and reason.");
+    for (const auto& [key, n] : orders)
+      w.sample("flashsaga_orders_total", label("outcome", key.first) + "," + label("reason", key.second), n);
+    write_latency(w, latency_bounds_s, latency_buckets_, latency_sum_s_, latency_count_);
+  }
+  write_gateway_gauges(w, GatewayGauges{sold_out, connections.load(std::memory_order_relaxed),
+                                        connections_refused.load(std::memory_order_relaxed),
+                                        long_polls.load(std::memory_order_relaxed), idem_entries,
+                                        idem_replays});
+  write_rings(w, deployment);
+  write_domain_counters(w, deployment);
+  write_domain_health(w, deployment, store);
+  write_intake(w, deployment, gateway_ports);
+  return w.take() + write_stock(w, deployment);
 }
 
 }  // namespace flashsaga::gateway
