@@ -903,13 +903,50 @@ std::string durability_json(const BenchOptions& opt, const DurabilityResult& r) 
   return peak;
 }
 
-void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& runs) {
-  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
-  auto row = [&](std::string label, auto cell) {
+// The comparison table: one row per figure, one column per run.
+class Table {
+ public:
+  explicit Table(const std::vector<const RunFigures*>& runs) : runs_(runs) {}
+  const std::vector<const RunFigures*>& runs() const { return runs_; }
+  template <class Cell>
+  void row(std::string label, Cell cell) {
     std::vector<std::string> cells;
-    for (const RunFigures* f : runs) cells.push_back(cell(*f));
-    rows.push_back({std::move(label), std::move(cells)});
-  };
+    for (const RunFigures* f : runs_) cells.push_back(cell(*f));
+    rows_.push_back({std::move(label), std::move(cells)});
+  }
+  void print(const BenchOptions& opt) const;
+
+ private:
+  const std::vector<const RunFigures*>& runs_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows_;
+};
+
+template <class Map>
+std::string count_of(const Map& m, const std::string& key) {
+  const auto it = m.find(key);
+  return std::to_string(it == m.end() ? 0 : it->second);
+}
+
+// The keys that any run has, so every run gets a row for each.
+struct RunKeys {
+  std::set<std::string> reasons, statuses, consumers;
+  std::vector<std::string> processes;  // in the order the runs list them
+};
+
+RunKeys keys_of(const std::vector<const RunFigures*>& runs) {
+  RunKeys k;
+  for (const RunFigures* f : runs) {
+    for (const auto& [r, n] : f->facts.cancel_reasons) k.reasons.insert(r);
+    for (const auto& [st, n] : f->http_status) k.statuses.insert(st);
+    for (const auto& [p, s] : f->cpu_by_process)
+      if (std::find(k.processes.begin(), k.processes.end(), p) == k.processes.end()) k.processes.push_back(p);
+    for (const auto& [d, n] : f->depth_peak_by_domain) k.consumers.insert(d);
+  }
+  return k;
+}
+
+void outcome_rows(Table& t, const RunKeys& k) {
+  auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
   row("loop", [](const RunFigures& f) { return f.plan.rate > 0 ? fmt::format("open {:.0f}/s", f.plan.rate) : std::string("closed"); });
   row("attempts", [](const RunFigures& f) { return std::to_string(f.attempts); });
   row("attempts/s (sent)", [](const RunFigures& f) { return num(per(f.attempts, f.send_s)); });
@@ -923,20 +960,13 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
   row("completed", [](const RunFigures& f) { return std::to_string(f.facts.completed); });
   row("completed/s (first 202->last end)", [](const RunFigures& f) { return num(f.completed_per_s()); });
   row("cancelled", [](const RunFigures& f) { return std::to_string(f.facts.cancelled); });
-  std::set<std::string> reasons, statuses, consumers;
-  std::vector<std::string> processes;  // in the order the runs list them
-  for (const RunFigures* f : runs) {
-    for (const auto& [k, n] : f->facts.cancel_reasons) reasons.insert(k);
-    for (const auto& [k, n] : f->http_status) statuses.insert(k);
-    for (const auto& [k, s] : f->cpu_by_process)
-      if (std::find(processes.begin(), processes.end(), k) == processes.end()) processes.push_back(k);
-    for (const auto& [k, n] : f->depth_peak_by_domain) consumers.insert(k);
-  }
-  for (const std::string& reason : reasons)
-    row("  cancelled: " + reason, [&](const RunFigures& f) {
-      const auto it = f.facts.cancel_reasons.find(reason);
-      return std::to_string(it == f.facts.cancel_reasons.end() ? 0 : it->second);
-    });
+  for (const std::string& reason : k.reasons)
+    row("  cancelled: " + reason, [&](const RunFigures& f) { return count_of(f.facts.cancel_reasons, reason); });
+}
+
+void latency_rows(Table& t, const BenchOptions& opt, const RunKeys& k) {
+  auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
+  const std::vector<const RunFigures*>& runs = t.runs();
   row("saga latency ms (journal), orders", [](const RunFigures& f) { return std::to_string(f.facts.latency.count()); });
   for (const auto& [name, q] : {std::pair{"  p50", 0.5}, {"  p90", 0.9}, {"  p99", 0.99}, {"  p99.9", 0.999}})
     row(name, [q = q](const RunFigures& f) { return ms(f.facts.latency.quantile(q)); });
@@ -955,17 +985,18 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
       row(name, [q = q](const RunFigures& f) { return ms(f.http.quantile(q)); });
     row("  max", [](const RunFigures& f) { return ms(f.http.max()); });
     row("HTTP answers", [](const RunFigures&) { return std::string(); });
-    for (const std::string& s : statuses)
-      row("  " + s, [&](const RunFigures& f) {
-        const auto it = f.http_status.find(s);
-        return std::to_string(it == f.http_status.end() ? 0 : it->second);
-      });
+    for (const std::string& s : k.statuses)
+      row("  " + s, [&](const RunFigures& f) { return count_of(f.http_status, s); });
   }
+}
+
+void cost_rows(Table& t, const RunKeys& k) {
+  auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
   row("CPU s per 1k orders (all procs)", [](const RunFigures& f) { return num(ratio(f.cpu_s, f.accepted) * 1000, 3); });
   row("CPU s per 1k orders (deployment)",
       [](const RunFigures& f) { return num(ratio(f.cpu_s - f.driver_cpu_s, f.accepted) * 1000, 3); });
   row("CPU s per 1k attempts (all procs)", [](const RunFigures& f) { return num(ratio(f.cpu_s, f.attempts) * 1000, 3); });
-  for (const std::string& p : processes)
+  for (const std::string& p : k.processes)
     row("  CPU s: " + p, [&](const RunFigures& f) {
       for (const auto& [name, s] : f.cpu_by_process)
         if (name == p) return num(s, 2);
@@ -979,12 +1010,13 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
     if (f.plan.durability == "interval") return std::string("1 per interval");
     return f.plan.durability == "sync" ? num(ratio(static_cast<double>(f.commits), f.orders_done()), 3) : std::string("0 (nosync)");
   });
+}
+
+void ring_and_check_rows(Table& t, const RunKeys& k) {
+  auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
   row("ring depth peak (input), slots", [](const RunFigures&) { return std::string(); });
-  for (const std::string& d : consumers)
-    row("  " + d, [&](const RunFigures& f) {
-      const auto it = f.depth_peak_by_domain.find(d);
-      return std::to_string(it == f.depth_peak_by_domain.end() ? 0 : it->second);
-    });
+  for (const std::string& d : k.consumers)
+    row("  " + d, [&](const RunFigures& f) { return count_of(f.depth_peak_by_domain, d); });
   row("phases s: sent/answered/ended",
       [](const RunFigures& f) { return fmt::format("{:.1f}/{:.1f}/{:.1f}", f.send_s, f.admit_s, f.done_s); });
   row("check", [](const RunFigures& f) {
@@ -992,9 +1024,12 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
     return f.clean ? std::string("clean") : std::string("NOT CLEAN");
   });
 
+}
+
+void Table::print(const BenchOptions& opt) const {
   std::size_t width = 16;
-  for (const RunFigures* f : runs) width = std::max(width, f->plan.label.size() + 2);
-  for (const auto& [label, cells] : rows)
+  for (const RunFigures* f : runs_) width = std::max(width, f->plan.label.size() + 2);
+  for (const auto& [label, cells] : rows_)
     for (const std::string& c : cells) width = std::max(width, c.size() + 2);
   fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts\n", opt.scenario,
              opt.driver,
@@ -1003,17 +1038,27 @@ void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& 
                  : fmt::format("window {}", opt.window),
              opt.durability == "both" ? "sync and nosync" : opt.durability, opt.orders);
   std::string header = fmt::format("  {:<36}", "");
-  for (const RunFigures* f : runs) header += fmt::format("{:>{}}", f->plan.label, width);
+  for (const RunFigures* f : runs_) header += fmt::format("{:>{}}", f->plan.label, width);
   fmt::print("{}\n", header);
-  for (const auto& [label, cells] : rows) {
+  for (const auto& [label, cells] : rows_) {
     std::string line = fmt::format("  {:<36}", label);
     for (const std::string& c : cells) line += fmt::format("{:>{}}", c, width);
     fmt::print("{}\n", line);
   }
-  for (const RunFigures* f : runs) {
+  for (const RunFigures* f : runs_) {
     fmt::print("  {}: busiest rings {}\n", f->plan.label, f->top_edges.empty() ? "-" : f->top_edges);
     fmt::print("  {}: check: {}\n", f->plan.label, f->check_text);
   }
+}
+
+void print_table(const BenchOptions& opt, const std::vector<const RunFigures*>& runs) {
+  Table t(runs);
+  const RunKeys k = keys_of(runs);
+  outcome_rows(t, k);
+  latency_rows(t, opt, k);
+  cost_rows(t, k);
+  ring_and_check_rows(t, k);
+  t.print(opt);
 }
 
 // Timeline per 100 ms: admitted/s and completed/s from the journal's own times, saga p50/p99.
