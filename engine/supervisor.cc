@@ -30,6 +30,7 @@ constexpr std::int64_t watch_interval_ns = 200'000'000;  // SIGCHLD and SIGTERM 
 constexpr std::int64_t ready_poll_ns = 5'000'000;         // until every domain is first ready
 constexpr std::int64_t child_stop_timeout_ns = 10'000'000'000;
 constexpr std::int64_t ready_timeout_ns = 60'000'000'000;
+constexpr std::uint32_t reaps_per_look_max = 64;  // children reaped per look (there are 7)
 
 struct Child {
   std::string role;     // "user" ... "payment", "gateway"
@@ -134,114 +135,180 @@ bool quiet(ipc::Deployment& d) {
 
 void request_supervisor_stop() noexcept { stop_flag.store(true, std::memory_order_release); }
 
-int run_supervisor(const Config& config, const SupervisorOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) {
-    say("cannot create data directory " + config.data_dir.string() + ": " + ec.message());
-    return 1;
-  }
-  ::chmod(config.data_dir.c_str(), 0700);
+namespace {
 
-  std::unique_ptr<ipc::Deployment> deployment;
+// The supervisor's state across its watch loop. One instance per `flashsaga run`.
+class Supervision {
+ public:
+  Supervision(const Config& config, const SupervisorOptions& options)
+      : config_(config), options_(options) {}
+
+  bool open();             // data directory and shared-memory segment
+  void start_children();   // the six domains (and the gateway)
+  void watch();            // until a stop has drained (or timed out)
+  void stop_children();    // SIGTERM, then SIGKILL after child_stop_timeout_ns
+  void close();            // the segment goes
+
+ private:
+  int wait_for_signal();
+  void begin_stop(std::int64_t now);
+  void reap(std::int64_t now);
+  void on_exit(Child& c, pid_t pid, int status, std::int64_t now);
+  void restart_due(std::int64_t now);
+  void announce_ready(std::int64_t now);
+  bool drained(std::int64_t now);
+
+  const Config& config_;
+  const SupervisorOptions& options_;
+  std::unique_ptr<ipc::Deployment> deployment_;
+  sigset_t watched_{};
+  std::vector<Child> children_;
+  std::int64_t started_ns_ = 0;
+  bool ready_announced_ = false;
+  bool stopping_ = false;
+  std::int64_t drain_deadline_ns_ = 0;
+  int quiet_rounds_ = 0;
+};
+
+bool Supervision::open() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  if (ec) {
+    say("cannot create data directory " + config_.data_dir.string() + ": " + ec.message());
+    return false;
+  }
+  ::chmod(config_.data_dir.c_str(), 0700);
   std::string error, note;
-  if (!ipc::Deployment::create(config.data_dir, config.geometry, deployment, &error, &note)) {
+  if (!ipc::Deployment::create(config_.data_dir, config_.geometry, deployment_, &error, &note)) {
     say("cannot create the shared-memory segment: " + error);
-    return 1;
+    return false;
   }
   if (!note.empty()) say(note);
-  ipc::Deployment& d = *deployment;
-  d.control().supervisor_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_release);
+  deployment_->control().supervisor_pid.store(static_cast<std::uint32_t>(::getpid()),
+                                               std::memory_order_release);
+  sigemptyset(&watched_);
+  sigaddset(&watched_, SIGTERM);
+  sigaddset(&watched_, SIGINT);
+  sigaddset(&watched_, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &watched_, nullptr);
+  return true;
+}
 
-  sigset_t watched;
-  sigemptyset(&watched);
-  sigaddset(&watched, SIGTERM);
-  sigaddset(&watched, SIGINT);
-  sigaddset(&watched, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &watched, nullptr);
-
-  std::vector<Child> children;
+void Supervision::start_children() {
   for (std::uint8_t i = 1; i <= domain_count; ++i)
-    children.push_back({std::string(ipc::domain_name(static_cast<Domain>(i))), static_cast<Domain>(i)});
-  if (options.gateway) children.push_back({"gateway", Domain::none});
-  for (Child& c : children) c.pid = spawn(c, config, options);
-  say("started " + std::to_string(children.size()) + " processes for " + config.data_dir.string());
+    children_.push_back({std::string(ipc::domain_name(static_cast<Domain>(i))), static_cast<Domain>(i)});
+  if (options_.gateway) children_.push_back({"gateway", Domain::none});
+  for (Child& c : children_) c.pid = spawn(c, config_, options_);
+  say("started " + std::to_string(children_.size()) + " processes for " + config_.data_dir.string());
+  started_ns_ = mono_now_ns();
+}
 
-  bool ready_announced = false;
-  const std::int64_t started = mono_now_ns();
-  bool stopping = false;
-  std::int64_t drain_deadline = 0;
-  int quiet_rounds = 0;
-  while (true) {
-    // While stopping, look often: the stop is waiting on us.
-    // A restart due sooner than the next look shortens the wait: recovery after a crash is
-    // the back-off plus the start, not a whole watch interval.
-    std::int64_t wait_ns = stopping ? watch_interval_ns / 10 : watch_interval_ns;
-    const std::int64_t before = mono_now_ns();
-    for (const Child& c : children)
-      if (c.pid == 0 && c.restart_at_ns != 0) wait_ns = std::clamp<std::int64_t>(c.restart_at_ns - before, 0, wait_ns);
-    if (!ready_announced) wait_ns = std::min<std::int64_t>(wait_ns, ready_poll_ns);  // say "ready" when it is
-    timespec timeout{0, static_cast<long>(wait_ns)};
-    const int sig = sigtimedwait(&watched, nullptr, &timeout);
-    const std::int64_t now = mono_now_ns();
-    if ((sig == SIGTERM || sig == SIGINT || stop_flag.load(std::memory_order_acquire)) && !stopping) {
-      stopping = true;
-      say("stopping: intake closed, letting in-flight orders finish");
-      d.control().stopping.store(1, std::memory_order_release);
-      d.control().intake_open.store(0, std::memory_order_seq_cst);
-      drain_deadline = now + config.drain_timeout_ms * 1'000'000;
+// Waits for SIGTERM/SIGINT/SIGCHLD, at most a watch interval. While stopping it looks often (the
+// stop waits on us); a restart due sooner shortens the wait (recovery after a crash is the
+// back-off plus the start, not a whole interval); until ready it polls for "ready".
+int Supervision::wait_for_signal() {
+  std::int64_t wait_ns = stopping_ ? watch_interval_ns / 10 : watch_interval_ns;
+  const std::int64_t before = mono_now_ns();
+  for (const Child& c : children_)
+    if (c.pid == 0 && c.restart_at_ns != 0)
+      wait_ns = std::clamp<std::int64_t>(c.restart_at_ns - before, 0, wait_ns);
+  if (!ready_announced_) wait_ns = std::min<std::int64_t>(wait_ns, ready_poll_ns);
+  timespec timeout{0, static_cast<long>(wait_ns)};
+  return sigtimedwait(&watched_, nullptr, &timeout);
+}
+
+void Supervision::begin_stop(std::int64_t now) {
+  stopping_ = true;
+  say("stopping: intake closed, letting in-flight orders finish");
+  deployment_->control().stopping.store(1, std::memory_order_release);
+  deployment_->control().intake_open.store(0, std::memory_order_seq_cst);
+  drain_deadline_ns_ = now + config_.drain_timeout_ms * 1'000'000;
+}
+
+void Supervision::reap(std::int64_t now) {
+  for (std::uint32_t n = 0; n < reaps_per_look_max; ++n) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    for (Child& c : children_) {
+      if (c.pid != pid) continue;
+      c.pid = 0;
+      if (!stopping_) on_exit(c, pid, status, now);
+      break;
     }
-    // Reap.
-    for (std::uint32_t n = 0; n < 64; ++n) {
-      int status = 0;
-      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) break;
-      for (Child& c : children) {
-        if (c.pid != pid) continue;
-        c.pid = 0;
-        if (stopping) break;
-        ++c.restarts;
-        say(c.role + " (pid " + std::to_string(pid) + ") " + describe_exit(status) + "; restarting");
-        if (c.domain != Domain::none) {
-          d.status(c.domain).state.store(static_cast<std::uint32_t>(ipc::DomainState::down), std::memory_order_release);
-          d.status(c.domain).restarts.fetch_add(1, std::memory_order_relaxed);
-        }
-        // The order domain gives back rejected reservations after its commits: if it died in
-        // between, only a reconciliation returns that stock.
-        if (c.domain == Domain::order) d.control().reconcile_requested.fetch_add(1, std::memory_order_acq_rel);
-        c.restart_at_ns = now + config.restart_backoff_ms * 1'000'000;
-      }
-    }
-    if (!stopping) {
-      reap_dead_ports(d);
-      for (Child& c : children) {
-        if (c.pid != 0 || c.restart_at_ns == 0 || now < c.restart_at_ns) continue;
-        c.restart_at_ns = 0;
-        c.pid = spawn(c, config, options);
-      }
-      if (!ready_announced && all_ready(d, children)) {
-        ready_announced = true;
-        say("ready in " + std::to_string((now - started) / 1'000'000) + " ms");
-        if (options.on_ready) options.on_ready();
-      } else if (!ready_announced && now - started > ready_timeout_ns) {
-        say("still not ready after 60 s; check the messages above");
-        ready_announced = true;
-      }
-      continue;
-    }
-    // Graceful stop: wait for sagas to settle, then stop everyone.
-    const bool settled = quiet(d) && count_pending_orders(config) == 0;
-    quiet_rounds = settled ? quiet_rounds + 1 : 0;
-    if (quiet_rounds < 3 && now < drain_deadline) continue;
-    if (quiet_rounds < 3) say("drain timeout: orders still pending stay in the journal and resume at the next start");
-    break;
   }
+}
 
-  for (Child& c : children)
+// A child died while the deployment runs: mark it down and schedule its restart.
+void Supervision::on_exit(Child& c, pid_t pid, int status, std::int64_t now) {
+  ipc::Deployment& d = *deployment_;
+  ++c.restarts;
+  say(c.role + " (pid " + std::to_string(pid) + ") " + describe_exit(status) + "; restarting");
+  if (c.domain != Domain::none) {
+    d.status(c.domain).state.store(static_cast<std::uint32_t>(ipc::DomainState::down),
+                                   std::memory_order_release);
+    d.status(c.domain).restarts.fetch_add(1, std::memory_order_relaxed);
+  }
+  // The order domain gives back rejected reservations after its commits: if it died in
+  // between, only a reconciliation returns that stock.
+  if (c.domain == Domain::order)
+    d.control().reconcile_requested.fetch_add(1, std::memory_order_acq_rel);
+  c.restart_at_ns = now + config_.restart_backoff_ms * 1'000'000;
+}
+
+void Supervision::restart_due(std::int64_t now) {
+  reap_dead_ports(*deployment_);
+  for (Child& c : children_) {
+    if (c.pid != 0 || c.restart_at_ns == 0 || now < c.restart_at_ns) continue;
+    c.restart_at_ns = 0;
+    c.pid = spawn(c, config_, options_);
+  }
+}
+
+void Supervision::announce_ready(std::int64_t now) {
+  if (ready_announced_) return;
+  if (all_ready(*deployment_, children_)) {
+    ready_announced_ = true;
+    say("ready in " + std::to_string((now - started_ns_) / 1'000'000) + " ms");
+    if (options_.on_ready) options_.on_ready();
+  } else if (now - started_ns_ > ready_timeout_ns) {
+    say("still not ready after 60 s; check the messages above");
+    ready_announced_ = true;
+  }
+}
+
+// Graceful stop: true once sagas have settled for three looks in a row, or at the deadline.
+bool Supervision::drained(std::int64_t now) {
+  const bool settled = quiet(*deployment_) && count_pending_orders(config_) == 0;
+  quiet_rounds_ = settled ? quiet_rounds_ + 1 : 0;
+  if (quiet_rounds_ >= 3) return true;
+  if (now < drain_deadline_ns_) return false;
+  say("drain timeout: orders still pending stay in the journal and resume at the next start");
+  return true;
+}
+
+void Supervision::watch() {
+  for (;;) {  // bounded by the stop: SIGTERM/SIGINT, then drained() within drain_timeout_ms
+    const int sig = wait_for_signal();
+    const std::int64_t now = mono_now_ns();
+    const bool asked = sig == SIGTERM || sig == SIGINT || stop_flag.load(std::memory_order_acquire);
+    if (asked && !stopping_) begin_stop(now);
+    reap(now);
+    if (!stopping_) {
+      restart_due(now);
+      announce_ready(now);
+    } else if (drained(now)) {
+      return;
+    }
+  }
+}
+
+void Supervision::stop_children() {
+  for (Child& c : children_)
     if (c.pid > 0) ::kill(c.pid, SIGTERM);
   const std::int64_t kill_at = mono_now_ns() + child_stop_timeout_ns;
-  for (Child& c : children) {
-    while (c.pid > 0) {
+  for (Child& c : children_) {
+    while (c.pid > 0) {  // bounded: SIGKILL at kill_at
       int status = 0;
       const pid_t r = ::waitpid(c.pid, &status, WNOHANG);
       if (r == c.pid || r < 0) {
@@ -256,9 +323,23 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
       ::nanosleep(&pause, nullptr);
     }
   }
-  deployment.reset();
-  ipc::Segment::remove(config.data_dir);
+}
+
+void Supervision::close() {
+  deployment_.reset();
+  ipc::Segment::remove(config_.data_dir);
   say("stopped");
+}
+
+}  // namespace
+
+int run_supervisor(const Config& config, const SupervisorOptions& options) {
+  Supervision s(config, options);
+  if (!s.open()) return 1;
+  s.start_children();
+  s.watch();
+  s.stop_children();
+  s.close();
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, checks the layering (tools/check_layers.py), builds
+# The test command: installs dependencies, checks the layering (tools/check_layers.py) and the
+# length of functions (tools/check_functions.py), builds
 # the release preset and runs every test, builds the libraries and the binary with clang, then
 # builds and runs the ring, journal, engine and domain-logic tests under AddressSanitizer+UBSan
 # and ThreadSanitizer (ctest label `sanitize`).
@@ -7,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-python3 tools/check_layers.py  # every include and link points to a lower layer
+python3 tools/check_layers.py     # every include and link points to a lower layer
+python3 tools/check_functions.py  # no function outside tests/ is over 100 lines
 jobs=$(nproc)
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
