@@ -177,9 +177,19 @@ struct EnvAccess {
   // pull the map from under a transaction that is starting.
   static int begin_counted(const Env& env, unsigned flags, MDB_txn** out) {
     for (std::uint32_t attempt = 0;; ++attempt) {
+      MDB_txn* idle = nullptr;
       {
         std::lock_guard<std::mutex> lock(env.remap_mutex_);
         env.live_txns_.fetch_add(1, std::memory_order_relaxed);
+        if ((flags & MDB_RDONLY) != 0 && env.idle_read_count_ > 0)
+          idle = env.idle_reads_[--env.idle_read_count_];
+      }
+      if (idle != nullptr) {
+        if (mdb_txn_renew(idle) == MDB_SUCCESS) {
+          *out = idle;
+          return MDB_SUCCESS;
+        }
+        mdb_txn_abort(idle);  // a fresh begin says why (MDB_MAP_RESIZED: adopt and retry)
       }
       const int rc = mdb_txn_begin(env.env_, nullptr, flags, out);
       if (rc == MDB_SUCCESS) return rc;
@@ -505,7 +515,23 @@ Status Env::open(const Options& options, std::unique_ptr<Env>& out) {
 
 Env::~Env() {
   FS_ASSERT(live_txns_.load(std::memory_order_acquire) == 0);  // txns end before their Env
+  for (std::size_t i = 0; i < idle_read_count_; ++i) mdb_txn_abort(idle_reads_[i]);
   if (env_ != nullptr) mdb_env_close(env_);
+}
+
+// The handle is reset before it stops counting as live, so a remap never overlaps a snapshot;
+// it joins the pool after, so release never waits on a remap that waits for it.
+void Env::park_read(MDB_txn* txn) const noexcept {
+  mdb_txn_reset(txn);
+  live_txns_.fetch_sub(1, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(remap_mutex_);
+    if (idle_read_count_ < idle_reads_max) {
+      idle_reads_[idle_read_count_++] = txn;
+      return;
+    }
+  }
+  mdb_txn_abort(txn);
 }
 
 Status Env::begin_write(WriteTxn& txn) {
@@ -668,6 +694,10 @@ ReadTxn::~ReadTxn() { release(); }
 
 void ReadTxn::release() noexcept {
   if (txn_ == nullptr) return;
+  if (!write_) {
+    env_->park_read(std::exchange(txn_, nullptr));
+    return;
+  }
   mdb_txn_abort(txn_);
   txn_ = nullptr;
   env_->live_txns_.fetch_sub(1, std::memory_order_release);

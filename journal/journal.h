@@ -269,6 +269,13 @@ class Env {
   // transaction starts only after counting itself under the same mutex.
   mutable std::mutex remap_mutex_;
   mutable std::atomic<std::uint32_t> live_txns_{0};
+  // Read handles their ReadTxn ended, kept reset (mdb_txn_reset) under remap_mutex_: the next
+  // begin_read renews one (mdb_txn_renew) instead of allocating and zeroing a handle and
+  // taking a reader slot under the lock file's mutex again. Aborted with the Env.
+  static constexpr std::size_t idle_reads_max = 8;
+  mutable std::array<MDB_txn*, idle_reads_max> idle_reads_{};
+  mutable std::size_t idle_read_count_ = 0;
+  void park_read(MDB_txn* txn) const noexcept;  // a reset handle: pooled, or aborted if full
 };
 
 // A read-only snapshot. Move-only; aborted (released) by its destructor.

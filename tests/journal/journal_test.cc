@@ -1078,6 +1078,26 @@ int live_reader_slots(MDB_env* env) {
   return lines;
 }
 
+// Ended snapshots leave their handles reset in the Env's pool; a renewed one must see every
+// commit made meanwhile, and reusing them must not take a reader slot per snapshot.
+TEST_F(JournalTest, RenewedSnapshotsSeeNewCommitsAndReuseTheirReaderSlots) {
+  auto env = open_ok(options());
+  ASSERT_NE(env, nullptr);
+  constexpr std::uint64_t rounds = 200;
+  for (std::uint64_t i = 1; i <= rounds; ++i) {
+    WriteTxn txn;
+    ASSERT_TRUE(env->begin_write(txn).ok());
+    ASSERT_TRUE(txn.append(1, i, as_bytes(i)).ok());
+    ASSERT_TRUE(txn.commit().ok());
+    ReadTxn a, b;  // two at once: the pool hands out two handles
+    ASSERT_TRUE(env->begin_read(a).ok());
+    ASSERT_TRUE(env->begin_read(b).ok());
+    EXPECT_EQ(a.last_sequence(), i) << "a renewed snapshot missed commit " << i;
+    EXPECT_EQ(b.last_sequence(), i);
+  }
+  EXPECT_LE(live_reader_slots(env->raw()), 2) << "every snapshot took a reader slot of its own";
+}
+
 TEST_F(JournalTest, StaleReaderSlotsOfKilledProcessesAreClearedOnOpen) {
   const Options o = options();
   Options reader = o;
