@@ -11,7 +11,10 @@ endif()
 
 function(_flashsaga_common target)
   target_compile_options(${target} PRIVATE ${FLASHSAGA_WARNINGS})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+  # Headers are included from the source root ("engine/client.h"); installed, from
+  # include/flashsaga (cmake/install.cmake).
+  target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+                                              $<INSTALL_INTERFACE:include/flashsaga>)
   if(FLASHSAGA_SANITIZE STREQUAL "address")
     target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer
                                             -fno-sanitize-recover=undefined)

@@ -1,6 +1,15 @@
 #include "tools/commands.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "bench/harness.h"
 #include "bench/http_client.h"
@@ -10,6 +19,30 @@
 
 namespace flashsaga::tools {
 namespace {
+
+// bench/peers/run.sh: looked for beside the binary (build/<preset>/tools/flashsaga is three
+// levels under the source root), then in the source tree the binary was built from.
+std::vector<std::filesystem::path> peers_script_candidates(const std::filesystem::path& executable) {
+  std::vector<std::filesystem::path> out;
+  std::filesystem::path dir = executable.parent_path();
+  for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path()) {
+    out.push_back(dir / "bench/peers/run.sh");
+    if (dir == dir.root_path()) break;
+  }
+#ifdef FLASHSAGA_SOURCE_DIR
+  out.push_back(std::filesystem::path(FLASHSAGA_SOURCE_DIR) / "bench/peers/run.sh");
+#endif
+  return out;
+}
+
+// `flashsaga bench peers [run.sh options]`: listed in `bench --help`; main() hands every
+// argument after `peers` to run_bench_peers() before parsing (--help prints the script's usage).
+void add_bench_peers_command(CLI::App& bench, const std::filesystem::path& executable) {
+  CLI::App* peers = bench.add_subcommand(
+      "peers", "flashsaga, Redis and PostgreSQL on the same workloads (bench/peers/run.sh; --help: its options)");
+  peers->allow_extras();
+  peers->callback([peers, executable] { std::exit(run_bench_peers(executable, peers->remaining())); });
+}
 
 void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   auto options = std::make_shared<bench::BenchOptions>();
@@ -60,8 +93,20 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
       "  flashsaga bench failures --bad-coupon-share 0.05 --poor-share 0.05 --pg-decline-permille 50\n"
       "  flashsaga bench flash-sale --driver http --connections 64 --durability both --json out.json --plot plots\n"
       "  flashsaga bench flash-sale --durability both --half-peak      # p99 at half the closed-loop peak\n"
-      "  flashsaga bench flash-sale --driver http --rate 5000          # open loop over HTTP");
-  cmd->callback([options] {
+      "  flashsaga bench flash-sale --driver http --rate 5000          # open loop over HTTP\n"
+      "\n"
+      "Against Redis and PostgreSQL (bench/peers/run.sh, from a source checkout; installs\n"
+      "redis-server and postgresql with apt-get when missing and run as root):\n"
+      "  flashsaga bench peers --quick                                  # every peer, small sizes, ~2 min\n"
+      "  flashsaga bench peers --scenarios catalog --systems flashsaga,redis\n"
+      "  flashsaga bench peers --help                                   # all of run.sh's options\n"
+      "It runs the same flash-sale and catalog workloads on flashsaga (sync, interval, nosync),\n"
+      "Redis Lua (no persistence, AOF everysec, AOF always) and PostgreSQL (one transaction per\n"
+      "order, synchronous_commit on and off), and prints a table of flashsaga/peer ratios;\n"
+      "bench/peers/README.md says how each peer is treated fairly.");
+  add_bench_peers_command(*cmd, options->executable);
+  cmd->callback([cmd, options] {
+    if (!cmd->get_subcommands().empty()) return;  // `bench peers` ran instead
     if (options->scenario == "failures" && options->bad_coupon_share == 0 && options->poor_share == 0 &&
         options->pg_decline_permille == 0) {
       options->bad_coupon_share = 0.05;
@@ -95,6 +140,35 @@ void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
   add_status_command(app, config);
   add_check_command(app, config);
   add_inspector_commands(app, config);
+}
+
+int run_bench_peers(const std::filesystem::path& executable, const std::vector<std::string>& args) {
+  std::filesystem::path script;
+  std::string looked;
+  for (const auto& candidate : peers_script_candidates(executable)) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(candidate, ec)) {
+      script = candidate;
+      break;
+    }
+    looked += "\n  " + candidate.string();
+  }
+  if (script.empty()) {
+    std::fprintf(stderr,
+                 "flashsaga bench peers: bench/peers/run.sh not found; looked in:%s\n"
+                 "It is in the source tree: run it from a checkout (bench/peers/run.sh --help).\n",
+                 looked.c_str());
+    return 2;
+  }
+  if (std::getenv("FLASHSAGA") == nullptr) ::setenv("FLASHSAGA", executable.c_str(), 1);
+  std::vector<std::string> argv_strings{"bash", script.string()};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execvp("bash", argv.data());
+  std::fprintf(stderr, "flashsaga bench peers: cannot run bash %s: %s\n", script.c_str(), std::strerror(errno));
+  return 2;
 }
 
 }  // namespace flashsaga::tools

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "engine/config.h"
 
@@ -14,5 +16,10 @@ namespace flashsaga::tools {
 
 void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
                   const std::filesystem::path& executable);
+
+// `flashsaga bench peers ARGS...`: replaces this process with bench/peers/run.sh ARGS (found
+// beside the binary, else in the source tree it was built from), FLASHSAGA defaulting to this
+// binary. Returns an exit code only when it cannot (the script is missing: a message saying so).
+int run_bench_peers(const std::filesystem::path& executable, const std::vector<std::string>& args);
 
 }  // namespace flashsaga::tools

@@ -14,6 +14,9 @@
 #include <climits>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "engine/config.h"
 #include "engine/domain_process.h"
@@ -97,6 +100,9 @@ int main(int argc, char** argv) {
   });
 
   tools::add_commands(app, load, self_executable(argv[0]));
+  // `bench peers ARGS...` hands ARGS, unparsed, to bench/peers/run.sh.
+  if (argc >= 3 && std::string_view(argv[1]) == "bench" && std::string_view(argv[2]) == "peers")
+    return tools::run_bench_peers(self_executable(argv[0]), std::vector<std::string>(argv + 3, argv + argc));
 
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -14,6 +14,9 @@ packages=(
   # Operator tooling checked by the tests (tests/ops): promtool, and headless Chromium for the
   # sale page. Tests that need one that is missing say so and are skipped.
   prometheus chromium
+  # The Debian package (tests/package): cpack's dpkg-shlibdeps needs `file`; lintian checks the
+  # package, systemd-analyze (package systemd) its unit, adduser runs in its postinst.
+  file lintian systemd adduser
 )
 missing=()
 for p in "${packages[@]}"; do
