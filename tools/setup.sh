@@ -14,6 +14,8 @@ packages=(
   # Operator tooling checked by the tests (tests/ops): promtool, and headless Chromium for the
   # sale page. Tests that need one that is missing say so and are skipped.
   prometheus chromium
+  # libfaketime: the clock-jump test steps the wall clock of a real deployment with it.
+  libfaketime
 )
 missing=()
 for p in "${packages[@]}"; do
