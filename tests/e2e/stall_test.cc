@@ -182,3 +182,60 @@ TEST(Stall, OrderDomainStoppedUnderLoadTimesOutNothingItWasAnsweredFor) {
 }  // namespace
 }  // namespace flashsaga
 
+namespace flashsaga {
+namespace {
+
+// Whether any of these processes is still alive (a zombie counts as gone).
+bool any_alive(const std::vector<pid_t>& pids) {
+  for (pid_t p : pids)
+    if (p > 0 && ipc::process_alive(static_cast<std::uint32_t>(p), ipc::process_start_ticks(static_cast<std::uint32_t>(p))))
+      return true;
+  return false;
+}
+
+TEST(SupervisorKilled, ChildrenExitAndANewRunOnTheSameDataRecovers) {
+  // The choice (docs/durability.md): no adoption. Children die with the supervisor
+  // (PR_SET_PDEATHSIG), and the next `flashsaga run` removes the dead one's segment and starts
+  // every process from its journal; here it is started at once, while the old children may
+  // still be on their way out.
+  const std::uint16_t port = testing::free_tcp_port();
+  LiveDeployment dep("[http]\nport = " + std::to_string(port) + "\n", /*gateway=*/true, "sync");
+  std::uint32_t product = 0;
+  const auto users = seed_catalog(dep.client(), &product);
+  std::vector<pid_t> children;
+  for (std::uint8_t d = 1; d <= domain_count; ++d)
+    children.push_back(static_cast<pid_t>(dep.client().deployment().status(static_cast<ipc::Domain>(d)).pid.load()));
+  children.push_back(dep.find_process("gateway"));
+  ASSERT_GT(children.back(), 0);
+  std::vector<Placed> placed;
+  {
+    Load load(dep.client(), users, product);
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    ASSERT_EQ(::kill(dep.supervisor_pid(), SIGKILL), 0);
+    int status = 0;
+    ::waitpid(dep.supervisor_pid(), &status, 0);
+    // Every child notices, and exits, within a bounded time.
+    const std::int64_t killed = mono_now_ns();
+    while (any_alive(children) && mono_now_ns() - killed < 5'000 * ms_ns)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_FALSE(any_alive(children)) << "a child outlived its supervisor by 5 s";
+    std::printf("every child gone %.1f ms after the supervisor's kill -9\n",
+                static_cast<double>(mono_now_ns() - killed) / 1e6);
+    load.stop();
+    placed = load.placed();
+  }
+  ASSERT_GT(placed.size(), 50u);
+  dep.forget_crashed(/*remove_segment=*/false);
+  const std::int64_t restart = mono_now_ns();
+  dep.start(/*gateway=*/true);
+  std::printf("new run ready %.1f ms after start\n", static_cast<double>(mono_now_ns() - restart) / 1e6);
+  // Nothing acknowledged is lost (sync), and new orders are taken.
+  for (const Placed& p : placed) terminal(dep, p.id);
+  const engine::PlaceOutcome after = dep.client().place_order(users[0], {{product, 1}});
+  EXPECT_TRUE(after.accepted());
+  terminal(dep, after.order_id);
+  expect_check_clean(dep);
+}
+
+}  // namespace
+}  // namespace flashsaga
