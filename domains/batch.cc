@@ -15,6 +15,7 @@ void Batch::begin(journal::BatchBuilder& journal, std::uint64_t id, std::int64_t
   journal_ = &journal;
   id_ = id;
   now_ns_ = now_ns;
+  mono_ns_ = now_ns;
   viewed_batch_ = viewed_batch;
   own_view_ = own_view;
   sends_.clear();

@@ -69,6 +69,10 @@ class Batch {
 
   // --- what the logic uses -------------------------------------------------------------
   std::int64_t now_ns() const noexcept { return now_ns_; }  // wall clock, read once per batch
+  // Monotonic clock, read once per batch: what deadlines (tick_due, next_due_ns) run on, so a
+  // wall clock stepped back or forward neither holds nor fires them. Equals now_ns() where
+  // there is one clock (the simulator, the domain tests).
+  std::int64_t mono_ns() const noexcept { return mono_ns_; }
   std::uint64_t id() const noexcept { return id_; }         // batch number, from 1, increasing
 
   // Appends a journal record whose payload is a row or an Event; returns its sequence.
@@ -121,8 +125,10 @@ class Batch {
     ipc::Domain to;
     ipc::Message message;
   };
+  // begin() sets mono_ns to now_ns; the runtime then sets the real monotonic time.
   void begin(journal::BatchBuilder& journal, std::uint64_t id, std::int64_t now_ns,
              std::uint64_t viewed_batch, const journal::ReadTxn* own_view) noexcept;
+  void set_mono_ns(std::int64_t mono_ns) noexcept { mono_ns_ = mono_ns; }
   void set_peer(ipc::Domain d, const journal::Env* env, const journal::ReadTxn* txn) noexcept;
   // Where wait_for_view() reads how far the view is (the committer's counter).
   void set_view_progress(const std::atomic<std::uint64_t>* viewed) noexcept { view_progress_ = viewed; }
@@ -135,6 +141,7 @@ class Batch {
   journal::BatchBuilder* journal_ = nullptr;
   std::uint64_t id_ = 0;
   std::int64_t now_ns_ = 0;
+  std::int64_t mono_ns_ = 0;
   std::uint64_t viewed_batch_ = 0;
   const journal::ReadTxn* own_view_ = nullptr;
   const std::atomic<std::uint64_t>* view_progress_ = nullptr;

@@ -50,7 +50,8 @@ class DomainLogic {
     (void)now_ns;
     return false;
   }
-  // When tick() will next have something due (wall clock ns; INT64_MAX: nothing scheduled),
+  // tick_due and next_due_ns are on the monotonic clock (Batch::mono_ns), never the wall one.
+  // When tick() will next have something due (monotonic ns; INT64_MAX: nothing scheduled),
   // so an idle domain parks exactly that long instead of waking to poll.
   virtual std::int64_t next_due_ns() const noexcept { return INT64_MAX; }
   // Called once per batch after every input and tick(): state tables that coalesce (write one

@@ -4,6 +4,13 @@
 
 #include <toml++/toml.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -78,6 +85,43 @@ class Reader {
 
 bool is_pow2(std::uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+constexpr std::size_t token_chars_min = 16;
+constexpr std::size_t token_chars_max = 4096;
+
+// Reads the operator token file (see config.h); "" when it is fine, else the problem.
+std::string read_operator_token(const std::filesystem::path& file, std::string& token) {
+  const std::string name = "auth.operator_token_file " + file.string();
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return name + ": cannot open: " + std::strerror(errno);
+  struct stat st {};
+  std::string problem;
+  if (::fstat(fd, &st) != 0) {
+    problem = name + ": cannot stat: " + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = name + ": is not a regular file";
+  } else if ((st.st_mode & 07177) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    problem = name + ": has mode " + mode + "; it must be 0600 (chmod 600 " + file.string() + ")";
+  } else if (st.st_size > static_cast<off_t>(token_chars_max + 2)) {
+    problem = name + ": is larger than a token (at most " + std::to_string(token_chars_max) + " characters)";
+  }
+  char buf[token_chars_max + 3];
+  const ssize_t n = problem.empty() ? ::read(fd, buf, sizeof buf) : 0;
+  ::close(fd);
+  if (!problem.empty()) return problem;
+  if (n < 0) return name + ": cannot read: " + std::strerror(errno);
+  std::string t(buf, static_cast<std::size_t>(n));
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  for (const char c : t)
+    if (c <= ' ' || c > '~') return name + ": the token must be visible ASCII characters only (no spaces)";
+  if (t.size() < token_chars_min || t.size() > token_chars_max)
+    return name + ": the token must be " + std::to_string(token_chars_min) + " to " +
+           std::to_string(token_chars_max) + " characters long";
+  token = std::move(t);
+  return "";
+}
+
 }  // namespace
 
 std::filesystem::path Config::domain_dir(ipc::Domain domain) const {
@@ -136,7 +180,8 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
                     "http.address", "http.port", "http.threads", "http.connections_max",
                     "http.body_bytes_max", "http.header_bytes_max", "http.idle_timeout_ms",
                     "http.request_timeout_ms", "http.idempotency_retention_s",
-                    "supervisor.restart_backoff_ms", "supervisor.drain_timeout_ms"});
+                    "supervisor.restart_backoff_ms", "supervisor.drain_timeout_ms",
+                    "auth.operator_token_file"});
   std::string data_dir = c.data_dir.string();
   r.text("deployment", "data_dir", data_dir);
   c.data_dir = data_dir;
@@ -172,6 +217,9 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   r.integer("http", "idempotency_retention_s", c.idempotency_retention_s, 1, 30LL * 86400);
   r.integer("supervisor", "restart_backoff_ms", c.restart_backoff_ms, 0, 60'000);
   r.integer("supervisor", "drain_timeout_ms", c.drain_timeout_ms, 0, 600'000);
+  std::string token_file;
+  r.text("auth", "operator_token_file", token_file);
+  c.operator_token_file = token_file;
   if (r.ok()) {
     if (durability == "sync") c.durability = journal::Durability::sync;
     else if (durability == "nosync") c.durability = journal::Durability::nosync;
@@ -184,6 +232,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
       problem = "rings.*_capacity_slots must be powers of two";
     if (c.map_size_max_mib < c.map_size_mib) problem = "journal.map_size_max_mib must be >= map_size_mib";
     if ((c.orders_in_memory & (c.orders_in_memory - 1)) != 0) problem = "memory.orders_in_memory must be a power of two";
+    if (problem.empty() && !c.operator_token_file.empty()) problem = read_operator_token(c.operator_token_file, c.operator_token);
   }
   if (!problem.empty()) {
     *error = path.string() + ":" + problem;
@@ -253,7 +302,13 @@ std::string default_config_toml() {
      << "[supervisor]\n"
      << "restart_backoff_ms = " << c.restart_backoff_ms << "\n"
      << "# Graceful stop: how long in-flight sagas may take to reach a terminal state.\n"
-     << "drain_timeout_ms = " << c.drain_timeout_ms << "\n";
+     << "drain_timeout_ms = " << c.drain_timeout_ms << "\n\n"
+     << "[auth]\n"
+     << "# A file (mode 0600) holding the operator token. When set, the routes that change the\n"
+     << "# catalog, money or a user's standing need Authorization: Bearer <token> (401 without,\n"
+     << "# 403 wrong; docs/api-extensions.md). Empty: every route is open, so keep http.address\n"
+     << "# on loopback. A relative path is taken from the working directory.\n"
+     << "operator_token_file = \"" << c.operator_token_file.string() << "\"\n";
   return os.str();
 }
 

@@ -52,6 +52,9 @@ struct Config {
   // [supervisor]
   std::int64_t restart_backoff_ms = 200;
   std::int64_t drain_timeout_ms = 10000;   // graceful stop: time for in-flight sagas to settle
+  // [auth]
+  std::filesystem::path operator_token_file;  // "" = no token: every route open (as before)
+  std::string operator_token;                 // read from the file by load_config
 
   // <data>/<domain>: the domain's directory (its lock file, journal/ and view/).
   std::filesystem::path domain_dir(ipc::Domain domain) const;
@@ -62,7 +65,9 @@ struct Config {
 };
 
 // Loads the file (if path is empty, the defaults). On error returns false and sets *error to
-// "<file>:<line>:<col>: <problem>".
+// "<file>:<line>:<col>: <problem>". A set auth.operator_token_file is read here: it must be a
+// regular file of mode 0600 (or 0400) holding one token of 16 to 4096 visible ASCII characters
+// (a trailing newline is ignored); anything else is an error naming the file.
 bool load_config(const std::filesystem::path& path, Config& out, std::string* error);
 // The defaults, as a commented TOML file.
 std::string default_config_toml();

@@ -6,7 +6,8 @@
 // a back-off and recovers from its journal; a death that may have left a stock reservation
 // half-done (the order domain, or a port owner) makes the product domain reconcile stock.
 // Children die with the supervisor (PR_SET_PDEATHSIG), so a restarted supervisor always starts
-// from the journals.
+// from the journals: a killed supervisor's children are never adopted (docs/durability.md,
+// "Stalls, clock jumps, a dead supervisor"; tests/e2e/stall_test SupervisorKilled).
 //
 // SIGTERM/SIGINT: graceful stop — intake closes (POST /orders answers 503), in-flight sagas are
 // given up to drain_timeout_ms to reach a terminal state (those that do not stay PENDING in the

@@ -17,6 +17,8 @@ packages=(
   # The Debian package (tests/package): cpack's dpkg-shlibdeps needs `file`; lintian checks the
   # package, systemd-analyze (package systemd) its unit, adduser runs in its postinst.
   file lintian systemd adduser
+  # libfaketime: the clock-jump test steps the wall clock of a real deployment with it.
+  libfaketime
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -72,30 +72,42 @@ journal::Status OrderDomain::load(const journal::Env& view, const journal::ReadT
   std::vector<std::uint64_t> ids;
   if (journal::Status s = pending_ids_.load(txn, ids); !s.ok()) return s;
   deadlines_.clear();
+  restored_.clear();
   for (std::uint64_t id : ids) {
     OrderRow row{};
     const bool found = orders_.get(txn, id, row);
     FS_ASSERT(found);  // a pending id always has its order row
     FS_ASSERT(is_pending(row));
-    deadlines_.push_back({row.deadline_ns, id});
+    restored_.push_back({row.deadline_ns, id});
   }
-  std::sort(deadlines_.begin(), deadlines_.end());
   pending_ = ids.size();
   placed_.clear();
   return {};
 }
 
-bool OrderDomain::tick_due(std::int64_t now_ns) const noexcept {
-  return !deadlines_.empty() && now_ns > deadlines_.front().first;
+bool OrderDomain::tick_due(std::int64_t mono_ns) const noexcept {
+  return !restored_.empty() || (!deadlines_.empty() && mono_ns > deadlines_.front().first);
 }
 
 std::int64_t OrderDomain::next_due_ns() const noexcept {
+  if (!restored_.empty()) return 0;  // now
   return deadlines_.empty() ? INT64_MAX : deadlines_.front().first + 1;
+}
+
+void OrderDomain::restore_deadlines(const Batch& b) {
+  const std::int64_t timeout_ns = options_.step_timeout_ms * 1'000'000;
+  for (const auto& [wall_deadline, id] : restored_) {
+    const std::int64_t left = std::clamp<std::int64_t>(wall_deadline - b.now_ns(), 0, timeout_ns);
+    deadlines_.push_back({b.mono_ns() + left, id});
+  }
+  restored_.clear();
+  std::sort(deadlines_.begin(), deadlines_.end());
 }
 
 std::size_t OrderDomain::tick(Batch& b) {
   std::size_t work = 0;
-  for (std::size_t n = 0; n < timeouts_per_tick_max && tick_due(b.now_ns()); ++n) {
+  if (!restored_.empty()) restore_deadlines(b);
+  for (std::size_t n = 0; n < timeouts_per_tick_max && tick_due(b.mono_ns()); ++n) {
     const std::uint64_t id = deadlines_.front().second;
     deadlines_.pop_front();
     OrderRow row{};
@@ -266,7 +278,7 @@ void OrderDomain::place(Batch& b, const Message& in) {
   change_live(b, row, +1);
   if (row.idempotency_key != 0) idem_.put(b, Key2{row.idempotency_key, 0}, row.id);
   b.record(RecordType::order_pending, row.id, row);
-  deadlines_.push_back({row.deadline_ns, row.id});
+  deadlines_.push_back({b.mono_ns() + options_.step_timeout_ms * 1'000'000, row.id});
   placed_.push_back(Placed{row.id, row.item_count, row.items});
 
   ipc::OrderPlacedBody placed{};

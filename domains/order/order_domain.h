@@ -82,9 +82,16 @@ class OrderDomain final : public DomainLogic {
   KeyedTable<std::uint64_t> idem_{KeyedTable<std::uint64_t>::Memory::recent};
   std::uint64_t next_order_id_ = 0;  // last id assigned
   std::size_t pending_ = 0;
-  // (deadline_ns, order id) of every order placed PENDING, in deadline order; an entry whose
-  // order is no longer pending is skipped when it comes up.
+  // (deadline on the monotonic clock, order id) of every order placed PENDING, in deadline
+  // order; an entry whose order is no longer pending is skipped when it comes up. A wall
+  // clock stepped back or forward moves none of them (row.deadline_ns, the wall time the
+  // journal shows, is only for people and `check`).
   std::deque<std::pair<std::int64_t, std::uint64_t>> deadlines_;
+  // Pending orders found by load(), with their journaled wall deadlines: the first tick moves
+  // them into deadlines_ at mono + (wall deadline - wall now), clamped to [0, step timeout],
+  // since monotonic time does not survive a reboot.
+  std::vector<std::pair<std::int64_t, std::uint64_t>> restored_;
+  void restore_deadlines(const Batch& b);
   // The orders this batch journaled PENDING, for the batch's Reservations messages.
   struct Placed {
     std::uint64_t id;

@@ -119,7 +119,7 @@ bool PaymentDomain::tick_due(std::int64_t now_ns) const noexcept {
 
 std::size_t PaymentDomain::tick(Batch& batch) {
   std::size_t answered = 0;
-  while (answered < pg_tick_count_max && tick_due(batch.now_ns())) {
+  while (answered < pg_tick_count_max && tick_due(batch.mono_ns())) {
     const PgDue due = due_.front();
     due_.pop_front();
     ++answered;
@@ -221,7 +221,7 @@ void PaymentDomain::request_pg(Batch& batch, PaymentRow& row) {
   record(batch, RecordType::payment_pg_requested, row.order_id, e, false);
   if (decision == PgDecision::hang) return;  // never answers: the order's timeout cancels it
   if (pg_latency_ns_ == 0) return answer_pg(batch, row, decision);
-  due_.push_back({batch.now_ns() + pg_latency_ns_, row.order_id});
+  due_.push_back({batch.mono_ns() + pg_latency_ns_, row.order_id});  // monotonic: see Batch::mono_ns
 }
 
 void PaymentDomain::answer_pg(Batch& batch, PaymentRow& row, PgDecision decision) {

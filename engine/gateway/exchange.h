@@ -46,6 +46,8 @@ struct Request {
   std::string body;
   bool has_idempotency_key = false;
   std::string idempotency_key;
+  bool has_authorization = false;  // the first Authorization header, as sent
+  std::string authorization;
 };
 
 struct Response {

@@ -440,6 +440,7 @@ void Api::cancel_order(const Request& req, const PathParams& p, const ExchangePt
   std::string reason_text;
   f.text("reason", reason_size_bytes, false, reason_text);
   if (!f.ok()) return ex->respond(f.error());
+  if (!authorize_cancel(config_, req, reason_text, ex)) return;  // operator token (auth.h)
   ipc::CancelOrderBody b{};
   b.reason = static_cast<std::uint8_t>(reason_text == "cancelled_by_operator" || reason_text == "operator"
                                            ? OrderReason::cancelled_by_operator

@@ -38,7 +38,9 @@ using domains::product_field_window;
 struct RouteMethod {
   Method method;
   Api::Handler handler;
+  Access access = Access::open;  // operator_only: needs the operator token when one is set
 };
+constexpr Access op = Access::operator_only;
 
 struct Route {
   std::string_view pattern;  // segments; "{id}" matches one path segment
@@ -50,17 +52,17 @@ struct Route {
 const std::array<Route, 22> routes = {{
     {"/users", "", {{{Method::post, &Api::create_user}}}, 1},
     {"/users/{id}", "user", {{{Method::get, &Api::get_user}, {Method::patch, &Api::patch_user}}}, 2},
-    {"/users/{id}/points", "user", {{{Method::get, &Api::get_points}, {Method::post, &Api::accrue_points}}}, 2},
+    {"/users/{id}/points", "user", {{{Method::get, &Api::get_points}, {Method::post, &Api::accrue_points, op}}}, 2},
     {"/users/{id}/wallet", "user", {{{Method::get, &Api::get_wallet}}}, 1},
-    {"/users/{id}/wallet/deposits", "user", {{{Method::post, &Api::deposit}}}, 1},
+    {"/users/{id}/wallet/deposits", "user", {{{Method::post, &Api::deposit, op}}}, 1},
     {"/users/{id}/coupons", "user", {{{Method::get, &Api::get_user_coupons}}}, 1},
-    {"/coupon-templates", "", {{{Method::post, &Api::create_template}}}, 1},
+    {"/coupon-templates", "", {{{Method::post, &Api::create_template, op}}}, 1},
     {"/coupon-templates/{id}", "coupon template", {{{Method::get, &Api::get_template}}}, 1},
     {"/coupons", "", {{{Method::post, &Api::issue_coupon}}}, 1},
     {"/coupons/{id}", "coupon", {{{Method::get, &Api::get_coupon}}}, 1},
-    {"/products", "", {{{Method::get, &Api::list_products}, {Method::post, &Api::create_product}}}, 2},
-    {"/products/{id}", "product", {{{Method::get, &Api::get_product}, {Method::patch, &Api::patch_product}}}, 2},
-    {"/products/{id}/restock", "product", {{{Method::post, &Api::restock}}}, 1},
+    {"/products", "", {{{Method::get, &Api::list_products}, {Method::post, &Api::create_product, op}}}, 2},
+    {"/products/{id}", "product", {{{Method::get, &Api::get_product}, {Method::patch, &Api::patch_product, op}}}, 2},
+    {"/products/{id}/restock", "product", {{{Method::post, &Api::restock, op}}}, 1},
     {"/orders", "", {{{Method::post, &Api::place_order}}}, 1},
     {"/orders/{id}", "order", {{{Method::get, &Api::get_order}}}, 1},
     {"/orders/{id}/cancel", "order", {{{Method::post, &Api::cancel_order}}}, 1},
@@ -443,11 +445,15 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
   }
   exchange->route = route->pattern;
   Handler handler = nullptr;
+  Access access = Access::open;
   std::string allow;
   // HEAD is GET without the body (the server leaves the body out).
   const Method method = request.method == Method::head ? Method::get : request.method;
   for (std::size_t i = 0; i < route->method_count; ++i) {
-    if (route->methods[i].method == method) handler = route->methods[i].handler;
+    if (route->methods[i].method == method) {
+      handler = route->methods[i].handler;
+      access = route->methods[i].access;
+    }
     allow += (i ? ", " : "");
     allow += method_name(route->methods[i].method);
   }
@@ -458,6 +464,12 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
     r.allow = allow;
     exchange->respond(std::move(r));
     return;
+  }
+  if (access == Access::operator_only) {
+    if (auto refused = operator_refusal(config_, request)) {
+      exchange->respond(std::move(*refused));
+      return;
+    }
   }
   if (!route->what.empty() && !params.id_valid) {
     exchange->respond(bad_id(route->what, params));
@@ -616,6 +628,10 @@ void Api::patch_user(const Request& req, const PathParams& p, const ExchangePtr&
     default: break;
   }
   if (!f.ok()) return ex->respond(f.error());
+  // Blocking or unblocking a user is the operator's (name and email stay the buyer's).
+  if (u.set_blocked) {
+    if (auto refused = operator_refusal(config_, req)) return ex->respond(std::move(*refused));
+  }
   if (!require_user(store_, ex, p.id)) return;
   if (!u.set_name && !u.set_email && !u.set_blocked) return respond_user(store_, ex, p.id, 200);
   const auto m = ipc::make_message(MessageType::update_user, Domain::port, Domain::user, u);

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/gateway/auth.h"  // operator token checks, used by routes.cc and orders.cc
 #include "engine/gateway/idempotency.h"
 #include "engine/gateway/store.h"
 

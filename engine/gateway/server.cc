@@ -42,6 +42,7 @@
 
 #include "engine/base/clock.h"
 #include "engine/gateway/api.h"
+#include "engine/gateway/auth.h"
 #include "engine/gateway/gateway.h"
 #include "engine/gateway/order_answers.h"
 #include "engine/port.h"
@@ -149,6 +150,8 @@ class RequestParser final : public http::basic_parser<true> {
     request_.body.clear();
     request_.has_idempotency_key = false;
     request_.idempotency_key.clear();
+    request_.has_authorization = false;
+    request_.authorization.clear();
     extra_ = Extra{};
   }
 
@@ -175,6 +178,9 @@ class RequestParser final : public http::basic_parser<true> {
     if (!request_.has_idempotency_key && beast::iequals(name_string, "Idempotency-Key")) {
       request_.has_idempotency_key = true;
       request_.idempotency_key.assign(value.data(), value.size());
+    } else if (name == http::field::authorization && !request_.has_authorization) {
+      request_.has_authorization = true;
+      request_.authorization.assign(value.data(), value.size());
     } else if (name == http::field::expect && !extra_.expect_seen) {
       extra_.expect_seen = true;
       extra_.expect_continue = beast::iequals(value, "100-continue");
@@ -454,6 +460,7 @@ class Server {
     std::fprintf(stderr, "flashsaga gateway[%d]: listening on http://%s:%u with %zu threads\n",
                  static_cast<int>(::getpid()), config_.http_address.c_str(),
                  static_cast<unsigned>(acceptor_->local_endpoint().port()), workers_.size());
+    warn_if_exposed(config_);
     return true;
   }
 

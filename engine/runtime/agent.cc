@@ -65,26 +65,26 @@ void Agent::resume(const AgentStart& start) {
   out_sequences_ = start.out_sequences;
 }
 
-bool Agent::has_work(std::int64_t now_ns) {
+bool Agent::has_work(std::int64_t mono_ns) {
   for (std::size_t i = 0; i < inputs_.size(); ++i)
     if (transport_.readable(i) > 0) return true;
-  return logic_.tick_due(now_ns);
+  return logic_.tick_due(mono_ns);
 }
 
 std::size_t Agent::run_batch(BatchBuffer& out, std::uint64_t viewed_batch, bool take_input,
-                             std::int64_t now_ns, bool* filled) {
+                             std::int64_t now_ns, std::int64_t mono_ns, bool* filled) {
   *filled = false;
   std::size_t available = 0;
   for (std::size_t i = 0; i < inputs_.size(); ++i) {
     counts_[i] = take_input ? std::min<std::size_t>(transport_.readable(i), drain_count_max_) : 0;
     available += counts_[i];
   }
-  if (available == 0 && !logic_.tick_due(now_ns)) return 0;
+  if (available == 0 && !logic_.tick_due(mono_ns)) return 0;
 
   out.clear(inputs_.size(), out_sequences_.size());
   out.id = batch_id_ + 1;
   out.journal.begin(next_record_sequence_, std::max(now_ns, last_record_time_ns_ + 1));
-  begin_reads(out, viewed_batch, now_ns);
+  begin_reads(out, viewed_batch, now_ns, mono_ns);
   std::size_t work = 0;
   for (std::size_t i = 0; i < inputs_.size(); ++i) work += consume(out, i, counts_[i]);
   work += logic_.tick(batch_);
@@ -108,13 +108,14 @@ std::size_t Agent::run_batch(BatchBuffer& out, std::uint64_t viewed_batch, bool 
   return work;
 }
 
-void Agent::begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns) {
+void Agent::begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns, std::int64_t mono_ns) {
   // Rows the view has not applied yet stay in the tables' memory, so a snapshot taken after
   // the tables learnt how far the view is never shows a row older than memory.
   logic_.viewed(viewed_batch);
   const journal::ReadTxn* own = nullptr;
   if (own_view_ != nullptr && own_view_->begin_read(own_txn_).ok()) own = &own_txn_;
   batch_.begin(out.journal, out.id, now_ns, viewed_batch, own);
+  batch_.set_mono_ns(mono_ns);
   for (std::size_t p = 0; p < peer_domains_.size(); ++p) {
     const journal::Env* env = peers_ != nullptr ? peers_->open(peer_domains_[p]) : nullptr;
     const bool ok = env != nullptr && env->begin_read(peer_txns_[p]).ok();

@@ -52,11 +52,19 @@ class Agent {
   // Applies one batch into `out` (cleared first) if there is anything to do: inputs
   // (unless take_input is false), due timed work. Returns the work done (messages consumed
   // plus timed work); *filled tells whether `out` now holds a batch for the Committer.
+  // now_ns is the wall clock (what records and messages carry); mono_ns the monotonic clock
+  // the logic's deadlines run on (Batch::mono_ns). The overload without mono_ns uses now_ns
+  // for both (the simulator and the domain tests have one clock).
   std::size_t run_batch(BatchBuffer& out, std::uint64_t viewed_batch, bool take_input,
-                        std::int64_t now_ns, bool* filled);
+                        std::int64_t now_ns, std::int64_t mono_ns, bool* filled);
+  std::size_t run_batch(BatchBuffer& out, std::uint64_t viewed_batch, bool take_input,
+                        std::int64_t now_ns, bool* filled) {
+    return run_batch(out, viewed_batch, take_input, now_ns, now_ns, filled);
+  }
 
-  // Whether a batch would find something: a readable input or due timed work.
-  bool has_work(std::int64_t now_ns);
+  // Whether a batch would find something: a readable input or due timed work (mono_ns: the
+  // clock deadlines run on).
+  bool has_work(std::int64_t mono_ns);
 
   std::uint64_t last_batch_id() const noexcept { return batch_id_; }
   // Where the logic's tables learn how far the view is when they must wait for it.
@@ -68,7 +76,7 @@ class Agent {
     std::uint64_t last_applied = 0;
     bool warned_invalid = false;
   };
-  void begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns);
+  void begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns, std::int64_t mono_ns);
   void end_reads();
   std::size_t consume(BatchBuffer& out, std::size_t input, std::size_t count);
   void set_aside(std::size_t input, std::size_t offset, const ipc::Message& m, ipc::MessageError err);

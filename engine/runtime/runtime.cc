@@ -200,7 +200,8 @@ std::size_t Runtime::Impl::cycle(BatchBuffer*& buffer) {
   const std::size_t headroom = std::size_t{options.drain_count_max} * (transport->inputs().size() + 1);
   const bool take = logic.before_batch() && committer->backlog() + headroom <= outbox_pending_max;
   bool filled = false;
-  const std::size_t work = agent->run_batch(*buffer, committer->viewed_batch(), take, wall_now_ns(), &filled);
+  const std::size_t work =
+      agent->run_batch(*buffer, committer->viewed_batch(), take, wall_now_ns(), mono_now_ns(), &filled);
   if (filled) {
     full.enqueue(buffer);
     buffer = nullptr;
@@ -215,14 +216,14 @@ void Runtime::run(const std::atomic<bool>& stop) {
   BatchBuffer* buffer = nullptr;
   const std::function<bool()> has_work = [&] {
     if (buffer == nullptr && m.free.peek() == nullptr) return false;  // waiting for the disk
-    return m.agent->has_work(wall_now_ns());
+    return m.agent->has_work(mono_now_ns());  // deadlines run on the monotonic clock
   };
   while (!stop.load(std::memory_order_acquire)) {
     m.status().heartbeat_ns.store(mono_now_ns(), std::memory_order_relaxed);
     const std::size_t work = m.cycle(buffer);
     const std::int64_t due = m.logic.next_due_ns();
     std::int64_t park = park_ns_max;
-    if (due != INT64_MAX) park = std::clamp<std::int64_t>(due - wall_now_ns(), 1'000, park_ns_max);
+    if (due != INT64_MAX) park = std::clamp<std::int64_t>(due - mono_now_ns(), 1'000, park_ns_max);
     idle.idle(work, m.bell(), has_work, park);
   }
   // Drain what is already in our rings so a graceful stop leaves nothing half-done.
