@@ -37,6 +37,9 @@ class DomainLogic {
   // binds the tables to the view (their handles) and loads what the logic keeps in memory.
   // Returns ok, or the view's read error (the process cannot start).
   virtual journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) = 0;
+  // After load: ids this domain hands out start above `floor` (the order domain, after a power
+  // loss whose lost orders other domains still name: runtime/recovery.h). Others ignore it.
+  virtual void id_floor(std::uint64_t floor) { (void)floor; }
   // Applies one valid, non-duplicate input message.
   virtual void apply(Batch& batch, const ipc::Message& in) = 0;
   // Once per batch, inside it: deadlines and other timed work; a bounded amount per call.

@@ -328,6 +328,15 @@ static_assert(sizeof(Event) == 48 && is_row_v<Event>);
 
 inline constexpr std::uint64_t cursor_kind_inbox = 1;
 inline constexpr std::uint64_t cursor_kind_outbox = 2;
+// Order journal only: (3, wall ns) -> LostOrders, written by the supervisor after a power loss
+// under interval when the order journal kept less than its peers applied (docs/durability.md).
+inline constexpr std::uint64_t cursor_kind_lost_orders = 3;
+struct LostOrders {
+  std::uint64_t first;    // the first order id the order journal lost and a peer holds a step for
+  std::uint64_t last;     // the highest order id a peer's journal names
+  std::int64_t found_ns;  // wall clock of the start that found it
+  std::uint64_t reserved;
+};
 inline constexpr std::string_view cursors_table_name = "cursors";
 inline constexpr std::string_view view_counters_table_name = "counters";
 inline constexpr std::string_view view_position_key = "view_position";

@@ -17,6 +17,7 @@
 #include "domains/point/point_domain.h"
 #include "domains/product/product_domain.h"
 #include "domains/user/user_domain.h"
+#include "engine/supervisor.h"
 
 namespace flashsaga::engine {
 namespace {
@@ -42,6 +43,21 @@ std::unique_ptr<DomainLogic> make_logic(ipc::Domain d, const Config& config, ipc
 int fail(ipc::Domain d, const std::string& why) {
   std::fprintf(stderr, "flashsaga %s: %s\n", std::string(ipc::domain_name(d)).c_str(), why.c_str());
   return 1;
+}
+
+// A start that failed because LMDB found an environment damaged (a power loss under nosync)
+// exits exit_damaged_journal: the supervisor then stops instead of restarting it forever.
+int fail_start(ipc::Domain d, const Config& config, const std::string& why) {
+  static const char* const damage[] = {"MDB_INVALID", "MDB_CORRUPTED", "MDB_PAGE_NOTFOUND"};
+  for (const char* word : damage) {
+    if (why.find(word) == std::string::npos) continue;
+    (void)fail(d, why + "; the journal is damaged and this domain will not start on it: restore " +
+                      (config.domain_dir(d) / "journal").string() +
+                      " from a copy, or reset it: flashsaga journal reset --data " + config.data_dir.string() +
+                      " --domain " + std::string(ipc::domain_name(d)) + " --yes");
+    return exit_damaged_journal;
+  }
+  return fail(d, why);
 }
 
 void catch_stop_signals() {
@@ -124,7 +140,7 @@ int run_domain(const Config& config, ipc::Domain domain) {
   catch_stop_signals();
 
   runtime::Runtime runtime(std::move(options), *deployment, *logic);
-  if (!runtime.start(&error)) return fail(domain, error);
+  if (!runtime.start(&error)) return fail_start(domain, config, error);
   status.state.store(static_cast<std::uint32_t>(ipc::DomainState::ready), std::memory_order_release);
 
   runtime.run(stop_requested);

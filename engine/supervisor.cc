@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "engine/base/clock.h"
@@ -17,7 +20,10 @@
 #include "domains/rows.h"
 #include "ipc/deployment.h"
 #include "ipc/segment.h"
+#include "engine/runtime/recovery.h"
+#include "engine/runtime/staged_journal.h"
 #include "journal/journal.h"
+#include "tools/check/probe.h"
 
 namespace flashsaga::engine {
 namespace {
@@ -38,6 +44,7 @@ struct Child {
   pid_t pid = 0;
   std::int64_t restart_at_ns = 0;  // monotonic; 0 = running or not scheduled
   std::uint32_t restarts = 0;
+  std::uint32_t failed_starts = 0;  // deaths in a row before the domain was ready
 };
 
 void say(const std::string& text) {
@@ -123,12 +130,120 @@ std::uint64_t count_pending_orders(const Config& config) {
 
 namespace {
 
+// Which domains have reached ready since their spawn (a death before that is a failed start).
+void note_ready(ipc::Deployment& d, const std::vector<Child>& children, std::vector<bool>& was_ready) {
+  for (std::size_t i = 0; i < children.size(); ++i)
+    if (children[i].domain != Domain::none && children[i].pid != 0 &&
+        d.status(children[i].domain).state.load(std::memory_order_acquire) ==
+            static_cast<std::uint32_t>(ipc::DomainState::ready))
+      was_ready[i] = true;
+}
+
 bool quiet(ipc::Deployment& d) {
   for (int e = 0; e < d.edge_count(); ++e)
     if (d.ring(d.edge_from(e), d.edge_to(e)).depth() != 0) return false;
   for (std::uint8_t i = 1; i <= domain_count; ++i)
     if (d.status(static_cast<Domain>(i)).outbox_backlog.load(std::memory_order_relaxed) != 0) return false;
   return true;
+}
+
+// After a domain's death: whether to stop restarting it (and the deployment), with the line
+// that says why; 0 to restart it as usual. `was_ready`: it had reached ready since its spawn.
+int refuse_restart(Child& c, int status, bool was_ready, const Config& config, std::string* why) {
+  if (c.domain == Domain::none) return 0;
+  // SIGKILL comes from outside (an operator, the OOM killer, a chaos test), not from a failed start.
+  const bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  c.failed_starts = was_ready || killed ? 0 : c.failed_starts + 1;
+  const bool damaged = WIFEXITED(status) && WEXITSTATUS(status) == exit_damaged_journal;
+  if (!damaged && c.failed_starts < start_failures_max) return 0;
+  const std::filesystem::path journal = config.domain_dir(c.domain) / "journal";
+  const tools::EnvProbe probe = tools::probe_environment(journal);
+  if (damaged || !probe.sound) {
+    *why = "the " + c.role + " domain cannot start: its journal " + journal.string() + " is damaged" +
+           (probe.problem.empty() ? "" : " (" + probe.problem + ")") +
+           ". Not restarting anything. Restore that directory from a copy, or start the domain over "
+           "empty, losing its data: flashsaga journal reset --data " +
+           config.data_dir.string() + " --domain " + c.role +
+           " --yes (docs/durability.md, \"Recovery after a power loss\")";
+    return exit_damaged_journal;
+  }
+  *why = "the " + c.role + " domain died " + std::to_string(c.failed_starts) +
+         " times in a row before it was ready (its journal reads whole); not restarting: see its "
+         "messages above";
+  return exit_start_loop;
+}
+
+// When the order journal lost messages its peers applied: the orders it lost that a peer still
+// names are marked (runtime::mark_lost_orders), so new orders are numbered above them and check
+// lists their steps.
+journal::Status mark_lost_orders_after(const std::array<journal::Env*, 7>& opened,
+                                       const std::vector<runtime::EdgeRepair>& repairs) {
+  journal::Env* order = opened[static_cast<std::size_t>(Domain::order)];
+  const bool order_behind = std::any_of(repairs.begin(), repairs.end(), [](const runtime::EdgeRepair& r) {
+    return r.from == Domain::order && r.skipped_ahead;
+  });
+  if (order == nullptr || !order_behind) return {};
+  std::uint64_t order_max = 0, peers_max = 0;
+  if (journal::Status s = runtime::highest_order_id(*order, order_max); !s.ok()) return s;
+  for (Domain peer : {Domain::product, Domain::coupon, Domain::point, Domain::payment}) {
+    std::uint64_t m = 0;
+    journal::Env* env = opened[static_cast<std::size_t>(peer)];
+    if (env == nullptr) continue;
+    if (journal::Status s = runtime::highest_order_id(*env, m); !s.ok()) return s;
+    peers_max = std::max(peers_max, m);
+  }
+  if (peers_max <= order_max) return {};
+  say("after a power loss the order journal ends at order " + std::to_string(order_max) +
+      " while other domains hold steps for orders up to " + std::to_string(peers_max) +
+      ": new orders are numbered from " + std::to_string(peers_max + 1) +
+      "; `flashsaga check` lists those steps (LOST lines, exit 3) for an operator to settle");
+  return runtime::mark_lost_orders(*order, order_max + 1, peers_max);
+}
+
+// Under interval, before any domain starts: every staging log is moved into its journal, then
+// the saga edges whose two ends' journals disagree (a power loss kept different prefixes) are
+// repaired (runtime::repair_edges: skip ahead, or re-send). Nothing to do after a clean stop or
+// a process crash; a journal that does not open is left to its domain, which says why.
+void settle_interval_journals(const Config& config) {
+  if (config.durability != journal::Durability::interval) return;
+  std::array<std::unique_ptr<journal::Env>, 7> envs;
+  std::array<journal::Env*, 7> opened{};
+  for (std::uint8_t i = 1; i <= domain_count; ++i) {
+    const journal::Options o = config.journal_options(static_cast<Domain>(i));
+    std::error_code ec;
+    if (!std::filesystem::exists(o.dir / "data.mdb", ec)) continue;  // a new deployment
+    journal::Status s = journal::Env::open(o, envs[i]);
+    std::unique_ptr<runtime::StagedJournal> staged;
+    if (s.ok())
+      s = runtime::StagedJournal::open(*envs[i], o.dir.parent_path() / "staging-a.log",
+                                       o.dir.parent_path() / "staging-b.log",
+                                       config.fsync_interval_ms * 1'000'000, [](const std::string& l) { say(l); },
+                                       staged);
+    if (s.ok()) s = staged->stop();
+    if (!s.ok()) {
+      say("cannot settle the " + std::string(ipc::domain_name(static_cast<Domain>(i))) + " journal before the start: " +
+          s.message() + " (its domain will say more)");
+      return;
+    }
+    opened[i] = envs[i].get();
+  }
+  std::vector<runtime::EdgeRepair> repairs;
+  if (journal::Status s = runtime::repair_edges(opened, config.geometry.ports, repairs); !s.ok()) {
+    say("cannot repair the saga edges: " + s.message());
+    return;
+  }
+  if (journal::Status s = mark_lost_orders_after(opened, repairs); !s.ok())
+    say("cannot look for lost orders: " + s.message());
+  for (const runtime::EdgeRepair& r : repairs)
+    say(std::string("after a power loss, edge ") + std::string(ipc::domain_name(r.from)) + "->" +
+        std::string(ipc::domain_name(r.to)) + ": " +
+        (r.skipped_ahead ? "the " + std::string(ipc::domain_name(r.to)) + " domain applied up to " +
+                               std::to_string(r.consumer_applied) + ", the producer's journal ends at " +
+                               std::to_string(r.producer_last) + ": new messages continue after " +
+                               std::to_string(r.consumer_applied)
+                         : "the " + std::string(ipc::domain_name(r.to)) + " domain lost messages " +
+                               std::to_string(r.consumer_applied + 1) + ".." + std::to_string(r.producer_acked) +
+                               " it had applied: re-sent from journal batch " + std::to_string(r.resend_from)));
 }
 
 }  // namespace
@@ -147,13 +262,13 @@ class Supervision {
   void start_children();   // the six domains (and the gateway)
   void watch();            // until a stop has drained (or timed out)
   void stop_children();    // SIGTERM, then SIGKILL after child_stop_timeout_ns
-  void close();            // the segment goes
+  int close();             // the segment goes; the exit code of `flashsaga run`
 
  private:
   int wait_for_signal();
   void begin_stop(std::int64_t now);
   void reap(std::int64_t now);
-  void on_exit(Child& c, pid_t pid, int status, std::int64_t now);
+  void on_exit(Child& c, std::size_t index, pid_t pid, int status, std::int64_t now);
   void restart_due(std::int64_t now);
   void announce_ready(std::int64_t now);
   bool drained(std::int64_t now);
@@ -168,6 +283,8 @@ class Supervision {
   bool stopping_ = false;
   std::int64_t drain_deadline_ns_ = 0;
   int quiet_rounds_ = 0;
+  int refused_ = 0;              // exit_damaged_journal / exit_start_loop: a domain cannot start
+  std::vector<bool> was_ready_;  // per child: ready since its last start
 };
 
 bool Supervision::open() {
@@ -184,6 +301,7 @@ bool Supervision::open() {
     return false;
   }
   if (!note.empty()) say(note);
+  settle_interval_journals(config_);
   deployment_->control().supervisor_pid.store(static_cast<std::uint32_t>(::getpid()),
                                                std::memory_order_release);
   sigemptyset(&watched_);
@@ -199,6 +317,7 @@ void Supervision::start_children() {
     children_.push_back({std::string(ipc::domain_name(static_cast<Domain>(i))), static_cast<Domain>(i)});
   if (options_.gateway) children_.push_back({"gateway", Domain::none});
   for (Child& c : children_) c.pid = spawn(c, config_, options_);
+  was_ready_.assign(children_.size(), false);
   say("started " + std::to_string(children_.size()) + " processes for " + config_.data_dir.string());
   started_ns_ = mono_now_ns();
 }
@@ -230,18 +349,26 @@ void Supervision::reap(std::int64_t now) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
-    for (Child& c : children_) {
-      if (c.pid != pid) continue;
-      c.pid = 0;
-      if (!stopping_) on_exit(c, pid, status, now);
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (children_[i].pid != pid) continue;
+      children_[i].pid = 0;
+      if (!stopping_) on_exit(children_[i], i, pid, status, now);
       break;
     }
   }
 }
 
-// A child died while the deployment runs: mark it down and schedule its restart.
-void Supervision::on_exit(Child& c, pid_t pid, int status, std::int64_t now) {
+// A child died while the deployment runs: mark it down and schedule its restart, unless it
+// cannot start (a damaged journal, a start loop): then everything stops, saying why.
+void Supervision::on_exit(Child& c, std::size_t index, pid_t pid, int status, std::int64_t now) {
   ipc::Deployment& d = *deployment_;
+  std::string why;
+  if ((refused_ = refuse_restart(c, status, was_ready_[index], config_, &why)) != 0) {
+    say(c.role + " (pid " + std::to_string(pid) + ") " + describe_exit(status) + "; " + why);
+    stopping_ = true;
+    return;
+  }
+  was_ready_[index] = false;
   ++c.restarts;
   say(c.role + " (pid " + std::to_string(pid) + ") " + describe_exit(status) + "; restarting");
   if (c.domain != Domain::none) {
@@ -294,6 +421,8 @@ void Supervision::watch() {
     const bool asked = sig == SIGTERM || sig == SIGINT || stop_flag.load(std::memory_order_acquire);
     if (asked && !stopping_) begin_stop(now);
     reap(now);
+    if (refused_ != 0) return;
+    note_ready(*deployment_, children_, was_ready_);
     if (!stopping_) {
       restart_due(now);
       announce_ready(now);
@@ -325,10 +454,12 @@ void Supervision::stop_children() {
   }
 }
 
-void Supervision::close() {
+int Supervision::close() {
   deployment_.reset();
   ipc::Segment::remove(config_.data_dir);
-  say("stopped");
+  say(refused_ != 0 ? "stopped: a domain cannot start (exit " + std::to_string(refused_) + ")"
+                    : "stopped");
+  return refused_;
 }
 
 }  // namespace
@@ -339,8 +470,7 @@ int run_supervisor(const Config& config, const SupervisorOptions& options) {
   s.start_children();
   s.watch();
   s.stop_children();
-  s.close();
-  return 0;
+  return s.close();
 }
 
 }  // namespace flashsaga::engine

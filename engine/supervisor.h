@@ -13,6 +13,13 @@
 // given up to drain_timeout_ms to reach a terminal state (those that do not stay PENDING in the
 // journal and finish, or time out, after the next start), every child is stopped (each drains
 // its rings and flushes its journal), the segment is removed, exit 0.
+//
+// A domain that cannot start is not restarted forever. It exits with exit_damaged_journal when
+// one of its environments is damaged (LMDB's MDB_INVALID / MDB_CORRUPTED / MDB_PAGE_NOTFOUND:
+// a power loss under nosync); a domain that dies before it is ready (not by SIGKILL) start_failures_max
+// times in a row has its journal probed. Either way the supervisor stops every process and exits
+// exit_damaged_journal with a line naming the damaged journal and the command that resets it
+// (`flashsaga journal reset`), or exit_start_loop when no damage was found.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +30,10 @@
 #include "engine/config.h"
 
 namespace flashsaga::engine {
+
+inline constexpr int exit_damaged_journal = 3;  // `flashsaga run` / a domain: a damaged environment
+inline constexpr int exit_start_loop = 4;       // `flashsaga run`: a domain keeps failing to start
+inline constexpr std::uint32_t start_failures_max = 8;
 
 struct SupervisorOptions {
   std::filesystem::path executable;   // the flashsaga binary (children are started from it)

@@ -1,8 +1,12 @@
 #include "tools/commands.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <iostream>
 
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +19,7 @@
 #include "bench/http_client.h"
 #include "tools/demo.h"
 #include "tools/inspector/inspector.h"
+#include "tools/check/check.h"
 #include "tools/status.h"
 
 namespace flashsaga::tools {
@@ -131,6 +136,84 @@ void add_demo_command(CLI::App& app, const std::filesystem::path& executable) {
   cmd->callback([options] { std::exit(run_demo(*options)); });
 }
 
+// Whether the domain's process holds its lock (it is running); "" when not.
+std::string domain_running(const engine::Config& config, ipc::Domain d) {
+  const std::string lock = (config.domain_dir(d) / "domain.lock").string();
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return {};
+  const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+  ::close(fd);
+  return held ? "the " + std::string(ipc::domain_name(d)) + " domain is running (" + lock +
+                    " is locked): stop the deployment first"
+              : std::string{};
+}
+
+// `flashsaga journal reset`: the named domains start over empty at the next `flashsaga run`.
+// Their journal, view and staging logs are moved aside (to <name>.reset-<unix seconds>), not
+// deleted. Exit 0 done, 1 refused (running, no --yes, unknown domain).
+int reset_journals(const engine::Config& config, const std::string& which, bool yes) {
+  std::vector<ipc::Domain> domains;
+  if (which == "all")
+    domains.assign(journal_domains.begin(), journal_domains.end());
+  else if (const ipc::Domain d = parse_domain_name(which); d != ipc::Domain::none)
+    domains.push_back(d);
+  if (domains.empty()) {
+    std::cerr << "flashsaga journal reset: unknown domain '" << which << "' (user, point, product, coupon, "
+              << "payment, order or all)\n";
+    return 1;
+  }
+  for (ipc::Domain d : domains)
+    if (const std::string why = domain_running(config, d); !why.empty()) {
+      std::cerr << "flashsaga journal reset: " << why << '\n';
+      return 1;
+    }
+  const std::string suffix = ".reset-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                            std::chrono::system_clock::now().time_since_epoch())
+                                                            .count());
+  for (ipc::Domain d : domains) {
+    for (const char* name : {"journal", "view", "view.untrusted", "view.lifetime", "staging-a.log", "staging-b.log"}) {
+      const std::filesystem::path from = config.domain_dir(d) / name;
+      std::error_code ec;
+      if (!std::filesystem::exists(from, ec)) continue;
+      if (!yes) {
+        std::cout << "would move aside " << from.string() << '\n';
+        continue;
+      }
+      std::filesystem::rename(from, from.string() + suffix, ec);
+      if (ec) {
+        std::cerr << "flashsaga journal reset: cannot move " << from.string() << " aside: " << ec.message() << '\n';
+        return 1;
+      }
+      std::cout << "moved " << from.string() << " to " << from.string() << suffix << '\n';
+    }
+  }
+  if (!yes) {
+    std::cout << "nothing done: add --yes to reset (the domain's data is lost to the deployment)\n";
+    return 1;
+  }
+  std::cout << (which == "all" ? "the deployment starts over empty at the next `flashsaga run`\n"
+                               : "the domain starts empty at the next `flashsaga run`; the other domains still "
+                                 "hold what it did: `flashsaga check` names it after the start\n");
+  return 0;
+}
+
+void add_journal_reset(CLI::App& app, const std::function<engine::Config()>& config) {
+  CLI::App* journal = app.get_subcommand("journal");
+  auto which = std::make_shared<std::string>();
+  auto yes = std::make_shared<bool>(false);
+  CLI::App* cmd = journal->add_subcommand(
+      "reset", "start a domain (or all) over empty: its journal, view and staging logs are moved aside");
+  cmd->add_option("--domain", *which, "user, point, product, coupon, payment, order or all")->required();
+  cmd->add_flag("--yes", *yes, "do it (without: print what would be moved)");
+  cmd->footer(
+      "For a journal LMDB cannot open after a power loss under nosync (the supervisor names it and\n"
+      "exits 3). The deployment must be stopped. Exit status: 0 reset, 1 refused.\n\n"
+      "Examples:\n"
+      "  flashsaga journal reset --data ./data --domain order          # what would be moved\n"
+      "  flashsaga journal reset --data ./data --domain all --yes      # start over empty");
+  cmd->callback([config, which, yes] { std::exit(reset_journals(config(), *which, *yes)); });
+}
+
 }  // namespace
 
 void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
@@ -140,6 +223,7 @@ void add_commands(CLI::App& app, const std::function<engine::Config()>& config,
   add_status_command(app, config);
   add_check_command(app, config);
   add_inspector_commands(app, config);
+  add_journal_reset(app, config);
 }
 
 int run_bench_peers(const std::filesystem::path& executable, const std::vector<std::string>& args) {

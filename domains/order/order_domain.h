@@ -23,6 +23,8 @@
 //   pending orders' deadlines (a FIFO: deadlines are created in time order).
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <deque>
 #include <utility>
@@ -44,6 +46,7 @@ class OrderDomain final : public DomainLogic {
     return {ipc::Domain::user, ipc::Domain::coupon, ipc::Domain::product};
   }
   journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
+  void id_floor(std::uint64_t floor) override { next_order_id_ = std::max(next_order_id_, floor); }
   void apply(Batch& batch, const ipc::Message& in) override;
   std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t now_ns) const noexcept override;

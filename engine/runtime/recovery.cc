@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "engine/base/assert.h"
+#include "engine/base/clock.h"
+#include "ipc/deployment.h"
 #include "journal/batch.h"
 
 namespace flashsaga::runtime {
@@ -145,6 +147,140 @@ journal::Status find_resends(journal::Env& journal, Transport& transport, Recove
   return s.ok() ? inner : s;
 }
 
+constexpr int saga_edges = 7;  // ipc/deployment.h: the saga edges come first
+
+template <typename T>
+journal::Status read_cursor(journal::Env& env, std::uint64_t kind, int edge, T& out, bool* found) {
+  out = T{};
+  journal::ReadTxn txn;
+  journal::Status s = env.begin_read(txn);
+  if (!s.ok()) return s;
+  s = txn.get_as(env.table(domains::cursors_table_name),
+                 journal::key_u64_u64(kind, static_cast<std::uint64_t>(edge)), out);
+  *found = s.ok();
+  return s.code() == journal::ErrorCode::not_found ? journal::Status{} : s;
+}
+
+// The journal batch holding the first message on `edge` after `applied` (0: none).
+journal::Status first_batch_after(journal::Env& env, int edge, std::uint64_t applied, std::uint64_t& out) {
+  out = 0;
+  journal::ReadTxn txn;
+  journal::Status s = env.begin_read(txn);
+  if (!s.ok()) return s;
+  journal::Status inner;
+  s = txn.batches(1, SIZE_MAX, [&](const journal::BatchView& b) {
+    inner = journal::for_each_entry(b, journal::Section::outbox, [&](const journal::Entry& e) {
+      if (out != 0 || e.tag != static_cast<std::uint16_t>(edge) || e.value_size != message_size_bytes) return;
+      ipc::Message m{};
+      e.copy_value(reinterpret_cast<std::byte*>(&m));
+      if (m.header.sequence > applied) out = b.first_sequence;
+    });
+    return inner.ok() && out == 0;
+  });
+  return s.ok() ? inner : s;
+}
+
+journal::Status repair_one_edge(journal::Env& producer, journal::Env& consumer, EdgeRepair& r) {
+  OutboxCursor out{};
+  InboxEntry in{};
+  bool have_out = false, have_in = false;
+  journal::Status s = read_cursor(producer, domains::cursor_kind_outbox, r.edge, out, &have_out);
+  if (s.ok()) s = read_cursor(consumer, domains::cursor_kind_inbox, r.edge, in, &have_in);
+  if (!s.ok()) return s;
+  r.producer_last = out.last_sequence;
+  r.producer_acked = out.acked;
+  r.consumer_applied = in.last_sequence;
+  if (in.last_sequence > out.last_sequence) {
+    r.skipped_ahead = true;
+    out.last_sequence = in.last_sequence;
+    out.acked = in.last_sequence;
+    out.resend_from = 0;
+  } else if (in.last_sequence < out.acked) {
+    if (s = first_batch_after(producer, r.edge, in.last_sequence, r.resend_from); !s.ok()) return s;
+    out.acked = in.last_sequence;
+    if (r.resend_from != 0) out.resend_from = r.resend_from;
+  } else {
+    return {};
+  }
+  journal::WriteTxn txn;
+  if (s = producer.begin_write(txn); !s.ok()) return s;
+  s = txn.put_as(producer.table(domains::cursors_table_name),
+                 journal::key_u64_u64(domains::cursor_kind_outbox, static_cast<std::uint64_t>(r.edge)), out);
+  return s.ok() ? txn.commit() : s;
+}
+
+}  // namespace
+
+journal::Status repair_edges(const std::array<journal::Env*, 7>& journals, std::uint32_t ports,
+                             std::vector<EdgeRepair>& out) {
+  out.clear();
+  for (int e = 0; e < saga_edges; ++e) {
+    EdgeRepair r;
+    r.edge = e;
+    r.from = ipc::edge_from(e, ports).domain;
+    r.to = ipc::edge_to(e, ports).domain;
+    journal::Env* p = journals[static_cast<std::size_t>(r.from)];
+    journal::Env* c = journals[static_cast<std::size_t>(r.to)];
+    if (p == nullptr || c == nullptr) continue;
+    if (journal::Status s = repair_one_edge(*p, *c, r); !s.ok()) return s;
+    if (r.skipped_ahead || r.resend_from != 0 || r.consumer_applied < r.producer_acked) out.push_back(r);
+  }
+  return {};
+}
+
+journal::Status highest_order_id(journal::Env& journal, std::uint64_t& out) {
+  out = 0;
+  journal::ReadTxn txn;
+  journal::Status s = journal.begin_read(txn);
+  if (!s.ok()) return s;
+  journal::Status inner;
+  s = txn.batches(1, SIZE_MAX, [&](const journal::BatchView& b) {
+    bool stopped = false;
+    inner = journal::for_each_record(b, 0, [&](const journal::RecordView& r) {
+      out = std::max(out, r.header.order_id);
+      if (r.header.type == static_cast<std::uint16_t>(domains::RecordType::stock_reserved) &&
+          r.payload.size() == sizeof(domains::Event)) {
+        domains::Event e{};
+        std::memcpy(&e, r.payload.data(), sizeof e);
+        out = std::max(out, e.other);  // a bulk count: every order up to e.other
+      }
+      return true;
+    }, &stopped);
+    return inner.ok();
+  });
+  return s.ok() ? inner : s;
+}
+
+journal::Status mark_lost_orders(journal::Env& order_journal, std::uint64_t first, std::uint64_t last) {
+  const domains::LostOrders mark{first, last, wall_now_ns(), 0};
+  journal::WriteTxn txn;
+  journal::Status s = order_journal.begin_write(txn);
+  if (!s.ok()) return s;
+  s = txn.put_as(order_journal.table(domains::cursors_table_name),
+                 journal::key_u64_u64(domains::cursor_kind_lost_orders, static_cast<std::uint64_t>(mark.found_ns)), mark);
+  return s.ok() ? txn.commit() : s;
+}
+
+namespace {
+
+// The highest order id of every lost-orders mark in this journal (0: none).
+journal::Status read_id_floor(journal::Env& journal, std::uint64_t& out) {
+  out = 0;
+  journal::ReadTxn txn;
+  journal::Status s = journal.begin_read(txn);
+  if (!s.ok()) return s;
+  const auto from = journal::key_u64_u64(domains::cursor_kind_lost_orders, 0);
+  journal::Status inner;
+  s = txn.scan(journal.table(domains::cursors_table_name), from, SIZE_MAX, [&](journal::Bytes k, journal::Bytes v) {
+    if (k.size() != 16 || journal::u64_from_key(k) != domains::cursor_kind_lost_orders) return false;
+    domains::LostOrders mark{};
+    if (v.size() == sizeof mark) std::memcpy(&mark, v.data(), sizeof mark);
+    out = std::max(out, mark.last);
+    return true;
+  });
+  return s.ok() ? inner : s;
+}
+
 }  // namespace
 
 journal::Status recover(journal::Env& journal, journal::Env& view, const ViewTables& tables,
@@ -159,6 +295,8 @@ journal::Status recover(journal::Env& journal, journal::Env& view, const ViewTab
     if (s = read_position(txn, tables, position); !s.ok()) return s;
     if (s = logic.load(view, txn); !s.ok()) return s;
   }
+  if (s = read_id_floor(journal, out.id_floor); !s.ok()) return s;
+  if (out.id_floor != 0) logic.id_floor(out.id_floor);
   if (s = read_cursors(journal, transport, out); !s.ok()) return s;
   if (s = find_resends(journal, transport, out); !s.ok()) return s;
   out.agent.next_record_sequence = journal.next_sequence();

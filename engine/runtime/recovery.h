@@ -22,8 +22,10 @@
 //   half-applied that a later start could not redo (view transactions commit whole).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "domains/logic.h"
 #include "engine/runtime/agent.h"
@@ -38,10 +40,42 @@ struct Recovered {
   CommitterStart committer;
   std::uint64_t view_batches_replayed = 0;
   bool view_rebuilt = false;
+  std::uint64_t id_floor = 0;  // the highest lost order id marked (mark_lost_orders), 0: none
 };
 
 // Batches applied to the view per transaction while catching up.
 inline constexpr std::size_t recovery_view_batches_per_txn = 256;
+
+// --- After a power loss under `interval` --------------------------------------------------
+// Each domain's journal keeps its own synced prefix, so on a saga edge (producer P -> consumer
+// C) the two ends may disagree:
+//   - C applied more of the edge than P's journal still holds (P lost messages C had applied):
+//     P's outbox cursor skips ahead to what C applied, so P's next message gets a sequence C has
+//     not seen (without it, C's (edge, sequence) dedupe would drop P's next messages as
+//     duplicates);
+//   - C applied less than P's journal says C acknowledged (C lost messages it had applied):
+//     P's acknowledged mark comes back down to C's and P re-sends from the first message after
+//     it (re-drive: C's gates apply what they lost, and drop by sequence what they kept).
+// repair_edges does both for the seven saga edges, in one synced transaction per producer
+// that changes. `journals` is indexed by ipc::Domain (null: not open, its edges are skipped).
+struct EdgeRepair {
+  int edge = -1;
+  ipc::Domain from = ipc::Domain::none, to = ipc::Domain::none;
+  std::uint64_t producer_last = 0, producer_acked = 0, consumer_applied = 0;
+  bool skipped_ahead = false;       // consumer_applied > producer_last
+  std::uint64_t resend_from = 0;    // != 0: re-sends from this journal batch
+};
+
+journal::Status repair_edges(const std::array<journal::Env*, 7>& journals, std::uint32_t ports,
+                             std::vector<EdgeRepair>& out);
+
+// The highest order id any record of the journal names (a bulk stock count: the last order it
+// counts). A full scan: only after a power loss that an edge repair showed.
+journal::Status highest_order_id(journal::Env& journal, std::uint64_t& out);
+// Journals (synced) that orders [first, last] were lost by the order journal while other
+// domains hold steps for them: the order domain numbers new orders above `last` (recover()
+// raises its id floor) and `flashsaga check` reports their steps for an operator to decide.
+journal::Status mark_lost_orders(journal::Env& order_journal, std::uint64_t first, std::uint64_t last);
 
 journal::Status recover(journal::Env& journal, journal::Env& view, const ViewTables& tables,
                         domains::DomainLogic& logic, Transport& transport, Recovered& out);

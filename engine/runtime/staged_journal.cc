@@ -81,10 +81,20 @@ journal::Status StagedJournal::open(journal::Env& journal, const std::filesystem
       if (journal::Status s = commit_staged(journal, *j->logs_[i]); !s.ok()) return s;
     }
   }
-  for (const auto& l : j->logs_)
-    if (l->size_bytes() != 0)
-      return journal::Status(journal::ErrorCode::corrupt, 0,
-                             "staging log " + l->path().string() + " does not continue the journal");
+  // A log that still does not continue the journal follows batches a power loss took (the
+  // older log's pages were lost, some of this one's kept): nothing in it can be applied in
+  // order. It is kept aside for inspection and emptied; its batches were younger than the lost
+  // ones, so this stays within what the mode may lose.
+  for (const auto& l : j->logs_) {
+    if (l->size_bytes() == 0) continue;
+    const std::filesystem::path aside = l->path().string() + ".unreachable";
+    std::error_code ec;
+    std::filesystem::copy_file(l->path(), aside, std::filesystem::copy_options::overwrite_existing, ec);
+    j->log_("staging log " + l->path().string() + " does not continue the journal (a power loss took what it "
+            "follows): set aside as " + aside.string() + (ec ? " (copy failed: " + ec.message() + ")" : "") +
+            " and emptied");
+    if (journal::Status s = l->reset(); !s.ok()) return s;
+  }
   j->syncer_ = std::thread([p = j.get()] { p->syncer_loop(); });
   out = std::move(j);
   return {};

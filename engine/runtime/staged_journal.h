@@ -49,7 +49,8 @@ class StagedJournal {
  public:
   using Logger = std::function<void(const std::string&)>;
   // Opens the two logs at `paths`, replays what a previous run left (oldest first) and starts
-  // the syncer. Returns ok or the replay's error.
+  // the syncer. A log that cannot continue the journal (a power loss took the batches before
+  // it) is copied to <log>.unreachable, logged and emptied. Returns ok or the replay's error.
   static journal::Status open(journal::Env& journal, const std::filesystem::path& path_a,
                               const std::filesystem::path& path_b, std::int64_t interval_ns, Logger log,
                               std::unique_ptr<StagedJournal>& out);

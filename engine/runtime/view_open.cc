@@ -1,6 +1,11 @@
 #include "engine/runtime/view_open.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string_view>
@@ -50,6 +55,25 @@ bool trusted(journal::Env& view, std::int64_t segment_id, std::uint64_t boot, st
   return false;
 }
 
+// The lifetime is also kept in a small file beside the view (<dir>.lifetime, written and synced
+// with it), read before LMDB opens the view: a view whose lifetime is over is set aside
+// without ever being opened, since reading a torn view can make LMDB assert and abort.
+std::filesystem::path sidecar(const journal::Options& options) { return options.dir.string() + ".lifetime"; }
+
+bool read_sidecar(const journal::Options& options, ViewLifetime& out) {
+  std::ifstream in(sidecar(options), std::ios::binary);
+  return static_cast<bool>(in.read(reinterpret_cast<char*>(&out), sizeof out)) && in.gcount() == sizeof out;
+}
+
+journal::Status write_sidecar(const journal::Options& options, const ViewLifetime& lt) {
+  const std::string path = sidecar(options).string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && ::write(fd, &lt, sizeof lt) == static_cast<ssize_t>(sizeof lt) && ::fdatasync(fd) == 0;
+  if (fd >= 0) ok = ::close(fd) == 0 && ok;
+  if (!ok) return journal::Status(journal::ErrorCode::io, errno, "cannot write " + path + ": " + std::strerror(errno));
+  return {};
+}
+
 journal::Status set_aside(const journal::Options& options) {
   std::error_code ec;
   const std::filesystem::path aside = options.dir.string() + ".untrusted";
@@ -77,7 +101,14 @@ journal::Status open_view(const journal::Options& options, std::int64_t segment_
                           bool* rebuilt, std::string* why) {
   *rebuilt = false;
   const std::uint64_t boot = current_boot_id();
-  journal::Status s = journal::Env::open(options, out);
+  ViewLifetime known{};
+  journal::Status s;
+  if (read_sidecar(options, known) && known.clean != 1 && (known.segment_id != segment_id || known.boot_id != boot)) {
+    *why = "its lifetime (" + sidecar(options).string() + ") is over and it was not closed cleanly";
+    s = journal::Status(journal::ErrorCode::corrupt, 0, *why);  // set aside unopened
+  } else {
+    s = journal::Env::open(options, out);
+  }
   if (s.ok() && !trusted(*out, segment_id, boot, why)) s = journal::Status(journal::ErrorCode::corrupt, 0, *why);
   if (!s.ok()) {
     if (s.code() != journal::ErrorCode::corrupt && s.code() != journal::ErrorCode::version_mismatch) return s;
@@ -87,11 +118,15 @@ journal::Status open_view(const journal::Options& options, std::int64_t segment_
     if (s = journal::Env::open(options, out); !s.ok()) return s;
     *rebuilt = true;
   }
-  return write_lifetime(*out, ViewLifetime{segment_id, boot, 0, {}});
+  const ViewLifetime now{segment_id, boot, 0, {}};
+  if (journal::Status w = write_lifetime(*out, now); !w.ok()) return w;
+  return write_sidecar(options, now);
 }
 
 journal::Status close_view_clean(journal::Env& view, std::int64_t segment_id) {
-  return write_lifetime(view, ViewLifetime{segment_id, current_boot_id(), 1, {}});
+  const ViewLifetime clean{segment_id, current_boot_id(), 1, {}};
+  if (journal::Status s = write_lifetime(view, clean); !s.ok()) return s;
+  return write_sidecar(view.options(), clean);
 }
 
 }  // namespace flashsaga::runtime

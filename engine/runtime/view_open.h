@@ -5,7 +5,9 @@
 // file may be missing writes the page cache held, which only a power loss (or a lost file
 // system) does. The view records, in its counters table, the lifetime it was last written in:
 //   "view_lifetime" -> {segment id, boot id hash, clean}
-// where the segment id is the deployment's shared-memory segment (gone after a power loss,
+// (and in the file <view dir>.lifetime, synced, read before LMDB opens the view: a view whose
+// lifetime is over is set aside without being opened, as reading a torn view can make LMDB
+// abort) where the segment id is the deployment's shared-memory segment (gone after a power loss,
 // like the page cache) and clean = 1 is written and synced at a graceful stop. At start-up the
 // view is trusted when it opens and either its lifetime is the current one (same segment, same
 // boot: only processes died, the page cache is intact) or it was closed cleanly. Otherwise —

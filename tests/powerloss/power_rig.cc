@@ -166,6 +166,7 @@ bool PowerRig::start(std::string* error) {
 bool PowerRig::start_deployment(std::string* error) {
   std::error_code ec;
   log_offset_ = fs::exists(log_path_) ? fs::file_size(log_path_, ec) : 0;
+  supervisor_exit_ = -1;
   supervisor_ = ::fork();
   if (supervisor_ == 0) {
     ::setpgid(0, 0);  // one process group: the cut kills it at once
@@ -393,6 +394,7 @@ bool PowerRig::supervisor_alive() {
   int status = 0;
   if (::waitpid(supervisor_, &status, WNOHANG) == supervisor_) {
     supervisor_ = 0;
+    supervisor_exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return false;
   }
   return true;

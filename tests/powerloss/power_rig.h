@@ -154,6 +154,14 @@ class PowerRig {
   // The supervisor's (and its children's) output since the last (re)start.
   std::string supervisor_log_since_start() const;
   bool supervisor_alive();
+  // The exit code of the last supervisor that exited by itself (-1: none, or killed).
+  int supervisor_exit_code() const { return supervisor_exit_; }
+  // Starts `flashsaga run` again on the mounted disk (after the supervisor exited), waits until
+  // ready. False with the reason.
+  bool restart_deployment(std::string* error) {
+    client_.reset();
+    return start_deployment(error);
+  }
   void stop();  // graceful (SIGTERM, bounded), then SIGKILL whatever is left
 
  private:
@@ -174,6 +182,7 @@ class PowerRig {
   std::unique_ptr<World> world_;
   engine::Config config_;
   pid_t supervisor_ = 0;
+  int supervisor_exit_ = -1;
   int cuts_ = 0;
 };
 

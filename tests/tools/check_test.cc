@@ -181,6 +181,51 @@ TEST_F(CheckTest, ChargeWithoutAnOrderIsInvariantFour) {
   EXPECT_NE(printed.find("see: flashsaga trace 99"), std::string::npos) << printed;
 }
 
+// After a power loss under interval the supervisor marks the orders the order journal lost
+// while a peer kept their steps (domains::LostOrders): such a charge is a LOST finding for an
+// operator (exit 3), not a violation. The same charge without the mark stays invariant 4.
+TEST_F(CheckTest, AChargeForAnOrderThePowerLossTookFromTheOrderJournalIsLostNotAViolation) {
+  {
+    Fixture f(dir.path());
+    testing::build_sale(f);
+    domains::OrderRow& ghost = f.order_row(99);  // placed, charged, then lost by the order journal
+    ghost.user_id = 1;
+    ghost.paid = 700;
+    f.charge(99);
+    last_ns = f.now_ns;
+  }
+  {
+    journal::Options o;
+    o.domain = "order";
+    o.dir = dir.path() / "order" / "journal";
+    o.tables = domains::journal_tables();
+    o.map_size_bytes = std::size_t{64} << 20;
+    std::unique_ptr<journal::Env> env;
+    ASSERT_TRUE(journal::Env::open(o, env).ok());
+    journal::WriteTxn txn;
+    ASSERT_TRUE(env->begin_write(txn).ok());
+    const domains::LostOrders mark{90, 99, 1, 0};
+    ASSERT_TRUE(txn.put_as(env->table(domains::cursors_table_name),
+                           journal::key_u64_u64(domains::cursor_kind_lost_orders, 1), mark)
+                    .ok());
+    ASSERT_TRUE(txn.commit().ok());
+  }
+  const CheckReport r = check();
+  EXPECT_FALSE(has(r, 4, 99, "which the order journal does not have")) << list(r);
+  ASSERT_EQ(r.lost_ranges.size(), 1u);
+  EXPECT_EQ(r.lost_ranges[0].first, 90u);
+  EXPECT_EQ(r.lost_ranges[0].last, 99u);
+  const auto lost = std::find_if(r.lost.begin(), r.lost.end(), [](const Violation& v) {
+    return v.order_id == 99 && v.domain == "payment" &&
+           v.what.find("a charge of 700") != std::string::npos;
+  });
+  EXPECT_NE(lost, r.lost.end()) << list(r);
+  std::ostringstream text;
+  print_check(r, text);
+  EXPECT_NE(text.str().find("LOST order 99 payment"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("LOST ORDERS: 0 violations"), std::string::npos) << text.str();
+}
+
 TEST_F(CheckTest, PointsBalanceThatDoesNotAddUpIsInvariantThree) {
   {
     Fixture f(dir.path());

@@ -147,8 +147,24 @@ struct InvalidMessage {
   std::uint8_t error = 0;  // ipc::MessageError
 };
 
+// Orders [first, last] the order journal lost in a power loss under interval while other domains
+// kept steps for them (marked by the supervisor at the next start: domains::LostOrders).
+struct LostRange {
+  std::uint64_t first = 0, last = 0;
+};
+inline constexpr std::size_t lost_ranges_max = 10'000;
+
+// Exit status of `flashsaga check` when the only findings are lost orders (`lost`): nothing the
+// engine did is wrong, but an operator must settle each listed step (docs/durability.md).
+inline constexpr int check_exit_lost_orders = 3;
+
 struct CheckReport {
   std::vector<Violation> violations;
+  // Findings about orders inside a LostRange: a stock reservation, coupon use, points deduction
+  // or charge whose order the order journal lost. Not violations; each names the order, the
+  // domain holding the step and its journal position.
+  std::vector<Violation> lost;
+  std::vector<LostRange> lost_ranges;
   std::vector<InvalidMessage> invalid_messages;
   std::uint64_t orders = 0, completed = 0, cancelled = 0, pending = 0;
   std::uint64_t rejected = 0;         // order_rejected records (refused orders are not rows)

@@ -98,6 +98,27 @@ void print_violations(const CheckReport& r, std::ostream& out) {
   }
 }
 
+// What the order journal lost and the steps other domains still hold for those orders.
+void print_lost(const CheckReport& r, std::ostream& out) {
+  if (r.lost_ranges.empty()) return;
+  for (const LostRange& range : r.lost_ranges)
+    out << fmt::format("  lost       orders {}..{}: the order journal lost them in a power loss; new "
+                       "orders are numbered above them\n",
+                       range.first, range.last);
+  std::size_t printed = 0;
+  for (const Violation& v : r.lost) {
+    if (printed++ == violations_print_max) {
+      out << fmt::format("... and {} more lost-order steps\n", r.lost.size() - violations_print_max);
+      break;
+    }
+    out << fmt::format("LOST order {} {} journal seq {}: {}\n", v.order_id, v.domain,
+                       v.journal_sequence, v.what);
+  }
+  if (!r.lost.empty())
+    out << "  settle each LOST step by hand (refund the charge or points, give the coupon or the "
+           "units back): docs/durability.md, \"After a power loss under interval\"\n";
+}
+
 }  // namespace
 
 void print_check(const CheckReport& r, std::ostream& out) {
@@ -108,9 +129,12 @@ void print_check(const CheckReport& r, std::ostream& out) {
   print_summary(r, out);
   print_invalid_messages(r, out);
   print_violations(r, out);
-  out << fmt::format("{}: {} violation{} ({} snapshot{}, {:.1f} ms)\n",
-                     r.violations.empty() ? "OK" : "FAILED", r.violations.size(),
-                     r.violations.size() == 1 ? "" : "s", r.passes, r.passes == 1 ? "" : "s",
+  print_lost(r, out);
+  out << fmt::format("{}: {} violation{}{} ({} snapshot{}, {:.1f} ms)\n",
+                     !r.violations.empty() ? "FAILED" : r.lost.empty() ? "OK" : "LOST ORDERS",
+                     r.violations.size(), r.violations.size() == 1 ? "" : "s",
+                     r.lost.empty() ? "" : fmt::format(", {} step(s) of lost orders to settle", r.lost.size()),
+                     r.passes, r.passes == 1 ? "" : "s",
                      static_cast<double>(r.elapsed_ns) / 1e6);
 }
 

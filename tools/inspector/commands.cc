@@ -77,7 +77,8 @@ void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
       "deployment runs. An environment torn by a power loss is reported as corrupt (exit 2).\n"
       "Exit status: 0 every invariant holds, 1 violations (each printed with its order, journal "
       "and\n"
-      "position), 2 the journals cannot be read.\n\n"
+      "position), 2 the journals cannot be read, 3 no violation but steps of orders a power loss\n"
+      "took from the order journal (LOST lines) for an operator to settle.\n\n"
       "Examples:\n"
       "  flashsaga check --data ./data                      prove invariants 1-6 on a live "
       "deployment\n"
@@ -94,7 +95,7 @@ void add_check_command(CLI::App& app, std::function<engine::Config()> config) {
       return;
     }
     print_check(r, std::cout);
-    finish(r.violations.empty() ? 0 : 1);
+    finish(!r.violations.empty() ? 1 : r.lost.empty() ? 0 : check_exit_lost_orders);
   });
 }
 
