@@ -11,7 +11,7 @@
 //
 // check_answer() aborts (a fuzzer finding) on an answer the API must never give: a status
 // outside 100..599, a 500 (an exception escaped a handler), a JSON answer that is not JSON, or
-// an error answer without its "error" member.
+// an error answer without its "error" member (but /healthz, whose 503 lists the domains).
 #pragma once
 
 #include <string_view>
