@@ -2,27 +2,79 @@
 # The test command: installs dependencies, checks the layering (tools/check_layers.py) and the
 # length of functions (tools/check_functions.py), builds
 # the release preset and runs every test, builds the libraries and the binary with clang, then
-# builds and runs the ring, journal, engine and domain-logic tests under AddressSanitizer+UBSan
-# and ThreadSanitizer (ctest label `sanitize`).
-# FLASHSAGA_SKIP_SANITIZERS=1 skips the sanitizer pass (for a quick local run).
+# the sanitizer and fuzz stages. Each stage prints how long it took ("stage <name>: N s").
+#
+# Sanitizers (FLASHSAGA_SANITIZERS):
+#   ci (default)  ASan+UBSan: every test target built (asan preset) and every ctest run, the
+#                 gateway/HTTP, simulator, e2e and power-loss suites included, with shorter
+#                 profiles set in their CMakeLists (under any sanitizer: chaos and http_chaos
+#                 10 kills instead of 50, the simulator 2 x 40 seeds instead of 2 x 200,
+#                 journal_crash 25 rounds, power_loss 5 cuts). Not run under a sanitizer: the
+#                 Node.js / promtool checks (npm_test_tools, openapi_*, prometheus_rules: no
+#                 code of ours is compiled) and sale_page_test (the page's JavaScript in
+#                 Chromium; its gateway is the one the HTTP suites test).
+#                 ThreadSanitizer: the targets labelled `sanitize` (rings, doorbell, segment,
+#                 journal, journal crash, engine, leaf domains, order body) — `ctest --preset tsan`.
+#   full          as ci, and then ThreadSanitizer on every test target too (`ctest --preset
+#                 tsan-all`, the same shorter profiles): the long profile, run by hand.
+#   none          no sanitizer stage (FLASHSAGA_SKIP_SANITIZERS=1 means the same).
+# Fuzzing (FLASHSAGA_SKIP_FUZZ=1 skips it): the fuzz preset (clang++-16, libFuzzer+ASan+UBSan)
+#   builds tests/fuzz/ and `ctest --preset fuzz` runs each of its five targets for
+#   FLASHSAGA_FUZZ_SECONDS (default 15) over its seed corpus (every past crash included).
+#   Long profile: FLASHSAGA_FUZZ_RUNS=10000000 ctest --preset fuzz (tests/fuzz/run_fuzzer.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 python3 tools/check_layers.py     # every include and link points to a lower layer
 python3 tools/check_functions.py  # no function outside tests/ is over 100 lines
 jobs=$(nproc)
+stage_start=$(date +%s)
+stage() {  # stage NAME: prints the time since the previous stage ended
+  local now
+  now=$(date +%s)
+  echo "stage $1: $((now - stage_start)) s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  stage_start=$now
+}
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
+stage "release build"
 ctest --preset release
+stage "release ctest"
 # The clang build (clang++-16, warnings are errors): every library and the flashsaga binary.
 cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs" --target flashsaga
-if [ "${FLASHSAGA_SKIP_SANITIZERS:-0}" != 1 ]; then
-  sanitize_targets=(message_test spsc_ring_test doorbell_test segment_test ring_cross_process_test
-                    journal_test journal_crash_test leaf_domains_test engine_test order_body_test)
-  for preset in asan tsan; do
-    cmake --preset "$preset" >/dev/null
-    cmake --build --preset "$preset" -j "$jobs" --target "${sanitize_targets[@]}"
-    ctest --preset "$preset"
-  done
+stage "clang build"
+
+# The binaries the tests of a test preset run (their commands' first word), to build only those.
+targets_of() {
+  ctest --preset "$1" --show-only=json-v1 | python3 -c '
+import json, os, sys
+tests = json.load(sys.stdin)["tests"]
+print(" ".join(sorted({os.path.basename(t["command"][0]) for t in tests if t.get("command")}
+                      - {"python3", "bash", "sh", "node", "run_node.sh", "npm.sh"})))'
+}
+
+sanitizers=${FLASHSAGA_SANITIZERS:-ci}
+[ "${FLASHSAGA_SKIP_SANITIZERS:-0}" = 1 ] && sanitizers=none
+if [ "$sanitizers" != none ]; then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  stage "asan build (every target)"
+  ctest --preset asan
+  stage "asan ctest (every test)"
+  cmake --preset tsan >/dev/null
+  tsan_preset=tsan
+  [ "$sanitizers" = full ] && tsan_preset=tsan-all
+  # shellcheck disable=SC2046  # one word per target
+  cmake --build --preset tsan -j "$jobs" --target $(targets_of "$tsan_preset")
+  stage "tsan build ($tsan_preset)"
+  ctest --preset "$tsan_preset"
+  stage "tsan ctest ($tsan_preset)"
+fi
+if [ "${FLASHSAGA_SKIP_FUZZ:-0}" != 1 ]; then
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "$jobs" --target message_fuzz batch_fuzz config_fuzz http_fuzz json_body_fuzz
+  stage "fuzz build"
+  ctest --preset fuzz
+  stage "fuzz ctest"
 fi

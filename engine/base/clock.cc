@@ -1,5 +1,7 @@
 #include "engine/base/clock.h"
 
+#include <cstdint>
+
 #include <cstdio>
 
 namespace flashsaga {
@@ -92,6 +94,10 @@ bool parse_rfc3339(const std::string& s, std::int64_t& wall_ns_out) {
   const std::int64_t days =
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  // Nanoseconds since 1970 in an int64 end in 2262 (found by tests/fuzz/json_body_fuzz: a
+  // year-3852 sale_starts_at overflowed): later times, and offsets before 1970, are refused.
+  constexpr std::int64_t secs_max = (INT64_MAX - 999'999'999) / 1'000'000'000;
+  if (secs < 0 || secs > secs_max) return false;
   wall_ns_out = secs * 1'000'000'000 + frac_ns;
   return true;
 }

@@ -45,6 +45,7 @@
 #include "engine/gateway/auth.h"
 #include "engine/gateway/gateway.h"
 #include "engine/gateway/order_answers.h"
+#include "engine/gateway/request_parser.h"
 #include "engine/port.h"
 
 namespace flashsaga::gateway {
@@ -73,25 +74,6 @@ constexpr std::int64_t bell_park_ns = 10'000'000;      // the bell thread re-che
 constexpr std::uint32_t session_slots_max = 1u << 20;  // token space for connections per worker
 constexpr std::uint32_t token_seq_mask = (1u << 24) - 1;
 constexpr std::size_t order_contexts_max = 1u << 17;  // hot-path orders in flight per worker
-
-Method method_of(http::verb v) {
-  switch (v) {
-    case http::verb::get: return Method::get;
-    case http::verb::post: return Method::post;
-    case http::verb::patch: return Method::patch;
-    case http::verb::put: return Method::put;
-    case http::verb::delete_: return Method::del;
-    case http::verb::head: return Method::head;
-    case http::verb::options: return Method::options;
-    default: return Method::other;
-  }
-}
-
-std::string error_body(std::string_view code, std::string_view message) {
-  // Fixed texts only (no JSON escaping needed): the JSON library lives in the API's files.
-  return std::string("{\"error\":\"") + std::string(code) + "\",\"message\":\"" +
-         std::string(message) + "\"}";
-}
 
 void append_number(std::string& out, std::uint64_t v) {
   char digits[24];
@@ -135,73 +117,6 @@ void append_answer(std::string& out, int status, const AnswerHead& h, std::strin
   out += "\r\n\r\n";
   if (!h.head) out += body;
 }
-
-// Beast's parser with callbacks that fill a reused Request: nothing allocates once the
-// strings have grown to the connection's usual sizes.
-class RequestParser final : public http::basic_parser<true> {
- public:
-  struct Extra {
-    unsigned version = 11;
-    bool expect_continue = false;
-    bool expect_seen = false;
-  };
-  RequestParser(Request& request, Extra& extra) : request_(request), extra_(extra) {
-    eager(true);
-    request_.body.clear();
-    request_.has_idempotency_key = false;
-    request_.idempotency_key.clear();
-    request_.has_authorization = false;
-    request_.authorization.clear();
-    extra_ = Extra{};
-  }
-
- private:
-  void on_request_impl(http::verb method, beast::string_view, beast::string_view target,
-                       int version, error_code&) override {
-    request_.method = method_of(method);
-    request_.target.assign(target.data(), target.size());
-    const std::size_t q = target.find('?');
-    const beast::string_view path = target.substr(0, q);
-    request_.path.assign(path.data(), path.size());
-    if (q == beast::string_view::npos) {
-      request_.query.clear();
-    } else {
-      request_.query.assign(target.data() + q + 1, target.size() - q - 1);
-    }
-    extra_.version = static_cast<unsigned>(version);
-  }
-  void on_response_impl(int, beast::string_view, int, error_code& ec) override {
-    ec = http::error::bad_method;
-  }
-  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
-                     error_code&) override {
-    if (!request_.has_idempotency_key && beast::iequals(name_string, "Idempotency-Key")) {
-      request_.has_idempotency_key = true;
-      request_.idempotency_key.assign(value.data(), value.size());
-    } else if (name == http::field::authorization && !request_.has_authorization) {
-      request_.has_authorization = true;
-      request_.authorization.assign(value.data(), value.size());
-    } else if (name == http::field::expect && !extra_.expect_seen) {
-      extra_.expect_seen = true;
-      extra_.expect_continue = beast::iequals(value, "100-continue");
-    }
-  }
-  void on_header_impl(error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
-  std::size_t on_body_impl(beast::string_view body, error_code&) override {
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_finish_impl(error_code&) override {}
-
-  Request& request_;
-  Extra& extra_;
-};
 
 class Server;
 class Worker;
@@ -947,18 +862,7 @@ bool Session::parse_one(error_code& ec) {
     parser_->body_limit(worker_.config().http_body_bytes_max);
     continue_sent_ = false;
   }
-  for (std::uint32_t round = 0; round < 2 * pipeline_depth_max && buffer_.size() > 0; ++round) {
-    const std::size_t used = parser_->put(buffer_.data(), ec);
-    buffer_.consume(used);
-    if (ec == http::error::need_more) {
-      ec = {};
-      return false;
-    }
-    if (ec) return false;
-    if (parser_->is_done()) return true;
-    if (used == 0) return false;
-  }
-  return false;
+  return put_request(*parser_, buffer_, 2 * pipeline_depth_max, ec);
 }
 
 void Session::dispatch() {
@@ -988,19 +892,8 @@ void Session::dispatch() {
 void Session::read_failed(const error_code& ec) {
   parser_.reset();
   stop_parsing_ = true;
-  if (ec == http::error::partial_message) return close();
   Response r;
-  if (ec == http::error::header_limit) {
-    r.status = 431;
-    r.body = error_body("too_large",
-                        "the request's header section is larger than http.header_bytes_max");
-  } else if (ec == http::error::body_limit || ec == http::error::buffer_overflow) {
-    r.status = 413;
-    r.body = error_body("too_large", "the request body is larger than http.body_bytes_max");
-  } else {
-    r.status = 400;
-    r.body = error_body("bad_request", "the request is not valid HTTP/1.1");
-  }
+  if (!refusal_for(ec, r)) return close();
   const std::uint32_t seq = next_seq_++;
   Slot& slot = slots_[seq % pipeline_depth_max];
   slot = Slot{};
