@@ -5,18 +5,19 @@
 # the sanitizer and fuzz stages. Each stage prints how long it took ("stage <name>: N s").
 #
 # Sanitizers (FLASHSAGA_SANITIZERS):
-#   ci (default)  ASan+UBSan: every test target built (asan preset) and every ctest run, the
-#                 gateway/HTTP, simulator, e2e and power-loss suites included, with shorter
-#                 profiles set in their CMakeLists (under any sanitizer: chaos and http_chaos
-#                 10 kills instead of 50, the simulator 2 x 40 seeds instead of 2 x 200,
-#                 journal_crash 25 rounds, power_loss 5 cuts). Not run under a sanitizer: the
-#                 Node.js / promtool checks (npm_test_tools, openapi_*, prometheus_rules: no
-#                 code of ours is compiled) and sale_page_test (the page's JavaScript in
-#                 Chromium; its gateway is the one the HTTP suites test).
-#                 ThreadSanitizer: the targets labelled `sanitize` (rings, doorbell, segment,
-#                 journal, journal crash, engine, leaf domains, order body) — `ctest --preset tsan`.
-#   full          as ci, and then ThreadSanitizer on every test target too (`ctest --preset
-#                 tsan-all`, the same shorter profiles): the long profile, run by hand.
+#   ci (default)  what fits CI's 30 minutes on 2 cores: ASan+UBSan and ThreadSanitizer on the
+#                 targets labelled `sanitize` (rings, doorbell, segment, journal, journal crash,
+#                 engine, leaf domains, order body), and ASan+UBSan on the simulator too (label
+#                 asan_ci; 2 x 40 seeds) — `ctest --preset asan-ci`, `ctest --preset tsan`. The
+#                 gateway's parser and router run under ASan+UBSan in the fuzz stage below.
+#   full          every test target under ASan+UBSan (`ctest --preset asan`: the gateway/HTTP,
+#                 simulator, e2e and power-loss suites included, with shorter profiles set in
+#                 their CMakeLists under any sanitizer: chaos and http_chaos 10 kills instead of
+#                 50, the simulator 2 x 40 seeds, journal_crash 25 rounds, power_loss 5 cuts),
+#                 then every test target under ThreadSanitizer (`ctest --preset tsan-all`). Not
+#                 run under a sanitizer: the Node.js / promtool checks (npm_test_tools,
+#                 openapi_*, prometheus_rules: no code of ours is compiled) and sale_page_test
+#                 (the page's JavaScript in Chromium). The long profile, run by hand.
 #   none          no sanitizer stage (FLASHSAGA_SKIP_SANITIZERS=1 means the same).
 # Fuzzing (FLASHSAGA_SKIP_FUZZ=1 skips it): the fuzz preset (clang++-16, libFuzzer+ASan+UBSan)
 #   builds tests/fuzz/ and `ctest --preset fuzz` runs each of its five targets for
@@ -57,15 +58,17 @@ print(" ".join(sorted({os.path.basename(t["command"][0]) for t in tests if t.get
 sanitizers=${FLASHSAGA_SANITIZERS:-ci}
 [ "${FLASHSAGA_SKIP_SANITIZERS:-0}" = 1 ] && sanitizers=none
 if [ "$sanitizers" != none ]; then
-  cmake --preset asan >/dev/null
-  cmake --build --preset asan -j "$jobs"
-  stage "asan build (every target)"
-  ctest --preset asan
-  stage "asan ctest (every test)"
-  cmake --preset tsan >/dev/null
+  asan_preset=asan-ci
   tsan_preset=tsan
-  [ "$sanitizers" = full ] && tsan_preset=tsan-all
+  [ "$sanitizers" = full ] && asan_preset=asan && tsan_preset=tsan-all
+  cmake --preset asan >/dev/null
   # shellcheck disable=SC2046  # one word per target
+  cmake --build --preset asan -j "$jobs" --target $(targets_of "$asan_preset")
+  stage "asan build ($asan_preset)"
+  ctest --preset "$asan_preset"
+  stage "asan ctest ($asan_preset)"
+  cmake --preset tsan >/dev/null
+  # shellcheck disable=SC2046
   cmake --build --preset tsan -j "$jobs" --target $(targets_of "$tsan_preset")
   stage "tsan build ($tsan_preset)"
   ctest --preset "$tsan_preset"
