@@ -14,6 +14,8 @@ packages=(
   # Operator tooling checked by the tests (tests/ops): promtool, and headless Chromium for the
   # sale page. Tests that need one that is missing say so and are skipped.
   prometheus chromium
+  # Cells joined by NATS JetStream (docs/cells.md): the broker and its C client.
+  nats-server libnats-dev
 )
 missing=()
 for p in "${packages[@]}"; do
