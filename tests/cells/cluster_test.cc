@@ -10,6 +10,7 @@
 #include "engine/cells/link_state.h"
 #include "engine/cluster.h"
 #include "engine/gateway/cell_route.h"
+#include "ipc/message.h"
 
 namespace flashsaga {
 namespace {
@@ -107,6 +108,27 @@ TEST(Cluster, WrongCellAnswers421NamingTheHome) {
   EXPECT_EQ(r->status, 421);
   EXPECT_NE(r->body.find("\"cell\":1"), std::string::npos) << r->body;
   EXPECT_NE(r->body.find("\"address\":\"http://b:2\""), std::string::npos) << r->body;
+}
+
+TEST(CellMessages, ReplicateProductAndCellAckAreWholeMessages) {
+  ipc::ReplicateProductBody b{};
+  b.product_id = 4;
+  b.price = 1500;
+  b.home_cell = 1;
+  ASSERT_TRUE(b.name.assign("Lamp"));
+  ipc::Message m = ipc::make_message(ipc::MessageType::replicate_product, ipc::Domain::port, ipc::Domain::product, b);
+  m.header.sequence = 1;
+  ipc::seal(m);
+  EXPECT_EQ(ipc::validate(m), ipc::MessageError::ok);
+  EXPECT_EQ(ipc::message_type_name(ipc::MessageType::replicate_product), "ReplicateProduct");
+  b.product_id = 0;  // no such product
+  m = ipc::make_message(ipc::MessageType::replicate_product, ipc::Domain::port, ipc::Domain::product, b);
+  ipc::seal(m);
+  EXPECT_EQ(ipc::validate(m), ipc::MessageError::bad_field);
+  ipc::Message a = ipc::make_message(ipc::MessageType::cell_ack, ipc::Domain::product, ipc::Domain::product,
+                                     ipc::CellAckBody{1, 2, 7});
+  ipc::seal(a);
+  EXPECT_EQ(ipc::validate(a), ipc::MessageError::ok);
 }
 
 TEST(LinkState, SurvivesASaveAndLoad) {
