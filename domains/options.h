@@ -57,7 +57,7 @@ struct ProductOptions {
   // with one, its geometry's products_max rules.
   std::uint32_t products_max = products_max_default;
   std::size_t window = order_window_default;
-  CellOptions cell;  // a cluster cell creates only its own product ids, and takes replicas
+  CellOptions cell{};  // a cluster cell creates only its own product ids, and takes replicas
 };
 
 struct StepOptions {  // point and coupon: per-order steps
