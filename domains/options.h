@@ -38,11 +38,26 @@ struct PaymentOptions {
   std::size_t window = order_window_default;
 };
 
+// Which cell of a cluster this deployment is (engine/cluster.h): ids it creates for users and
+// products are those with id % cells == cell. The default is a single host (every id).
+struct CellOptions {
+  std::uint32_t cell = 0;
+  std::uint32_t cells = 1;
+  // The first id >= from (from >= 1) that this cell may create.
+  constexpr std::uint64_t own_id_from(std::uint64_t from) const noexcept {
+    if (cells <= 1) return from;
+    const std::uint64_t r = from % cells;
+    return r <= cell ? from + (cell - r) : from + (cells - r) + cell;
+  }
+  constexpr bool owns(std::uint64_t id) const noexcept { return cells <= 1 || id % cells == cell; }
+};
+
 struct ProductOptions {
   // Product ids are in [1, products_max) when no deployment is attached (tests, simulation);
   // with one, its geometry's products_max rules.
   std::uint32_t products_max = products_max_default;
   std::size_t window = order_window_default;
+  CellOptions cell{};  // a cluster cell creates only its own product ids, and takes replicas
 };
 
 struct StepOptions {  // point and coupon: per-order steps

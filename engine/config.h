@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "domains/options.h"
 #include "ipc/deployment.h"
@@ -55,6 +56,14 @@ struct Config {
   // [auth]
   std::filesystem::path operator_token_file;  // "" = no token: every route open (as before)
   std::string operator_token;                 // read from the file by load_config
+  // Cluster (engine/cluster.h; set from cluster.toml by --cell/--cluster, never from this file).
+  // cells == 1 is a single host: ids and behaviour exactly as without a cluster.
+  std::uint32_t cell = 0;
+  std::uint32_t cells = 1;
+  std::vector<std::string> cell_addresses;  // index = cell
+  std::vector<std::string> nats_servers;
+  std::uint32_t nats_replicas = 3;
+  std::filesystem::path cluster_path;       // absolute; empty on a single host
 
   // <data>/<domain>: the domain's directory (its lock file, journal/ and view/).
   std::filesystem::path domain_dir(ipc::Domain domain) const;

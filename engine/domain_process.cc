@@ -30,7 +30,7 @@ void on_stop_signal(int) { stop_requested.store(true, std::memory_order_release)
 
 std::unique_ptr<DomainLogic> make_logic(ipc::Domain d, const Config& config, ipc::Deployment& deployment) {
   switch (d) {
-    case ipc::Domain::user: return std::make_unique<domains::UserDomain>();
+    case ipc::Domain::user: return std::make_unique<domains::UserDomain>(cell_options(config));
     case ipc::Domain::point: return std::make_unique<domains::PointDomain>(step_options(config));
     case ipc::Domain::product: return std::make_unique<domains::ProductDomain>(product_options(config), &deployment);
     case ipc::Domain::coupon: return std::make_unique<domains::CouponDomain>(step_options(config));
@@ -90,8 +90,14 @@ domains::PaymentOptions payment_options(const Config& config) noexcept {
           .window = static_cast<std::size_t>(config.orders_in_memory)};
 }
 
+domains::CellOptions cell_options(const Config& config) noexcept {
+  return {.cell = config.cell, .cells = config.cells};
+}
+
 domains::ProductOptions product_options(const Config& config) noexcept {
-  return {.products_max = config.geometry.products_max, .window = static_cast<std::size_t>(config.orders_in_memory)};
+  return {.products_max = config.geometry.products_max,
+          .window = static_cast<std::size_t>(config.orders_in_memory),
+          .cell = cell_options(config)};
 }
 
 domains::StepOptions step_options(const Config& config) noexcept {

@@ -24,6 +24,7 @@ int run_domain(const Config& config, ipc::Domain domain);
 
 domains::OrderOptions order_options(const Config& config) noexcept;
 domains::PaymentOptions payment_options(const Config& config) noexcept;
+domains::CellOptions cell_options(const Config& config) noexcept;
 domains::ProductOptions product_options(const Config& config) noexcept;
 domains::StepOptions step_options(const Config& config) noexcept;
 // The journal and view environments of `domain`, and how its runtime opens its peers' views.

@@ -51,10 +51,16 @@ void say(const std::string& text) {
   std::fprintf(stderr, "flashsaga supervisor[%d]: %s\n", static_cast<int>(::getpid()), text.c_str());
 }
 
+// A cluster cell's children are told which cell they are (engine/cluster.h).
+void append_cell_args(const Config& config, std::vector<std::string>& args) {
+  if (config.cluster_path.empty()) return;
+  args.insert(args.begin() + 1, {"--cluster", config.cluster_path.string(), "--cell", std::to_string(config.cell)});
+}
+
 pid_t spawn(const Child& child, const Config& config, const SupervisorOptions& options) {
   std::vector<std::string> args = {options.executable.string()};
-  if (child.role == "gateway") {
-    args.push_back("gateway");
+  if (child.role == "gateway" || child.role == "cells") {
+    args.push_back(child.role);
   } else {
     args.push_back("domain");
     args.push_back(child.role);
@@ -67,6 +73,7 @@ pid_t spawn(const Child& child, const Config& config, const SupervisorOptions& o
     args.push_back("--config");
     args.push_back(options.config_path.string());
   }
+  append_cell_args(config, args);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
@@ -88,6 +95,11 @@ std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("was killed by signal ") + ::strsignal(WTERMSIG(status));
   return "stopped";
+}
+
+// A cluster cell also runs its link to NATS JetStream (engine/cells/link.h); a single host never.
+void add_cell_link(const Config& config, std::vector<Child>& children) {
+  if (!config.cluster_path.empty()) children.push_back({"cells", Domain::none});
 }
 
 bool all_ready(ipc::Deployment& d, const std::vector<Child>& children) {
@@ -316,6 +328,7 @@ void Supervision::start_children() {
   for (std::uint8_t i = 1; i <= domain_count; ++i)
     children_.push_back({std::string(ipc::domain_name(static_cast<Domain>(i))), static_cast<Domain>(i)});
   if (options_.gateway) children_.push_back({"gateway", Domain::none});
+  add_cell_link(config_, children_);
   for (Child& c : children_) c.pid = spawn(c, config_, options_);
   was_ready_.assign(children_.size(), false);
   say("started " + std::to_string(children_.size()) + " processes for " + config_.data_dir.string());

@@ -77,6 +77,10 @@ bool body_fields_ok(const Message& m) noexcept {
     }
     case MessageType::accrue_points:
       return body_as<AccruePointsBody>(m).reason.well_formed();
+    case MessageType::replicate_product: {
+      auto b = body_as<ReplicateProductBody>(m);
+      return b.name.well_formed() && b.product_id >= 1 && b.total >= 0;
+    }
     case MessageType::create_product: {
       auto b = body_as<CreateProductBody>(m);
       return b.reserved == 0 && b.name.well_formed();
@@ -126,6 +130,8 @@ std::uint16_t body_size_for(MessageType t) noexcept {
     case MessageType::restock: return sizeof(RestockBody);
     case MessageType::create_coupon_template: return sizeof(CreateCouponTemplateBody);
     case MessageType::issue_coupon: return sizeof(IssueCouponBody);
+    case MessageType::replicate_product: return sizeof(ReplicateProductBody);
+    case MessageType::cell_ack: return sizeof(CellAckBody);
     case MessageType::command_reply: return sizeof(CommandReplyBody);
   }
   return 0;
@@ -216,6 +222,8 @@ std::string_view message_type_name(MessageType t) noexcept {
     case MessageType::restock: return "Restock";
     case MessageType::create_coupon_template: return "CreateCouponTemplate";
     case MessageType::issue_coupon: return "IssueCoupon";
+    case MessageType::replicate_product: return "ReplicateProduct";
+    case MessageType::cell_ack: return "CellAck";
     case MessageType::command_reply: return "CommandReply";
   }
   return "Unknown";

@@ -99,6 +99,9 @@ enum class MessageType : std::uint16_t {
   restock = 38,
   create_coupon_template = 39,
   issue_coupon = 40,
+  // Between cells (docs/cells.md): on JetStream subjects, and link -> product as a command.
+  replicate_product = 41,  // home cell's link -> stream -> other cells' links -> their product
+  cell_ack = 42,           // a cell's link -> stream -> the home's link: what it committed
   command_reply = 63,
 };
 inline constexpr std::uint16_t message_type_max = 63;
@@ -377,6 +380,29 @@ struct CreateCouponTemplateBody {
 struct IssueCouponBody {
   std::uint64_t template_id;
   std::uint64_t user_id;
+};
+
+// --- Between cells (engine/cells) -----------------------------------------------------------
+
+// A product as its home cell created it. Header sequence: the home's catalog edge sequence.
+struct ReplicateProductBody {
+  std::uint64_t product_id;      // id % cells == home_cell
+  std::int64_t price;
+  std::int64_t total;            // the home's total stock (other cells sell only leased units)
+  std::int64_t sale_starts_ns;
+  std::int64_t sale_ends_ns;
+  std::uint32_t max_per_user;
+  std::uint32_t home_cell;
+  Name name;
+};
+static_assert(sizeof(ReplicateProductBody) == 112);
+
+// End-to-end ack: cell `from_cell` has durably applied every message of edge `edge` (a home
+// cell's catalog stream) up to `sequence`; the home may stop re-sending them.
+struct CellAckBody {
+  std::uint32_t edge;
+  std::uint32_t from_cell;
+  std::uint64_t sequence;
 };
 
 // Result of a command. Stable numbers; the gateway maps them to HTTP statuses.

@@ -30,7 +30,7 @@ LAYERS = [
     ["domains"],                         # schema, logic interface, the six logics
     ["engine/runtime", "tools/check"],   # the agent over rings and journal; the invariant checker
     ["engine"],                          # config, ports, stock, supervisor, client, domain process
-    ["engine/gateway", "tools/inspector"],  # HTTP gateway; journal inspector
+    ["engine/gateway", "engine/cells", "tools/inspector"],  # HTTP gateway; cell link; journal inspector
     ["bench"],                           # load generator and micro-benchmarks
     ["tools"],                           # the flashsaga CLI
     ["tests"],

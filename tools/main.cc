@@ -2,9 +2,11 @@
 //
 //   flashsaga run [--data DIR] [--config FILE] [--port N]   start a deployment, serve until stopped
 //   flashsaga domain NAME ...                                 one domain process (started by run)
+//   flashsaga cells ...                                       a cluster cell's NATS link (started by run --cluster)
 //   flashsaga gateway ...                                     the HTTP gateway (started by run)
 //   flashsaga config                                          print every setting with its default
 //   flashsaga check | journal ... | trace ORDER               inspect a deployment's journals
+//   flashsaga cluster-check cluster.toml                      the invariants across a cluster's cells
 //   flashsaga demo                                            a demo flash sale, end to end
 //   flashsaga bench ...                                       the benchmark harness
 #include <unistd.h>
@@ -18,10 +20,13 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/cells/link.h"
+#include "engine/cluster.h"
 #include "engine/config.h"
 #include "engine/domain_process.h"
 #include "engine/gateway/gateway.h"
 #include "engine/supervisor.h"
+#include "tools/check/cluster_check.h"
 #include "tools/commands.h"
 
 namespace {
@@ -53,6 +58,13 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_dir, "deployment directory (journals; names the shared-memory segment)");
   app.add_option("--config", config_path, "TOML config file (see `flashsaga config`)");
   app.add_option("--port", port, "HTTP port (default 8080)")->check(CLI::Range(0, 65535));
+  std::string cluster_path;
+  int cell = -1;
+  app.add_option("--cluster", cluster_path,
+                 "cluster.toml: run as one cell of a cluster joined by NATS JetStream (docs/cells.md)");
+  app.add_option("--cell", cell, "with --cluster: which cell this is (0..cells-1); its data dir and HTTP port "
+                                 "come from cluster.toml")
+      ->check(CLI::Range(0, 63));
 
   std::string config_error;
   auto load = [&]() -> engine::Config {
@@ -60,6 +72,21 @@ int main(int argc, char** argv) {
     if (!engine::load_config(config_path, c, &config_error)) {
       std::fprintf(stderr, "flashsaga: bad config: %s\n", config_error.c_str());
       std::exit(2);
+    }
+    if (!cluster_path.empty() || cell >= 0) {
+      engine::Cluster cluster;
+      std::string why;
+      if (cluster_path.empty() || cell < 0) why = "--cell and --cluster go together";
+      if (why.empty() && engine::load_cluster(cluster_path, cluster, &why) &&
+          engine::apply_cell(cluster, static_cast<std::uint32_t>(cell), c, &why))
+        why.clear();
+      else if (why.empty())
+        why = "bad cluster file";
+      if (!why.empty()) {
+        std::fprintf(stderr, "flashsaga: %s\n", why.c_str());
+        std::exit(2);
+      }
+      c.cluster_path = std::filesystem::absolute(cluster_path);
     }
     if (!data_dir.empty()) c.data_dir = data_dir;
     if (port >= 0) c.http_port = static_cast<std::uint16_t>(port);
@@ -69,6 +96,11 @@ int main(int argc, char** argv) {
 
   bool no_gateway = false;
   CLI::App* run = app.add_subcommand("run", "start a deployment (all domains and the gateway) and serve until stopped");
+  run->footer(
+      "Cluster: `flashsaga run --cluster cluster.toml --cell N` starts cell N of a cluster (its data dir\n"
+      "and HTTP port from cluster.toml) plus its cell link to NATS JetStream; ids it creates are those\n"
+      "with id % cells == N, and a request for another cell's user gets 421 naming that cell.\n"
+      "tools/cluster.sh starts a three-node JetStream cluster and three cells on loopback (docs/cells.md).");
   run->add_flag("--no-gateway", no_gateway, "run the domains only (clients attach with the client library)");
   run->callback([&] {
     engine::SupervisorOptions options;
@@ -92,6 +124,27 @@ int main(int argc, char** argv) {
 
   CLI::App* gateway = app.add_subcommand("gateway", "run the HTTP gateway (the supervisor starts it)");
   gateway->callback([&] { std::exit(run_gateway(load())); });
+
+  CLI::App* link_cmd = app.add_subcommand("cells", "run a cluster cell's link to NATS JetStream (run --cluster starts it)");
+  link_cmd->callback([&] { std::exit(flashsaga::cells::run_cell_link(load())); });
+
+  std::string cluster_file;
+  CLI::App* cluster_check = app.add_subcommand(
+      "cluster-check", "prove every cell's invariants and the cross-cell catalog and stock invariants");
+  cluster_check->add_option("cluster", cluster_file, "cluster.toml")->required();
+  cluster_check->callback([&] {
+    engine::Cluster cluster;
+    std::string why;
+    if (!engine::load_cluster(cluster_file, cluster, &why)) {
+      std::fprintf(stderr, "flashsaga: %s\n", why.c_str());
+      std::exit(2);
+    }
+    std::vector<std::filesystem::path> dirs;
+    for (const engine::CellInfo& c : cluster.cells) dirs.push_back(c.data_dir);
+    const tools::ClusterReport r = tools::run_cluster_check(dirs, {});
+    tools::print_cluster_check(r, std::cout);
+    std::exit(!r.error.empty() ? 2 : r.clean() ? 0 : 1);
+  });
 
   CLI::App* config = app.add_subcommand("config", "print every setting with its default, as a TOML file");
   config->callback([&] {

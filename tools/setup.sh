@@ -20,6 +20,8 @@ packages=(
   file lintian systemd adduser
   # libfaketime: the clock-jump test steps the wall clock of a real deployment with it.
   libfaketime
+  # Cells joined by NATS JetStream (docs/cells.md): the broker and its C client.
+  nats-server libnats-dev
 )
 missing=()
 for p in "${packages[@]}"; do

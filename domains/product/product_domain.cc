@@ -166,6 +166,7 @@ void ProductDomain::reconcile(Batch& b) {
 void ProductDomain::apply(Batch& b, const Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
     case MessageType::create_product: return create(b, in);
+    case MessageType::replicate_product: return replicate(b, in);
     case MessageType::update_product: return update(b, in);
     case MessageType::restock: return restock(b, in);
     case MessageType::reservations: return reservations(b, in);
@@ -184,9 +185,10 @@ void ProductDomain::create(Batch& b, const Message& in) {
   if (!valid_window(c.sale_starts_ns, c.sale_ends_ns))
     return refuse(b, in, CommandResult::invalid_field, product_field_window);
   const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : options_.products_max;
-  if (products_.max_id() + 1 >= limit) return refuse(b, in, CommandResult::unavailable, 0);
+  const std::uint64_t id = options_.cell.own_id_from(products_.max_id() + 1);
+  if (id >= limit) return refuse(b, in, CommandResult::unavailable, 0);
   ProductRow row{};
-  row.id = products_.max_id() + 1;
+  row.id = id;
   row.price = c.price;
   row.total = c.stock;
   row.sale_starts_ns = c.sale_starts_ns;
@@ -200,6 +202,34 @@ void ProductDomain::create(Batch& b, const Message& in) {
   publish(b, row);
   // Nobody could reserve a product that did not exist: setting its counter is safe.
   b.effect(Effect{Effect::Kind::stock_set, static_cast<std::uint32_t>(row.id), row.total, {}});
+  b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
+}
+
+// Another cell's product (engine/cells): the catalog row under its home's id, with no stock of
+// its own here (this cell sells only units leased to it). Applying it twice is a no-op, so a
+// redelivered replica is answered ok again.
+void ProductDomain::replicate(Batch& b, const Message& in) {
+  const auto c = ipc::body_as<ipc::ReplicateProductBody>(in);
+  const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : options_.products_max;
+  if (c.product_id >= limit || options_.cell.owns(c.product_id) || c.name.view().empty() ||
+      c.price < 0 || c.price > money_max || c.max_per_user > quantity_max || !valid_window(c.sale_starts_ns, c.sale_ends_ns))
+    return refuse(b, in, CommandResult::invalid_field, 0);
+  if (products_.contains(c.product_id))
+    return b.reply_command(in, Domain::product, CommandResult::ok, 0, c.product_id);
+  ProductRow row{};
+  row.id = c.product_id;
+  row.price = c.price;
+  row.total = 0;
+  row.sale_starts_ns = c.sale_starts_ns;
+  row.sale_ends_ns = c.sale_ends_ns;
+  row.max_per_user = c.max_per_user;
+  row.created_ns = b.now_ns();
+  row.updated_ns = b.now_ns();
+  row.name = c.name;
+  products_.put(b, row.id, row);
+  b.record(RecordType::product_created, 0, row);
+  publish(b, row);
+  b.effect(Effect{Effect::Kind::stock_set, static_cast<std::uint32_t>(row.id), 0, {}});
   b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
 }
 

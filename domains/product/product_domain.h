@@ -59,6 +59,7 @@ class ProductDomain final : public DomainLogic {
 
  private:
   void create(Batch& b, const ipc::Message& in);
+  void replicate(Batch& b, const ipc::Message& in);
   void update(Batch& b, const ipc::Message& in);
   void restock(Batch& b, const ipc::Message& in);
   void reservations(Batch& b, const ipc::Message& in);

@@ -71,7 +71,8 @@ void UserDomain::create(Batch& batch, const ipc::Message& in) {
     return batch.reply_command(in, Domain::user, CommandResult::conflict, field_email, 0);
   }
   const std::uint64_t next = next_user_id_.value();
-  const std::uint64_t id = next == 0 ? 1 : next;  // absent or zero: the sequence starts at 1
+  // Absent or zero: the sequence starts at 1. A cluster cell takes the next id of its own.
+  const std::uint64_t id = cell_.own_id_from(next == 0 ? 1 : next);
   if (id >= user_ids_max) return batch.reply_command(in, Domain::user, CommandResult::unavailable, 0, 0);
   FS_ASSERT(!users_.contains(id));
   next_user_id_.set(batch, id + 1);

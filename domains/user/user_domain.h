@@ -26,6 +26,7 @@
 
 #include "domains/fields.h"
 #include "domains/logic.h"
+#include "domains/options.h"
 #include "domains/rules.h"
 #include "domains/rows.h"
 #include "domains/state.h"
@@ -36,6 +37,7 @@ namespace flashsaga::domains {
 class UserDomain final : public DomainLogic {
  public:
   UserDomain() = default;
+  explicit UserDomain(CellOptions cell) : cell_(cell) {}
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::user; }
   std::vector<std::string> tables() const override;
@@ -55,6 +57,7 @@ class UserDomain final : public DomainLogic {
   DenseTable<UserRow> users_;
   TextTable<std::uint64_t> emails_;
   Counter next_user_id_{"next_user_id"};
+  CellOptions cell_;
 };
 
 }  // namespace flashsaga::domains

@@ -5,6 +5,7 @@
 
 #include "domains/rows.h"
 #include "engine/base/clock.h"
+#include "engine/gateway/cell_route.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
 #include "engine/gateway/order_answers.h"
@@ -212,6 +213,10 @@ bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint6
   engine::PlaceRequest pr;
   if (req.has_idempotency_key && !valid_idempotency_key(req.idempotency_key)) return false;
   if (!read_order_body(req.body, pr)) return false;  // the general path says what is wrong
+  if (auto r = wrong_cell(config_, pr.user_id)) {  // a cluster cell: another cell's user (421)
+    replies.answer(token, *r);
+    return true;
+  }
   OrderContext* ctx = replies.acquire();
   if (ctx == nullptr) return false;
   *ctx = OrderContext{this, &replies, {}};
@@ -342,6 +347,7 @@ void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& 
       metrics_.order_outcome("unknown_product", "");
       return ex->respond(std::move(error));
   }
+  if (auto r = wrong_cell(config_, pr.user_id)) return ex->respond(std::move(*r));
   if (req.has_idempotency_key) pr.idempotency_key = hash64(req.idempotency_key, pr.user_id);
 
   engine::PortCallback cb = [this, ex](const engine::PortReply& r) {

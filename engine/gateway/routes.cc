@@ -12,6 +12,7 @@
 #include "domains/rows.h"
 #include "domains/rules.h"
 #include "engine/base/clock.h"
+#include "engine/gateway/cell_route.h"
 #include "engine/gateway/api.h"
 #include "engine/gateway/json_io.h"
 #include "engine/gateway/ops_metrics.h"
@@ -444,6 +445,7 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
     return;
   }
   exchange->route = route->pattern;
+  if (auto r = std::string_view(route->pattern).starts_with("/users/") ? wrong_cell(config_, params.id) : std::nullopt) return exchange->respond(std::move(*r));
   Handler handler = nullptr;
   Access access = Access::open;
   std::string allow;
