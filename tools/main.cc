@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,46 @@ std::filesystem::path self_executable(const char* argv0) {
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
   return argv0;
+}
+
+// --cluster FILE --cell N: the cell's data dir, port and peers from cluster.toml (exits 2 on a
+// bad pair or file).
+void apply_cluster(const std::string& cluster_path, int cell, flashsaga::engine::Config& c) {
+  using namespace flashsaga;
+  engine::Cluster cluster;
+  std::string why;
+  if (cluster_path.empty() || cell < 0) why = "--cell and --cluster go together";
+  if (why.empty() && engine::load_cluster(cluster_path, cluster, &why) &&
+      engine::apply_cell(cluster, static_cast<std::uint32_t>(cell), c, &why))
+    why.clear();
+  else if (why.empty())
+    why = "bad cluster file";
+  if (!why.empty()) {
+    std::fprintf(stderr, "flashsaga: %s\n", why.c_str());
+    std::exit(2);
+  }
+  c.cluster_path = std::filesystem::absolute(cluster_path);
+}
+
+void add_cluster_check(CLI::App& app) {
+  using namespace flashsaga;
+  auto cluster_file = std::make_shared<std::string>();
+  CLI::App* cluster_check = app.add_subcommand(
+      "cluster-check", "prove every cell's invariants and the cross-cell catalog and stock invariants");
+  cluster_check->add_option("cluster", *cluster_file, "cluster.toml")->required();
+  cluster_check->callback([cluster_file] {
+    engine::Cluster cluster;
+    std::string why;
+    if (!engine::load_cluster(*cluster_file, cluster, &why)) {
+      std::fprintf(stderr, "flashsaga: %s\n", why.c_str());
+      std::exit(2);
+    }
+    std::vector<std::filesystem::path> dirs;
+    for (const engine::CellInfo& c : cluster.cells) dirs.push_back(c.data_dir);
+    const tools::ClusterReport r = tools::run_cluster_check(dirs, {});
+    tools::print_cluster_check(r, std::cout);
+    std::exit(!r.error.empty() ? 2 : r.clean() ? 0 : 1);
+  });
 }
 
 }  // namespace
@@ -73,21 +114,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "flashsaga: bad config: %s\n", config_error.c_str());
       std::exit(2);
     }
-    if (!cluster_path.empty() || cell >= 0) {
-      engine::Cluster cluster;
-      std::string why;
-      if (cluster_path.empty() || cell < 0) why = "--cell and --cluster go together";
-      if (why.empty() && engine::load_cluster(cluster_path, cluster, &why) &&
-          engine::apply_cell(cluster, static_cast<std::uint32_t>(cell), c, &why))
-        why.clear();
-      else if (why.empty())
-        why = "bad cluster file";
-      if (!why.empty()) {
-        std::fprintf(stderr, "flashsaga: %s\n", why.c_str());
-        std::exit(2);
-      }
-      c.cluster_path = std::filesystem::absolute(cluster_path);
-    }
+    if (!cluster_path.empty() || cell >= 0) apply_cluster(cluster_path, cell, c);
     if (!data_dir.empty()) c.data_dir = data_dir;
     if (port >= 0) c.http_port = static_cast<std::uint16_t>(port);
     c.data_dir = std::filesystem::absolute(c.data_dir);
@@ -128,23 +155,7 @@ int main(int argc, char** argv) {
   CLI::App* link_cmd = app.add_subcommand("cells", "run a cluster cell's link to NATS JetStream (run --cluster starts it)");
   link_cmd->callback([&] { std::exit(flashsaga::cells::run_cell_link(load())); });
 
-  std::string cluster_file;
-  CLI::App* cluster_check = app.add_subcommand(
-      "cluster-check", "prove every cell's invariants and the cross-cell catalog and stock invariants");
-  cluster_check->add_option("cluster", cluster_file, "cluster.toml")->required();
-  cluster_check->callback([&] {
-    engine::Cluster cluster;
-    std::string why;
-    if (!engine::load_cluster(cluster_file, cluster, &why)) {
-      std::fprintf(stderr, "flashsaga: %s\n", why.c_str());
-      std::exit(2);
-    }
-    std::vector<std::filesystem::path> dirs;
-    for (const engine::CellInfo& c : cluster.cells) dirs.push_back(c.data_dir);
-    const tools::ClusterReport r = tools::run_cluster_check(dirs, {});
-    tools::print_cluster_check(r, std::cout);
-    std::exit(!r.error.empty() ? 2 : r.clean() ? 0 : 1);
-  });
+  add_cluster_check(app);
 
   CLI::App* config = app.add_subcommand("config", "print every setting with its default, as a TOML file");
   config->callback([&] {
