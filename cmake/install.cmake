@@ -45,7 +45,7 @@ install(CODE [[
 ]] COMPONENT runtime)
 
 # The client library and every library it links, exported as flashsaga::<short name>.
-set(_fs_client_libs flashsaga_client flashsaga_engine flashsaga_runtime flashsaga_domains
+set(_fs_client_libs flashsaga_client flashsaga_engine flashsaga_runtime flashsaga_check flashsaga_domains
                     flashsaga_ipc flashsaga_journal flashsaga_base)
 foreach(lib IN LISTS _fs_client_libs)
   string(REPLACE "flashsaga_" "" short ${lib})

@@ -35,9 +35,9 @@ class FeedExchange final : public Exchange {
 
 }  // namespace
 
-HttpFeed::HttpFeed(Api& api, const engine::Config& config, engine::Port& port)
+HttpFeed::HttpFeed(Api& api, const engine::Config& config, engine::Port& feed_port)
     : api_(api), config_(config) {
-  this->port = &port;
+  port = &feed_port;
 }
 
 HttpFeed::~HttpFeed() = default;
