@@ -26,7 +26,7 @@ class Reader {
   void integer(std::string_view section, std::string_view key, T& out, std::int64_t lo, std::int64_t hi) {
     const toml::node* n = find(section, key);
     if (!n) return;
-    auto v = n->value<std::int64_t>();
+    auto v = n->value_exact<std::int64_t>();  // an integer, never a float converted (51e30 would overflow)
     if (!v || *v < lo || *v > hi) {
       fail(*n, section, key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
       return;

@@ -57,6 +57,17 @@ TEST(Config, OutOfRangeAndWrongTypesAreErrorsWithTheirPosition) {
   EXPECT_NE(error.find("deployment.fsync_interval_ms"), std::string::npos) << error;
 }
 
+// Found by config_fuzz: a float where an integer belongs was converted, and 51e30 overflowed
+// int64 (undefined behaviour). A float is a type error, whatever its value.
+TEST(Config, AFloatWhereAnIntegerBelongsIsAnErrorNeverConverted) {
+  Config c;
+  std::string error;
+  EXPECT_FALSE(load_config(write_file("[deployment]\nfsync_interval_ms = 51e30\n"), c, &error));
+  EXPECT_NE(error.find("deployment.fsync_interval_ms"), std::string::npos) << error;
+  EXPECT_FALSE(load_config(write_file("[rings]\nports = 4.0\n"), c, &error));
+  EXPECT_NE(error.find("rings.ports"), std::string::npos) << error;
+}
+
 TEST(Config, TheIntervalModeAndItsPeriod) {
   Config c;
   std::string error;
