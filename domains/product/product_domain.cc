@@ -176,6 +176,23 @@ void ProductDomain::apply(Batch& b, const Message& in) {
   }
 }
 
+// The catalog row a create (or another cell's replica) makes now: both bodies name the
+// fields alike.
+template <class Body>
+ProductRow catalog_row(std::uint64_t id, const Body& c, std::int64_t total, std::int64_t now_ns) {
+  ProductRow row{};
+  row.id = id;
+  row.price = c.price;
+  row.total = total;
+  row.sale_starts_ns = c.sale_starts_ns;
+  row.sale_ends_ns = c.sale_ends_ns;
+  row.max_per_user = c.max_per_user;
+  row.created_ns = now_ns;
+  row.updated_ns = now_ns;
+  row.name = c.name;
+  return row;
+}
+
 void ProductDomain::create(Batch& b, const Message& in) {
   const auto c = ipc::body_as<ipc::CreateProductBody>(in);
   if (c.name.view().empty()) return refuse(b, in, CommandResult::invalid_field, product_field_name);
@@ -187,22 +204,8 @@ void ProductDomain::create(Batch& b, const Message& in) {
   const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : options_.products_max;
   const std::uint64_t id = options_.cell.own_id_from(products_.max_id() + 1);
   if (id >= limit) return refuse(b, in, CommandResult::unavailable, 0);
-  ProductRow row{};
-  row.id = id;
-  row.price = c.price;
-  row.total = c.stock;
-  row.sale_starts_ns = c.sale_starts_ns;
-  row.sale_ends_ns = c.sale_ends_ns;
-  row.max_per_user = c.max_per_user;
-  row.created_ns = b.now_ns();
-  row.updated_ns = b.now_ns();
-  row.name = c.name;
-  products_.put(b, row.id, row);
-  b.record(RecordType::product_created, 0, row);
-  publish(b, row);
-  // Nobody could reserve a product that did not exist: setting its counter is safe.
-  b.effect(Effect{Effect::Kind::stock_set, static_cast<std::uint32_t>(row.id), row.total, {}});
-  b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
+  add_product(b, catalog_row(id, c, c.stock, b.now_ns()));
+  b.reply_command(in, Domain::product, CommandResult::ok, 0, id);
 }
 
 // Another cell's product (engine/cells): the catalog row under its home's id, with no stock of
@@ -216,21 +219,17 @@ void ProductDomain::replicate(Batch& b, const Message& in) {
     return refuse(b, in, CommandResult::invalid_field, 0);
   if (products_.contains(c.product_id))
     return b.reply_command(in, Domain::product, CommandResult::ok, 0, c.product_id);
-  ProductRow row{};
-  row.id = c.product_id;
-  row.price = c.price;
-  row.total = 0;
-  row.sale_starts_ns = c.sale_starts_ns;
-  row.sale_ends_ns = c.sale_ends_ns;
-  row.max_per_user = c.max_per_user;
-  row.created_ns = b.now_ns();
-  row.updated_ns = b.now_ns();
-  row.name = c.name;
+  add_product(b, catalog_row(c.product_id, c, 0, b.now_ns()));
+  b.reply_command(in, Domain::product, CommandResult::ok, 0, c.product_id);
+}
+
+// A new catalog row: stored, journaled, announced, and its stock counter set. Nobody could
+// reserve a product that did not exist, so setting its counter is safe.
+void ProductDomain::add_product(Batch& b, const ProductRow& row) {
   products_.put(b, row.id, row);
   b.record(RecordType::product_created, 0, row);
   publish(b, row);
-  b.effect(Effect{Effect::Kind::stock_set, static_cast<std::uint32_t>(row.id), 0, {}});
-  b.reply_command(in, Domain::product, CommandResult::ok, 0, row.id);
+  b.effect(Effect{Effect::Kind::stock_set, static_cast<std::uint32_t>(row.id), row.total, {}});
 }
 
 void ProductDomain::update(Batch& b, const Message& in) {

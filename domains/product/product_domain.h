@@ -60,6 +60,7 @@ class ProductDomain final : public DomainLogic {
  private:
   void create(Batch& b, const ipc::Message& in);
   void replicate(Batch& b, const ipc::Message& in);
+  void add_product(Batch& b, const ProductRow& row);
   void update(Batch& b, const ipc::Message& in);
   void restock(Batch& b, const ipc::Message& in);
   void reservations(Batch& b, const ipc::Message& in);
