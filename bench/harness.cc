@@ -19,9 +19,12 @@ constexpr std::uint64_t half_peak_attempts_min = 1'000;
 
 int run_bench(const BenchOptions& opt) {
   std::vector<std::string> durabilities;
-  if (opt.durability == "both") durabilities = {"sync", "nosync"};
-  else if (opt.durability == "all") durabilities = {"sync", "interval", "nosync"};
-  else durabilities = {opt.durability};
+  if (opt.durability == "both")
+    durabilities = {"sync", "nosync"};
+  else if (opt.durability == "all")
+    durabilities = {"sync", "interval", "nosync"};
+  else
+    durabilities = {opt.durability};
   std::vector<std::unique_ptr<DurabilityResult>> results;
   bool ok = true;
   for (const std::string& d : durabilities) {
@@ -31,8 +34,9 @@ int run_bench(const BenchOptions& opt) {
       r->has_half = true;
       r->half_rate = r->peak.completed_per_s() / 2;
       std::uint64_t orders = std::min<std::uint64_t>(
-          opt.orders, std::max<std::uint64_t>(half_peak_attempts_min,
-                                              static_cast<std::uint64_t>(r->half_rate * opt.half_peak_seconds)));
+          opt.orders, std::max<std::uint64_t>(
+                          half_peak_attempts_min,
+                          static_cast<std::uint64_t>(r->half_rate * opt.half_peak_seconds)));
       if (opt.scenario == "flash-sale") orders = std::min<std::uint64_t>(orders, opt.stock);
       if (r->half_rate <= 0) {
         fmt::print(stderr, "bench: the {} run completed nothing; no half-peak run\n", d);

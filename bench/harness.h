@@ -49,32 +49,32 @@ namespace flashsaga::bench {
 
 struct BenchOptions {
   std::string scenario = "flash-sale";
-  std::string durability = "sync";      // sync, nosync or both
-  std::string driver = "client";        // client (library, over the rings) or http
-  std::uint32_t connections = 64;       // http: keep-alive connections
-  std::uint32_t pipeline = 1;           // http: requests in flight per connection (pipelining)
-  std::uint32_t http_threads = 2;       // http: the gateway's I/O threads
-  bool half_peak = false;               // also an open-loop run at half the closed-loop peak
-  bool check = true;                    // run `check` on each run's deployment (false: "skipped")
-  double half_peak_seconds = 10.0;      // how long that run sends, at most
-  double target_p99_ms = 5.0;           // what the half-peak p99 is held against
-  std::uint64_t orders = 200'000;       // attempts
-  std::uint64_t stock = 50'000;         // hot SKU stock (flash-sale) / per SKU (catalog)
+  std::string durability = "sync";  // sync, nosync or both
+  std::string driver = "client";    // client (library, over the rings) or http
+  std::uint32_t connections = 64;   // http: keep-alive connections
+  std::uint32_t pipeline = 1;       // http: requests in flight per connection (pipelining)
+  std::uint32_t http_threads = 2;   // http: the gateway's I/O threads
+  bool half_peak = false;           // also an open-loop run at half the closed-loop peak
+  bool check = true;                // run `check` on each run's deployment (false: "skipped")
+  double half_peak_seconds = 10.0;  // how long that run sends, at most
+  double target_p99_ms = 5.0;       // what the half-peak p99 is held against
+  std::uint64_t orders = 200'000;   // attempts
+  std::uint64_t stock = 50'000;     // hot SKU stock (flash-sale) / per SKU (catalog)
   std::uint64_t buyers = 10'000;
   std::uint64_t skus = 1'000;
-  double zipf = 0.0;                    // 0: uniform
-  std::uint32_t window = 4096;          // closed loop: orders in flight
-  double rate = 0.0;                    // > 0: open loop at this many orders/s
+  double zipf = 0.0;            // 0: uniform
+  std::uint32_t window = 4096;  // closed loop: orders in flight
+  double rate = 0.0;            // > 0: open loop at this many orders/s
   double coupon_share = 0.0;
   double points_share = 0.0;
-  double bad_coupon_share = 0.0;        // failures scenario
-  double poor_share = 0.0;              // failures: buyers with empty wallets
+  double bad_coupon_share = 0.0;  // failures scenario
+  double poor_share = 0.0;        // failures: buyers with empty wallets
   std::uint32_t pg_decline_permille = 0;
   std::uint64_t seed = 1;
-  std::filesystem::path executable;     // the flashsaga binary
-  std::filesystem::path json_out;       // optional
-  std::filesystem::path csv_out;        // optional
-  std::filesystem::path plot_dir;       // optional: gnuplot PNGs
+  std::filesystem::path executable;  // the flashsaga binary
+  std::filesystem::path json_out;    // optional
+  std::filesystem::path csv_out;     // optional
+  std::filesystem::path plot_dir;    // optional: gnuplot PNGs
   bool keep_data = false;
   bool quiet = false;
 };

@@ -11,7 +11,7 @@ namespace flashsaga::bench {
 
 class LatencyHistogram {
  public:
-  static constexpr int sub_bits = 6;                    // 64 sub-buckets per power of two
+  static constexpr int sub_bits = 6;  // 64 sub-buckets per power of two
   static constexpr int magnitudes = 40;
   static constexpr std::size_t bucket_count = (magnitudes + 1) << sub_bits;
 
@@ -41,8 +41,8 @@ class LatencyHistogram {
     const int msb = 63 - std::countl_zero(v);
     const int shift = std::min(msb - sub_bits, magnitudes);
     const std::uint64_t sub = std::min<std::uint64_t>(v >> shift, (1u << sub_bits) * 2 - 1);
-    return static_cast<std::size_t>(shift) * (1u << sub_bits) + static_cast<std::size_t>(sub - (1u << sub_bits)) +
-           (1u << sub_bits);
+    return static_cast<std::size_t>(shift) * (1u << sub_bits) +
+           static_cast<std::size_t>(sub - (1u << sub_bits)) + (1u << sub_bits);
   }
   static std::uint64_t upper(std::size_t i) noexcept {
     if (i < (1u << sub_bits)) return i;

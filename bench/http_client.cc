@@ -23,7 +23,7 @@ namespace {
 constexpr std::size_t response_bytes_max = 16u << 20;
 constexpr std::size_t recv_chunk_bytes = 16384;
 constexpr int epoll_events_max = 256;
-constexpr int epoll_wait_ms = 50;                      // also how often timeouts are looked at
+constexpr int epoll_wait_ms = 50;  // also how often timeouts are looked at
 constexpr std::uint64_t timer_token = ~std::uint64_t{0};
 
 std::int64_t now_ns() noexcept {
@@ -70,8 +70,9 @@ int open_socket(const std::string& host, std::uint16_t port, std::string* error)
 
 }  // namespace
 
-std::string format_request(const std::string& method, const std::string& target, const std::string& host,
-                           const std::string& body, const HttpHeaders& headers) {
+std::string format_request(const std::string& method, const std::string& target,
+                           const std::string& host, const std::string& body,
+                           const HttpHeaders& headers) {
   std::string req;
   req.reserve(128 + body.size());
   req += method;
@@ -98,7 +99,8 @@ std::string format_request(const std::string& method, const std::string& target,
 
 ParseResult parse_response(std::string& buffer, HttpResponse& out) {
   const std::size_t header_end = buffer.find("\r\n\r\n");
-  if (header_end == std::string::npos) return buffer.size() > response_bytes_max ? ParseResult::bad : ParseResult::incomplete;
+  if (header_end == std::string::npos)
+    return buffer.size() > response_bytes_max ? ParseResult::bad : ParseResult::incomplete;
   const std::string_view head(buffer.data(), header_end);
   if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return ParseResult::bad;
   const int status = std::atoi(buffer.c_str() + 9);
@@ -106,7 +108,8 @@ ParseResult parse_response(std::string& buffer, HttpResponse& out) {
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos && pos < head.size()) {
     const std::size_t next = head.find("\r\n", pos + 2);
-    const std::string_view line = head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
+    const std::string_view line = head.substr(
+        pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
     const std::size_t colon = line.find(':');
     if (colon != std::string_view::npos && iequals(line.substr(0, colon), "content-length"))
       content_length = std::strtoull(std::string(line.substr(colon + 1)).c_str(), nullptr, 10);
@@ -125,7 +128,9 @@ ParseResult parse_response(std::string& buffer, HttpResponse& out) {
 HttpClient::HttpClient(std::string host, std::uint16_t port, int timeout_ms)
     : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
 
-HttpClient::~HttpClient() { close_socket(); }
+HttpClient::~HttpClient() {
+  close_socket();
+}
 
 void HttpClient::close_socket() {
   if (fd_ >= 0) ::close(fd_);
@@ -163,8 +168,8 @@ bool HttpClient::read_response(HttpResponse& out) {
   }
 }
 
-HttpResponse HttpClient::request(const std::string& method, const std::string& target, const std::string& body,
-                                 const HttpHeaders& headers) {
+HttpResponse HttpClient::request(const std::string& method, const std::string& target,
+                                 const std::string& body, const HttpHeaders& headers) {
   const std::string req = format_request(method, target, host_, body, headers);
   HttpResponse out;
   for (int attempt = 0; attempt < 2; ++attempt) {

@@ -31,7 +31,7 @@
 namespace flashsaga::bench {
 
 struct HttpResponse {
-  int status = 0;          // 0: the connection failed (see error)
+  int status = 0;  // 0: the connection failed (see error)
   std::string body;
   std::string error;
 };
@@ -39,8 +39,9 @@ struct HttpResponse {
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 // The bytes of one request (Host, Content-Type and Content-Length added for a body or a POST).
-std::string format_request(const std::string& method, const std::string& target, const std::string& host,
-                           const std::string& body = "", const HttpHeaders& headers = {});
+std::string format_request(const std::string& method, const std::string& target,
+                           const std::string& host, const std::string& body = "",
+                           const HttpHeaders& headers = {});
 
 // Parses one response from the front of `buffer`; on `complete` fills `out` and erases the
 // response from `buffer`. `bad`: not HTTP, or larger than the client accepts.
@@ -56,8 +57,8 @@ class HttpClient {
 
   // Sends one request (reconnecting once if the kept-alive connection was closed) and reads the
   // whole response. Extra headers as (name, value) pairs.
-  HttpResponse request(const std::string& method, const std::string& target, const std::string& body = "",
-                       const HttpHeaders& headers = {});
+  HttpResponse request(const std::string& method, const std::string& target,
+                       const std::string& body = "", const HttpHeaders& headers = {});
 
  private:
   bool connect_once(std::string* error);
@@ -80,19 +81,19 @@ inline constexpr std::uint32_t http_load_pipeline_max = 1024;
 struct HttpLoadPlan {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  std::uint32_t connections = 64;   // 1..http_load_connections_max
-  std::uint32_t pipeline = 1;       // requests in flight per connection, 1..http_load_pipeline_max
-  std::uint64_t requests = 0;       // in all
-  double rate = 0;                  // > 0: open loop at this many requests/s
-  int timeout_ms = 35'000;          // an unanswered request fails (status 0) after this
+  std::uint32_t connections = 64;  // 1..http_load_connections_max
+  std::uint32_t pipeline = 1;      // requests in flight per connection, 1..http_load_pipeline_max
+  std::uint64_t requests = 0;      // in all
+  double rate = 0;                 // > 0: open loop at this many requests/s
+  int timeout_ms = 35'000;         // an unanswered request fails (status 0) after this
 };
 
 // One answered (or failed) request. Times are CLOCK_MONOTONIC ns (engine/base/clock.h mono_now_ns).
 struct HttpLoadAnswer {
-  std::uint64_t index = 0;          // 0..requests-1
-  int status = 0;                   // 0: connection failed or timed out
-  std::string_view body;            // valid during the callback only
-  std::int64_t intended_ns = 0;     // open loop: when it was due; closed loop: = sent_ns
+  std::uint64_t index = 0;       // 0..requests-1
+  int status = 0;                // 0: connection failed or timed out
+  std::string_view body;         // valid during the callback only
+  std::int64_t intended_ns = 0;  // open loop: when it was due; closed loop: = sent_ns
   std::int64_t sent_ns = 0;
   std::int64_t answered_ns = 0;
 };

@@ -256,9 +256,9 @@ class TableReporter : public benchmark::ConsoleReporter {
         // The ratio of the rates shown, so the row reads consistently.
         const double ratio = get("raw_rec/s") > 0 ? get("journal_rec/s") / get("raw_rec/s") : 0;
         std::printf("%-7s %6lld %14.0f %14.0f %12.2f %10.2f %7.2f\n",
-                    std::string(journal::durability_name(d)).c_str(),
-                    static_cast<long long>(batch), get("journal_rec/s"), get("raw_rec/s"),
-                    get("journal_MB/s"), get("raw_MB/s"), ratio);
+                    std::string(journal::durability_name(d)).c_str(), static_cast<long long>(batch),
+                    get("journal_rec/s"), get("raw_rec/s"), get("journal_MB/s"), get("raw_MB/s"),
+                    ratio);
       }
     }
   }

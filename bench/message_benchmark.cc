@@ -29,7 +29,8 @@ void BM_EncodePlaceOrder(benchmark::State& state) {
   const ipc::PlaceOrderBody body = sample_order_body();
   std::uint64_t sequence = 0;
   for (auto _ : state) {
-    ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order, body);
+    ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port,
+                                       ipc::Domain::order, body);
     m.header.sequence = ++sequence;
     m.header.order_id = sequence;
     ipc::seal(m);
@@ -44,8 +45,8 @@ BENCHMARK(BM_EncodePlaceOrder);
 void BM_EncodeDeposit(benchmark::State& state) {
   std::uint64_t sequence = 0;
   for (auto _ : state) {
-    ipc::Message m = ipc::make_message(ipc::MessageType::deposit, ipc::Domain::port, ipc::Domain::payment,
-                                       ipc::DepositBody{7, 1000});
+    ipc::Message m = ipc::make_message(ipc::MessageType::deposit, ipc::Domain::port,
+                                       ipc::Domain::payment, ipc::DepositBody{7, 1000});
     m.header.sequence = ++sequence;
     ipc::seal(m);
     benchmark::DoNotOptimize(m);
@@ -56,10 +57,11 @@ BENCHMARK(BM_EncodeDeposit);
 
 // Validate an intact message: every check passes, CRC included.
 void BM_ValidateIntact(benchmark::State& state) {
-  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order,
-                                     sample_order_body());
+  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port,
+                                     ipc::Domain::order, sample_order_body());
   ipc::seal(m);
-  if (ipc::validate(m) != ipc::MessageError::ok) state.SkipWithError("the sample does not validate");
+  if (ipc::validate(m) != ipc::MessageError::ok)
+    state.SkipWithError("the sample does not validate");
   for (auto _ : state) benchmark::DoNotOptimize(ipc::validate(m));
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(sizeof(ipc::Message)));
@@ -68,11 +70,12 @@ BENCHMARK(BM_ValidateIntact);
 
 // Validate a message with one flipped body bit: rejected by the checksum, the last check.
 void BM_ValidateCorrupt(benchmark::State& state) {
-  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order,
-                                     sample_order_body());
+  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port,
+                                     ipc::Domain::order, sample_order_body());
   ipc::seal(m);
   m.body[17] ^= std::byte{0x10};
-  if (ipc::validate(m) != ipc::MessageError::bad_checksum) state.SkipWithError("the corruption was not caught");
+  if (ipc::validate(m) != ipc::MessageError::bad_checksum)
+    state.SkipWithError("the corruption was not caught");
   for (auto _ : state) benchmark::DoNotOptimize(ipc::validate(m));
   state.SetItemsProcessed(state.iterations());
 }
@@ -80,12 +83,13 @@ BENCHMARK(BM_ValidateCorrupt);
 
 // Validate + decode, what a domain does per input message.
 void BM_ValidateAndDecode(benchmark::State& state) {
-  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order,
-                                     sample_order_body());
+  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port,
+                                     ipc::Domain::order, sample_order_body());
   ipc::seal(m);
   std::uint64_t users = 0;
   for (auto _ : state) {
-    if (ipc::validate(m) == ipc::MessageError::ok) users += ipc::body_as<ipc::PlaceOrderBody>(m).user_id;
+    if (ipc::validate(m) == ipc::MessageError::ok)
+      users += ipc::body_as<ipc::PlaceOrderBody>(m).user_id;
     benchmark::DoNotOptimize(users);
   }
   state.SetItemsProcessed(state.iterations());
@@ -94,8 +98,8 @@ BENCHMARK(BM_ValidateAndDecode);
 
 // The floor: CRC32C over one message's 256 bytes.
 void BM_Crc32c256(benchmark::State& state) {
-  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order,
-                                     sample_order_body());
+  ipc::Message m = ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port,
+                                     ipc::Domain::order, sample_order_body());
   for (auto _ : state) benchmark::DoNotOptimize(crc32c(&m, sizeof m));
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(sizeof(ipc::Message)));
 }

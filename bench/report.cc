@@ -18,8 +18,12 @@ namespace {
 
 // --- Report ---------------------------------------------------------------------------------------
 
-std::string ms(std::uint64_t ns) { return fmt::format("{:.3f}", static_cast<double>(ns) / 1e6); }
-std::string num(double v, int decimals = 0) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "0"; }
+std::string ms(std::uint64_t ns) {
+  return fmt::format("{:.3f}", static_cast<double>(ns) / 1e6);
+}
+std::string num(double v, int decimals = 0) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "0";
+}
 
 std::string json_escape(std::string_view s) {
   std::string out;
@@ -50,8 +54,12 @@ class JsonObject {
   JsonObject& num(std::string_view key, double value, int decimals = 3) {
     return raw(key, std::isfinite(value) ? fmt::format("{:.{}f}", value, decimals) : "0");
   }
-  JsonObject& integer(std::string_view key, std::uint64_t value) { return raw(key, std::to_string(value)); }
-  JsonObject& boolean(std::string_view key, bool value) { return raw(key, value ? "true" : "false"); }
+  JsonObject& integer(std::string_view key, std::uint64_t value) {
+    return raw(key, std::to_string(value));
+  }
+  JsonObject& boolean(std::string_view key, bool value) {
+    return raw(key, value ? "true" : "false");
+  }
   std::string done() const { return text_.empty() ? "{}" : text_ + "}"; }
 
  private:
@@ -105,24 +113,36 @@ std::string run_json(const BenchOptions& opt, const RunFigures& f) {
       .raw("latency_ns", latency_json(f.facts.latency));
   if (f.plan.rate > 0) j.raw("admission_latency_ns", latency_json(f.admission));
   if (opt.driver == "http")
-    j.raw("http", JsonObject().raw("status", status.done()).raw("latency_ns", latency_json(f.http)).done());
-  j.num("cpu_s", f.cpu_s).num("cpu_s_per_1k_attempts", ratio(f.cpu_s, f.attempts) * 1000, 4)
+    j.raw("http",
+          JsonObject().raw("status", status.done()).raw("latency_ns", latency_json(f.http)).done());
+  j.num("cpu_s", f.cpu_s)
+      .num("cpu_s_per_1k_attempts", ratio(f.cpu_s, f.attempts) * 1000, 4)
       .num("cpu_s_per_1k_orders", ratio(f.cpu_s, f.accepted) * 1000, 4)
       .num("cpu_s_per_1k_orders_deployment", ratio(f.cpu_s - f.driver_cpu_s, f.accepted) * 1000, 4)
       .num("disk_bytes_per_order", ratio(static_cast<double>(f.disk_bytes), f.accepted), 0)
       .raw("cpu_s_by_process", cpu.done())
-      .integer("journal_bytes", f.journal_bytes).num("journal_bytes_per_order", ratio(static_cast<double>(f.journal_bytes), done), 1)
-      .integer("commits", f.commits).num("commits_per_order", ratio(static_cast<double>(f.commits), done), 4)
+      .integer("journal_bytes", f.journal_bytes)
+      .num("journal_bytes_per_order", ratio(static_cast<double>(f.journal_bytes), done), 1)
+      .integer("commits", f.commits)
+      .num("commits_per_order", ratio(static_cast<double>(f.commits), done), 4)
       .num("fsyncs_per_order", sync ? ratio(static_cast<double>(f.commits), done) : 0.0, 4)
       .raw("ring_depth_peak", peaks.done())
-      .raw("phases_s", JsonObject().num("load", f.load_s).num("sent", f.send_s).num("answered", f.admit_s)
-                           .num("ended", f.done_s).num("sagas", f.saga_s).done())
-      .raw("check", JsonObject().boolean("clean", f.clean).integer("violations", f.violations).str("verdict", f.check_text).done())
+      .raw("phases_s", JsonObject()
+                           .num("load", f.load_s)
+                           .num("sent", f.send_s)
+                           .num("answered", f.admit_s)
+                           .num("ended", f.done_s)
+                           .num("sagas", f.saga_s)
+                           .done())
+      .raw("check", JsonObject()
+                        .boolean("clean", f.clean)
+                        .integer("violations", f.violations)
+                        .str("verdict", f.check_text)
+                        .done())
       .boolean("check_clean", f.clean);
   if (!f.error.empty()) j.str("error", f.error);
   return j.done();
 }
-
 
 std::string half_json(const BenchOptions& opt, const DurabilityResult& r) {
   const std::uint64_t target = static_cast<std::uint64_t>(opt.target_p99_ms * 1e6);
@@ -179,7 +199,8 @@ RunKeys keys_of(const std::vector<const RunFigures*>& runs) {
     for (const auto& [r, n] : f->facts.cancel_reasons) k.reasons.insert(r);
     for (const auto& [st, n] : f->http_status) k.statuses.insert(st);
     for (const auto& [p, s] : f->cpu_by_process)
-      if (std::find(k.processes.begin(), k.processes.end(), p) == k.processes.end()) k.processes.push_back(p);
+      if (std::find(k.processes.begin(), k.processes.end(), p) == k.processes.end())
+        k.processes.push_back(p);
     for (const auto& [d, n] : f->depth_peak_by_domain) k.consumers.insert(d);
   }
   return k;
@@ -187,28 +208,35 @@ RunKeys keys_of(const std::vector<const RunFigures*>& runs) {
 
 void outcome_rows(Table& t, const RunKeys& k) {
   auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
-  row("loop", [](const RunFigures& f) { return f.plan.rate > 0 ? fmt::format("open {:.0f}/s", f.plan.rate) : std::string("closed"); });
+  row("loop", [](const RunFigures& f) {
+    return f.plan.rate > 0 ? fmt::format("open {:.0f}/s", f.plan.rate) : std::string("closed");
+  });
   row("attempts", [](const RunFigures& f) { return std::to_string(f.attempts); });
   row("attempts/s (sent)", [](const RunFigures& f) { return num(per(f.attempts, f.send_s)); });
   row("admitted (202)", [](const RunFigures& f) { return std::to_string(f.accepted); });
   row("admitted/s", [](const RunFigures& f) { return num(per(f.accepted, f.admit_s)); });
   row("sold out (at the door)", [](const RunFigures& f) { return std::to_string(f.sold_out); });
-  row("sold-out answers/s (once sold out)", [](const RunFigures& f) { return num(f.sold_out_per_s()); });
+  row("sold-out answers/s (once sold out)",
+      [](const RunFigures& f) { return num(f.sold_out_per_s()); });
   row("rejected/unavail./overload/lost", [](const RunFigures& f) {
     return fmt::format("{}/{}/{}/{}", f.rejected, f.unavailable, f.overloaded, f.lost);
   });
   row("completed", [](const RunFigures& f) { return std::to_string(f.facts.completed); });
-  row("completed/s (first 202->last end)", [](const RunFigures& f) { return num(f.completed_per_s()); });
+  row("completed/s (first 202->last end)",
+      [](const RunFigures& f) { return num(f.completed_per_s()); });
   row("cancelled", [](const RunFigures& f) { return std::to_string(f.facts.cancelled); });
   for (const std::string& reason : k.reasons)
-    row("  cancelled: " + reason, [&](const RunFigures& f) { return count_of(f.facts.cancel_reasons, reason); });
+    row("  cancelled: " + reason,
+        [&](const RunFigures& f) { return count_of(f.facts.cancel_reasons, reason); });
 }
 
 void latency_rows(Table& t, const BenchOptions& opt, const RunKeys& k) {
   auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
   const std::vector<const RunFigures*>& runs = t.runs();
-  row("saga latency ms (journal), orders", [](const RunFigures& f) { return std::to_string(f.facts.latency.count()); });
-  for (const auto& [name, q] : {std::pair{"  p50", 0.5}, {"  p90", 0.9}, {"  p99", 0.99}, {"  p99.9", 0.999}})
+  row("saga latency ms (journal), orders",
+      [](const RunFigures& f) { return std::to_string(f.facts.latency.count()); });
+  for (const auto& [name, q] :
+       {std::pair{"  p50", 0.5}, {"  p90", 0.9}, {"  p99", 0.99}, {"  p99.9", 0.999}})
     row(name, [q = q](const RunFigures& f) { return ms(f.facts.latency.quantile(q)); });
   row("  max", [](const RunFigures& f) { return ms(f.facts.latency.max()); });
   bool open = false;
@@ -216,12 +244,15 @@ void latency_rows(Table& t, const BenchOptions& opt, const RunKeys& k) {
   if (open) {
     row("admission ms (intended->answer)", [](const RunFigures&) { return std::string(); });
     for (const auto& [name, q] : {std::pair{"  p50", 0.5}, {"  p99", 0.99}, {"  p99.9", 0.999}})
-      row(name, [q = q](const RunFigures& f) { return f.plan.rate > 0 ? ms(f.admission.quantile(q)) : "-"; });
+      row(name, [q = q](const RunFigures& f) {
+        return f.plan.rate > 0 ? ms(f.admission.quantile(q)) : "-";
+      });
     row("  max", [](const RunFigures& f) { return f.plan.rate > 0 ? ms(f.admission.max()) : "-"; });
   }
   if (opt.driver == "http") {
     row("HTTP latency ms (send->answer)", [](const RunFigures&) { return std::string(); });
-    for (const auto& [name, q] : {std::pair{"  p50", 0.5}, {"  p90", 0.9}, {"  p99", 0.99}, {"  p99.9", 0.999}})
+    for (const auto& [name, q] :
+         {std::pair{"  p50", 0.5}, {"  p90", 0.9}, {"  p99", 0.99}, {"  p99.9", 0.999}})
       row(name, [q = q](const RunFigures& f) { return ms(f.http.quantile(q)); });
     row("  max", [](const RunFigures& f) { return ms(f.http.max()); });
     row("HTTP answers", [](const RunFigures&) { return std::string(); });
@@ -232,23 +263,33 @@ void latency_rows(Table& t, const BenchOptions& opt, const RunKeys& k) {
 
 void cost_rows(Table& t, const RunKeys& k) {
   auto row = [&t](std::string label, auto cell) { t.row(std::move(label), cell); };
-  row("CPU s per 1k orders (all procs)", [](const RunFigures& f) { return num(ratio(f.cpu_s, f.accepted) * 1000, 3); });
-  row("CPU s per 1k orders (deployment)",
-      [](const RunFigures& f) { return num(ratio(f.cpu_s - f.driver_cpu_s, f.accepted) * 1000, 3); });
-  row("CPU s per 1k attempts (all procs)", [](const RunFigures& f) { return num(ratio(f.cpu_s, f.attempts) * 1000, 3); });
+  row("CPU s per 1k orders (all procs)",
+      [](const RunFigures& f) { return num(ratio(f.cpu_s, f.accepted) * 1000, 3); });
+  row("CPU s per 1k orders (deployment)", [](const RunFigures& f) {
+    return num(ratio(f.cpu_s - f.driver_cpu_s, f.accepted) * 1000, 3);
+  });
+  row("CPU s per 1k attempts (all procs)",
+      [](const RunFigures& f) { return num(ratio(f.cpu_s, f.attempts) * 1000, 3); });
   for (const std::string& p : k.processes)
     row("  CPU s: " + p, [&](const RunFigures& f) {
       for (const auto& [name, s] : f.cpu_by_process)
         if (name == p) return num(s, 2);
       return std::string("-");
     });
-  row("journal bytes per order", [](const RunFigures& f) { return num(ratio(static_cast<double>(f.journal_bytes), f.orders_done())); });
-  row("disk bytes written per order", [](const RunFigures& f) { return num(ratio(static_cast<double>(f.disk_bytes), f.accepted)); });
-  row("journal commits per order",
-      [](const RunFigures& f) { return num(ratio(static_cast<double>(f.commits), f.orders_done()), 3); });
+  row("journal bytes per order", [](const RunFigures& f) {
+    return num(ratio(static_cast<double>(f.journal_bytes), f.orders_done()));
+  });
+  row("disk bytes written per order", [](const RunFigures& f) {
+    return num(ratio(static_cast<double>(f.disk_bytes), f.accepted));
+  });
+  row("journal commits per order", [](const RunFigures& f) {
+    return num(ratio(static_cast<double>(f.commits), f.orders_done()), 3);
+  });
   row("fsyncs per order", [](const RunFigures& f) {
     if (f.plan.durability == "interval") return std::string("1 per interval");
-    return f.plan.durability == "sync" ? num(ratio(static_cast<double>(f.commits), f.orders_done()), 3) : std::string("0 (nosync)");
+    return f.plan.durability == "sync"
+               ? num(ratio(static_cast<double>(f.commits), f.orders_done()), 3)
+               : std::string("0 (nosync)");
   });
 }
 
@@ -257,13 +298,13 @@ void ring_and_check_rows(Table& t, const RunKeys& k) {
   row("ring depth peak (input), slots", [](const RunFigures&) { return std::string(); });
   for (const std::string& d : k.consumers)
     row("  " + d, [&](const RunFigures& f) { return count_of(f.depth_peak_by_domain, d); });
-  row("phases s: sent/answered/ended",
-      [](const RunFigures& f) { return fmt::format("{:.1f}/{:.1f}/{:.1f}", f.send_s, f.admit_s, f.done_s); });
+  row("phases s: sent/answered/ended", [](const RunFigures& f) {
+    return fmt::format("{:.1f}/{:.1f}/{:.1f}", f.send_s, f.admit_s, f.done_s);
+  });
   row("check", [](const RunFigures& f) {
     if (f.check_text.starts_with("skipped")) return std::string("skipped");
     return f.clean ? std::string("clean") : std::string("NOT CLEAN");
   });
-
 }
 
 void Table::print(const BenchOptions& opt) const {
@@ -286,7 +327,8 @@ void Table::print(const BenchOptions& opt) const {
     fmt::print("{}\n", line);
   }
   for (const RunFigures* f : runs_) {
-    fmt::print("  {}: busiest rings {}\n", f->plan.label, f->top_edges.empty() ? "-" : f->top_edges);
+    fmt::print("  {}: busiest rings {}\n", f->plan.label,
+               f->top_edges.empty() ? "-" : f->top_edges);
     fmt::print("  {}: check: {}\n", f->plan.label, f->check_text);
   }
 }
@@ -309,22 +351,27 @@ std::string timeline_csv(const std::vector<const RunFigures*>& runs) {
     std::map<std::int64_t, std::vector<std::int64_t>> ends;
     std::map<std::int64_t, std::uint64_t> starts;
     const std::int64_t t0 = f->sale_start_wall_ns;
-    for (const auto& [t, l] : f->facts.terminal_times) ends[std::max<std::int64_t>(0, t - t0) / timeline_bucket_ns].push_back(l);
-    for (const std::int64_t t : f->facts.pending_times) ++starts[std::max<std::int64_t>(0, t - t0) / timeline_bucket_ns];
+    for (const auto& [t, l] : f->facts.terminal_times)
+      ends[std::max<std::int64_t>(0, t - t0) / timeline_bucket_ns].push_back(l);
+    for (const std::int64_t t : f->facts.pending_times)
+      ++starts[std::max<std::int64_t>(0, t - t0) / timeline_bucket_ns];
     std::set<std::int64_t> buckets;
     for (const auto& [b, v] : ends) buckets.insert(b);
     for (const auto& [b, v] : starts) buckets.insert(b);
-    for (std::size_t b = 0; b < f->sold_out_timeline.size(); ++b) buckets.insert(static_cast<std::int64_t>(b));
+    for (std::size_t b = 0; b < f->sold_out_timeline.size(); ++b)
+      buckets.insert(static_cast<std::int64_t>(b));
     const double scale = 1e9 / static_cast<double>(timeline_bucket_ns);
     for (const std::int64_t b : buckets) {
       std::vector<std::int64_t>& ls = ends[b];
       std::sort(ls.begin(), ls.end());
       const double p50 = ls.empty() ? 0 : static_cast<double>(ls[ls.size() / 2]) / 1e6;
       const double p99 = ls.empty() ? 0 : static_cast<double>(ls[ls.size() * 99 / 100]) / 1e6;
-      const std::uint64_t sold_out =
-          static_cast<std::size_t>(b) < f->sold_out_timeline.size() ? f->sold_out_timeline[static_cast<std::size_t>(b)] : 0;
-      series << fmt::format("{},{:.1f},{:.0f},{:.0f},{:.0f},{:.3f},{:.3f}\n", f->plan.label, static_cast<double>(b) / scale,
-                            static_cast<double>(starts[b]) * scale, static_cast<double>(ls.size()) * scale,
+      const std::uint64_t sold_out = static_cast<std::size_t>(b) < f->sold_out_timeline.size()
+                                         ? f->sold_out_timeline[static_cast<std::size_t>(b)]
+                                         : 0;
+      series << fmt::format("{},{:.1f},{:.0f},{:.0f},{:.0f},{:.3f},{:.3f}\n", f->plan.label,
+                            static_cast<double>(b) / scale, static_cast<double>(starts[b]) * scale,
+                            static_cast<double>(ls.size()) * scale,
                             static_cast<double>(sold_out) * scale, p50, p99);
     }
   }
@@ -342,14 +389,16 @@ void write_plots(const BenchOptions& opt, const std::vector<const RunFigures*>& 
   std::error_code ec;
   std::filesystem::create_directories(opt.plot_dir, ec);
   const std::string dir = opt.plot_dir.string();
-  std::string script = "set datafile separator ','\nset terminal pngcairo size 1000,600\nset grid\n"
-                       "set key outside bottom center horizontal\n";
+  std::string script =
+      "set datafile separator ','\nset terminal pngcairo size 1000,600\nset grid\n"
+      "set key outside bottom center horizontal\n";
   std::vector<std::string> pngs;
   for (const RunFigures* f : runs) {
     const std::string name = file_label(f->plan.label);
     const std::string data = dir + "/" + name + "-timeline.csv";
     std::ofstream(data) << timeline_csv({f});
-    const std::string title = fmt::format("flashsaga {} ({}, {} driver)", opt.scenario, f->plan.label, opt.driver);
+    const std::string title =
+        fmt::format("flashsaga {} ({}, {} driver)", opt.scenario, f->plan.label, opt.driver);
     script += fmt::format(
         "set output '{0}/{1}-throughput.png'\nset title '{2}: throughput'\nset xlabel 'seconds'\n"
         "set ylabel 'orders/s'\nset y2label 'sold-out answers/s'\nset y2tics\nset ytics nomirror\nunset logscale\n"
@@ -387,8 +436,8 @@ void write_plots(const BenchOptions& opt, const std::vector<const RunFigures*>& 
   int block = 0;
   for (const RunFigures* f : runs) {
     if (f->facts.latency.count() == 0) continue;
-    script += fmt::format("{}'{}' index {} using 3:4 with linespoints title '{}'", block ? ", " : "", dist, block,
-                          f->plan.label);
+    script += fmt::format("{}'{}' index {} using 3:4 with linespoints title '{}'",
+                          block ? ", " : "", dist, block, f->plan.label);
     ++block;
   }
   script += block ? "\n" : "0 notitle\n";
@@ -403,7 +452,8 @@ void write_plots(const BenchOptions& opt, const std::vector<const RunFigures*>& 
 
 }  // namespace
 
-int report(const BenchOptions& opt, const std::vector<std::unique_ptr<DurabilityResult>>& results, bool ran) {
+int report(const BenchOptions& opt, const std::vector<std::unique_ptr<DurabilityResult>>& results,
+           bool ran) {
   const bool ok = ran;
   std::vector<const RunFigures*> runs;
   bool clean = ok;
@@ -419,13 +469,15 @@ int report(const BenchOptions& opt, const std::vector<std::unique_ptr<Durability
   for (const auto& r : results) {
     if (!r->has_half) continue;
     const std::uint64_t p99 = r->half.facts.latency.quantile(0.99);
-    fmt::print("  half peak ({}): closed-loop peak {:.0f} completed/s -> open loop at {:.0f}/s: saga p99 {} ms "
-               "(target <= {:.1f} ms: {})\n",
-               r->peak.plan.durability, r->peak.completed_per_s(), r->half_rate, ms(p99), opt.target_p99_ms,
-               r->met() && static_cast<double>(p99) <= opt.target_p99_ms * 1e6 ? "met" : "NOT met");
+    fmt::print(
+        "  half peak ({}): closed-loop peak {:.0f} completed/s -> open loop at {:.0f}/s: saga p99 {} ms "
+        "(target <= {:.1f} ms: {})\n",
+        r->peak.plan.durability, r->peak.completed_per_s(), r->half_rate, ms(p99),
+        opt.target_p99_ms,
+        r->met() && static_cast<double>(p99) <= opt.target_p99_ms * 1e6 ? "met" : "NOT met");
   }
   fmt::print("  check: {}\n", !opt.check ? "skipped (--no-check)"
-                               : clean   ? "clean (0 violations in every run)"
+                              : clean    ? "clean (0 violations in every run)"
                                          : "NOT CLEAN (see above)");
 
   if (!opt.json_out.empty()) {

@@ -20,6 +20,7 @@ struct DurabilityResult {
 
 // Prints the table and the half-peak verdicts, writes --json, --csv and --plot. Returns the exit
 // code of `flashsaga bench`: 0 if every run ran and its check was clean.
-int report(const BenchOptions& opt, const std::vector<std::unique_ptr<DurabilityResult>>& results, bool ran);
+int report(const BenchOptions& opt, const std::vector<std::unique_ptr<DurabilityResult>>& results,
+           bool ran);
 
 }  // namespace flashsaga::bench

@@ -59,7 +59,9 @@ constexpr std::int64_t ping_pong_round_trips = 100'000;
 constexpr std::int64_t ping_pong_parked_round_trips = 10'000;
 constexpr std::int64_t park_settle_ns = 50'000;
 
-void cpu_relax() noexcept { IdleStrategy::cpu_relax(); }
+void cpu_relax() noexcept {
+  IdleStrategy::cpu_relax();
+}
 
 void pin_to_cpu(int cpu) {
   if (std::thread::hardware_concurrency() < 2) return;
@@ -432,7 +434,10 @@ void register_throughput() {
        }) {
     // Three repetitions, medians shown: this host is shared, and a burst of someone else's
     // work in one repetition should not decide the figure.
-    b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.2)->Repetitions(3)
+    b->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(0.2)
+        ->Repetitions(3)
         ->DisplayAggregatesOnly(true);
   }
 }
@@ -447,18 +452,23 @@ int main(int argc, char** argv) {
   register_throughput<256>();
   benchmark::RegisterBenchmark("ours_ping_pong_cross_process/spinning",
                                [](benchmark::State& s) { ping_pong(s, false); })
-      ->Iterations(ping_pong_round_trips)->Unit(benchmark::kNanosecond)->UseRealTime();
+      ->Iterations(ping_pong_round_trips)
+      ->Unit(benchmark::kNanosecond)
+      ->UseRealTime();
   benchmark::RegisterBenchmark("ours_ping_pong_cross_process/parked",
                                [](benchmark::State& s) { ping_pong(s, true); })
-      ->Iterations(ping_pong_parked_round_trips)->Unit(benchmark::kNanosecond)->UseRealTime();
+      ->Iterations(ping_pong_parked_round_trips)
+      ->Unit(benchmark::kNanosecond)
+      ->UseRealTime();
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
-  std::printf("\nSummary (median items/s of 3 repetitions; ours moves a 256-byte slot per item at "
-              "every payload size)\n");
+  std::printf(
+      "\nSummary (median items/s of 3 repetitions; ours moves a 256-byte slot per item at "
+      "every payload size)\n");
   for (const char* size : {"64B", "128B", "256B"}) {
     const std::string s = size;
     const double ours_x = reporter.items_per_second("ours_cross_process/" + s + "/");
@@ -466,9 +476,10 @@ int main(int argc, char** argv) {
     const double boost_in = reporter.items_per_second("boost_spsc_in_process/" + s + "/");
     const double mc_in = reporter.items_per_second("moodycamel_rwq_in_process/" + s + "/");
     if (boost_in <= 0.0) continue;
-    std::printf("  %-5s ours cross-process %.1f M/s, ours in-process %.1f M/s, boost spsc %.1f M/s,"
-                " moodycamel %.1f M/s; ratio cross-process ours / in-process boost = %.2f\n",
-                size, ours_x / 1e6, ours_in / 1e6, boost_in / 1e6, mc_in / 1e6, ours_x / boost_in);
+    std::printf(
+        "  %-5s ours cross-process %.1f M/s, ours in-process %.1f M/s, boost spsc %.1f M/s,"
+        " moodycamel %.1f M/s; ratio cross-process ours / in-process boost = %.2f\n",
+        size, ours_x / 1e6, ours_in / 1e6, boost_in / 1e6, mc_in / 1e6, ours_x / boost_in);
   }
   benchmark::Shutdown();
   return 0;

@@ -40,7 +40,7 @@ namespace {
 
 using ipc::Domain;
 
-constexpr std::uint32_t seed_window = 2048;             // commands in flight while loading
+constexpr std::uint32_t seed_window = 2048;  // commands in flight while loading
 constexpr std::int64_t ready_timeout_ns = 60'000'000'000;
 constexpr std::int64_t drain_timeout_ns = 300'000'000'000;
 constexpr std::int64_t progress_interval_ns = 1'000'000'000;
@@ -51,7 +51,6 @@ struct Stopwatch {
   std::int64_t start = mono_now_ns();
   double seconds() const { return static_cast<double>(mono_now_ns() - start) / 1e9; }
 };
-
 
 // Bytes a process caused to be written to storage (/proc/PID/io write_bytes: counted when a
 // page is dirtied, whether by write() or through a shared map), 0 if unreadable.
@@ -107,7 +106,8 @@ class Zipf {
  public:
   Zipf(std::uint64_t n, double s) : cdf_(n) {
     double sum = 0;
-    for (std::uint64_t i = 0; i < n; ++i) cdf_[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
+    for (std::uint64_t i = 0; i < n; ++i)
+      cdf_[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
     for (double& c : cdf_) c /= sum;
   }
   std::uint64_t operator()(std::mt19937_64& rng) const {
@@ -121,7 +121,8 @@ class Zipf {
 
 // Runs many commands with a bounded number in flight; returns how many succeeded.
 template <typename MakeCommand>
-std::uint64_t pipeline(engine::Client& client, std::uint64_t count, MakeCommand make, std::vector<std::uint64_t>* ids) {
+std::uint64_t pipeline(engine::Client& client, std::uint64_t count, MakeCommand make,
+                       std::vector<std::uint64_t>* ids) {
   std::atomic<std::uint64_t> in_flight{0}, ok{0};
   if (ids) ids->assign(count, 0);
   for (std::uint64_t i = 0; i < count; ++i) {
@@ -149,26 +150,30 @@ std::uint64_t pipeline(engine::Client& client, std::uint64_t count, MakeCommand 
 }
 
 struct Outcomes {
-  std::atomic<std::uint64_t> attempts{0}, accepted{0}, sold_out{0}, not_on_sale{0}, unavailable{0}, overloaded{0},
-      rejected{0}, lost{0};
+  std::atomic<std::uint64_t> attempts{0}, accepted{0}, sold_out{0}, not_on_sale{0}, unavailable{0},
+      overloaded{0}, rejected{0}, lost{0};
   // Sold-out answers over time (driver side: they leave no journal record), per 100 ms bucket
   // from the sale's start, and the first and last of them (monotonic ns).
   std::int64_t start_ns = 0;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> sold_out_buckets{new std::atomic<std::uint64_t>[timeline_buckets_max]{}};
+  std::unique_ptr<std::atomic<std::uint64_t>[]> sold_out_buckets {
+    new std::atomic<std::uint64_t>[timeline_buckets_max] {}
+  };
   std::atomic<std::int64_t> first_sold_out_ns{0}, last_sold_out_ns{0};
 
   void note_sold_out(std::int64_t now_ns) noexcept {
     sold_out.fetch_add(1, std::memory_order_relaxed);
-    const auto bucket = static_cast<std::size_t>(std::max<std::int64_t>(0, now_ns - start_ns) / timeline_bucket_ns);
-    if (bucket < timeline_buckets_max) sold_out_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    const auto bucket =
+        static_cast<std::size_t>(std::max<std::int64_t>(0, now_ns - start_ns) / timeline_bucket_ns);
+    if (bucket < timeline_buckets_max)
+      sold_out_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
     std::int64_t none = 0;
     (void)first_sold_out_ns.compare_exchange_strong(none, now_ns, std::memory_order_relaxed);
     std::int64_t last = last_sold_out_ns.load(std::memory_order_relaxed);
-    while (now_ns > last && !last_sold_out_ns.compare_exchange_weak(last, now_ns, std::memory_order_relaxed)) {
+    while (now_ns > last &&
+           !last_sold_out_ns.compare_exchange_weak(last, now_ns, std::memory_order_relaxed)) {
     }
   }
 };
-
 
 // Waits (bounded) until nothing is on its way: every ring empty and every domain's outbox sent.
 // A ring slot is released only after the batch that read it is journaled and in its view, so
@@ -206,7 +211,8 @@ void read_order_journal(const engine::Config& config, JournalFacts& facts) {
       pending_at[id] = r.header.time_ns;
       facts.pending_times.push_back(r.header.time_ns);
       if (facts.first_pending_ns == 0) facts.first_pending_ns = r.header.time_ns;
-    } else if (type == domains::RecordType::order_completed || type == domains::RecordType::order_cancelled) {
+    } else if (type == domains::RecordType::order_completed ||
+               type == domains::RecordType::order_cancelled) {
       if (id >= pending_at.size() || pending_at[id] == 0) return true;  // a refund of an old order
       const std::int64_t latency = r.header.time_ns - pending_at[id];
       pending_at[id] = 0;
@@ -219,7 +225,8 @@ void read_order_journal(const engine::Config& config, JournalFacts& facts) {
         ++facts.cancelled;
         domains::Event ev{};
         if (journal::from_bytes(r.payload, ev))
-          ++facts.cancel_reasons[std::string(ipc::order_reason_name(static_cast<ipc::OrderReason>(ev.reason)))];
+          ++facts.cancel_reasons[std::string(
+              ipc::order_reason_name(static_cast<ipc::OrderReason>(ev.reason)))];
       }
     }
     return true;
@@ -241,24 +248,26 @@ std::uint64_t journal_used_bytes(const engine::Config& config) {
 // deployment is idle by now, so within one fsync interval), bounded by three intervals.
 void wait_staged(const engine::Config& config) {
   if (config.durability != journal::Durability::interval) return;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(3 * config.fsync_interval_ms + 100);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(3 * config.fsync_interval_ms + 100);
   for (std::uint8_t d = 1; d <= domain_count; ++d) {
     for (int which = 0; which < 2; ++which) {
-      const auto path = runtime::staging_log_path(config.journal_options(static_cast<Domain>(d)), which);
+      const auto path =
+          runtime::staging_log_path(config.journal_options(static_cast<Domain>(d)), which);
       std::error_code ec;
-      while (std::filesystem::file_size(path, ec) != 0 && !ec && std::chrono::steady_clock::now() < deadline)
+      while (std::filesystem::file_size(path, ec) != 0 && !ec &&
+             std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
 }
 
 std::string node_name(ipc::Node n) {
-  return n.domain == Domain::port ? fmt::format("port{}", n.port) : std::string(ipc::domain_name(n.domain));
+  return n.domain == Domain::port ? fmt::format("port{}", n.port)
+                                  : std::string(ipc::domain_name(n.domain));
 }
 
 // --- One run --------------------------------------------------------------------------------------
-
-
 
 // The deployment one run measures: `flashsaga run` in a temporary directory, stopped on scope exit.
 class BenchDeployment {
@@ -271,15 +280,19 @@ class BenchDeployment {
     const std::filesystem::path config_path = dir_ / "bench.toml";
     {
       std::ofstream cfg(config_path);
-      cfg << "[deployment]\ndata_dir = \"" << (dir_ / "data").string() << "\"\ndurability = \"" << plan.durability
+      cfg << "[deployment]\ndata_dir = \"" << (dir_ / "data").string() << "\"\ndurability = \""
+          << plan.durability
           << "\"\n[rings]\nsaga_capacity_slots = 16384\nport_capacity_slots = 4096\nports = 4\n"
           << "[stock]\nproducts_max = " << std::max<std::uint64_t>(opt.skus + 16, 4096) << "\n"
           << "[journal]\nmap_size_mib = 1024\n[saga]\nstep_timeout_ms = 60000\n";
       if (opt.pg_decline_permille > 0)
-        cfg << "[payment]\nadapter = \"pg\"\npg_decline_permille = " << opt.pg_decline_permille << "\n";
+        cfg << "[payment]\nadapter = \"pg\"\npg_decline_permille = " << opt.pg_decline_permille
+            << "\n";
       if (http_)
-        cfg << "[http]\naddress = \"127.0.0.1\"\nport = " << port_ << "\nthreads = " << opt.http_threads
-            << "\nconnections_max = " << std::max<std::uint32_t>(4096, opt.connections + 64) << "\n";
+        cfg << "[http]\naddress = \"127.0.0.1\"\nport = " << port_
+            << "\nthreads = " << opt.http_threads
+            << "\nconnections_max = " << std::max<std::uint32_t>(4096, opt.connections + 64)
+            << "\n";
     }
     if (!engine::load_config(config_path, config_, &error_)) return;
     supervisor_ = ::fork();
@@ -288,9 +301,11 @@ class BenchDeployment {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       const std::string exe = opt.executable.string(), cfg = config_path.string();
       if (http_)
-        ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+        ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(),
+                static_cast<char*>(nullptr));
       else
-        ::execl(exe.c_str(), exe.c_str(), "run", "--no-gateway", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+        ::execl(exe.c_str(), exe.c_str(), "run", "--no-gateway", "--config", cfg.c_str(),
+                static_cast<char*>(nullptr));
       ::_exit(127);
     }
     // Bounded: ready means the client library is attached, intake is open and (http) /healthz is 200.
@@ -323,8 +338,10 @@ class BenchDeployment {
       ::waitpid(supervisor_, &status, 0);
     }
     std::error_code ec;
-    if (!opt_.keep_data) std::filesystem::remove_all(dir_, ec);
-    else fmt::print("  data kept in {}\n", dir_.string());
+    if (!opt_.keep_data)
+      std::filesystem::remove_all(dir_, ec);
+    else
+      fmt::print("  data kept in {}\n", dir_.string());
   }
   BenchDeployment(const BenchDeployment&) = delete;
   BenchDeployment& operator=(const BenchDeployment&) = delete;
@@ -354,38 +371,60 @@ struct Catalog {
 
 void load_catalog(const BenchOptions& opt, engine::Client& c, Catalog& cat) {
   const std::uint64_t skus = opt.scenario == "flash-sale" ? 1 : opt.skus;
-  pipeline(c, skus, [&](std::uint64_t i) {
-    ipc::CreateProductBody b{};
-    b.price = 1'000 + static_cast<std::int64_t>(i % 100) * 10;
-    b.stock = static_cast<std::int64_t>(opt.stock);
-    (void)b.name.assign(fmt::format("sku-{}", i));
-    return std::pair{Domain::product, ipc::make_message(ipc::MessageType::create_product, Domain::port, Domain::product, b)};
-  }, &cat.products);
-  pipeline(c, opt.buyers, [&](std::uint64_t i) {
-    ipc::CreateUserBody b{};
-    (void)b.name.assign(fmt::format("buyer {}", i));
-    (void)b.email.assign(fmt::format("buyer{}@bench.example", i));
-    return std::pair{Domain::user, ipc::make_message(ipc::MessageType::create_user, Domain::port, Domain::user, b)};
-  }, &cat.users);
-  const auto poor_cut = static_cast<std::uint64_t>(opt.poor_share * static_cast<double>(opt.buyers));
-  pipeline(c, opt.buyers, [&](std::uint64_t i) {
-    const std::int64_t amount = i < poor_cut ? 1 : 1'000'000'000;
-    return std::pair{Domain::payment, ipc::make_message(ipc::MessageType::deposit, Domain::port, Domain::payment,
-                                                         ipc::DepositBody{cat.users[i], amount})};
-  }, nullptr);
+  pipeline(
+      c, skus,
+      [&](std::uint64_t i) {
+        ipc::CreateProductBody b{};
+        b.price = 1'000 + static_cast<std::int64_t>(i % 100) * 10;
+        b.stock = static_cast<std::int64_t>(opt.stock);
+        (void)b.name.assign(fmt::format("sku-{}", i));
+        return std::pair{Domain::product, ipc::make_message(ipc::MessageType::create_product,
+                                                            Domain::port, Domain::product, b)};
+      },
+      &cat.products);
+  pipeline(
+      c, opt.buyers,
+      [&](std::uint64_t i) {
+        ipc::CreateUserBody b{};
+        (void)b.name.assign(fmt::format("buyer {}", i));
+        (void)b.email.assign(fmt::format("buyer{}@bench.example", i));
+        return std::pair{Domain::user, ipc::make_message(ipc::MessageType::create_user,
+                                                         Domain::port, Domain::user, b)};
+      },
+      &cat.users);
+  const auto poor_cut =
+      static_cast<std::uint64_t>(opt.poor_share * static_cast<double>(opt.buyers));
+  pipeline(
+      c, opt.buyers,
+      [&](std::uint64_t i) {
+        const std::int64_t amount = i < poor_cut ? 1 : 1'000'000'000;
+        return std::pair{Domain::payment,
+                         ipc::make_message(ipc::MessageType::deposit, Domain::port, Domain::payment,
+                                           ipc::DepositBody{cat.users[i], amount})};
+      },
+      nullptr);
   if (opt.points_share > 0)
-    pipeline(c, opt.buyers, [&](std::uint64_t i) {
-      ipc::AccruePointsBody b{};
-      b.user_id = cat.users[i];
-      b.amount = 10'000;
-      return std::pair{Domain::point, ipc::make_message(ipc::MessageType::accrue_points, Domain::port, Domain::point, b)};
-    }, nullptr);
+    pipeline(
+        c, opt.buyers,
+        [&](std::uint64_t i) {
+          ipc::AccruePointsBody b{};
+          b.user_id = cat.users[i];
+          b.amount = 10'000;
+          return std::pair{Domain::point, ipc::make_message(ipc::MessageType::accrue_points,
+                                                            Domain::port, Domain::point, b)};
+        },
+        nullptr);
   if (opt.coupon_share > 0 || opt.bad_coupon_share > 0) {
     auto t = c.create_coupon_template(ipc::CouponKind::percent, 10, 0, 0, 500);
-    pipeline(c, opt.buyers, [&](std::uint64_t i) {
-      return std::pair{Domain::coupon, ipc::make_message(ipc::MessageType::issue_coupon, Domain::port, Domain::coupon,
-                                                          ipc::IssueCouponBody{t.id, cat.users[i]})};
-    }, &cat.coupons);
+    pipeline(
+        c, opt.buyers,
+        [&](std::uint64_t i) {
+          return std::pair{
+              Domain::coupon,
+              ipc::make_message(ipc::MessageType::issue_coupon, Domain::port, Domain::coupon,
+                                ipc::IssueCouponBody{t.id, cat.users[i]})};
+        },
+        &cat.coupons);
   }
 }
 
@@ -393,8 +432,12 @@ void load_catalog(const BenchOptions& opt, engine::Client& c, Catalog& cat) {
 class OrderMix {
  public:
   OrderMix(const BenchOptions& opt, const Catalog& cat)
-      : opt_(opt), cat_(cat), flash_(opt.scenario == "flash-sale"), rng_(opt.seed),
-        zipf_(flash_ ? 1 : cat.products.size(), opt.zipf > 0 ? opt.zipf : 1.0), coupon_used_(cat.users.size(), 0) {}
+      : opt_(opt),
+        cat_(cat),
+        flash_(opt.scenario == "flash-sale"),
+        rng_(opt.seed),
+        zipf_(flash_ ? 1 : cat.products.size(), opt.zipf > 0 ? opt.zipf : 1.0),
+        coupon_used_(cat.users.size(), 0) {}
 
   engine::PlaceRequest next() {
     const std::uint64_t buyer = rng_() % cat_.users.size();
@@ -405,12 +448,16 @@ class OrderMix {
     req.item_count = 1;
     req.items[0] = ipc::LineItem{static_cast<std::uint32_t>(cat_.products[sku]), 1, 0};
     const double roll = std::uniform_real_distribution<double>(0, 1)(rng_);
-    if (!cat_.coupons.empty() && roll < opt_.coupon_share + opt_.bad_coupon_share && !coupon_used_[buyer]) {
+    if (!cat_.coupons.empty() && roll < opt_.coupon_share + opt_.bad_coupon_share &&
+        !coupon_used_[buyer]) {
       const bool bad = roll < opt_.bad_coupon_share;
-      req.coupon_id = bad ? cat_.coupons[(buyer + 1) % cat_.coupons.size()] : cat_.coupons[buyer];  // someone else's
+      req.coupon_id = bad ? cat_.coupons[(buyer + 1) % cat_.coupons.size()]
+                          : cat_.coupons[buyer];  // someone else's
       if (!bad) coupon_used_[buyer] = 1;
     }
-    if (opt_.points_share > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < opt_.points_share) req.points = 100;
+    if (opt_.points_share > 0 &&
+        std::uniform_real_distribution<double>(0, 1)(rng_) < opt_.points_share)
+      req.points = 100;
     return req;
   }
 
@@ -424,10 +471,11 @@ class OrderMix {
 };
 
 // The client-library driver: --window in flight, or open loop at plan.rate.
-void sale_over_client(const BenchOptions& opt, const RunPlan& plan, engine::Client& c, OrderMix& mix, Outcomes& out,
-                      RunFigures& fig, double& send_seconds) {
+void sale_over_client(const BenchOptions& opt, const RunPlan& plan, engine::Client& c,
+                      OrderMix& mix, Outcomes& out, RunFigures& fig, double& send_seconds) {
   std::atomic<std::uint64_t> in_flight{0};
-  std::atomic_flag admission_lock = ATOMIC_FLAG_INIT;  // the port's reply thread and this one both record
+  std::atomic_flag admission_lock =
+      ATOMIC_FLAG_INIT;  // the port's reply thread and this one both record
   auto record_admission = [&](std::int64_t intended) {
     if (intended == 0) return;
     const std::int64_t late = mono_now_ns() - intended;
@@ -442,8 +490,10 @@ void sale_over_client(const BenchOptions& opt, const RunPlan& plan, engine::Clie
     if (plan.rate > 0) {
       // Sleep (not spin) until the intended time: a spinning driver would take one of two cores.
       intended = sale_start + static_cast<std::int64_t>(static_cast<double>(i) * 1e9 / plan.rate);
-      const timespec at{static_cast<time_t>(intended / 1'000'000'000), static_cast<long>(intended % 1'000'000'000)};
-      while (mono_now_ns() < intended && ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+      const timespec at{static_cast<time_t>(intended / 1'000'000'000),
+                        static_cast<long>(intended % 1'000'000'000)};
+      while (mono_now_ns() < intended &&
+             ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
       }
     }
     // A full window blocks the driver (futex) instead of spinning.
@@ -453,26 +503,40 @@ void sale_over_client(const BenchOptions& opt, const RunPlan& plan, engine::Clie
     const engine::PlaceRequest req = mix.next();
     in_flight.fetch_add(1, std::memory_order_acq_rel);
     out.attempts.fetch_add(1, std::memory_order_relaxed);
-    const engine::PlaceNow now = c.port().place_order(req, [&, intended](const engine::PortReply& r) {
-      if (r.timed_out) {
-        out.lost.fetch_add(1);
-      } else {
-        const auto b = ipc::body_as<ipc::PlaceOrderReplyBody>(r.message);
-        if (b.result == static_cast<std::uint8_t>(ipc::PlaceResult::accepted)) out.accepted.fetch_add(1);
-        else out.rejected.fetch_add(1);
-      }
-      record_admission(intended);
-      if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == opt.window) in_flight.notify_one();
-    });
+    const engine::PlaceNow now =
+        c.port().place_order(req, [&, intended](const engine::PortReply& r) {
+          if (r.timed_out) {
+            out.lost.fetch_add(1);
+          } else {
+            const auto b = ipc::body_as<ipc::PlaceOrderReplyBody>(r.message);
+            if (b.result == static_cast<std::uint8_t>(ipc::PlaceResult::accepted))
+              out.accepted.fetch_add(1);
+            else
+              out.rejected.fetch_add(1);
+          }
+          record_admission(intended);
+          if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == opt.window)
+            in_flight.notify_one();
+        });
     if (now.status != engine::PlaceStatus::submitted) {
       in_flight.fetch_sub(1, std::memory_order_acq_rel);
       record_admission(intended);
       switch (now.status) {
-        case engine::PlaceStatus::sold_out: out.note_sold_out(mono_now_ns()); break;
-        case engine::PlaceStatus::not_on_sale: out.not_on_sale.fetch_add(1); break;
-        case engine::PlaceStatus::overloaded: out.overloaded.fetch_add(1); break;
-        case engine::PlaceStatus::unavailable: out.unavailable.fetch_add(1); break;
-        default: out.rejected.fetch_add(1); break;
+        case engine::PlaceStatus::sold_out:
+          out.note_sold_out(mono_now_ns());
+          break;
+        case engine::PlaceStatus::not_on_sale:
+          out.not_on_sale.fetch_add(1);
+          break;
+        case engine::PlaceStatus::overloaded:
+          out.overloaded.fetch_add(1);
+          break;
+        case engine::PlaceStatus::unavailable:
+          out.unavailable.fetch_add(1);
+          break;
+        default:
+          out.rejected.fetch_add(1);
+          break;
       }
     }
   }
@@ -493,8 +557,8 @@ std::string error_code(std::string_view body) {
 
 // The HTTP driver: POST /orders over --connections keep-alive connections, --pipeline requests
 // in flight on each (one epoll thread).
-bool sale_over_http(const BenchOptions& opt, const RunPlan& plan, std::uint16_t port, OrderMix& mix, Outcomes& out,
-                    RunFigures& fig, double& send_seconds, std::string* error) {
+bool sale_over_http(const BenchOptions& opt, const RunPlan& plan, std::uint16_t port, OrderMix& mix,
+                    Outcomes& out, RunFigures& fig, double& send_seconds, std::string* error) {
   HttpLoadPlan load;
   load.port = port;
   load.connections = opt.connections;
@@ -511,7 +575,8 @@ bool sale_over_http(const BenchOptions& opt, const RunPlan& plan, std::uint16_t 
     if (req.coupon_id != 0) body += fmt::format(R"(,"coupon_id":{})", req.coupon_id);
     if (req.points != 0) body += fmt::format(R"(,"points":{})", req.points);
     body += '}';
-    bytes = format_request("POST", "/orders", host, body, {{"Idempotency-Key", fmt::format("bench-{}-{}", opt.seed, i)}});
+    bytes = format_request("POST", "/orders", host, body,
+                           {{"Idempotency-Key", fmt::format("bench-{}-{}", opt.seed, i)}});
     out.attempts.fetch_add(1, std::memory_order_relaxed);
     last_sent_ns = mono_now_ns();
   };
@@ -523,13 +588,20 @@ bool sale_over_http(const BenchOptions& opt, const RunPlan& plan, std::uint16_t 
     if (!code.empty()) key += " " + code;
     if (a.status == 0) key = "error: " + std::string(a.body);
     ++fig.http_status[key];
-    if (a.status == 202) out.accepted.fetch_add(1, std::memory_order_relaxed);
-    else if (a.status == 409 && code == "sold_out") out.note_sold_out(a.answered_ns);
-    else if (a.status == 409 && code == "not_on_sale") out.not_on_sale.fetch_add(1, std::memory_order_relaxed);
-    else if (a.status == 503 && code == "overloaded") out.overloaded.fetch_add(1, std::memory_order_relaxed);
-    else if (a.status == 503) out.unavailable.fetch_add(1, std::memory_order_relaxed);
-    else if (a.status == 0) out.lost.fetch_add(1, std::memory_order_relaxed);
-    else out.rejected.fetch_add(1, std::memory_order_relaxed);
+    if (a.status == 202)
+      out.accepted.fetch_add(1, std::memory_order_relaxed);
+    else if (a.status == 409 && code == "sold_out")
+      out.note_sold_out(a.answered_ns);
+    else if (a.status == 409 && code == "not_on_sale")
+      out.not_on_sale.fetch_add(1, std::memory_order_relaxed);
+    else if (a.status == 503 && code == "overloaded")
+      out.overloaded.fetch_add(1, std::memory_order_relaxed);
+    else if (a.status == 503)
+      out.unavailable.fetch_add(1, std::memory_order_relaxed);
+    else if (a.status == 0)
+      out.lost.fetch_add(1, std::memory_order_relaxed);
+    else
+      out.rejected.fetch_add(1, std::memory_order_relaxed);
   };
   const std::int64_t start = mono_now_ns();
   if (!HttpLoad::run(load, make, on_answer, error)) return false;
@@ -550,9 +622,11 @@ struct Meter {
     engine::Client& c = dep.client();
     procs = {{"supervisor", dep.supervisor()}};
     for (std::uint8_t d = 1; d <= domain_count; ++d)
-      procs.push_back({std::string(ipc::domain_name(static_cast<Domain>(d))),
-                       static_cast<pid_t>(c.deployment().status(static_cast<Domain>(d)).pid.load())});
-    if (opt.driver == "http") procs.push_back({"gateway", static_cast<pid_t>(c.deployment().port(0).owner_pid.load())});
+      procs.push_back(
+          {std::string(ipc::domain_name(static_cast<Domain>(d))),
+           static_cast<pid_t>(c.deployment().status(static_cast<Domain>(d)).pid.load())});
+    if (opt.driver == "http")
+      procs.push_back({"gateway", static_cast<pid_t>(c.deployment().port(0).owner_pid.load())});
     for (const auto& p : procs) {
       cpu_before.push_back(cpu_seconds(p.second));
       written_before.push_back(write_bytes(p.second));
@@ -563,14 +637,16 @@ struct Meter {
   }
   static std::uint64_t total_commits(engine::Client& c) {
     std::uint64_t n = 0;
-    for (std::uint8_t d = 1; d <= domain_count; ++d) n += c.deployment().status(static_cast<Domain>(d)).commits.load();
+    for (std::uint8_t d = 1; d <= domain_count; ++d)
+      n += c.deployment().status(static_cast<Domain>(d)).commits.load();
     return n;
   }
   // CPU, disk writes and commits since the meter was made.
   void read(const BenchOptions& opt, engine::Client& c, RunFigures& fig) const {
     fig.driver_cpu_s = cpu_seconds(::getpid()) - self_before;
     fig.cpu_s = fig.driver_cpu_s;
-    fig.cpu_by_process.push_back({opt.driver == "http" ? "driver (http load)" : "driver (+ its port)", fig.driver_cpu_s});
+    fig.cpu_by_process.push_back(
+        {opt.driver == "http" ? "driver (http load)" : "driver (+ its port)", fig.driver_cpu_s});
     for (std::size_t i = 0; i < procs.size(); ++i) {
       const double sec = cpu_seconds(procs[i].second) - cpu_before[i];
       fig.cpu_s += sec;
@@ -583,8 +659,9 @@ struct Meter {
 
 // Ring depth peaks per edge and, unless quiet, a progress line per progress_interval_ns, until
 // `monitoring` goes false.
-void monitor_sale(const BenchOptions& opt, engine::Client& c, const Catalog& cat, const Outcomes& out,
-                  const std::atomic<bool>& monitoring, std::vector<std::uint64_t>& depth_peak) {
+void monitor_sale(const BenchOptions& opt, engine::Client& c, const Catalog& cat,
+                  const Outcomes& out, const std::atomic<bool>& monitoring,
+                  std::vector<std::uint64_t>& depth_peak) {
   const int edges = c.deployment().edge_count();
   const bool flash = opt.scenario == "flash-sale";
   const std::int64_t started = mono_now_ns();
@@ -592,14 +669,20 @@ void monitor_sale(const BenchOptions& opt, engine::Client& c, const Catalog& cat
   std::uint64_t last_attempts = 0, last_accepted = 0;
   while (monitoring.load()) {
     for (int e = 0; e < edges; ++e)
-      depth_peak[e] = std::max(depth_peak[e], c.deployment().ring(c.deployment().edge_from(e), c.deployment().edge_to(e)).depth());
+      depth_peak[e] = std::max(
+          depth_peak[e],
+          c.deployment().ring(c.deployment().edge_from(e), c.deployment().edge_to(e)).depth());
     if (!opt.quiet && mono_now_ns() > next_progress) {
       next_progress += progress_interval_ns;
       const std::uint64_t a = out.attempts.load(), acc = out.accepted.load();
-      fmt::print("  {:>5.0f} s {:>9} attempts ({:>7}/s)  admitted {:>8} ({:>6}/s)  sold out {:>9}  errors {:>5}{}\n",
-                 static_cast<double>(mono_now_ns() - started) / 1e9, a, a - last_attempts, acc, acc - last_accepted,
-                 out.sold_out.load(), out.lost.load() + out.overloaded.load() + out.unavailable.load(),
-                 flash ? fmt::format("  stock left {}", c.available(static_cast<std::uint32_t>(cat.products[0]))) : "");
+      fmt::print(
+          "  {:>5.0f} s {:>9} attempts ({:>7}/s)  admitted {:>8} ({:>6}/s)  sold out {:>9}  errors {:>5}{}\n",
+          static_cast<double>(mono_now_ns() - started) / 1e9, a, a - last_attempts, acc,
+          acc - last_accepted, out.sold_out.load(),
+          out.lost.load() + out.overloaded.load() + out.unavailable.load(),
+          flash ? fmt::format("  stock left {}",
+                              c.available(static_cast<std::uint32_t>(cat.products[0])))
+                : "");
       std::fflush(stdout);
       last_attempts = a;
       last_accepted = acc;
@@ -609,16 +692,19 @@ void monitor_sale(const BenchOptions& opt, engine::Client& c, const Catalog& cat
 }
 
 // The door's outcomes, the order journal's facts and the ring peaks into fig.
-void read_outcomes(engine::Client& c, const engine::Config& config, const Outcomes& out, const Meter& meter,
-                   const std::vector<std::uint64_t>& depth_peak, RunFigures& fig) {
+void read_outcomes(engine::Client& c, const engine::Config& config, const Outcomes& out,
+                   const Meter& meter, const std::vector<std::uint64_t>& depth_peak,
+                   RunFigures& fig) {
   fig.attempts = out.attempts.load();
   fig.accepted = out.accepted.load();
   fig.sold_out = out.sold_out.load();
   if (fig.sold_out > 1)
-    fig.sold_out_s = static_cast<double>(out.last_sold_out_ns.load() - out.first_sold_out_ns.load()) / 1e9;
+    fig.sold_out_s =
+        static_cast<double>(out.last_sold_out_ns.load() - out.first_sold_out_ns.load()) / 1e9;
   std::size_t buckets = timeline_buckets_max;
   while (buckets > 0 && out.sold_out_buckets[buckets - 1].load() == 0) --buckets;
-  for (std::size_t b = 0; b < buckets; ++b) fig.sold_out_timeline.push_back(out.sold_out_buckets[b].load());
+  for (std::size_t b = 0; b < buckets; ++b)
+    fig.sold_out_timeline.push_back(out.sold_out_buckets[b].load());
   fig.not_on_sale = out.not_on_sale.load();
   fig.unavailable = out.unavailable.load();
   fig.overloaded = out.overloaded.load();
@@ -628,25 +714,30 @@ void read_outcomes(engine::Client& c, const engine::Config& config, const Outcom
   read_order_journal(config, fig.facts);
   const std::uint64_t bytes_after = journal_used_bytes(config);
   fig.journal_bytes = bytes_after > meter.bytes_before ? bytes_after - meter.bytes_before : 0;
-  fig.saga_s = fig.facts.last_terminal_ns > fig.facts.first_pending_ns
-                   ? static_cast<double>(fig.facts.last_terminal_ns - fig.facts.first_pending_ns) / 1e9
-                   : 0;
+  fig.saga_s =
+      fig.facts.last_terminal_ns > fig.facts.first_pending_ns
+          ? static_cast<double>(fig.facts.last_terminal_ns - fig.facts.first_pending_ns) / 1e9
+          : 0;
   std::vector<std::pair<std::uint64_t, int>> peaks;
   for (int e = 0; e < static_cast<int>(depth_peak.size()); ++e) {
     const ipc::Node to = c.deployment().edge_to(e);
-    const std::string consumer = to.domain == Domain::port ? "ports" : std::string(ipc::domain_name(to.domain));
-    fig.depth_peak_by_domain[consumer] = std::max(fig.depth_peak_by_domain[consumer], depth_peak[e]);
+    const std::string consumer =
+        to.domain == Domain::port ? "ports" : std::string(ipc::domain_name(to.domain));
+    fig.depth_peak_by_domain[consumer] =
+        std::max(fig.depth_peak_by_domain[consumer], depth_peak[e]);
     peaks.push_back({depth_peak[e], e});
   }
   std::sort(peaks.rbegin(), peaks.rend());
   for (std::size_t i = 0; i < top_edges_count && i < peaks.size(); ++i)
-    fig.top_edges += fmt::format("{}{}->{} {}", i ? ", " : "", node_name(c.deployment().edge_from(peaks[i].second)),
-                                 node_name(c.deployment().edge_to(peaks[i].second)), peaks[i].first);
+    fig.top_edges += fmt::format(
+        "{}{}->{} {}", i ? ", " : "", node_name(c.deployment().edge_from(peaks[i].second)),
+        node_name(c.deployment().edge_to(peaks[i].second)), peaks[i].first);
 }
 
 // check --require-terminal on the live deployment once it is at rest: every saga ended, every
 // compensation applied, every view caught up with its journal.
-void check_run(const BenchOptions& opt, engine::Client& c, const engine::Config& config, bool sold, RunFigures& fig) {
+void check_run(const BenchOptions& opt, engine::Client& c, const engine::Config& config, bool sold,
+               RunFigures& fig) {
   const bool settled = settle(c.deployment());
   tools::CheckOptions check_options;
   check_options.data_dir = config.data_dir;
@@ -655,9 +746,12 @@ void check_run(const BenchOptions& opt, engine::Client& c, const engine::Config&
   if (opt.check) check = tools::run_check(check_options);
   fig.clean = sold && check.error.empty() && check.violations.empty();
   fig.violations = check.violations.size();
-  if (!check.error.empty()) fig.check_text = check.error;
-  else if (!check.violations.empty()) fig.check_text = fmt::format("{} VIOLATIONS", check.violations.size());
-  else fig.check_text = opt.check ? "clean (0 violations)" : "skipped (--no-check)";
+  if (!check.error.empty())
+    fig.check_text = check.error;
+  else if (!check.violations.empty())
+    fig.check_text = fmt::format("{} VIOLATIONS", check.violations.size());
+  else
+    fig.check_text = opt.check ? "clean (0 violations)" : "skipped (--no-check)";
   if (!sold) fig.check_text += " (driver failed: " + fig.error + ")";
   if (!settled) fig.check_text += " (the deployment had not settled: messages still on their way)";
   if (!check.violations.empty() || !check.error.empty()) tools::print_check(check, std::cout);
@@ -668,8 +762,10 @@ void check_run(const BenchOptions& opt, engine::Client& c, const engine::Config&
 bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
   fig.plan = plan;
   if (!opt.quiet)
-    fmt::print("\n--- run: {} ({} loop{}, {} attempts, driver {}) ---\n", plan.label, plan.rate > 0 ? "open" : "closed",
-               plan.rate > 0 ? fmt::format(" at {:.0f}/s", plan.rate) : std::string(), plan.orders, opt.driver);
+    fmt::print("\n--- run: {} ({} loop{}, {} attempts, driver {}) ---\n", plan.label,
+               plan.rate > 0 ? "open" : "closed",
+               plan.rate > 0 ? fmt::format(" at {:.0f}/s", plan.rate) : std::string(), plan.orders,
+               opt.driver);
   BenchDeployment dep(opt, plan);
   if (!dep.ready()) {
     fig.error = dep.error();
@@ -684,7 +780,9 @@ bool run_once(const BenchOptions& opt, const RunPlan& plan, RunFigures& fig) {
   Catalog cat;
   load_catalog(opt, c, cat);
   fig.load_s = load.seconds();
-  if (!opt.quiet) fmt::print("loaded {} SKUs and {} buyers in {:.2f} s\n", cat.products.size(), cat.users.size(), fig.load_s);
+  if (!opt.quiet)
+    fmt::print("loaded {} SKUs and {} buyers in {:.2f} s\n", cat.products.size(), cat.users.size(),
+               fig.load_s);
   if (cat.products.empty() || cat.users.empty() || cat.products[0] == 0) {
     fig.error = "loading the catalog failed";
     return false;

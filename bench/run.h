@@ -14,11 +14,17 @@
 namespace flashsaga::bench {
 
 constexpr std::int64_t timeline_bucket_ns = 100'000'000;
-constexpr std::size_t timeline_buckets_max = 36'000;     // one hour of 100 ms buckets
+constexpr std::size_t timeline_buckets_max = 36'000;  // one hour of 100 ms buckets
 
-inline double per(double count, double seconds) { return seconds > 0 ? count / seconds : 0.0; }
-inline double per(std::uint64_t count, double seconds) { return per(static_cast<double>(count), seconds); }
-inline double ratio(double a, std::uint64_t b) { return b ? a / static_cast<double>(b) : 0.0; }
+inline double per(double count, double seconds) {
+  return seconds > 0 ? count / seconds : 0.0;
+}
+inline double per(std::uint64_t count, double seconds) {
+  return per(static_cast<double>(count), seconds);
+}
+inline double ratio(double a, std::uint64_t b) {
+  return b ? a / static_cast<double>(b) : 0.0;
+}
 
 // What the order journal says of a run: every order's PENDING and terminal records.
 struct JournalFacts {
@@ -26,15 +32,16 @@ struct JournalFacts {
   std::uint64_t completed = 0, cancelled = 0;
   std::map<std::string, std::uint64_t> cancel_reasons;
   std::int64_t first_pending_ns = 0, last_terminal_ns = 0;
-  std::vector<std::int64_t> pending_times;                            // wall ns
-  std::vector<std::pair<std::int64_t, std::int64_t>> terminal_times;  // (terminal wall ns, latency ns)
+  std::vector<std::int64_t> pending_times;  // wall ns
+  std::vector<std::pair<std::int64_t, std::int64_t>>
+      terminal_times;  // (terminal wall ns, latency ns)
 };
 
 struct RunPlan {
   std::string durability;
-  std::string label;       // "sync", "nosync half-peak", ...
+  std::string label;  // "sync", "nosync half-peak", ...
   std::uint64_t orders = 0;
-  double rate = 0;         // 0: closed loop
+  double rate = 0;  // 0: closed loop
 };
 
 // Everything one run measured.
@@ -42,8 +49,8 @@ struct RunFigures {
   RunPlan plan;
   bool started = false;
   std::string error;
-  std::uint64_t attempts = 0, accepted = 0, sold_out = 0, not_on_sale = 0, unavailable = 0, overloaded = 0,
-                rejected = 0, lost = 0;
+  std::uint64_t attempts = 0, accepted = 0, sold_out = 0, not_on_sale = 0, unavailable = 0,
+                overloaded = 0, rejected = 0, lost = 0;
   double load_s = 0, send_s = 0, admit_s = 0, done_s = 0, saga_s = 0;
   JournalFacts facts;
   LatencyHistogram admission;  // open loop: intended send time -> answer

@@ -52,7 +52,8 @@ BENCHMARK(BM_ReserveInStock)->Threads(1)->Threads(2)->UseRealTime();
 // Baseline: an unconditional atomic decrement of the same shared line.
 void BM_BaselineFetchSub(benchmark::State& state) {
   ipc::StockSlot& slot = shared_slot();
-  for (auto _ : state) benchmark::DoNotOptimize(slot.available.fetch_sub(1, std::memory_order_acq_rel));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(slot.available.fetch_sub(1, std::memory_order_acq_rel));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_BaselineFetchSub)->Threads(1)->Threads(2)->UseRealTime();
@@ -62,7 +63,8 @@ BENCHMARK(BM_BaselineFetchSub)->Threads(1)->Threads(2)->UseRealTime();
 // sale window, the CAS attempt — over a real shared-memory deployment segment.
 struct DoorFixture {
   DoorFixture() {
-    dir = std::filesystem::temp_directory_path() / ("flashsaga-stock-bench-" + std::to_string(::getpid()));
+    dir = std::filesystem::temp_directory_path() /
+          ("flashsaga-stock-bench-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     ipc::Geometry g;
     g.saga_ring_slots = 1024;
@@ -112,7 +114,8 @@ ipc::Message sample_order() {
   body.item_count = 2;
   body.items[0] = ipc::LineItem{1, 1, 1000};
   body.items[1] = ipc::LineItem{2, 3, 250};
-  return ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order, body);
+  return ipc::make_message(ipc::MessageType::place_order, ipc::Domain::port, ipc::Domain::order,
+                           body);
 }
 
 void BM_MessageSeal(benchmark::State& state) {

@@ -69,7 +69,8 @@ void Batch::wait_for_view(std::uint64_t id) const {
     if (view_progress_->load(std::memory_order_acquire) >= id) return;
     ::sched_yield();
   }
-  std::fprintf(stderr, "flashsaga[%d]: the view has not applied batch %llu for a long time; stopping\n",
+  std::fprintf(stderr,
+               "flashsaga[%d]: the view has not applied batch %llu for a long time; stopping\n",
                static_cast<int>(::getpid()), static_cast<unsigned long long>(id));
   std::_Exit(70);
 }

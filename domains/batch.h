@@ -73,13 +73,14 @@ class Batch {
   // wall clock stepped back or forward neither holds nor fires them. Equals now_ns() where
   // there is one clock (the simulator, the domain tests).
   std::int64_t mono_ns() const noexcept { return mono_ns_; }
-  std::uint64_t id() const noexcept { return id_; }         // batch number, from 1, increasing
+  std::uint64_t id() const noexcept { return id_; }  // batch number, from 1, increasing
 
   // Appends a journal record whose payload is a row or an Event; returns its sequence.
   template <typename Payload>
   std::uint64_t record(RecordType type, std::uint64_t order_id, const Payload& payload) {
     static_assert(is_row_v<Payload>);
-    return journal_->add_record(static_cast<std::uint16_t>(type), order_id, journal::as_bytes(payload));
+    return journal_->add_record(static_cast<std::uint16_t>(type), order_id,
+                                journal::as_bytes(payload));
   }
   // Sends a message (built with ipc::make_message) to another domain after the batch is durable.
   void send(ipc::Domain to, const ipc::Message& m) { sends_.push_back({to, m}); }
@@ -131,7 +132,9 @@ class Batch {
   void set_mono_ns(std::int64_t mono_ns) noexcept { mono_ns_ = mono_ns; }
   void set_peer(ipc::Domain d, const journal::Env* env, const journal::ReadTxn* txn) noexcept;
   // Where wait_for_view() reads how far the view is (the committer's counter).
-  void set_view_progress(const std::atomic<std::uint64_t>* viewed) noexcept { view_progress_ = viewed; }
+  void set_view_progress(const std::atomic<std::uint64_t>* viewed) noexcept {
+    view_progress_ = viewed;
+  }
   journal::BatchBuilder& journal() noexcept { return *journal_; }
   std::vector<Send>& sends() noexcept { return sends_; }
   std::vector<ipc::Message>& replies() noexcept { return replies_; }

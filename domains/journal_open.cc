@@ -23,8 +23,8 @@ journal::Status open_read_only(const std::filesystem::path& data_dir, ipc::Domai
   struct stat st {};
   if (s.code() == journal::ErrorCode::not_found && ::stat(o.dir.c_str(), &st) != 0) {
     return journal::Status(s.code(), s.lmdb_rc(),
-                           "no " + o.domain + (view ? " view" : " journal") + " in " + data_dir.string() + " (" +
-                               o.dir.string() +
+                           "no " + o.domain + (view ? " view" : " journal") + " in " +
+                               data_dir.string() + " (" + o.dir.string() +
                                " is missing; is this a flashsaga data directory, and has the "
                                "deployment run?)");
   }

@@ -31,10 +31,10 @@ enum class PaymentAdapter : std::uint8_t { wallet = 0, pg = 1 };
 
 struct PaymentOptions {
   PaymentAdapter adapter = PaymentAdapter::wallet;
-  std::int64_t pg_latency_ms = 0;          // simulated external gateway: answer delay
-  std::uint32_t pg_decline_permille = 0;   // share of charges the PG declines
-  std::uint32_t pg_hang_permille = 0;      // share of charges the PG never answers
-  std::uint64_t pg_seed = 1;               // decisions are a pure function of (seed, order id)
+  std::int64_t pg_latency_ms = 0;         // simulated external gateway: answer delay
+  std::uint32_t pg_decline_permille = 0;  // share of charges the PG declines
+  std::uint32_t pg_hang_permille = 0;     // share of charges the PG never answers
+  std::uint64_t pg_seed = 1;              // decisions are a pure function of (seed, order id)
   std::size_t window = order_window_default;
 };
 

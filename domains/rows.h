@@ -51,35 +51,51 @@ inline constexpr std::uint32_t row_layout_version = 2;
 inline std::vector<std::string> all_tables(ipc::Domain d) {
   std::vector<std::string> t;
   switch (d) {
-    case ipc::Domain::user: t = {"users", "emails"}; break;
-    case ipc::Domain::point: t = {"accounts", "history", "steps", "reasons"}; break;
-    case ipc::Domain::product: t = {"products", "steps"}; break;
-    case ipc::Domain::coupon: t = {"templates", "coupons", "holders", "by_user", "steps"}; break;
-    case ipc::Domain::order: t = {"orders", "pending", "live", "idem"}; break;
-    case ipc::Domain::payment: t = {"wallets", "history", "payments"}; break;
-    default: break;
+    case ipc::Domain::user:
+      t = {"users", "emails"};
+      break;
+    case ipc::Domain::point:
+      t = {"accounts", "history", "steps", "reasons"};
+      break;
+    case ipc::Domain::product:
+      t = {"products", "steps"};
+      break;
+    case ipc::Domain::coupon:
+      t = {"templates", "coupons", "holders", "by_user", "steps"};
+      break;
+    case ipc::Domain::order:
+      t = {"orders", "pending", "live", "idem"};
+      break;
+    case ipc::Domain::payment:
+      t = {"wallets", "history", "payments"};
+      break;
+    default:
+      break;
   }
   t.emplace_back("counters");
   return t;
 }
 
 // The tables of a domain's journal environment besides its journal: the runtime's cursors.
-inline std::vector<std::string> journal_tables() { return {"cursors"}; }
+inline std::vector<std::string> journal_tables() {
+  return {"cursors"};
+}
 
 template <typename T>
-constexpr bool is_row_v = std::is_trivially_copyable_v<T> && std::has_unique_object_representations_v<T>;
+constexpr bool is_row_v =
+    std::is_trivially_copyable_v<T>&& std::has_unique_object_representations_v<T>;
 
 // --- Step states (stable numbers; the API shows their names in lower case) -----------------
 
 enum class StepState : std::uint8_t {
   none = 0,
   // forward
-  reserved = 1,   // product
-  sold = 2,       // product
-  applied = 3,    // coupon
-  deducted = 4,   // point
-  approved = 5,   // payment
-  pending = 6,    // payment: waiting for the external PG; order: step requested
+  reserved = 1,  // product
+  sold = 2,      // product
+  applied = 3,   // coupon
+  deducted = 4,  // point
+  approved = 5,  // payment
+  pending = 6,   // payment: waiting for the external PG; order: step requested
   // refusals
   rejected = 16,  // coupon, point
   declined = 17,  // payment
@@ -88,7 +104,7 @@ enum class StepState : std::uint8_t {
   refunded = 33,  // point, payment
   voided = 34,    // payment: cancelled while the PG had not answered; nothing was charged
   cancelled_before_apply = 35,  // the cancel came first; a later forward step is refused
-  skipped = 48,   // order: the step is not part of this order (no coupon, no points)
+  skipped = 48,                 // order: the step is not part of this order (no coupon, no points)
 };
 std::string_view step_state_name(StepState s) noexcept;
 
@@ -110,21 +126,21 @@ static_assert(sizeof(UserRow) == 192 && is_row_v<UserRow>);
 
 struct PointAccount {
   std::int64_t balance;
-  std::int64_t accrued;    // operator accruals
-  std::int64_t deducted;   // used for orders
-  std::int64_t refunded;   // deductions given back
-  std::int64_t rewarded;   // rewards for completed orders
-  std::int64_t revoked;    // rewards taken back on refund
+  std::int64_t accrued;   // operator accruals
+  std::int64_t deducted;  // used for orders
+  std::int64_t refunded;  // deductions given back
+  std::int64_t rewarded;  // rewards for completed orders
+  std::int64_t revoked;   // rewards taken back on refund
 };
 static_assert(sizeof(PointAccount) == 48 && is_row_v<PointAccount>);
 
 struct PointStep {
   std::uint64_t user_id;
-  std::int64_t amount;         // points deducted
-  std::int64_t reward;         // reward accrued on completion
-  std::int64_t reward_revoked; // reward taken back on refund
-  std::uint8_t state;          // StepState: deducted, rejected, refunded, cancelled_before_apply
-  std::uint8_t reward_state;   // 0 none, 1 rewarded, 2 revoked
+  std::int64_t amount;          // points deducted
+  std::int64_t reward;          // reward accrued on completion
+  std::int64_t reward_revoked;  // reward taken back on refund
+  std::uint8_t state;           // StepState: deducted, rejected, refunded, cancelled_before_apply
+  std::uint8_t reward_state;    // 0 none, 1 rewarded, 2 revoked
   std::uint8_t reserved[6];
 };
 static_assert(sizeof(PointStep) == 40 && is_row_v<PointStep>);
@@ -132,9 +148,9 @@ static_assert(sizeof(PointStep) == 40 && is_row_v<PointStep>);
 struct ProductRow {
   std::uint64_t id;
   std::int64_t price;
-  std::int64_t total;      // initial stock + restocks
-  std::int64_t reserved;   // units in RESERVED steps
-  std::int64_t sold;       // units in SOLD steps
+  std::int64_t total;     // initial stock + restocks
+  std::int64_t reserved;  // units in RESERVED steps
+  std::int64_t sold;      // units in SOLD steps
   std::int64_t sale_starts_ns;
   std::int64_t sale_ends_ns;
   std::int64_t created_ns;
@@ -160,10 +176,10 @@ struct TemplateRow {
   std::int64_t max_discount;
   std::int64_t min_order_amount;
   std::int64_t expires_at_ns;
-  std::int64_t quantity;   // 0: unlimited
+  std::int64_t quantity;  // 0: unlimited
   std::int64_t issued;
   std::int64_t created_ns;
-  std::uint8_t kind;       // ipc::CouponKind
+  std::uint8_t kind;  // ipc::CouponKind
   std::uint8_t reserved[7];
   ipc::Name name;
 };
@@ -178,7 +194,7 @@ struct CouponRow {
   std::uint64_t user_id;
   std::uint64_t order_id;  // holder while held or used, 0 otherwise
   std::int64_t issued_ns;
-  std::uint8_t state;      // CouponState
+  std::uint8_t state;  // CouponState
   std::uint8_t reserved[7];
 };
 static_assert(sizeof(CouponRow) == 48 && is_row_v<CouponRow>);
@@ -199,7 +215,7 @@ struct OrderRow {
   std::uint64_t coupon_id;
   std::uint64_t idempotency_key;
   std::int64_t points_requested;
-  std::int64_t points_to_use;    // requested, capped at subtotal - expected discount
+  std::int64_t points_to_use;  // requested, capped at subtotal - expected discount
   std::int64_t subtotal;
   std::int64_t discount;
   std::int64_t points_used;
@@ -207,15 +223,15 @@ struct OrderRow {
   std::int64_t reward_points;
   std::int64_t created_ns;
   std::int64_t updated_ns;
-  std::int64_t deadline_ns;      // wall clock; a PENDING order past it is cancelled (timeout)
-  std::uint8_t status;           // OrderStatus
-  std::uint8_t reason;           // ipc::OrderReason
-  std::uint8_t step_stock;       // StepState as the order sees each step
+  std::int64_t deadline_ns;  // wall clock; a PENDING order past it is cancelled (timeout)
+  std::uint8_t status;       // OrderStatus
+  std::uint8_t reason;       // ipc::OrderReason
+  std::uint8_t step_stock;   // StepState as the order sees each step
   std::uint8_t step_coupon;
   std::uint8_t step_points;
   std::uint8_t step_payment;
   std::uint8_t item_count;
-  std::uint8_t was_completed;    // 1: cancelled after completion (refund)
+  std::uint8_t was_completed;  // 1: cancelled after completion (refund)
   // Bit i: item i counts in the user's live units of its product (the product had a
   // per-customer limit when the order was placed), so a cancel takes back exactly that.
   std::uint8_t counted_items;
@@ -240,9 +256,9 @@ struct PaymentRow {
   std::uint64_t user_id;
   std::int64_t amount;
   std::int64_t updated_ns;
-  std::uint8_t state;    // approved, declined, refunded, pending, voided, cancelled_before_apply
-  std::uint8_t method;   // PaymentMethod
-  std::uint8_t reason;   // ipc::OrderReason when declined
+  std::uint8_t state;   // approved, declined, refunded, pending, voided, cancelled_before_apply
+  std::uint8_t method;  // PaymentMethod
+  std::uint8_t reason;  // ipc::OrderReason when declined
   std::uint8_t reserved[5];
 };
 static_assert(sizeof(PaymentRow) == 40 && is_row_v<PaymentRow>);
@@ -283,7 +299,7 @@ enum class RecordType : std::uint16_t {
   // order
   order_pending = 40,
   order_rejected = 41,
-  order_step = 42,           // a step answered: Event.state = step state, Event.other = which step
+  order_step = 42,  // a step answered: Event.state = step state, Event.other = which step
   order_payment_requested = 43,
   order_completed = 44,
   order_cancelled = 45,
@@ -296,8 +312,8 @@ enum class RecordType : std::uint16_t {
   payment_pg_requested = 55,
   payment_voided = 56,
   // any domain
-  message_invalid = 90,      // an input message failed validation and was set aside
-  batch_note = 91,           // a batch that changed state without an event of its own (empty)
+  message_invalid = 90,  // an input message failed validation and was set aside
+  batch_note = 91,       // a batch that changed state without an event of its own (empty)
 };
 std::string_view record_type_name(RecordType t) noexcept;
 ipc::Domain record_domain(RecordType t) noexcept;
@@ -360,8 +376,8 @@ struct OutboxCursor {
 static_assert(sizeof(OutboxCursor) == 32 && is_row_v<OutboxCursor>);
 
 struct ViewPosition {
-  std::uint64_t last_sequence;  // the view holds every state entry of journal records <= this
-  std::uint64_t batch_id;       // the writer's batch number of that batch
+  std::uint64_t last_sequence;      // the view holds every state entry of journal records <= this
+  std::uint64_t batch_id;           // the writer's batch number of that batch
   std::int64_t journal_created_ns;  // the journal it was built from (a new journal: rebuild)
   std::uint64_t reserved;
 };

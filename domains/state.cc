@@ -8,9 +8,11 @@
 namespace flashsaga::domains {
 
 void state_read_failed(std::string_view table, const journal::Status& s) {
-  std::fprintf(stderr, "flashsaga[%d]: cannot read this domain's own view (%.*s): %s; stopping, so that "
-               "the restart rebuilds it from the journal\n", static_cast<int>(::getpid()),
-               static_cast<int>(table.size()), table.data(), s.message().c_str());
+  std::fprintf(stderr,
+               "flashsaga[%d]: cannot read this domain's own view (%.*s): %s; stopping, so that "
+               "the restart rebuilds it from the journal\n",
+               static_cast<int>(::getpid()), static_cast<int>(table.size()), table.data(),
+               s.message().c_str());
   std::_Exit(70);  // EX_SOFTWARE: the supervisor restarts the process
 }
 

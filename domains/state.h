@@ -69,15 +69,16 @@ class DenseTable {
     present_.clear();
     reserve_to_last(view);
     journal::Status bad;
-    journal::Status s = view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
-      Row row{};
-      if (key.size() != 8 || !journal::from_bytes(value, row)) {
-        bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
-        return false;
-      }
-      store(journal::u64_from_key(key), row);
-      return true;
-    });
+    journal::Status s =
+        view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
+          Row row{};
+          if (key.size() != 8 || !journal::from_bytes(value, row)) {
+            bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
+            return false;
+          }
+          store(journal::u64_from_key(key), row);
+          return true;
+        });
     return s.ok() ? bad : s;
   }
   const Row* find(std::uint64_t id) const noexcept {
@@ -191,16 +192,17 @@ class KeyedTable {
     notes_.clear();
     if (memory_ == Memory::recent) return {};
     journal::Status bad;
-    journal::Status s = view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
-      Entry e{};
-      if (key.size() != 16 || !journal::from_bytes(value, e.row)) {
-        bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
-        return false;
-      }
-      e.present = true;
-      rows_.upsert(Key2{journal::u64_from_key(key, 0), journal::u64_from_key(key, 8)}) = e;
-      return true;
-    });
+    journal::Status s =
+        view.scan(table_, {}, SIZE_MAX, [&](journal::Bytes key, journal::Bytes value) {
+          Entry e{};
+          if (key.size() != 16 || !journal::from_bytes(value, e.row)) {
+            bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
+            return false;
+          }
+          e.present = true;
+          rows_.upsert(Key2{journal::u64_from_key(key, 0), journal::u64_from_key(key, 8)}) = e;
+          return true;
+        });
     return s.ok() ? bad : s;
   }
   // Copies the row into out; false when there is none.
@@ -251,7 +253,9 @@ class KeyedTable {
     bool present;
     std::uint64_t batch;
   };
-  static std::array<std::byte, 16> view_key(const Key2& k) noexcept { return journal::key_u64_u64(k.a, k.b); }
+  static std::array<std::byte, 16> view_key(const Key2& k) noexcept {
+    return journal::key_u64_u64(k.a, k.b);
+  }
   void change(Batch& b, const Key2& key, const Entry& e) {
     rows_.upsert(key) = e;
     if (memory_ == Memory::recent || !e.present) notes_.note(b.id(), key);
@@ -361,7 +365,8 @@ class LogTable {
     table_ = view_table;
   }
   void put(Batch& b, const Key2& key, const Row& row) {
-    b.state_put(tag_, journal::as_bytes(journal::key_u64_u64(key.a, key.b)), journal::as_bytes(row));
+    b.state_put(tag_, journal::as_bytes(journal::key_u64_u64(key.a, key.b)),
+                journal::as_bytes(row));
   }
 
  private:
@@ -376,8 +381,12 @@ class IdSet {
     tag_ = tag;
     table_ = view_table;
   }
-  void put(Batch& b, std::uint64_t id) { b.state_put(tag_, journal::as_bytes(journal::key_u64(id)), {}); }
-  void del(Batch& b, std::uint64_t id) { b.state_del(tag_, journal::as_bytes(journal::key_u64(id))); }
+  void put(Batch& b, std::uint64_t id) {
+    b.state_put(tag_, journal::as_bytes(journal::key_u64(id)), {});
+  }
+  void del(Batch& b, std::uint64_t id) {
+    b.state_del(tag_, journal::as_bytes(journal::key_u64(id)));
+  }
   // Every id in the view, in order.
   journal::Status load(const journal::ReadTxn& view, std::vector<std::uint64_t>& out) const {
     out.clear();
@@ -468,7 +477,8 @@ class Counter {
   std::uint64_t value() const noexcept { return value_; }
   void set(Batch& b, std::uint64_t value) {
     value_ = value;
-    b.state_put(state_tag_counters, journal::as_bytes(std::string_view(name_)), journal::as_bytes(value));
+    b.state_put(state_tag_counters, journal::as_bytes(std::string_view(name_)),
+                journal::as_bytes(value));
   }
 
  private:
@@ -491,14 +501,16 @@ journal::Status WindowTable<Row>::load(const journal::ReadTxn& view) {
   journal::Status s = view.last(table_, last_key, last_value);
   if (s.code() == journal::ErrorCode::not_found) return {};
   if (!s.ok()) return s;
-  if (last_key.size() != 8) return journal::Status(journal::ErrorCode::corrupt, 0, "a view key of another size");
+  if (last_key.size() != 8)
+    return journal::Status(journal::ErrorCode::corrupt, 0, "a view key of another size");
   const std::uint64_t last = journal::u64_from_key(last_key);
   const std::uint64_t from = last > slots_.size() ? last - slots_.size() + 1 : 1;
   s = view.scan(table_, journal::as_bytes(journal::key_u64(from)), SIZE_MAX,
                 [&](journal::Bytes key, journal::Bytes value) {
                   Slot slot{};
                   if (key.size() != 8 || !journal::from_bytes(value, slot.row)) {
-                    bad = journal::Status(journal::ErrorCode::corrupt, 0, "a view row of another size");
+                    bad = journal::Status(journal::ErrorCode::corrupt, 0,
+                                          "a view row of another size");
                     return false;
                   }
                   slot.id = journal::u64_from_key(key);

@@ -55,10 +55,14 @@ constexpr std::array<StepTransition, 8> payment_table = {{
 
 std::span<const StepTransition> step_transitions(OrderStep step) noexcept {
   switch (step) {
-    case OrderStep::stock: return stock_table;
-    case OrderStep::coupon: return coupon_table;
-    case OrderStep::points: return points_table;
-    case OrderStep::payment: return payment_table;
+    case OrderStep::stock:
+      return stock_table;
+    case OrderStep::coupon:
+      return coupon_table;
+    case OrderStep::points:
+      return points_table;
+    case OrderStep::payment:
+      return payment_table;
   }
   return {};
 }
@@ -88,10 +92,14 @@ std::optional<StepEffect> step_effect_of(RecordType record) noexcept {
 
 bool step_needs_compensation(OrderStep step, StepState state) noexcept {
   switch (step) {
-    case OrderStep::stock: return state == S::reserved || state == S::sold;
-    case OrderStep::coupon: return state == S::applied;
-    case OrderStep::points: return state == S::deducted;
-    case OrderStep::payment: return state == S::approved || state == S::pending;
+    case OrderStep::stock:
+      return state == S::reserved || state == S::sold;
+    case OrderStep::coupon:
+      return state == S::applied;
+    case OrderStep::points:
+      return state == S::deducted;
+    case OrderStep::payment:
+      return state == S::approved || state == S::pending;
   }
   return false;
 }

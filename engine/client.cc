@@ -33,7 +33,8 @@ bool Client::connect(const Config& config, std::unique_ptr<Client>& out, std::st
                      const PortOptions& port_options) {
   std::unique_ptr<Client> c(new Client());
   c->config_ = config;
-  if (!ipc::Deployment::attach(config.data_dir, config.geometry, c->deployment_, error)) return false;
+  if (!ipc::Deployment::attach(config.data_dir, config.geometry, c->deployment_, error))
+    return false;
   if (!Port::open(*c->deployment_, port_options, c->port_, error)) return false;
   c->port_->start();
   out = std::move(c);
@@ -57,8 +58,10 @@ CommandOutcome Client::run(Domain to, const ipc::Message& command) {
 
 CommandOutcome Client::create_user(std::string_view name, std::string_view email) {
   ipc::CreateUserBody b{};
-  if (!b.name.assign(name) || !b.email.assign(email)) return {false, ipc::CommandResult::invalid_field, 0, 0, 0};
-  return run(Domain::user, ipc::make_message(MessageType::create_user, Domain::port, Domain::user, b));
+  if (!b.name.assign(name) || !b.email.assign(email))
+    return {false, ipc::CommandResult::invalid_field, 0, 0, 0};
+  return run(Domain::user,
+             ipc::make_message(MessageType::create_user, Domain::port, Domain::user, b));
 }
 
 CommandOutcome Client::block_user(std::uint64_t user_id, bool blocked) {
@@ -66,15 +69,18 @@ CommandOutcome Client::block_user(std::uint64_t user_id, bool blocked) {
   b.user_id = user_id;
   b.set_blocked = 1;
   b.blocked = blocked ? 1 : 0;
-  return run(Domain::user, ipc::make_message(MessageType::update_user, Domain::port, Domain::user, b));
+  return run(Domain::user,
+             ipc::make_message(MessageType::update_user, Domain::port, Domain::user, b));
 }
 
-CommandOutcome Client::accrue_points(std::uint64_t user_id, std::int64_t amount, std::string_view reason) {
+CommandOutcome Client::accrue_points(std::uint64_t user_id, std::int64_t amount,
+                                     std::string_view reason) {
   ipc::AccruePointsBody b{};
   b.user_id = user_id;
   b.amount = amount;
   if (!b.reason.assign(reason)) return {false, ipc::CommandResult::invalid_field, 0, 0, 0};
-  return run(Domain::point, ipc::make_message(MessageType::accrue_points, Domain::port, Domain::point, b));
+  return run(Domain::point,
+             ipc::make_message(MessageType::accrue_points, Domain::port, Domain::point, b));
 }
 
 CommandOutcome Client::deposit(std::uint64_t user_id, std::int64_t amount) {
@@ -92,7 +98,8 @@ CommandOutcome Client::create_product(std::string_view name, std::int64_t price,
   b.sale_starts_ns = sale_starts_ns;
   b.sale_ends_ns = sale_ends_ns;
   if (!b.name.assign(name)) return {false, ipc::CommandResult::invalid_field, 0, 0, 0};
-  return run(Domain::product, ipc::make_message(MessageType::create_product, Domain::port, Domain::product, b));
+  return run(Domain::product,
+             ipc::make_message(MessageType::create_product, Domain::port, Domain::product, b));
 }
 
 CommandOutcome Client::restock(std::uint64_t product_id, std::int64_t quantity) {
@@ -100,9 +107,10 @@ CommandOutcome Client::restock(std::uint64_t product_id, std::int64_t quantity) 
                                                 ipc::RestockBody{product_id, quantity}));
 }
 
-CommandOutcome Client::create_coupon_template(ipc::CouponKind kind, std::int64_t value, std::int64_t quantity,
-                                              std::int64_t min_order_amount, std::int64_t max_discount,
-                                              std::int64_t expires_at_ns, std::string_view name) {
+CommandOutcome Client::create_coupon_template(ipc::CouponKind kind, std::int64_t value,
+                                              std::int64_t quantity, std::int64_t min_order_amount,
+                                              std::int64_t max_discount, std::int64_t expires_at_ns,
+                                              std::string_view name) {
   ipc::CreateCouponTemplateBody b{};
   b.kind = static_cast<std::uint8_t>(kind);
   b.value = value;
@@ -111,17 +119,19 @@ CommandOutcome Client::create_coupon_template(ipc::CouponKind kind, std::int64_t
   b.max_discount = max_discount;
   b.expires_at_ns = expires_at_ns;
   if (!b.name.assign(name)) return {false, ipc::CommandResult::invalid_field, 0, 0, 0};
-  return run(Domain::coupon,
-             ipc::make_message(MessageType::create_coupon_template, Domain::port, Domain::coupon, b));
+  return run(Domain::coupon, ipc::make_message(MessageType::create_coupon_template, Domain::port,
+                                               Domain::coupon, b));
 }
 
 CommandOutcome Client::issue_coupon(std::uint64_t template_id, std::uint64_t user_id) {
-  return run(Domain::coupon, ipc::make_message(MessageType::issue_coupon, Domain::port, Domain::coupon,
-                                               ipc::IssueCouponBody{template_id, user_id}));
+  return run(Domain::coupon,
+             ipc::make_message(MessageType::issue_coupon, Domain::port, Domain::coupon,
+                               ipc::IssueCouponBody{template_id, user_id}));
 }
 
-PlaceOutcome Client::place_order(std::uint64_t user_id, std::initializer_list<Item> items, std::uint64_t coupon_id,
-                                 std::int64_t points, std::uint64_t idempotency_key) {
+PlaceOutcome Client::place_order(std::uint64_t user_id, std::initializer_list<Item> items,
+                                 std::uint64_t coupon_id, std::int64_t points,
+                                 std::uint64_t idempotency_key) {
   PlaceRequest req;
   req.user_id = user_id;
   req.coupon_id = coupon_id;
@@ -137,7 +147,8 @@ PlaceOutcome Client::place_order(std::uint64_t user_id, std::initializer_list<It
 PlaceOutcome Client::place_order(const PlaceRequest& request) {
   auto done = std::make_shared<std::promise<PortReply>>();
   std::future<PortReply> reply = done->get_future();
-  const PlaceNow now = port_->place_order(request, [done](const PortReply& r) { done->set_value(r); });
+  const PlaceNow now =
+      port_->place_order(request, [done](const PortReply& r) { done->set_value(r); });
   PlaceOutcome o;
   o.now = now.status;
   o.failed_item = now.failed_item;
@@ -183,7 +194,8 @@ journal::Env* Client::env(Domain domain) {
   return slot.get();
 }
 
-bool Client::read_bytes(Domain domain, std::string_view table, journal::Bytes key, void* out, std::size_t size) {
+bool Client::read_bytes(Domain domain, std::string_view table, journal::Bytes key, void* out,
+                        std::size_t size) {
   journal::Env* e = env(domain);
   if (!e) return false;
   journal::ReadTxn txn;
@@ -200,7 +212,8 @@ std::optional<domains::OrderRow> Client::order(std::uint64_t order_id) {
   return row;
 }
 
-bool Client::wait_terminal(std::uint64_t order_id, std::int64_t timeout_ms, domains::OrderRow* out) {
+bool Client::wait_terminal(std::uint64_t order_id, std::int64_t timeout_ms,
+                           domains::OrderRow* out) {
   const std::int64_t deadline = mono_now_ns() + timeout_ms * 1'000'000;
   while (true) {
     auto row = order(order_id);
@@ -252,21 +265,26 @@ domains::StepState Client::step(Domain domain, std::uint64_t order_id) {
   switch (domain) {
     case Domain::product: {
       domains::ProductStep s{};
-      return read(domain, "steps", key, s) ? static_cast<domains::StepState>(s.state) : domains::StepState::none;
+      return read(domain, "steps", key, s) ? static_cast<domains::StepState>(s.state)
+                                           : domains::StepState::none;
     }
     case Domain::coupon: {
       domains::CouponStep s{};
-      return read(domain, "steps", key, s) ? static_cast<domains::StepState>(s.state) : domains::StepState::none;
+      return read(domain, "steps", key, s) ? static_cast<domains::StepState>(s.state)
+                                           : domains::StepState::none;
     }
     case Domain::point: {
       domains::PointStep s{};
-      return read(domain, "steps", key, s) ? static_cast<domains::StepState>(s.state) : domains::StepState::none;
+      return read(domain, "steps", key, s) ? static_cast<domains::StepState>(s.state)
+                                           : domains::StepState::none;
     }
     case Domain::payment: {
       domains::PaymentRow s{};
-      return read(domain, "payments", key, s) ? static_cast<domains::StepState>(s.state) : domains::StepState::none;
+      return read(domain, "payments", key, s) ? static_cast<domains::StepState>(s.state)
+                                              : domains::StepState::none;
     }
-    default: return domains::StepState::none;
+    default:
+      return domains::StepState::none;
   }
 }
 

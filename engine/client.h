@@ -70,28 +70,35 @@ class Client {
   // Commands (blocking).
   CommandOutcome create_user(std::string_view name, std::string_view email);
   CommandOutcome block_user(std::uint64_t user_id, bool blocked);
-  CommandOutcome accrue_points(std::uint64_t user_id, std::int64_t amount, std::string_view reason = "");
+  CommandOutcome accrue_points(std::uint64_t user_id, std::int64_t amount,
+                               std::string_view reason = "");
   CommandOutcome deposit(std::uint64_t user_id, std::int64_t amount);
   CommandOutcome create_product(std::string_view name, std::int64_t price, std::int64_t stock,
                                 std::uint32_t max_per_user = 0, std::int64_t sale_starts_ns = 0,
                                 std::int64_t sale_ends_ns = 0);
   CommandOutcome restock(std::uint64_t product_id, std::int64_t quantity);
-  CommandOutcome create_coupon_template(ipc::CouponKind kind, std::int64_t value, std::int64_t quantity = 0,
-                                        std::int64_t min_order_amount = 0, std::int64_t max_discount = 0,
-                                        std::int64_t expires_at_ns = 0, std::string_view name = "coupon");
+  CommandOutcome create_coupon_template(ipc::CouponKind kind, std::int64_t value,
+                                        std::int64_t quantity = 0,
+                                        std::int64_t min_order_amount = 0,
+                                        std::int64_t max_discount = 0,
+                                        std::int64_t expires_at_ns = 0,
+                                        std::string_view name = "coupon");
   CommandOutcome issue_coupon(std::uint64_t template_id, std::uint64_t user_id);
   CommandOutcome run(ipc::Domain to, const ipc::Message& command);  // any command message
 
   // Orders (blocking).
-  PlaceOutcome place_order(std::uint64_t user_id, std::initializer_list<Item> items, std::uint64_t coupon_id = 0,
-                           std::int64_t points = 0, std::uint64_t idempotency_key = 0);
+  PlaceOutcome place_order(std::uint64_t user_id, std::initializer_list<Item> items,
+                           std::uint64_t coupon_id = 0, std::int64_t points = 0,
+                           std::uint64_t idempotency_key = 0);
   PlaceOutcome place_order(const PlaceRequest& request);
-  PlaceOutcome cancel_order(std::uint64_t order_id, ipc::OrderReason reason = ipc::OrderReason::cancelled_by_customer);
+  PlaceOutcome cancel_order(std::uint64_t order_id,
+                            ipc::OrderReason reason = ipc::OrderReason::cancelled_by_customer);
 
   // Reads, from the journals (a fresh read transaction each call).
   std::optional<domains::OrderRow> order(std::uint64_t order_id);
   // Polls until the order is COMPLETED or CANCELLED; false on timeout.
-  bool wait_terminal(std::uint64_t order_id, std::int64_t timeout_ms, domains::OrderRow* out = nullptr);
+  bool wait_terminal(std::uint64_t order_id, std::int64_t timeout_ms,
+                     domains::OrderRow* out = nullptr);
   std::optional<domains::Wallet> wallet(std::uint64_t user_id);
   std::optional<domains::PointAccount> points(std::uint64_t user_id);
   std::optional<domains::ProductRow> product(std::uint64_t product_id);
@@ -111,7 +118,8 @@ class Client {
 
  private:
   Client() = default;
-  bool read_bytes(ipc::Domain domain, std::string_view table, journal::Bytes key, void* out, std::size_t size);
+  bool read_bytes(ipc::Domain domain, std::string_view table, journal::Bytes key, void* out,
+                  std::size_t size);
   journal::Env* env(ipc::Domain domain);
 
   Config config_;

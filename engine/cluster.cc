@@ -14,12 +14,14 @@ std::string where(const std::filesystem::path& path, const toml::node& n) {
   return os.str();
 }
 
-bool read_nats(const std::filesystem::path& path, const toml::table& nats, Cluster& c, std::string* error) {
+bool read_nats(const std::filesystem::path& path, const toml::table& nats, Cluster& c,
+               std::string* error) {
   for (const auto& [key, value] : nats) {
     if (key.str() == "servers") {
       const toml::array* a = value.as_array();
       if (a == nullptr || a->empty() || a->size() > nats_servers_max) {
-        *error = where(path, value) + "nats.servers must be a list of 1.." + std::to_string(nats_servers_max) + " URLs";
+        *error = where(path, value) + "nats.servers must be a list of 1.." +
+                 std::to_string(nats_servers_max) + " URLs";
         return false;
       }
       for (const toml::node& s : *a) {
@@ -45,7 +47,8 @@ bool read_nats(const std::filesystem::path& path, const toml::table& nats, Clust
   return true;
 }
 
-bool read_cell(const std::filesystem::path& path, const toml::table& t, Cluster& c, std::string* error) {
+bool read_cell(const std::filesystem::path& path, const toml::table& t, Cluster& c,
+               std::string* error) {
   CellInfo cell;
   const std::string name = "cell " + std::to_string(c.cells.size());
   for (const auto& [key, value] : t) {
@@ -92,7 +95,8 @@ bool load_cluster(const std::filesystem::path& path, Cluster& out, std::string* 
     root = toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
-    os << path.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    os << path.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
     *error = os.str();
     return false;
   }
@@ -109,7 +113,8 @@ bool load_cluster(const std::filesystem::path& path, Cluster& out, std::string* 
       for (const toml::node& n : cells)
         if (!read_cell(path, *n.as_table(), c, error)) return false;
     } else {
-      *error = where(path, value) + std::string(key.str()) + " is not a known section ([nats], [[cell]])";
+      *error = where(path, value) + std::string(key.str()) +
+               " is not a known section ([nats], [[cell]])";
       return false;
     }
   }
@@ -123,8 +128,8 @@ bool load_cluster(const std::filesystem::path& path, Cluster& out, std::string* 
 
 bool apply_cell(const Cluster& cluster, std::uint32_t cell, Config& config, std::string* error) {
   if (cell >= cluster.cells.size()) {
-    *error = "no cell " + std::to_string(cell) + " in the cluster (it has " + std::to_string(cluster.cells.size()) +
-             ", numbered from 0)";
+    *error = "no cell " + std::to_string(cell) + " in the cluster (it has " +
+             std::to_string(cluster.cells.size()) + ", numbered from 0)";
     return false;
   }
   config.data_dir = cluster.cells[cell].data_dir;

@@ -31,7 +31,7 @@ inline constexpr std::uint32_t cells_max = 64;
 inline constexpr std::uint32_t nats_servers_max = 5;
 
 struct CellInfo {
-  std::string address;   // base URL, e.g. http://127.0.0.1:18080
+  std::string address;  // base URL, e.g. http://127.0.0.1:18080
   std::uint16_t http_port = 0;
   std::filesystem::path data_dir;  // absolute
 };

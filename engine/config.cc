@@ -23,12 +23,15 @@ class Reader {
   Reader(const toml::table& root, std::string* error) : root_(root), error_(error) {}
 
   template <typename T>
-  void integer(std::string_view section, std::string_view key, T& out, std::int64_t lo, std::int64_t hi) {
+  void integer(std::string_view section, std::string_view key, T& out, std::int64_t lo,
+               std::int64_t hi) {
     const toml::node* n = find(section, key);
     if (!n) return;
-    auto v = n->value_exact<std::int64_t>();  // an integer, never a float converted (51e30 would overflow)
+    auto v = n->value_exact<
+        std::int64_t>();  // an integer, never a float converted (51e30 would overflow)
     if (!v || *v < lo || *v > hi) {
-      fail(*n, section, key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      fail(*n, section, key,
+           "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
       return;
     }
     out = static_cast<T>(*v);
@@ -57,12 +60,14 @@ class Reader {
       }
       for (const auto& [key, value] : *t) {
         const std::string full = std::string(section.str()) + "." + std::string(key.str());
-        if (!known.count(full)) fail(value, std::string(section.str()), key.str(), "is not a known setting");
+        if (!known.count(full))
+          fail(value, std::string(section.str()), key.str(), "is not a known setting");
       }
     }
   }
 
-  void fail(const toml::node& n, std::string_view section, std::string_view key, const std::string& why) {
+  void fail(const toml::node& n, std::string_view section, std::string_view key,
+            const std::string& why) {
     if (!ok_) return;  // first error wins
     ok_ = false;
     std::ostringstream os;
@@ -83,7 +88,9 @@ class Reader {
   bool ok_ = true;
 };
 
-bool is_pow2(std::uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool is_pow2(std::uint32_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 constexpr std::size_t token_chars_min = 16;
 constexpr std::size_t token_chars_max = 4096;
@@ -104,7 +111,8 @@ std::string read_operator_token(const std::filesystem::path& file, std::string& 
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     problem = name + ": has mode " + mode + "; it must be 0600 (chmod 600 " + file.string() + ")";
   } else if (st.st_size > static_cast<off_t>(token_chars_max + 2)) {
-    problem = name + ": is larger than a token (at most " + std::to_string(token_chars_max) + " characters)";
+    problem = name + ": is larger than a token (at most " + std::to_string(token_chars_max) +
+              " characters)";
   }
   char buf[token_chars_max + 3];
   const ssize_t n = problem.empty() ? ::read(fd, buf, sizeof buf) : 0;
@@ -114,7 +122,8 @@ std::string read_operator_token(const std::filesystem::path& file, std::string& 
   std::string t(buf, static_cast<std::size_t>(n));
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
   for (const char c : t)
-    if (c <= ' ' || c > '~') return name + ": the token must be visible ASCII characters only (no spaces)";
+    if (c <= ' ' || c > '~')
+      return name + ": the token must be visible ASCII characters only (no spaces)";
   if (t.size() < token_chars_min || t.size() > token_chars_max)
     return name + ": the token must be " + std::to_string(token_chars_min) + " to " +
            std::to_string(token_chars_max) + " characters long";
@@ -153,15 +162,50 @@ journal::Options Config::view_options(ipc::Domain domain) const {
   return o;
 }
 
-bool load_config(const std::filesystem::path& path, Config& out, std::string* error) {
-  Config c;
-  if (path.empty()) {
-    out = c;
-    return true;
-  }
-  toml::table root;
+namespace {
+
+// Every key a configuration file may hold; any other is an error.
+const std::set<std::string>& known_keys() {
+  static const std::set<std::string> keys = {
+      "deployment.data_dir",
+      "deployment.durability",
+      "deployment.fsync_interval_ms",
+      "rings.saga_capacity_slots",
+      "rings.port_capacity_slots",
+      "rings.ports",
+      "stock.products_max",
+      "journal.map_size_mib",
+      "journal.map_size_max_mib",
+      "journal.space_reserve_mib",
+      "memory.orders_in_memory",
+      "saga.step_timeout_ms",
+      "saga.reward_rate_bp",
+      "payment.adapter",
+      "payment.pg_latency_ms",
+      "payment.pg_decline_permille",
+      "payment.pg_hang_permille",
+      "payment.pg_seed",
+      "http.address",
+      "http.port",
+      "http.threads",
+      "http.connections_max",
+      "http.body_bytes_max",
+      "http.header_bytes_max",
+      "http.idle_timeout_ms",
+      "http.request_timeout_ms",
+      "http.idempotency_retention_s",
+      "supervisor.restart_backoff_ms",
+      "supervisor.drain_timeout_ms",
+      "auth.operator_token_file",
+  };
+  return keys;
+}
+
+// Parses `path` into `root`, or says where and why it is not TOML.
+bool parse_toml(const std::filesystem::path& path, toml::table& root, std::string* error) {
   try {
     root = toml::parse_file(path.string());
+    return true;
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
     os << path.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
@@ -169,24 +213,20 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
     *error = os.str();
     return false;
   }
-  std::string problem;
-  Reader r(root, &problem);
-  r.reject_unknown({"deployment.data_dir", "deployment.durability", "deployment.fsync_interval_ms", "rings.saga_capacity_slots",
-                    "rings.port_capacity_slots", "rings.ports", "stock.products_max",
-                    "journal.map_size_mib", "journal.map_size_max_mib", "journal.space_reserve_mib",
-                    "memory.orders_in_memory", "saga.step_timeout_ms",
-                    "saga.reward_rate_bp", "payment.adapter", "payment.pg_latency_ms",
-                    "payment.pg_decline_permille", "payment.pg_hang_permille", "payment.pg_seed",
-                    "http.address", "http.port", "http.threads", "http.connections_max",
-                    "http.body_bytes_max", "http.header_bytes_max", "http.idle_timeout_ms",
-                    "http.request_timeout_ms", "http.idempotency_retention_s",
-                    "supervisor.restart_backoff_ms", "supervisor.drain_timeout_ms",
-                    "auth.operator_token_file"});
+}
+
+// The named choices a file gives as text, turned into their enums by settle().
+struct Choices {
+  std::string durability = "sync";
+  std::string adapter = "wallet";
+};
+
+// Reads every key into `c` (keeping the default where a key is absent) and `choices`.
+void read_keys(Reader& r, Config& c, Choices& choices) {
   std::string data_dir = c.data_dir.string();
   r.text("deployment", "data_dir", data_dir);
   c.data_dir = data_dir;
-  std::string durability = "sync";
-  r.text("deployment", "durability", durability);
+  r.text("deployment", "durability", choices.durability);
   r.integer("deployment", "fsync_interval_ms", c.fsync_interval_ms, 1, 60'000);
   r.integer("rings", "saga_capacity_slots", c.geometry.saga_ring_slots, ring_capacity_slots_min,
             ring_capacity_slots_max);
@@ -200,8 +240,7 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   r.integer("memory", "orders_in_memory", c.orders_in_memory, 1024, std::int64_t{1} << 26);
   r.integer("saga", "step_timeout_ms", c.step_timeout_ms, 1, 3'600'000);
   r.integer("saga", "reward_rate_bp", c.reward_rate_bp, 0, 10'000);
-  std::string adapter = "wallet";
-  r.text("payment", "adapter", adapter);
+  r.text("payment", "adapter", choices.adapter);
   r.integer("payment", "pg_latency_ms", c.pg_latency_ms, 0, 600'000);
   r.integer("payment", "pg_decline_permille", c.pg_decline_permille, 0, 1000);
   r.integer("payment", "pg_hang_permille", c.pg_hang_permille, 0, 1000);
@@ -220,20 +259,52 @@ bool load_config(const std::filesystem::path& path, Config& out, std::string* er
   std::string token_file;
   r.text("auth", "operator_token_file", token_file);
   c.operator_token_file = token_file;
-  if (r.ok()) {
-    if (durability == "sync") c.durability = journal::Durability::sync;
-    else if (durability == "nosync") c.durability = journal::Durability::nosync;
-    else if (durability == "interval") c.durability = journal::Durability::interval;
-    else problem = "deployment.durability must be \"sync\", \"interval\" or \"nosync\"";
-    if (adapter == "wallet") c.payment_adapter = PaymentAdapter::wallet;
-    else if (adapter == "pg") c.payment_adapter = PaymentAdapter::pg;
-    else problem = "payment.adapter must be \"wallet\" or \"pg\"";
-    if (!is_pow2(c.geometry.saga_ring_slots) || !is_pow2(c.geometry.port_ring_slots))
-      problem = "rings.*_capacity_slots must be powers of two";
-    if (c.map_size_max_mib < c.map_size_mib) problem = "journal.map_size_max_mib must be >= map_size_mib";
-    if ((c.orders_in_memory & (c.orders_in_memory - 1)) != 0) problem = "memory.orders_in_memory must be a power of two";
-    if (problem.empty() && !c.operator_token_file.empty()) problem = read_operator_token(c.operator_token_file, c.operator_token);
+}
+
+// Turns the choices into enums and checks what spans keys; returns the problem, or "".
+std::string settle(const Choices& choices, Config& c) {
+  std::string problem;
+  if (choices.durability == "sync")
+    c.durability = journal::Durability::sync;
+  else if (choices.durability == "nosync")
+    c.durability = journal::Durability::nosync;
+  else if (choices.durability == "interval")
+    c.durability = journal::Durability::interval;
+  else
+    problem = "deployment.durability must be \"sync\", \"interval\" or \"nosync\"";
+  if (choices.adapter == "wallet")
+    c.payment_adapter = PaymentAdapter::wallet;
+  else if (choices.adapter == "pg")
+    c.payment_adapter = PaymentAdapter::pg;
+  else
+    problem = "payment.adapter must be \"wallet\" or \"pg\"";
+  if (!is_pow2(c.geometry.saga_ring_slots) || !is_pow2(c.geometry.port_ring_slots))
+    problem = "rings.*_capacity_slots must be powers of two";
+  if (c.map_size_max_mib < c.map_size_mib)
+    problem = "journal.map_size_max_mib must be >= map_size_mib";
+  if ((c.orders_in_memory & (c.orders_in_memory - 1)) != 0)
+    problem = "memory.orders_in_memory must be a power of two";
+  if (problem.empty() && !c.operator_token_file.empty())
+    problem = read_operator_token(c.operator_token_file, c.operator_token);
+  return problem;
+}
+
+}  // namespace
+
+bool load_config(const std::filesystem::path& path, Config& out, std::string* error) {
+  Config c;
+  if (path.empty()) {
+    out = c;
+    return true;
   }
+  toml::table root;
+  if (!parse_toml(path, root, error)) return false;
+  std::string problem;
+  Reader r(root, &problem);
+  r.reject_unknown(known_keys());
+  Choices choices;
+  read_keys(r, c, choices);
+  if (r.ok()) problem = settle(choices, c);
   if (!problem.empty()) {
     *error = path.string() + ":" + problem;
     return false;
@@ -254,7 +325,9 @@ std::string default_config_toml() {
         "# \"interval\": fsync every fsync_interval_ms (a power loss loses at most about that).\n"
         "# \"nosync\": survives process crashes; the OS flushes later (see docs/durability.md).\n"
         "durability = \"sync\"\n"
-        "fsync_interval_ms = " << c.fsync_interval_ms << "\n\n"
+        "fsync_interval_ms = "
+     << c.fsync_interval_ms
+     << "\n\n"
         "[rings]\n"
         "# Slots per saga ring (and per port->order ring); a power of two. One slot is 256 bytes.\n"
      << "saga_capacity_slots = " << c.geometry.saga_ring_slots << "\n"
@@ -272,14 +345,17 @@ std::string default_config_toml() {
      << "# Disk space each journal keeps allocated ahead of what it uses, so a full disk is\n"
      << "# an error the domain answers (intake 503 until space returns), never a crash.\n"
      << "space_reserve_mib = " << c.space_reserve_mib << "\n\n"
-     << "[memory]\n# Orders each order-keyed table keeps in memory (a power of two): the most recent\n"
+     << "[memory]\n# Orders each order-keyed table keeps in memory (a power of two): the most "
+        "recent\n"
      << "# ones; a late message about an older order reads it from the domain's view.\n"
      << "orders_in_memory = " << c.orders_in_memory << "\n\n"
-     << "[saga]\n# A step (coupon, points, payment) that does not answer by then cancels the order.\n"
+     << "[saga]\n# A step (coupon, points, payment) that does not answer by then cancels the "
+        "order.\n"
      << "step_timeout_ms = " << c.step_timeout_ms << "\n"
      << "# Reward points accrued on completion, in basis points of the amount paid.\n"
      << "reward_rate_bp = " << c.reward_rate_bp << "\n\n"
-     << "[payment]\n# \"wallet\" (built-in balances) or \"pg\" (simulated external payment gateway).\n"
+     << "[payment]\n# \"wallet\" (built-in balances) or \"pg\" (simulated external payment "
+        "gateway).\n"
      << "adapter = \"wallet\"\n"
      << "# Simulated PG only: answer delay, decline and hang shares (per mille), seed.\n"
      << "pg_latency_ms = " << c.pg_latency_ms << "\n"

@@ -22,24 +22,24 @@ struct Config {
   // [deployment]
   std::filesystem::path data_dir = "flashsaga-data";
   journal::Durability durability = journal::Durability::sync;
-  std::int64_t fsync_interval_ms = 1000;   // durability "interval": how often journals are synced
+  std::int64_t fsync_interval_ms = 1000;  // durability "interval": how often journals are synced
   // [rings]
   ipc::Geometry geometry;
   // [journal]
   std::uint64_t map_size_mib = 256;
   std::uint64_t map_size_max_mib = 65536;
-  std::uint64_t space_reserve_mib = 16;    // disk kept allocated ahead of each journal's use
+  std::uint64_t space_reserve_mib = 16;  // disk kept allocated ahead of each journal's use
   // [memory]
-  std::uint64_t orders_in_memory = 262144; // per order-keyed table: the most recent orders
+  std::uint64_t orders_in_memory = 262144;  // per order-keyed table: the most recent orders
   // [saga]
-  std::int64_t step_timeout_ms = 5000;     // a step that does not answer cancels the order
-  std::int64_t reward_rate_bp = 100;       // reward points per completed order, basis points of paid
+  std::int64_t step_timeout_ms = 5000;  // a step that does not answer cancels the order
+  std::int64_t reward_rate_bp = 100;    // reward points per completed order, basis points of paid
   // [payment]
   PaymentAdapter payment_adapter = PaymentAdapter::wallet;
-  std::int64_t pg_latency_ms = 0;          // simulated external gateway: answer delay
-  std::uint32_t pg_decline_permille = 0;   // share of charges the PG declines
-  std::uint32_t pg_hang_permille = 0;      // share of charges the PG never answers
-  std::uint64_t pg_seed = 1;               // decisions are a pure function of (seed, order id)
+  std::int64_t pg_latency_ms = 0;         // simulated external gateway: answer delay
+  std::uint32_t pg_decline_permille = 0;  // share of charges the PG declines
+  std::uint32_t pg_hang_permille = 0;     // share of charges the PG never answers
+  std::uint64_t pg_seed = 1;              // decisions are a pure function of (seed, order id)
   // [http]
   std::uint16_t http_port = 8080;
   std::string http_address = "127.0.0.1";
@@ -52,7 +52,7 @@ struct Config {
   std::int64_t idempotency_retention_s = 86400;
   // [supervisor]
   std::int64_t restart_backoff_ms = 200;
-  std::int64_t drain_timeout_ms = 10000;   // graceful stop: time for in-flight sagas to settle
+  std::int64_t drain_timeout_ms = 10000;  // graceful stop: time for in-flight sagas to settle
   // [auth]
   std::filesystem::path operator_token_file;  // "" = no token: every route open (as before)
   std::string operator_token;                 // read from the file by load_config
@@ -63,7 +63,7 @@ struct Config {
   std::vector<std::string> cell_addresses;  // index = cell
   std::vector<std::string> nats_servers;
   std::uint32_t nats_replicas = 3;
-  std::filesystem::path cluster_path;       // absolute; empty on a single host
+  std::filesystem::path cluster_path;  // absolute; empty on a single host
 
   // <data>/<domain>: the domain's directory (its lock file, journal/ and view/).
   std::filesystem::path domain_dir(ipc::Domain domain) const;

@@ -26,17 +26,27 @@ using domains::DomainLogic;
 
 std::atomic<bool> stop_requested{false};
 
-void on_stop_signal(int) { stop_requested.store(true, std::memory_order_release); }
+void on_stop_signal(int) {
+  stop_requested.store(true, std::memory_order_release);
+}
 
-std::unique_ptr<DomainLogic> make_logic(ipc::Domain d, const Config& config, ipc::Deployment& deployment) {
+std::unique_ptr<DomainLogic> make_logic(ipc::Domain d, const Config& config,
+                                        ipc::Deployment& deployment) {
   switch (d) {
-    case ipc::Domain::user: return std::make_unique<domains::UserDomain>(cell_options(config));
-    case ipc::Domain::point: return std::make_unique<domains::PointDomain>(step_options(config));
-    case ipc::Domain::product: return std::make_unique<domains::ProductDomain>(product_options(config), &deployment);
-    case ipc::Domain::coupon: return std::make_unique<domains::CouponDomain>(step_options(config));
-    case ipc::Domain::order: return std::make_unique<domains::OrderDomain>(order_options(config));
-    case ipc::Domain::payment: return std::make_unique<domains::PaymentDomain>(payment_options(config));
-    default: return nullptr;
+    case ipc::Domain::user:
+      return std::make_unique<domains::UserDomain>(cell_options(config));
+    case ipc::Domain::point:
+      return std::make_unique<domains::PointDomain>(step_options(config));
+    case ipc::Domain::product:
+      return std::make_unique<domains::ProductDomain>(product_options(config), &deployment);
+    case ipc::Domain::coupon:
+      return std::make_unique<domains::CouponDomain>(step_options(config));
+    case ipc::Domain::order:
+      return std::make_unique<domains::OrderDomain>(order_options(config));
+    case ipc::Domain::payment:
+      return std::make_unique<domains::PaymentDomain>(payment_options(config));
+    default:
+      return nullptr;
   }
 }
 
@@ -53,8 +63,9 @@ int fail_start(ipc::Domain d, const Config& config, const std::string& why) {
     if (why.find(word) == std::string::npos) continue;
     (void)fail(d, why + "; the journal is damaged and this domain will not start on it: restore " +
                       (config.domain_dir(d) / "journal").string() +
-                      " from a copy, or reset it: flashsaga journal reset --data " + config.data_dir.string() +
-                      " --domain " + std::string(ipc::domain_name(d)) + " --yes");
+                      " from a copy, or reset it: flashsaga journal reset --data " +
+                      config.data_dir.string() + " --domain " + std::string(ipc::domain_name(d)) +
+                      " --yes");
     return exit_damaged_journal;
   }
   return fail(d, why);
@@ -120,7 +131,8 @@ ipc::Domain parse_domain(std::string_view name) noexcept {
 }
 
 int run_domain(const Config& config, ipc::Domain domain) {
-  if (domain == ipc::Domain::none || domain == ipc::Domain::port) return fail(domain, "unknown domain");
+  if (domain == ipc::Domain::none || domain == ipc::Domain::port)
+    return fail(domain, "unknown domain");
   std::unique_ptr<ipc::Deployment> deployment;
   std::string error;
   if (!ipc::Deployment::attach(config.data_dir, config.geometry, deployment, &error))
@@ -129,7 +141,8 @@ int run_domain(const Config& config, ipc::Domain domain) {
   std::unique_ptr<DomainLogic> logic = make_logic(domain, config, *deployment);
   runtime::RuntimeOptions options = runtime_options(config, domain);
   for (const std::string& t : logic->tables())
-    if (std::find(options.view.tables.begin(), options.view.tables.end(), t) == options.view.tables.end())
+    if (std::find(options.view.tables.begin(), options.view.tables.end(), t) ==
+        options.view.tables.end())
       return fail(domain, "table '" + t + "' is missing from all_tables() in domains/rows.h");
   const std::filesystem::path dir = config.domain_dir(domain);
   ::mkdir(config.data_dir.c_str(), 0700);
@@ -142,12 +155,14 @@ int run_domain(const Config& config, ipc::Domain domain) {
 
   ipc::DomainStatus& status = deployment->status(domain);
   status.pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
-  status.state.store(static_cast<std::uint32_t>(ipc::DomainState::recovering), std::memory_order_release);
+  status.state.store(static_cast<std::uint32_t>(ipc::DomainState::recovering),
+                     std::memory_order_release);
   catch_stop_signals();
 
   runtime::Runtime runtime(std::move(options), *deployment, *logic);
   if (!runtime.start(&error)) return fail_start(domain, config, error);
-  status.state.store(static_cast<std::uint32_t>(ipc::DomainState::ready), std::memory_order_release);
+  status.state.store(static_cast<std::uint32_t>(ipc::DomainState::ready),
+                     std::memory_order_release);
 
   runtime.run(stop_requested);
 

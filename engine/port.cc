@@ -18,8 +18,8 @@ namespace {
 using ipc::Domain;
 using ipc::Message;
 
-constexpr std::size_t pending_capacity = 1u << 16;   // requests awaiting a reply, per port
-constexpr std::size_t dequeue_count_max = 1024;      // submissions taken per pump cycle
+constexpr std::size_t pending_capacity = 1u << 16;  // requests awaiting a reply, per port
+constexpr std::size_t dequeue_count_max = 1024;     // submissions taken per pump cycle
 // Timeouts: a slice of the pending table at most every expire_slice_interval_ns while busy
 // (the whole table every ~64 ms), the whole table at most every expire_full_interval_ns when a
 // cycle found nothing else to do, and nothing while no request is in flight. The pump runs
@@ -28,22 +28,31 @@ constexpr std::size_t dequeue_count_max = 1024;      // submissions taken per pu
 constexpr std::size_t expire_scan_count_max = 1024;
 constexpr std::int64_t expire_slice_interval_ns = 1'000'000;
 constexpr std::int64_t expire_full_interval_ns = 100'000'000;
-constexpr std::size_t deferred_count_max = 4096;     // submissions waiting for ring space
+constexpr std::size_t deferred_count_max = 4096;  // submissions waiting for ring space
 static_assert((pending_capacity & (pending_capacity - 1)) == 0);
 
-int domain_slot(Domain d) noexcept { return static_cast<int>(d) - 1; }
+int domain_slot(Domain d) noexcept {
+  return static_cast<int>(d) - 1;
+}
 
 }  // namespace
 
 std::string_view place_status_name(PlaceStatus s) noexcept {
   switch (s) {
-    case PlaceStatus::submitted: return "submitted";
-    case PlaceStatus::sold_out: return "sold_out";
-    case PlaceStatus::unknown_product: return "unknown_product";
-    case PlaceStatus::not_on_sale: return "not_on_sale";
-    case PlaceStatus::unavailable: return "unavailable";
-    case PlaceStatus::overloaded: return "overloaded";
-    case PlaceStatus::bad_request: return "bad_request";
+    case PlaceStatus::submitted:
+      return "submitted";
+    case PlaceStatus::sold_out:
+      return "sold_out";
+    case PlaceStatus::unknown_product:
+      return "unknown_product";
+    case PlaceStatus::not_on_sale:
+      return "not_on_sale";
+    case PlaceStatus::unavailable:
+      return "unavailable";
+    case PlaceStatus::overloaded:
+      return "overloaded";
+    case PlaceStatus::bad_request:
+      return "bad_request";
   }
   return "unknown";
 }
@@ -119,9 +128,13 @@ bool Port::Impl::hand_over(Submission& sub, ipc::Deployment& deployment, std::ui
 }
 
 Port::Port(ipc::Deployment& deployment, std::uint32_t index, const PortOptions& options)
-    : deployment_(deployment), index_(index), options_(options), impl_(std::make_unique<Impl>(options.queue_capacity)) {}
+    : deployment_(deployment),
+      index_(index),
+      options_(options),
+      impl_(std::make_unique<Impl>(options.queue_capacity)) {}
 
-bool Port::open(ipc::Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out, std::string* error) {
+bool Port::open(ipc::Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out,
+                std::string* error) {
   const std::uint32_t self = static_cast<std::uint32_t>(::getpid());
   const std::uint64_t ticks = ipc::process_start_ticks(self);
   const std::uint32_t ports = deployment.geometry().ports;
@@ -136,7 +149,9 @@ bool Port::open(ipc::Deployment& deployment, const PortOptions& options, std::un
     }
     ipc::PortSlot& slot = deployment.port(p);
     std::uint32_t owner = slot.owner_pid.load(std::memory_order_acquire);
-    const bool dead = owner != 0 && !ipc::process_alive(owner, slot.owner_start_ticks.load(std::memory_order_acquire));
+    const bool dead =
+        owner != 0 &&
+        !ipc::process_alive(owner, slot.owner_start_ticks.load(std::memory_order_acquire));
     if (owner != 0 && !dead) continue;
     if (!slot.owner_pid.compare_exchange_strong(owner, self, std::memory_order_acq_rel)) continue;
     slot.owner_start_ticks.store(ticks, std::memory_order_release);
@@ -153,7 +168,8 @@ bool Port::open(ipc::Deployment& deployment, const PortOptions& options, std::un
     const ipc::Node self_node = ipc::port_node(p);
     for (int d = 0; d < domain_count; ++d) {
       const ipc::Node domain = ipc::domain_node(static_cast<Domain>(d + 1));
-      impl.producers[d] = ipc::RingProducer(deployment.ring(self_node, domain), &deployment.doorbell(domain));
+      impl.producers[d] =
+          ipc::RingProducer(deployment.ring(self_node, domain), &deployment.doorbell(domain));
       impl.consumers[d] = ipc::RingConsumer(deployment.ring(domain, self_node));
       // Replies addressed to a previous owner of this port are of no use to anyone.
       const std::size_t stale = impl.consumers[d].readable();
@@ -162,8 +178,9 @@ bool Port::open(ipc::Deployment& deployment, const PortOptions& options, std::un
     out = std::move(port);
     return true;
   }
-  *error = options.preferred_port >= 0 ? "port " + std::to_string(options.preferred_port) + " is in use by another process"
-                                       : "all " + std::to_string(ports) + " ports are in use";
+  *error = options.preferred_port >= 0
+               ? "port " + std::to_string(options.preferred_port) + " is in use by another process"
+               : "all " + std::to_string(ports) + " ports are in use";
   return false;
 }
 
@@ -210,9 +227,11 @@ bool Port::idle() const noexcept {
 }
 
 PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
-  if (request.item_count < 1 || request.item_count > line_items_max) return {PlaceStatus::bad_request, 0};
+  if (request.item_count < 1 || request.item_count > line_items_max)
+    return {PlaceStatus::bad_request, 0};
   for (std::uint32_t i = 0; i < request.item_count; ++i)
-    if (request.items[i].quantity < 1 || request.items[i].quantity > quantity_max) return {PlaceStatus::bad_request, i};
+    if (request.items[i].quantity < 1 || request.items[i].quantity > quantity_max)
+      return {PlaceStatus::bad_request, i};
   if (!options_.inline_pump && impl_->queued.load(std::memory_order_relaxed) >=
                                    static_cast<std::int64_t>(options_.queue_capacity))
     return {PlaceStatus::overloaded, 0};
@@ -229,14 +248,17 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
     const std::int64_t ends = s.sale_ends_ns.load(std::memory_order_relaxed);
     if (starts != 0 || ends != 0) {
       const std::int64_t now = wall_now_ns();
-      if ((starts != 0 && now < starts) || (ends != 0 && now >= ends)) return {PlaceStatus::not_on_sale, i};
+      if ((starts != 0 && now < starts) || (ends != 0 && now >= ends))
+        return {PlaceStatus::not_on_sale, i};
     }
-    if (s.available.load(std::memory_order_relaxed) < static_cast<std::int64_t>(request.items[i].quantity))
+    if (s.available.load(std::memory_order_relaxed) <
+        static_cast<std::int64_t>(request.items[i].quantity))
       return {PlaceStatus::sold_out, i};
   }
 
   // A domain that cannot commit (disk or journal map full): take no new orders until it can.
-  if (deployment_.control().degraded_domains.load(std::memory_order_acquire) != 0) return {PlaceStatus::unavailable, 0};
+  if (deployment_.control().degraded_domains.load(std::memory_order_acquire) != 0)
+    return {PlaceStatus::unavailable, 0};
   ipc::PortSlot& slot = deployment_.port(index_);
   ReservationGuard guard(deployment_, slot);
   if (!guard.admitted()) return {PlaceStatus::unavailable, 0};
@@ -244,12 +266,17 @@ PlaceNow Port::place_order(PlaceRequest request, PortCallback callback) {
   const ReserveResult r =
       reserve_items(deployment_, request.items.data(), request.item_count, wall_now_ns(), &failed);
   switch (r) {
-    case ReserveResult::ok: break;
-    case ReserveResult::sold_out: return {PlaceStatus::sold_out, failed};
-    case ReserveResult::unknown_product: return {PlaceStatus::unknown_product, failed};
-    case ReserveResult::not_on_sale: return {PlaceStatus::not_on_sale, failed};
+    case ReserveResult::ok:
+      break;
+    case ReserveResult::sold_out:
+      return {PlaceStatus::sold_out, failed};
+    case ReserveResult::unknown_product:
+      return {PlaceStatus::unknown_product, failed};
+    case ReserveResult::not_on_sale:
+      return {PlaceStatus::not_on_sale, failed};
     case ReserveResult::contended:
-    case ReserveResult::paused: return {PlaceStatus::unavailable, failed};
+    case ReserveResult::paused:
+      return {PlaceStatus::unavailable, failed};
   }
   ipc::PlaceOrderBody body{};
   body.user_id = request.user_id;
@@ -296,7 +323,9 @@ bool Port::submit(Domain to, const Message& request, PortCallback callback) {
     sub.callback = std::move(callback);
     return impl_->hand_over(sub, deployment_, index_, options_.request_timeout_ns);
   }
-  if (impl_->queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(options_.queue_capacity)) return false;
+  if (impl_->queued.load(std::memory_order_relaxed) >=
+      static_cast<std::int64_t>(options_.queue_capacity))
+    return false;
   Impl::Submission sub;
   sub.to = to;
   sub.message = request;

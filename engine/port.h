@@ -42,8 +42,8 @@
 namespace flashsaga::engine {
 
 struct PortOptions {
-  int preferred_port = -1;               // claim this slot (the gateway uses 0), else any free one
-  bool avoid_port_zero = true;           // client-library attachments leave port 0 to the gateway
+  int preferred_port = -1;      // claim this slot (the gateway uses 0), else any free one
+  bool avoid_port_zero = true;  // client-library attachments leave port 0 to the gateway
   std::int64_t request_timeout_ns = 10'000'000'000;
   std::uint32_t queue_capacity = 1u << 16;  // submissions waiting for the pump
   bool inline_pump = false;  // one owning thread, no pump thread, no queue (see above)
@@ -51,14 +51,14 @@ struct PortOptions {
 
 // Stable numbers.
 enum class PlaceStatus : std::uint8_t {
-  submitted = 0,        // reserved and queued: the callback will run
+  submitted = 0,  // reserved and queued: the callback will run
   sold_out = 1,
   unknown_product = 2,
   not_on_sale = 3,
-  unavailable = 4,      // intake paused (stock reconciliation, a domain out of disk or map
-                        // space) or contended: retry later
-  overloaded = 5,       // the port's queue or pending table is full: retry later
-  bad_request = 6,      // item count or quantity out of range
+  unavailable = 4,  // intake paused (stock reconciliation, a domain out of disk or map
+                    // space) or contended: retry later
+  overloaded = 5,   // the port's queue or pending table is full: retry later
+  bad_request = 6,  // item count or quantity out of range
 };
 std::string_view place_status_name(PlaceStatus s) noexcept;
 
@@ -66,26 +66,26 @@ struct PlaceRequest {
   std::uint64_t user_id = 0;
   std::uint64_t coupon_id = 0;
   std::int64_t points = 0;
-  std::uint64_t idempotency_key = 0;    // 0: none
+  std::uint64_t idempotency_key = 0;  // 0: none
   std::uint32_t item_count = 0;
   std::array<ipc::LineItem, line_items_max> items{};  // unit_price is filled by the port
 };
 
 struct PlaceNow {
   PlaceStatus status = PlaceStatus::submitted;
-  std::uint32_t failed_item = 0;        // for sold_out / unknown_product / not_on_sale
+  std::uint32_t failed_item = 0;  // for sold_out / unknown_product / not_on_sale
 };
 
 struct PortReply {
   bool timed_out = false;
-  ipc::Message message{};               // the reply (valid when !timed_out)
+  ipc::Message message{};  // the reply (valid when !timed_out)
 };
 using PortCallback = std::function<void(const PortReply&)>;
 
 class Port {
  public:
-  static bool open(ipc::Deployment& deployment, const PortOptions& options, std::unique_ptr<Port>& out,
-                   std::string* error);
+  static bool open(ipc::Deployment& deployment, const PortOptions& options,
+                   std::unique_ptr<Port>& out, std::string* error);
   ~Port();  // stops the pump and frees the slot
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;

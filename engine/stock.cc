@@ -6,12 +6,18 @@ namespace flashsaga::engine {
 
 std::string_view reserve_result_name(ReserveResult r) noexcept {
   switch (r) {
-    case ReserveResult::ok: return "ok";
-    case ReserveResult::sold_out: return "sold_out";
-    case ReserveResult::unknown_product: return "unknown_product";
-    case ReserveResult::not_on_sale: return "not_on_sale";
-    case ReserveResult::contended: return "contended";
-    case ReserveResult::paused: return "paused";
+    case ReserveResult::ok:
+      return "ok";
+    case ReserveResult::sold_out:
+      return "sold_out";
+    case ReserveResult::unknown_product:
+      return "unknown_product";
+    case ReserveResult::not_on_sale:
+      return "not_on_sale";
+    case ReserveResult::contended:
+      return "contended";
+    case ReserveResult::paused:
+      return "paused";
   }
   return "unknown";
 }
@@ -60,18 +66,23 @@ ReserveResult reserve_items(ipc::Deployment& deployment, ipc::LineItem* items, s
   return ReserveResult::ok;
 }
 
-void give_back_items(ipc::Deployment& deployment, const ipc::LineItem* items, std::uint32_t count) noexcept {
-  for (std::uint32_t i = 0; i < count; ++i) give_back(deployment.stock(items[i].product_id), items[i].quantity);
+void give_back_items(ipc::Deployment& deployment, const ipc::LineItem* items,
+                     std::uint32_t count) noexcept {
+  for (std::uint32_t i = 0; i < count; ++i)
+    give_back(deployment.stock(items[i].product_id), items[i].quantity);
 }
 
-ReservationGuard::ReservationGuard(ipc::Deployment& deployment, ipc::PortSlot& port) noexcept : port_(port) {
+ReservationGuard::ReservationGuard(ipc::Deployment& deployment, ipc::PortSlot& port) noexcept
+    : port_(port) {
   port_.inflight.fetch_add(1, std::memory_order_seq_cst);
   counted_ = true;
   admitted_ = deployment.control().intake_open.load(std::memory_order_seq_cst) == 1;
   if (!admitted_) handed_over();
 }
 
-ReservationGuard::~ReservationGuard() { handed_over(); }
+ReservationGuard::~ReservationGuard() {
+  handed_over();
+}
 
 void ReservationGuard::handed_over() noexcept {
   if (!counted_) return;

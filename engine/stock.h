@@ -52,7 +52,8 @@ void give_back(ipc::StockSlot& slot, std::uint32_t quantity) noexcept;
 // *failed_index names the first line at fault.
 ReserveResult reserve_items(ipc::Deployment& deployment, ipc::LineItem* items, std::uint32_t count,
                             std::int64_t now_wall_ns, std::uint32_t* failed_index) noexcept;
-void give_back_items(ipc::Deployment& deployment, const ipc::LineItem* items, std::uint32_t count) noexcept;
+void give_back_items(ipc::Deployment& deployment, const ipc::LineItem* items,
+                     std::uint32_t count) noexcept;
 
 // Scope guard around one reservation attempt by a port (see the memory-ordering paragraph).
 class ReservationGuard {

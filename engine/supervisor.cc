@@ -33,13 +33,13 @@ using ipc::Domain;
 std::atomic<bool> stop_flag{false};
 
 constexpr std::int64_t watch_interval_ns = 200'000'000;  // SIGCHLD and SIGTERM wake it at once
-constexpr std::int64_t ready_poll_ns = 5'000'000;         // until every domain is first ready
+constexpr std::int64_t ready_poll_ns = 5'000'000;        // until every domain is first ready
 constexpr std::int64_t child_stop_timeout_ns = 10'000'000'000;
 constexpr std::int64_t ready_timeout_ns = 60'000'000'000;
 constexpr std::uint32_t reaps_per_look_max = 64;  // children reaped per look (there are 7)
 
 struct Child {
-  std::string role;     // "user" ... "payment", "gateway"
+  std::string role;  // "user" ... "payment", "gateway"
   Domain domain = Domain::none;
   pid_t pid = 0;
   std::int64_t restart_at_ns = 0;  // monotonic; 0 = running or not scheduled
@@ -48,13 +48,15 @@ struct Child {
 };
 
 void say(const std::string& text) {
-  std::fprintf(stderr, "flashsaga supervisor[%d]: %s\n", static_cast<int>(::getpid()), text.c_str());
+  std::fprintf(stderr, "flashsaga supervisor[%d]: %s\n", static_cast<int>(::getpid()),
+               text.c_str());
 }
 
 // A cluster cell's children are told which cell they are (engine/cluster.h).
 void append_cell_args(const Config& config, std::vector<std::string>& args) {
   if (config.cluster_path.empty()) return;
-  args.insert(args.begin() + 1, {"--cluster", config.cluster_path.string(), "--cell", std::to_string(config.cell)});
+  args.insert(args.begin() + 1,
+              {"--cluster", config.cluster_path.string(), "--cell", std::to_string(config.cell)});
 }
 
 pid_t spawn(const Child& child, const Config& config, const SupervisorOptions& options) {
@@ -87,13 +89,15 @@ pid_t spawn(const Child& child, const Config& config, const SupervisorOptions& o
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   ::execv(argv[0], argv.data());
-  std::fprintf(stderr, "flashsaga supervisor: cannot start %s: %s\n", argv[0], std::strerror(errno));
+  std::fprintf(stderr, "flashsaga supervisor: cannot start %s: %s\n", argv[0],
+               std::strerror(errno));
   ::_exit(127);
 }
 
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + ::strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return std::string("was killed by signal ") + ::strsignal(WTERMSIG(status));
   return "stopped";
 }
 
@@ -104,8 +108,8 @@ void add_cell_link(const Config& config, std::vector<Child>& children) {
 
 bool all_ready(ipc::Deployment& d, const std::vector<Child>& children) {
   for (const Child& c : children)
-    if (c.domain != Domain::none &&
-        d.status(c.domain).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(ipc::DomainState::ready))
+    if (c.domain != Domain::none && d.status(c.domain).state.load(std::memory_order_acquire) !=
+                                        static_cast<std::uint32_t>(ipc::DomainState::ready))
       return false;
   return d.control().intake_open.load(std::memory_order_acquire) == 1;
 }
@@ -115,7 +119,9 @@ void reap_dead_ports(ipc::Deployment& d) {
   for (std::uint32_t p = 0; p < d.geometry().ports; ++p) {
     ipc::PortSlot& slot = d.port(p);
     std::uint32_t owner = slot.owner_pid.load(std::memory_order_acquire);
-    if (owner == 0 || ipc::process_alive(owner, slot.owner_start_ticks.load(std::memory_order_acquire))) continue;
+    if (owner == 0 ||
+        ipc::process_alive(owner, slot.owner_start_ticks.load(std::memory_order_acquire)))
+      continue;
     if (!slot.owner_pid.compare_exchange_strong(owner, 0, std::memory_order_acq_rel)) continue;
     if (slot.inflight.exchange(0, std::memory_order_seq_cst) != 0) {
       say("port " + std::to_string(p) + " owner pid " + std::to_string(owner) +
@@ -143,7 +149,8 @@ std::uint64_t count_pending_orders(const Config& config) {
 namespace {
 
 // Which domains have reached ready since their spawn (a death before that is a failed start).
-void note_ready(ipc::Deployment& d, const std::vector<Child>& children, std::vector<bool>& was_ready) {
+void note_ready(ipc::Deployment& d, const std::vector<Child>& children,
+                std::vector<bool>& was_ready) {
   for (std::size_t i = 0; i < children.size(); ++i)
     if (children[i].domain != Domain::none && children[i].pid != 0 &&
         d.status(children[i].domain).state.load(std::memory_order_acquire) ==
@@ -155,7 +162,8 @@ bool quiet(ipc::Deployment& d) {
   for (int e = 0; e < d.edge_count(); ++e)
     if (d.ring(d.edge_from(e), d.edge_to(e)).depth() != 0) return false;
   for (std::uint8_t i = 1; i <= domain_count; ++i)
-    if (d.status(static_cast<Domain>(i)).outbox_backlog.load(std::memory_order_relaxed) != 0) return false;
+    if (d.status(static_cast<Domain>(i)).outbox_backlog.load(std::memory_order_relaxed) != 0)
+      return false;
   return true;
 }
 
@@ -171,12 +179,13 @@ int refuse_restart(Child& c, int status, bool was_ready, const Config& config, s
   const std::filesystem::path journal = config.domain_dir(c.domain) / "journal";
   const tools::EnvProbe probe = tools::probe_environment(journal);
   if (damaged || !probe.sound) {
-    *why = "the " + c.role + " domain cannot start: its journal " + journal.string() + " is damaged" +
-           (probe.problem.empty() ? "" : " (" + probe.problem + ")") +
-           ". Not restarting anything. Restore that directory from a copy, or start the domain over "
-           "empty, losing its data: flashsaga journal reset --data " +
-           config.data_dir.string() + " --domain " + c.role +
-           " --yes (docs/durability.md, \"Recovery after a power loss\")";
+    *why =
+        "the " + c.role + " domain cannot start: its journal " + journal.string() + " is damaged" +
+        (probe.problem.empty() ? "" : " (" + probe.problem + ")") +
+        ". Not restarting anything. Restore that directory from a copy, or start the domain over "
+        "empty, losing its data: flashsaga journal reset --data " +
+        config.data_dir.string() + " --domain " + c.role +
+        " --yes (docs/durability.md, \"Recovery after a power loss\")";
     return exit_damaged_journal;
   }
   *why = "the " + c.role + " domain died " + std::to_string(c.failed_starts) +
@@ -191,9 +200,9 @@ int refuse_restart(Child& c, int status, bool was_ready, const Config& config, s
 journal::Status mark_lost_orders_after(const std::array<journal::Env*, 7>& opened,
                                        const std::vector<runtime::EdgeRepair>& repairs) {
   journal::Env* order = opened[static_cast<std::size_t>(Domain::order)];
-  const bool order_behind = std::any_of(repairs.begin(), repairs.end(), [](const runtime::EdgeRepair& r) {
-    return r.from == Domain::order && r.skipped_ahead;
-  });
+  const bool order_behind = std::any_of(
+      repairs.begin(), repairs.end(),
+      [](const runtime::EdgeRepair& r) { return r.from == Domain::order && r.skipped_ahead; });
   if (order == nullptr || !order_behind) return {};
   std::uint64_t order_max = 0, peers_max = 0;
   if (journal::Status s = runtime::highest_order_id(*order, order_max); !s.ok()) return s;
@@ -227,14 +236,13 @@ void settle_interval_journals(const Config& config) {
     journal::Status s = journal::Env::open(o, envs[i]);
     std::unique_ptr<runtime::StagedJournal> staged;
     if (s.ok())
-      s = runtime::StagedJournal::open(*envs[i], o.dir.parent_path() / "staging-a.log",
-                                       o.dir.parent_path() / "staging-b.log",
-                                       config.fsync_interval_ms * 1'000'000, [](const std::string& l) { say(l); },
-                                       staged);
+      s = runtime::StagedJournal::open(
+          *envs[i], o.dir.parent_path() / "staging-a.log", o.dir.parent_path() / "staging-b.log",
+          config.fsync_interval_ms * 1'000'000, [](const std::string& l) { say(l); }, staged);
     if (s.ok()) s = staged->stop();
     if (!s.ok()) {
-      say("cannot settle the " + std::string(ipc::domain_name(static_cast<Domain>(i))) + " journal before the start: " +
-          s.message() + " (its domain will say more)");
+      say("cannot settle the " + std::string(ipc::domain_name(static_cast<Domain>(i))) +
+          " journal before the start: " + s.message() + " (its domain will say more)");
       return;
     }
     opened[i] = envs[i].get();
@@ -249,18 +257,22 @@ void settle_interval_journals(const Config& config) {
   for (const runtime::EdgeRepair& r : repairs)
     say(std::string("after a power loss, edge ") + std::string(ipc::domain_name(r.from)) + "->" +
         std::string(ipc::domain_name(r.to)) + ": " +
-        (r.skipped_ahead ? "the " + std::string(ipc::domain_name(r.to)) + " domain applied up to " +
-                               std::to_string(r.consumer_applied) + ", the producer's journal ends at " +
-                               std::to_string(r.producer_last) + ": new messages continue after " +
-                               std::to_string(r.consumer_applied)
-                         : "the " + std::string(ipc::domain_name(r.to)) + " domain lost messages " +
-                               std::to_string(r.consumer_applied + 1) + ".." + std::to_string(r.producer_acked) +
-                               " it had applied: re-sent from journal batch " + std::to_string(r.resend_from)));
+        (r.skipped_ahead
+             ? "the " + std::string(ipc::domain_name(r.to)) + " domain applied up to " +
+                   std::to_string(r.consumer_applied) + ", the producer's journal ends at " +
+                   std::to_string(r.producer_last) + ": new messages continue after " +
+                   std::to_string(r.consumer_applied)
+             : "the " + std::string(ipc::domain_name(r.to)) + " domain lost messages " +
+                   std::to_string(r.consumer_applied + 1) + ".." +
+                   std::to_string(r.producer_acked) +
+                   " it had applied: re-sent from journal batch " + std::to_string(r.resend_from)));
 }
 
 }  // namespace
 
-void request_supervisor_stop() noexcept { stop_flag.store(true, std::memory_order_release); }
+void request_supervisor_stop() noexcept {
+  stop_flag.store(true, std::memory_order_release);
+}
 
 namespace {
 
@@ -270,11 +282,11 @@ class Supervision {
   Supervision(const Config& config, const SupervisorOptions& options)
       : config_(config), options_(options) {}
 
-  bool open();             // data directory and shared-memory segment
-  void start_children();   // the six domains (and the gateway)
-  void watch();            // until a stop has drained (or timed out)
-  void stop_children();    // SIGTERM, then SIGKILL after child_stop_timeout_ns
-  int close();             // the segment goes; the exit code of `flashsaga run`
+  bool open();            // data directory and shared-memory segment
+  void start_children();  // the six domains (and the gateway)
+  void watch();           // until a stop has drained (or timed out)
+  void stop_children();   // SIGTERM, then SIGKILL after child_stop_timeout_ns
+  int close();            // the segment goes; the exit code of `flashsaga run`
 
  private:
   int wait_for_signal();
@@ -315,7 +327,7 @@ bool Supervision::open() {
   if (!note.empty()) say(note);
   settle_interval_journals(config_);
   deployment_->control().supervisor_pid.store(static_cast<std::uint32_t>(::getpid()),
-                                               std::memory_order_release);
+                                              std::memory_order_release);
   sigemptyset(&watched_);
   sigaddset(&watched_, SIGTERM);
   sigaddset(&watched_, SIGINT);
@@ -326,12 +338,14 @@ bool Supervision::open() {
 
 void Supervision::start_children() {
   for (std::uint8_t i = 1; i <= domain_count; ++i)
-    children_.push_back({std::string(ipc::domain_name(static_cast<Domain>(i))), static_cast<Domain>(i)});
+    children_.push_back(
+        {std::string(ipc::domain_name(static_cast<Domain>(i))), static_cast<Domain>(i)});
   if (options_.gateway) children_.push_back({"gateway", Domain::none});
   add_cell_link(config_, children_);
   for (Child& c : children_) c.pid = spawn(c, config_, options_);
   was_ready_.assign(children_.size(), false);
-  say("started " + std::to_string(children_.size()) + " processes for " + config_.data_dir.string());
+  say("started " + std::to_string(children_.size()) + " processes for " +
+      config_.data_dir.string());
   started_ns_ = mono_now_ns();
 }
 

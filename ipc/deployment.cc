@@ -12,7 +12,9 @@ namespace {
 
 constexpr std::size_t region_align_bytes = 4096;
 
-constexpr std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) / a * a; }
+constexpr std::size_t align_up(std::size_t n, std::size_t a) noexcept {
+  return (n + a - 1) / a * a;
+}
 
 // The seven saga edges, in their stable order.
 constexpr std::array<std::pair<Domain, Domain>, 7> saga_edges = {{
@@ -28,9 +30,13 @@ constexpr int saga_edge_count = static_cast<int>(saga_edges.size());
 constexpr int edges_per_port = 2 * domain_count;
 
 // Domains in their port-edge order: user, point, product, coupon, order, payment (= values 1..6).
-constexpr Domain port_edge_domain(int i) noexcept { return static_cast<Domain>(i + 1); }
+constexpr Domain port_edge_domain(int i) noexcept {
+  return static_cast<Domain>(i + 1);
+}
 
-std::size_t control_bytes() noexcept { return align_up(sizeof(ControlBlock), region_align_bytes); }
+std::size_t control_bytes() noexcept {
+  return align_up(sizeof(ControlBlock), region_align_bytes);
+}
 std::size_t ports_bytes(const Geometry& g) noexcept {
   return align_up(sizeof(PortSlot) * g.ports, region_align_bytes);
 }
@@ -53,16 +59,23 @@ std::uint64_t Geometry::hash() const noexcept {
 
 std::string_view domain_state_name(DomainState s) noexcept {
   switch (s) {
-    case DomainState::down: return "down";
-    case DomainState::starting: return "starting";
-    case DomainState::recovering: return "recovering";
-    case DomainState::ready: return "ready";
-    case DomainState::degraded: return "degraded";
+    case DomainState::down:
+      return "down";
+    case DomainState::starting:
+      return "starting";
+    case DomainState::recovering:
+      return "recovering";
+    case DomainState::ready:
+      return "ready";
+    case DomainState::degraded:
+      return "degraded";
   }
   return "unknown";
 }
 
-int edge_count(std::uint32_t ports) noexcept { return saga_edge_count + edges_per_port * static_cast<int>(ports); }
+int edge_count(std::uint32_t ports) noexcept {
+  return saga_edge_count + edges_per_port * static_cast<int>(ports);
+}
 
 int edge_index(Node from, Node to, std::uint32_t ports) noexcept {
   if (from.domain != Domain::port && to.domain != Domain::port) {
@@ -100,11 +113,21 @@ Node edge_to(int index, std::uint32_t ports) noexcept {
   return k < domain_count ? domain_node(port_edge_domain(k)) : port_node(p);
 }
 
-int Deployment::edge_count() const noexcept { return ipc::edge_count(geometry_.ports); }
-int Deployment::edge_index(Node from, Node to) const noexcept { return ipc::edge_index(from, to, geometry_.ports); }
-Node Deployment::edge_from(int index) const noexcept { return ipc::edge_from(index, geometry_.ports); }
-Node Deployment::edge_to(int index) const noexcept { return ipc::edge_to(index, geometry_.ports); }
-bool Deployment::has_edge(Node from, Node to) const noexcept { return edge_index(from, to) >= 0; }
+int Deployment::edge_count() const noexcept {
+  return ipc::edge_count(geometry_.ports);
+}
+int Deployment::edge_index(Node from, Node to) const noexcept {
+  return ipc::edge_index(from, to, geometry_.ports);
+}
+Node Deployment::edge_from(int index) const noexcept {
+  return ipc::edge_from(index, geometry_.ports);
+}
+Node Deployment::edge_to(int index) const noexcept {
+  return ipc::edge_to(index, geometry_.ports);
+}
+bool Deployment::has_edge(Node from, Node to) const noexcept {
+  return edge_index(from, to) >= 0;
+}
 
 std::uint32_t Deployment::ring_slots(int edge) const noexcept {
   if (edge < saga_edge_count) return geometry_.saga_ring_slots;
@@ -127,8 +150,10 @@ std::size_t deployment_bytes(const Geometry& g) noexcept {
   // Same arithmetic as ring_offset() over all edges: saga edges and each port's two order
   // edges at the saga capacity, the port's other edges at the port capacity.
   std::size_t rings = 0;
-  const std::size_t saga = align_up(ipc::SpscRing::region_bytes(g.saga_ring_slots), region_align_bytes);
-  const std::size_t port = align_up(ipc::SpscRing::region_bytes(g.port_ring_slots), region_align_bytes);
+  const std::size_t saga =
+      align_up(ipc::SpscRing::region_bytes(g.saga_ring_slots), region_align_bytes);
+  const std::size_t port =
+      align_up(ipc::SpscRing::region_bytes(g.port_ring_slots), region_align_bytes);
   rings += saga * saga_edge_count;
   rings += g.ports * (2 * saga + (edges_per_port - 2) * port);
   return control_bytes() + ports_bytes(g) + doorbells_bytes(g) + stock_bytes(g) + rings;
@@ -160,7 +185,8 @@ void Deployment::format() {
   new (control_) ControlBlock();
   control_->segment_id.store(segment_->header().created_wall_ns, std::memory_order_relaxed);
   control_->intake_open.store(0, std::memory_order_relaxed);  // opened by product after reconcile
-  for (std::uint32_t i = 0; i < domain_count + geometry_.ports; ++i) ipc::doorbell_init(doorbells_[i]);
+  for (std::uint32_t i = 0; i < domain_count + geometry_.ports; ++i)
+    ipc::doorbell_init(doorbells_[i]);
   for (int e = 0; e < edge_count(); ++e)
     (void)ipc::SpscRing::format(rings_ + ring_offset(e), ring_slots(e), edge_from(e), edge_to(e));
   // No fence needed: the supervisor formats the segment before it starts any other process,
@@ -175,8 +201,8 @@ bool Deployment::create(const std::filesystem::path& data_dir, const Geometry& g
   }
   std::unique_ptr<Deployment> d(new Deployment());
   d->geometry_ = geometry;
-  if (!ipc::Segment::create(data_dir, deployment_bytes(geometry), geometry.hash(), d->segment_, error,
-                            note))
+  if (!ipc::Segment::create(data_dir, deployment_bytes(geometry), geometry.hash(), d->segment_,
+                            error, note))
     return false;
   if (!d->map(error)) return false;
   d->format();

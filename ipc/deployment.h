@@ -55,14 +55,14 @@ enum class DomainState : std::uint32_t {
   starting = 1,
   recovering = 2,  // replaying journal, re-sending outbox, reconciling stock
   ready = 3,
-  degraded = 4,    // up, but cannot commit (disk or map full); intake refused
+  degraded = 4,  // up, but cannot commit (disk or map full); intake refused
 };
 std::string_view domain_state_name(DomainState s) noexcept;
 
 // Per-domain status and counters (single writer: the domain; readers: supervisor, gateway).
 struct alignas(cache_line_size_bytes) DomainStatus {
   std::atomic<std::uint32_t> pid;
-  std::atomic<std::uint32_t> state;  // DomainState
+  std::atomic<std::uint32_t> state;        // DomainState
   std::atomic<std::int64_t> heartbeat_ns;  // monotonic, bumped every duty cycle
   std::atomic<std::uint32_t> restarts;     // written by the supervisor
   std::atomic<std::uint32_t> reserved;
@@ -71,7 +71,7 @@ struct alignas(cache_line_size_bytes) DomainStatus {
   std::atomic<std::uint64_t> messages_invalid;
   std::atomic<std::uint64_t> messages_duplicate;
   std::atomic<std::uint64_t> commits;
-  std::atomic<std::uint64_t> commit_ns_total;   // time in commit (fsync included)
+  std::atomic<std::uint64_t> commit_ns_total;  // time in commit (fsync included)
   std::atomic<std::uint64_t> commit_errors;
   std::atomic<std::uint64_t> journal_records;
   std::atomic<std::uint64_t> outbox_backlog;    // committed, not yet in a ring
@@ -80,8 +80,8 @@ struct alignas(cache_line_size_bytes) DomainStatus {
 static_assert(sizeof(DomainStatus) % cache_line_size_bytes == 0);
 
 struct alignas(cache_line_size_bytes) ControlBlock {
-  std::atomic<std::uint32_t> intake_open;       // 1: ports may reserve stock; 0: paused
-  std::atomic<std::uint32_t> stopping;          // 1: graceful stop under way
+  std::atomic<std::uint32_t> intake_open;  // 1: ports may reserve stock; 0: paused
+  std::atomic<std::uint32_t> stopping;     // 1: graceful stop under way
   std::atomic<std::uint32_t> supervisor_pid;
   // Bit (1 << Domain value) set while that domain cannot commit (disk or map full): ports
   // refuse new orders (503) while any bit is set. Written by the domain itself.
@@ -96,13 +96,13 @@ struct alignas(cache_line_size_bytes) ControlBlock {
 };
 
 struct alignas(cache_line_size_bytes) PortSlot {
-  std::atomic<std::uint32_t> owner_pid;          // 0: free
-  std::atomic<std::uint32_t> generation;         // bumped on every claim
+  std::atomic<std::uint32_t> owner_pid;   // 0: free
+  std::atomic<std::uint32_t> generation;  // bumped on every claim
   std::atomic<std::uint64_t> owner_start_ticks;
   // Reservations taken by this port and not yet handed to a ring (or given back). The product
   // domain's reconciliation waits for this to be 0 on every live port.
   std::atomic<std::int64_t> inflight;
-  std::atomic<std::uint64_t> sold_out;           // sold-out answers given by this port
+  std::atomic<std::uint64_t> sold_out;  // sold-out answers given by this port
   std::atomic<std::uint64_t> reserved_ok;
   std::atomic<std::uint64_t> reserved1[3];
 };
@@ -167,7 +167,9 @@ class Deployment {
   std::byte* rings_ = nullptr;
 };
 
-inline ipc::Node domain_node(ipc::Domain d) noexcept { return ipc::Node{d, 0}; }
+inline ipc::Node domain_node(ipc::Domain d) noexcept {
+  return ipc::Node{d, 0};
+}
 inline ipc::Node port_node(std::uint32_t p) noexcept {
   return ipc::Node{ipc::Domain::port, static_cast<std::uint8_t>(p)};
 }

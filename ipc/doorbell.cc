@@ -53,7 +53,7 @@ std::uint32_t load_sleepers_after_publish(Doorbell& bell) noexcept {
 void fence_after_announce() noexcept {}  // C1 is already an acq_rel RMW
 #else
 std::uint32_t load_sleepers_after_publish(Doorbell& bell) noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // P2: the publish before P3
+  std::atomic_thread_fence(std::memory_order_seq_cst);   // P2: the publish before P3
   return bell.sleepers.load(std::memory_order_relaxed);  // P3
 }
 void fence_after_announce() noexcept {
@@ -73,7 +73,7 @@ void doorbell_init(Doorbell& bell) noexcept {
 
 void doorbell_ring(Doorbell& bell) noexcept {
   if (load_sleepers_after_publish(bell) == 0) return;  // P2 + P3: the common case
-  bell.epoch.fetch_add(1, std::memory_order_release);                  // P4
+  bell.epoch.fetch_add(1, std::memory_order_release);  // P4
   bell.wake_count.fetch_add(1, std::memory_order_relaxed);
   futex_wake_all(bell.epoch);
 }
@@ -82,12 +82,12 @@ DoorbellWake doorbell_park(Doorbell& bell, std::int64_t timeout_ns,
                            const std::function<bool()>& has_work) noexcept {
   FS_ASSERT(timeout_ns > 0);
   const std::uint32_t sleepers_before =
-      bell.sleepers.fetch_add(1, std::memory_order_acq_rel);              // C1
+      bell.sleepers.fetch_add(1, std::memory_order_acq_rel);  // C1
   FS_ASSERT(sleepers_before < UINT32_MAX);
   fence_after_announce();                                                  // C2
   const std::uint32_t epoch = bell.epoch.load(std::memory_order_acquire);  // C3
   DoorbellWake wake = DoorbellWake::timed_out;
-  if (has_work()) {                                                        // C4
+  if (has_work()) {  // C4
     wake = DoorbellWake::work;
   } else {
     bell.park_count.fetch_add(1, std::memory_order_relaxed);

@@ -50,11 +50,13 @@ bool body_fields_ok(const Message& m) noexcept {
     }
     case MessageType::reservations: {
       auto b = body_as<ReservationsBody>(m);
-      if (!all_zero(b.reserved) || b.count < 1 || b.count > reservations_per_message_max) return false;
+      if (!all_zero(b.reserved) || b.count < 1 || b.count > reservations_per_message_max)
+        return false;
       for (std::size_t i = 0; i < reservations_per_message_max; ++i) {
         const ReservedUnits& r = b.products[i];
         if (r.reserved != 0) return false;
-        if (i >= b.count ? (r.product_id != 0 || r.units != 0) : (r.product_id == 0 || r.units < 1)) return false;
+        if (i >= b.count ? (r.product_id != 0 || r.units != 0) : (r.product_id == 0 || r.units < 1))
+          return false;
       }
       return b.last_order_id >= 1;
     }
@@ -102,37 +104,66 @@ bool body_fields_ok(const Message& m) noexcept {
 
 }  // namespace
 
-std::int64_t message_clock_ns() noexcept { return wall_now_ns(); }
+std::int64_t message_clock_ns() noexcept {
+  return wall_now_ns();
+}
 
 std::uint16_t body_size_for(MessageType t) noexcept {
   switch (t) {
-    case MessageType::place_order: return sizeof(PlaceOrderBody);
-    case MessageType::place_order_reply: return sizeof(PlaceOrderReplyBody);
-    case MessageType::order_placed: return sizeof(OrderPlacedBody);
-    case MessageType::coupon_applied: return sizeof(CouponAppliedBody);
-    case MessageType::coupon_rejected: return sizeof(StepRejectedBody);
-    case MessageType::points_deducted: return sizeof(PointsDeductedBody);
-    case MessageType::points_rejected: return sizeof(StepRejectedBody);
-    case MessageType::payment_requested: return sizeof(PaymentRequestedBody);
-    case MessageType::payment_approved: return sizeof(PaymentApprovedBody);
-    case MessageType::payment_declined: return sizeof(StepRejectedBody);
-    case MessageType::order_completed: return sizeof(OrderFinishedBody);
-    case MessageType::order_cancelled: return sizeof(OrderFinishedBody);
-    case MessageType::cancel_order: return sizeof(CancelOrderBody);
-    case MessageType::cancel_order_reply: return sizeof(PlaceOrderReplyBody);
-    case MessageType::reservations: return sizeof(ReservationsBody);
-    case MessageType::create_user: return sizeof(CreateUserBody);
-    case MessageType::update_user: return sizeof(UpdateUserBody);
-    case MessageType::accrue_points: return sizeof(AccruePointsBody);
-    case MessageType::deposit: return sizeof(DepositBody);
-    case MessageType::create_product: return sizeof(CreateProductBody);
-    case MessageType::update_product: return sizeof(UpdateProductBody);
-    case MessageType::restock: return sizeof(RestockBody);
-    case MessageType::create_coupon_template: return sizeof(CreateCouponTemplateBody);
-    case MessageType::issue_coupon: return sizeof(IssueCouponBody);
-    case MessageType::replicate_product: return sizeof(ReplicateProductBody);
-    case MessageType::cell_ack: return sizeof(CellAckBody);
-    case MessageType::command_reply: return sizeof(CommandReplyBody);
+    case MessageType::place_order:
+      return sizeof(PlaceOrderBody);
+    case MessageType::place_order_reply:
+      return sizeof(PlaceOrderReplyBody);
+    case MessageType::order_placed:
+      return sizeof(OrderPlacedBody);
+    case MessageType::coupon_applied:
+      return sizeof(CouponAppliedBody);
+    case MessageType::coupon_rejected:
+      return sizeof(StepRejectedBody);
+    case MessageType::points_deducted:
+      return sizeof(PointsDeductedBody);
+    case MessageType::points_rejected:
+      return sizeof(StepRejectedBody);
+    case MessageType::payment_requested:
+      return sizeof(PaymentRequestedBody);
+    case MessageType::payment_approved:
+      return sizeof(PaymentApprovedBody);
+    case MessageType::payment_declined:
+      return sizeof(StepRejectedBody);
+    case MessageType::order_completed:
+      return sizeof(OrderFinishedBody);
+    case MessageType::order_cancelled:
+      return sizeof(OrderFinishedBody);
+    case MessageType::cancel_order:
+      return sizeof(CancelOrderBody);
+    case MessageType::cancel_order_reply:
+      return sizeof(PlaceOrderReplyBody);
+    case MessageType::reservations:
+      return sizeof(ReservationsBody);
+    case MessageType::create_user:
+      return sizeof(CreateUserBody);
+    case MessageType::update_user:
+      return sizeof(UpdateUserBody);
+    case MessageType::accrue_points:
+      return sizeof(AccruePointsBody);
+    case MessageType::deposit:
+      return sizeof(DepositBody);
+    case MessageType::create_product:
+      return sizeof(CreateProductBody);
+    case MessageType::update_product:
+      return sizeof(UpdateProductBody);
+    case MessageType::restock:
+      return sizeof(RestockBody);
+    case MessageType::create_coupon_template:
+      return sizeof(CreateCouponTemplateBody);
+    case MessageType::issue_coupon:
+      return sizeof(IssueCouponBody);
+    case MessageType::replicate_product:
+      return sizeof(ReplicateProductBody);
+    case MessageType::cell_ack:
+      return sizeof(CellAckBody);
+    case MessageType::command_reply:
+      return sizeof(CommandReplyBody);
   }
   return 0;
 }
@@ -166,7 +197,9 @@ bool zero_from(const Message& m, std::size_t from) noexcept {
 
 }  // namespace
 
-void seal(Message& m) noexcept { m.header.checksum = message_checksum(m); }
+void seal(Message& m) noexcept {
+  m.header.checksum = message_checksum(m);
+}
 
 MessageError validate(const Message& m) noexcept {
   if (m.header.magic != message_magic) return MessageError::bad_magic;
@@ -184,99 +217,168 @@ MessageError validate(const Message& m) noexcept {
 
 std::string_view domain_name(Domain d) noexcept {
   switch (d) {
-    case Domain::none: return "none";
-    case Domain::user: return "user";
-    case Domain::point: return "point";
-    case Domain::product: return "product";
-    case Domain::coupon: return "coupon";
-    case Domain::order: return "order";
-    case Domain::payment: return "payment";
-    case Domain::port: return "port";
+    case Domain::none:
+      return "none";
+    case Domain::user:
+      return "user";
+    case Domain::point:
+      return "point";
+    case Domain::product:
+      return "product";
+    case Domain::coupon:
+      return "coupon";
+    case Domain::order:
+      return "order";
+    case Domain::payment:
+      return "payment";
+    case Domain::port:
+      return "port";
   }
   return "unknown";
 }
 
 std::string_view message_type_name(MessageType t) noexcept {
   switch (t) {
-    case MessageType::place_order: return "PlaceOrder";
-    case MessageType::place_order_reply: return "PlaceOrderReply";
-    case MessageType::order_placed: return "OrderPlaced";
-    case MessageType::coupon_applied: return "CouponApplied";
-    case MessageType::coupon_rejected: return "CouponRejected";
-    case MessageType::points_deducted: return "PointsDeducted";
-    case MessageType::points_rejected: return "PointsRejected";
-    case MessageType::payment_requested: return "PaymentRequested";
-    case MessageType::payment_approved: return "PaymentApproved";
-    case MessageType::payment_declined: return "PaymentDeclined";
-    case MessageType::order_completed: return "OrderCompleted";
-    case MessageType::order_cancelled: return "OrderCancelled";
-    case MessageType::cancel_order: return "CancelOrder";
-    case MessageType::cancel_order_reply: return "CancelOrderReply";
-    case MessageType::reservations: return "Reservations";
-    case MessageType::create_user: return "CreateUser";
-    case MessageType::update_user: return "UpdateUser";
-    case MessageType::accrue_points: return "AccruePoints";
-    case MessageType::deposit: return "Deposit";
-    case MessageType::create_product: return "CreateProduct";
-    case MessageType::update_product: return "UpdateProduct";
-    case MessageType::restock: return "Restock";
-    case MessageType::create_coupon_template: return "CreateCouponTemplate";
-    case MessageType::issue_coupon: return "IssueCoupon";
-    case MessageType::replicate_product: return "ReplicateProduct";
-    case MessageType::cell_ack: return "CellAck";
-    case MessageType::command_reply: return "CommandReply";
+    case MessageType::place_order:
+      return "PlaceOrder";
+    case MessageType::place_order_reply:
+      return "PlaceOrderReply";
+    case MessageType::order_placed:
+      return "OrderPlaced";
+    case MessageType::coupon_applied:
+      return "CouponApplied";
+    case MessageType::coupon_rejected:
+      return "CouponRejected";
+    case MessageType::points_deducted:
+      return "PointsDeducted";
+    case MessageType::points_rejected:
+      return "PointsRejected";
+    case MessageType::payment_requested:
+      return "PaymentRequested";
+    case MessageType::payment_approved:
+      return "PaymentApproved";
+    case MessageType::payment_declined:
+      return "PaymentDeclined";
+    case MessageType::order_completed:
+      return "OrderCompleted";
+    case MessageType::order_cancelled:
+      return "OrderCancelled";
+    case MessageType::cancel_order:
+      return "CancelOrder";
+    case MessageType::cancel_order_reply:
+      return "CancelOrderReply";
+    case MessageType::reservations:
+      return "Reservations";
+    case MessageType::create_user:
+      return "CreateUser";
+    case MessageType::update_user:
+      return "UpdateUser";
+    case MessageType::accrue_points:
+      return "AccruePoints";
+    case MessageType::deposit:
+      return "Deposit";
+    case MessageType::create_product:
+      return "CreateProduct";
+    case MessageType::update_product:
+      return "UpdateProduct";
+    case MessageType::restock:
+      return "Restock";
+    case MessageType::create_coupon_template:
+      return "CreateCouponTemplate";
+    case MessageType::issue_coupon:
+      return "IssueCoupon";
+    case MessageType::replicate_product:
+      return "ReplicateProduct";
+    case MessageType::cell_ack:
+      return "CellAck";
+    case MessageType::command_reply:
+      return "CommandReply";
   }
   return "Unknown";
 }
 
 std::string_view message_error_name(MessageError e) noexcept {
   switch (e) {
-    case MessageError::ok: return "ok";
-    case MessageError::bad_magic: return "bad_magic";
-    case MessageError::bad_version: return "bad_version";
-    case MessageError::bad_type: return "bad_type";
-    case MessageError::bad_checksum: return "bad_checksum";
-    case MessageError::bad_body_size: return "bad_body_size";
-    case MessageError::nonzero_reserved: return "nonzero_reserved";
-    case MessageError::bad_field: return "bad_field";
+    case MessageError::ok:
+      return "ok";
+    case MessageError::bad_magic:
+      return "bad_magic";
+    case MessageError::bad_version:
+      return "bad_version";
+    case MessageError::bad_type:
+      return "bad_type";
+    case MessageError::bad_checksum:
+      return "bad_checksum";
+    case MessageError::bad_body_size:
+      return "bad_body_size";
+    case MessageError::nonzero_reserved:
+      return "nonzero_reserved";
+    case MessageError::bad_field:
+      return "bad_field";
   }
   return "unknown";
 }
 
 std::string_view order_reason_name(OrderReason r) noexcept {
   switch (r) {
-    case OrderReason::none: return "";
-    case OrderReason::coupon_invalid: return "coupon_invalid";
-    case OrderReason::coupon_not_owned: return "coupon_not_owned";
-    case OrderReason::coupon_used: return "coupon_used";
-    case OrderReason::coupon_expired: return "coupon_expired";
-    case OrderReason::coupon_min_amount: return "coupon_min_amount";
-    case OrderReason::insufficient_points: return "insufficient_points";
-    case OrderReason::insufficient_balance: return "insufficient_balance";
-    case OrderReason::payment_declined: return "payment_declined";
-    case OrderReason::timeout: return "timeout";
-    case OrderReason::cancelled_by_customer: return "cancelled_by_customer";
-    case OrderReason::cancelled_by_operator: return "cancelled_by_operator";
-    case OrderReason::sold_out: return "sold_out";
-    case OrderReason::unknown_user: return "unknown_user";
-    case OrderReason::blocked_user: return "blocked_user";
-    case OrderReason::limit_exceeded: return "limit_exceeded";
-    case OrderReason::not_on_sale: return "not_on_sale";
-    case OrderReason::unknown_product: return "unknown_product";
-    case OrderReason::bad_request: return "bad_request";
-    case OrderReason::unavailable: return "unavailable";
+    case OrderReason::none:
+      return "";
+    case OrderReason::coupon_invalid:
+      return "coupon_invalid";
+    case OrderReason::coupon_not_owned:
+      return "coupon_not_owned";
+    case OrderReason::coupon_used:
+      return "coupon_used";
+    case OrderReason::coupon_expired:
+      return "coupon_expired";
+    case OrderReason::coupon_min_amount:
+      return "coupon_min_amount";
+    case OrderReason::insufficient_points:
+      return "insufficient_points";
+    case OrderReason::insufficient_balance:
+      return "insufficient_balance";
+    case OrderReason::payment_declined:
+      return "payment_declined";
+    case OrderReason::timeout:
+      return "timeout";
+    case OrderReason::cancelled_by_customer:
+      return "cancelled_by_customer";
+    case OrderReason::cancelled_by_operator:
+      return "cancelled_by_operator";
+    case OrderReason::sold_out:
+      return "sold_out";
+    case OrderReason::unknown_user:
+      return "unknown_user";
+    case OrderReason::blocked_user:
+      return "blocked_user";
+    case OrderReason::limit_exceeded:
+      return "limit_exceeded";
+    case OrderReason::not_on_sale:
+      return "not_on_sale";
+    case OrderReason::unknown_product:
+      return "unknown_product";
+    case OrderReason::bad_request:
+      return "bad_request";
+    case OrderReason::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }
 
 std::string_view command_result_name(CommandResult r) noexcept {
   switch (r) {
-    case CommandResult::ok: return "ok";
-    case CommandResult::not_found: return "not_found";
-    case CommandResult::conflict: return "conflict";
-    case CommandResult::sold_out: return "sold_out";
-    case CommandResult::invalid_field: return "invalid_field";
-    case CommandResult::unavailable: return "unavailable";
+    case CommandResult::ok:
+      return "ok";
+    case CommandResult::not_found:
+      return "not_found";
+    case CommandResult::conflict:
+      return "conflict";
+    case CommandResult::sold_out:
+      return "sold_out";
+    case CommandResult::invalid_field:
+      return "invalid_field";
+    case CommandResult::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

@@ -74,21 +74,21 @@ struct Node {
 // Message types. Numbers are stable and never reused; 0 is never a valid type.
 enum class MessageType : std::uint16_t {
   // The saga.
-  place_order = 1,         // port -> order
-  place_order_reply = 2,   // order -> port
-  order_placed = 3,        // order -> product, coupon, point
-  coupon_applied = 4,      // coupon -> order
-  coupon_rejected = 5,     // coupon -> order
-  points_deducted = 6,     // point -> order
-  points_rejected = 7,     // point -> order
-  payment_requested = 8,   // order -> payment
-  payment_approved = 9,    // payment -> order
-  payment_declined = 10,   // payment -> order
-  order_completed = 11,    // order -> product, coupon, point, payment
-  order_cancelled = 12,    // order -> product, coupon, point, payment
-  cancel_order = 13,       // port -> order (customer or operator)
-  cancel_order_reply = 14, // order -> port
-  reservations = 15,       // order -> product: the units the orders of one batch reserved
+  place_order = 1,          // port -> order
+  place_order_reply = 2,    // order -> port
+  order_placed = 3,         // order -> product, coupon, point
+  coupon_applied = 4,       // coupon -> order
+  coupon_rejected = 5,      // coupon -> order
+  points_deducted = 6,      // point -> order
+  points_rejected = 7,      // point -> order
+  payment_requested = 8,    // order -> payment
+  payment_approved = 9,     // payment -> order
+  payment_declined = 10,    // payment -> order
+  order_completed = 11,     // order -> product, coupon, point, payment
+  order_cancelled = 12,     // order -> product, coupon, point, payment
+  cancel_order = 13,        // port -> order (customer or operator)
+  cancel_order_reply = 14,  // order -> port
+  reservations = 15,        // order -> product: the units the orders of one batch reserved
   // Commands from a port to the owning domain, answered by command_reply.
   create_user = 32,
   update_user = 33,
@@ -123,20 +123,20 @@ std::string_view message_error_name(MessageError e) noexcept;
 // --- Header -------------------------------------------------------------------------------
 
 struct MessageHeader {
-  std::uint32_t magic;            //  0 message_magic
-  std::uint16_t layout_version;   //  4 message_layout_version
-  std::uint16_t type;             //  6 MessageType
-  std::uint8_t source;            //  8 Domain of the sender
-  std::uint8_t destination;       //  9 Domain of the receiver
-  std::uint16_t body_size;        // 10 bytes of body in use (<= 192)
-  std::uint32_t checksum;         // 12 CRC32C of the whole message with this field zero
-  std::uint64_t sequence;         // 16 per-edge sequence number, from 1
-  std::uint64_t order_id;         // 24 the order this message is about, 0 if none
-  std::uint64_t correlation;      // 32 request id chosen by a port, echoed in its reply
-  std::int64_t timestamp_ns;      // 40 wall clock at creation
-  std::uint32_t port;             // 48 ingress port that started the request (replies go there)
-  std::uint32_t reserved0;        // 52 must be zero
-  std::uint64_t reserved1;        // 56 must be zero
+  std::uint32_t magic;           //  0 message_magic
+  std::uint16_t layout_version;  //  4 message_layout_version
+  std::uint16_t type;            //  6 MessageType
+  std::uint8_t source;           //  8 Domain of the sender
+  std::uint8_t destination;      //  9 Domain of the receiver
+  std::uint16_t body_size;       // 10 bytes of body in use (<= 192)
+  std::uint32_t checksum;        // 12 CRC32C of the whole message with this field zero
+  std::uint64_t sequence;        // 16 per-edge sequence number, from 1
+  std::uint64_t order_id;        // 24 the order this message is about, 0 if none
+  std::uint64_t correlation;     // 32 request id chosen by a port, echoed in its reply
+  std::int64_t timestamp_ns;     // 40 wall clock at creation
+  std::uint32_t port;            // 48 ingress port that started the request (replies go there)
+  std::uint32_t reserved0;       // 52 must be zero
+  std::uint64_t reserved1;       // 56 must be zero
 };
 static_assert(sizeof(MessageHeader) == message_header_size_bytes);
 static_assert(offsetof(MessageHeader, checksum) == 12);
@@ -163,9 +163,7 @@ static_assert(std::has_unique_object_representations_v<Message>);
 template <std::size_t N>
 struct FixedText {
   std::array<char, N> bytes;
-  std::string_view view() const noexcept {
-    return {bytes.data(), ::strnlen(bytes.data(), N)};
-  }
+  std::string_view view() const noexcept { return {bytes.data(), ::strnlen(bytes.data(), N)}; }
   // False if the text does not fit (N bytes; a full field has no NUL).
   bool assign(std::string_view s) noexcept {
     if (s.size() > N) return false;
@@ -219,11 +217,11 @@ std::string_view order_reason_name(OrderReason r) noexcept;
 
 struct PlaceOrderBody {
   std::uint64_t user_id;
-  std::uint64_t coupon_id;         // 0: none
-  std::int64_t points_requested;   // 0: none
-  std::uint64_t idempotency_key;   // hash of the Idempotency-Key header, 0: none
-  std::uint32_t reservation;       // the port's reservation slot index
-  std::uint8_t item_count;         // 1..line_items_max
+  std::uint64_t coupon_id;        // 0: none
+  std::int64_t points_requested;  // 0: none
+  std::uint64_t idempotency_key;  // hash of the Idempotency-Key header, 0: none
+  std::uint32_t reservation;      // the port's reservation slot index
+  std::uint8_t item_count;        // 1..line_items_max
   std::uint8_t reserved[3];
   std::array<LineItem, line_items_max> items;
 };
@@ -239,9 +237,9 @@ enum class PlaceResult : std::uint8_t {
 };
 
 struct PlaceOrderReplyBody {
-  std::uint8_t result;   // PlaceResult
-  std::uint8_t reason;   // OrderReason when rejected
-  std::uint8_t status;   // OrderStatus after the request (see domains/order)
+  std::uint8_t result;  // PlaceResult
+  std::uint8_t reason;  // OrderReason when rejected
+  std::uint8_t status;  // OrderStatus after the request (see domains/order)
   std::uint8_t reserved[5];
 };
 static_assert(sizeof(PlaceOrderReplyBody) == 8);
@@ -275,7 +273,7 @@ struct PaymentRequestedBody {
 struct PaymentApprovedBody {
   std::int64_t amount;
 };
-struct OrderFinishedBody {   // order_completed and order_cancelled
+struct OrderFinishedBody {  // order_completed and order_cancelled
   std::uint64_t user_id;
   std::uint64_t coupon_id;
   std::int64_t paid;           // completed: amount charged
@@ -368,12 +366,12 @@ struct RestockBody {
 };
 enum class CouponKind : std::uint8_t { fixed = 1, percent = 2 };
 struct CreateCouponTemplateBody {
-  std::int64_t value;            // fixed: amount off; percent: 1..100
-  std::int64_t max_discount;     // 0: no cap
-  std::int64_t min_order_amount; // 0: none
-  std::int64_t expires_at_ns;    // 0: never
-  std::int64_t quantity;         // 0: unlimited
-  std::uint8_t kind;             // CouponKind
+  std::int64_t value;             // fixed: amount off; percent: 1..100
+  std::int64_t max_discount;      // 0: no cap
+  std::int64_t min_order_amount;  // 0: none
+  std::int64_t expires_at_ns;     // 0: never
+  std::int64_t quantity;          // 0: unlimited
+  std::uint8_t kind;              // CouponKind
   std::uint8_t reserved[7];
   Name name;
 };
@@ -386,9 +384,9 @@ struct IssueCouponBody {
 
 // A product as its home cell created it. Header sequence: the home's catalog edge sequence.
 struct ReplicateProductBody {
-  std::uint64_t product_id;      // id % cells == home_cell
+  std::uint64_t product_id;  // id % cells == home_cell
   std::int64_t price;
-  std::int64_t total;            // the home's total stock (other cells sell only leased units)
+  std::int64_t total;  // the home's total stock (other cells sell only leased units)
   std::int64_t sale_starts_ns;
   std::int64_t sale_ends_ns;
   std::uint32_t max_per_user;
@@ -408,20 +406,20 @@ struct CellAckBody {
 // Result of a command. Stable numbers; the gateway maps them to HTTP statuses.
 enum class CommandResult : std::uint16_t {
   ok = 0,
-  not_found = 1,       // an id in the command does not exist
-  conflict = 2,        // e.g. e-mail taken, coupon already held by this user
-  sold_out = 3,        // limited coupon template exhausted
-  invalid_field = 4,   // a field out of range the domain checks
-  unavailable = 5,     // the domain cannot take writes now (disk or map full)
+  not_found = 1,      // an id in the command does not exist
+  conflict = 2,       // e.g. e-mail taken, coupon already held by this user
+  sold_out = 3,       // limited coupon template exhausted
+  invalid_field = 4,  // a field out of range the domain checks
+  unavailable = 5,    // the domain cannot take writes now (disk or map full)
 };
 std::string_view command_result_name(CommandResult r) noexcept;
 
 struct CommandReplyBody {
-  std::uint16_t result;      // CommandResult
-  std::uint16_t field;       // which field was at fault (command-specific number), 0: none
+  std::uint16_t result;  // CommandResult
+  std::uint16_t field;   // which field was at fault (command-specific number), 0: none
   std::uint32_t reserved;
-  std::uint64_t entity_id;   // id created or changed
-  std::int64_t value;        // e.g. new balance
+  std::uint64_t entity_id;  // id created or changed
+  std::int64_t value;       // e.g. new balance
 };
 
 // --- Operations ---------------------------------------------------------------------------
@@ -429,7 +427,8 @@ struct CommandReplyBody {
 // Fills magic, version, type, source/destination, body (copied, zero padded) and timestamp.
 // Sequence, order id, correlation and port are left zero for the caller; seal() last.
 template <typename Body>
-Message make_message(MessageType type, Domain source, Domain destination, const Body& body) noexcept;
+Message make_message(MessageType type, Domain source, Domain destination,
+                     const Body& body) noexcept;
 
 // Computes and stores the checksum. Call after every field is final.
 void seal(Message& m) noexcept;
@@ -456,7 +455,8 @@ std::uint16_t body_size_for(MessageType t) noexcept;
 std::int64_t message_clock_ns() noexcept;
 
 template <typename Body>
-Message make_message(MessageType type, Domain source, Domain destination, const Body& body) noexcept {
+Message make_message(MessageType type, Domain source, Domain destination,
+                     const Body& body) noexcept {
   static_assert(std::is_trivially_copyable_v<Body>);
   static_assert(std::has_unique_object_representations_v<Body>, "bodies must have no padding");
   static_assert(sizeof(Body) <= message_body_size_bytes);

@@ -31,8 +31,7 @@ constexpr int create_attempt_count_max = 2;
 constexpr std::size_t proc_stat_size_bytes_max = 1024;
 constexpr int proc_stat_start_time_field = 22;
 
-__attribute__((format(printf, 2, 3))) bool fail(std::string* error, const char* format,
-                                                 ...) {
+__attribute__((format(printf, 2, 3))) bool fail(std::string* error, const char* format, ...) {
   if (error != nullptr) {
     char text[512];
     va_list args;
@@ -108,7 +107,8 @@ std::string permission_text(const std::string& name) {
   const long owner = shm_owner_uid(name);
   char text[160];
   if (owner >= 0 && owner != static_cast<long>(::geteuid()))
-    std::snprintf(text, sizeof(text), "permission denied: it belongs to uid %ld and this "
+    std::snprintf(text, sizeof(text),
+                  "permission denied: it belongs to uid %ld and this "
                   "process runs as uid %ld (another user's deployment?)",
                   owner, static_cast<long>(::geteuid()));
   else
@@ -162,7 +162,7 @@ ExistingInfo inspect_existing(const std::string& name) {
       return info;
     }
     info.kind = process_alive(header.creator_pid, header.creator_start_ticks) ? Existing::alive
-                                                                             : Existing::dead;
+                                                                              : Existing::dead;
     return info;
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::not_found_error) {
@@ -195,22 +195,27 @@ std::string Segment::name_for(const std::filesystem::path& data_dir) {
 }
 
 Segment::Segment(std::string name, std::unique_ptr<bip::mapped_region> region) noexcept
-    : name_(std::move(name)), region_(std::move(region)),
+    : name_(std::move(name)),
+      region_(std::move(region)),
       base_(static_cast<std::byte*>(region_->get_address())) {}
 
 Segment::~Segment() = default;
 
-SegmentHeader& Segment::header() noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
+SegmentHeader& Segment::header() noexcept {
+  return *reinterpret_cast<SegmentHeader*>(base_);
+}
 
-std::byte* Segment::payload() noexcept { return base_ + header().payload_offset; }
+std::byte* Segment::payload() noexcept {
+  return base_ + header().payload_offset;
+}
 
 std::size_t Segment::payload_bytes() const noexcept {
   return reinterpret_cast<const SegmentHeader*>(base_)->payload_bytes;
 }
 
 bool Segment::create(const std::filesystem::path& data_dir, std::size_t payload_bytes,
-                     std::uint64_t geometry_hash, std::unique_ptr<Segment>& out,
-                     std::string* error, std::string* note) {
+                     std::uint64_t geometry_hash, std::unique_ptr<Segment>& out, std::string* error,
+                     std::string* note) {
   FS_ASSERT(payload_bytes > 0);
   const std::string name = name_for(data_dir);
   const std::uint64_t payload_offset = segment_payload_alignment_bytes;
@@ -227,12 +232,14 @@ bool Segment::create(const std::filesystem::path& data_dir, std::size_t payload_
       created = true;
       shm.truncate(static_cast<bip::offset_t>(total_bytes));
       // Reserve every page now: a full /dev/shm fails here, not as a SIGBUS mid-sale.
-      const int rc = ::posix_fallocate(shm.get_mapping_handle().handle, 0,
-                                       static_cast<off_t>(total_bytes));
+      const int rc =
+          ::posix_fallocate(shm.get_mapping_handle().handle, 0, static_cast<off_t>(total_bytes));
       if (rc != 0) {
         bip::shared_memory_object::remove(name.c_str());
-        return fail(error, "cannot create segment %s: not enough space in /dev/shm for %" PRIu64
-                    " bytes (%s)", name.c_str(), total_bytes, std::strerror(rc));
+        return fail(error,
+                    "cannot create segment %s: not enough space in /dev/shm for %" PRIu64
+                    " bytes (%s)",
+                    name.c_str(), total_bytes, std::strerror(rc));
       }
       auto region = std::make_unique<bip::mapped_region>(shm, bip::read_write);
       auto* header = static_cast<SegmentHeader*>(region->get_address());
@@ -277,9 +284,9 @@ bool Segment::create(const std::filesystem::path& data_dir, std::size_t payload_
     if (note != nullptr) {
       char text[256];
       if (existing.kind == Existing::dead)
-        std::snprintf(text, sizeof(text), "removed stale segment %s left by dead pid %" PRIu32
-                      " (layout version %u)", name.c_str(), existing.pid,
-                      unsigned{existing.layout_version});
+        std::snprintf(text, sizeof(text),
+                      "removed stale segment %s left by dead pid %" PRIu32 " (layout version %u)",
+                      name.c_str(), existing.pid, unsigned{existing.layout_version});
       else
         std::snprintf(text, sizeof(text), "removed stale segment %s with a garbage header (%s)",
                       name.c_str(), existing.detail.c_str());
@@ -303,29 +310,35 @@ bool Segment::attach(const std::filesystem::path& data_dir, std::uint64_t geomet
     const std::uint32_t magic =
         std::atomic_ref<std::uint32_t>(header->magic).load(std::memory_order_acquire);
     if (magic != segment_magic)
-      return fail(error, "segment %s has bad magic 0x%08" PRIx32 " (expected 0x%08" PRIx32
+      return fail(error,
+                  "segment %s has bad magic 0x%08" PRIx32 " (expected 0x%08" PRIx32
                   " \"FSSG\"): not a flashsaga segment, or not finished being created",
                   name.c_str(), magic, segment_magic);
     if (header->layout_version != segment_layout_version)
-      return fail(error, "segment %s has layout version %u but this build expects layout "
+      return fail(error,
+                  "segment %s has layout version %u but this build expects layout "
                   "version %u: stop the old deployment (or remove the segment) first",
-                  name.c_str(), unsigned{header->layout_version},
-                  unsigned{segment_layout_version});
+                  name.c_str(), unsigned{header->layout_version}, unsigned{segment_layout_version});
     if (!process_alive(header->creator_pid, header->creator_start_ticks))
-      return fail(error, "segment %s was left by dead supervisor pid %" PRIu32
-                  "; start the supervisor again to clean it up", name.c_str(),
-                  header->creator_pid);
+      return fail(error,
+                  "segment %s was left by dead supervisor pid %" PRIu32
+                  "; start the supervisor again to clean it up",
+                  name.c_str(), header->creator_pid);
     if (header->geometry_hash != geometry_hash)
-      return fail(error, "segment %s has geometry hash 0x%016" PRIx64 " but this process "
+      return fail(error,
+                  "segment %s has geometry hash 0x%016" PRIx64
+                  " but this process "
                   "expects 0x%016" PRIx64 ": created with another configuration or build",
                   name.c_str(), header->geometry_hash, geometry_hash);
     if (header->payload_offset != segment_payload_alignment_bytes ||
         header->total_bytes != static_cast<std::uint64_t>(size) ||
         header->payload_bytes > header->total_bytes - header->payload_offset)
-      return fail(error, "segment %s header is inconsistent: total %" PRIu64 " bytes (object "
-                  "has %lld), payload %" PRIu64 " bytes at offset %" PRIu64, name.c_str(),
-                  header->total_bytes, static_cast<long long>(size), header->payload_bytes,
-                  header->payload_offset);
+      return fail(error,
+                  "segment %s header is inconsistent: total %" PRIu64
+                  " bytes (object "
+                  "has %lld), payload %" PRIu64 " bytes at offset %" PRIu64,
+                  name.c_str(), header->total_bytes, static_cast<long long>(size),
+                  header->payload_bytes, header->payload_offset);
     out.reset(new Segment(name, std::move(region)));
     return true;
   } catch (const bip::interprocess_exception& e) {

@@ -60,18 +60,18 @@ inline constexpr std::uint16_t segment_layout_version = 1;
 inline constexpr std::size_t segment_payload_alignment_bytes = 4096;
 inline constexpr std::uint32_t segment_file_mode = 0600;
 
-struct SegmentHeader {          // at offset 0; byte layout in the diagram above
-  std::uint32_t magic;          // "FSSG"
-  std::uint16_t layout_version; // segment_layout_version = 1
+struct SegmentHeader {           // at offset 0; byte layout in the diagram above
+  std::uint32_t magic;           // "FSSG"
+  std::uint16_t layout_version;  // segment_layout_version = 1
   std::uint16_t reserved;
   std::uint32_t creator_pid;
   std::uint32_t reserved2;
   std::uint64_t creator_start_ticks;  // field 22 of /proc/<pid>/stat: tells pid reuse apart
   std::int64_t created_wall_ns;
   std::uint64_t total_bytes;
-  std::uint64_t payload_offset;       // 4096-aligned
+  std::uint64_t payload_offset;  // 4096-aligned
   std::uint64_t payload_bytes;
-  std::uint64_t geometry_hash;        // set by the creator (engine); attach checks it
+  std::uint64_t geometry_hash;  // set by the creator (engine); attach checks it
 };
 static_assert(sizeof(SegmentHeader) == 64);
 static_assert(offsetof(SegmentHeader, layout_version) == 4);
@@ -95,8 +95,8 @@ class Segment {
   // Other errors: /dev/shm full ("not enough space"), permission denied, name not removable.
   // error and note may be nullptr.
   static bool create(const std::filesystem::path& data_dir, std::size_t payload_bytes,
-                     std::uint64_t geometry_hash, std::unique_ptr<Segment>& out,
-                     std::string* error, std::string* note);
+                     std::uint64_t geometry_hash, std::unique_ptr<Segment>& out, std::string* error,
+                     std::string* note);
   // Attaches to an existing segment. False with a clear *error when: missing; bad magic; another
   // layout version (message names both); geometry hash differs; creator dead ("left by dead
   // supervisor pid N"); not accessible (permission — e.g. another user: say so).
@@ -124,6 +124,6 @@ class Segment {
 // True if pid is running (not a zombie) and, when start_ticks != 0, started at start_ticks
 // (so a recycled pid is not mistaken for the original process). Reads /proc/<pid>/stat.
 bool process_alive(std::uint32_t pid, std::uint64_t start_ticks);  // helper, also used by others
-std::uint64_t process_start_ticks(std::uint32_t pid);               // 0 if no such process
+std::uint64_t process_start_ticks(std::uint32_t pid);              // 0 if no such process
 
 }  // namespace flashsaga::ipc

@@ -17,7 +17,7 @@ bool capacity_ok(std::uint32_t capacity_slots) noexcept {
 }
 
 __attribute__((format(printf, 2, 3))) bool fail(std::string* error, const char* format,
-                                                 ...) noexcept {
+                                                ...) noexcept {
   if (error != nullptr) {
     char text[256];
     va_list args;
@@ -77,22 +77,27 @@ bool SpscRing::attach(void* region, SpscRing& out, std::string* error) noexcept 
   auto* control = static_cast<rd::Control*>(region);
   const std::uint32_t magic = magic_ref(control).load(std::memory_order_acquire);
   if (magic != ring_magic)
-    return fail(error, "ring magic mismatch: expected 0x%08" PRIx32 ", found 0x%08" PRIx32
-                       " (not a formatted ring)", ring_magic, magic);
+    return fail(error,
+                "ring magic mismatch: expected 0x%08" PRIx32 ", found 0x%08" PRIx32
+                " (not a formatted ring)",
+                ring_magic, magic);
   const rd::HeaderLine& h = control->header;
   if (h.layout_version != ring_layout_version)
     return fail(error, "ring layout version mismatch: expected version %u, found version %u",
                 unsigned{ring_layout_version}, unsigned{h.layout_version});
   if (!capacity_ok(h.capacity_slots))
-    return fail(error, "ring geometry mismatch: capacity %" PRIu32 " is not a power of two in "
-                       "[%" PRIu32 ", %" PRIu32 "]",
+    return fail(error,
+                "ring geometry mismatch: capacity %" PRIu32
+                " is not a power of two in "
+                "[%" PRIu32 ", %" PRIu32 "]",
                 h.capacity_slots, ring_capacity_slots_min, ring_capacity_slots_max);
   if (h.slot_size_bytes != rd::slot_size_bytes)
     return fail(error, "ring geometry mismatch: expected slot size %zu bytes, found %" PRIu32,
                 rd::slot_size_bytes, h.slot_size_bytes);
   if (h.region_bytes != rd::region_bytes_for(h.capacity_slots))
-    return fail(error, "ring geometry mismatch: expected region of %zu bytes for %" PRIu32
-                       " slots, found %" PRIu64,
+    return fail(error,
+                "ring geometry mismatch: expected region of %zu bytes for %" PRIu32
+                " slots, found %" PRIu64,
                 rd::region_bytes_for(h.capacity_slots), h.capacity_slots, h.region_bytes);
   out.control_ = control;
   out.slots_ = reinterpret_cast<Message*>(static_cast<std::byte*>(region) + rd::slots_offset);

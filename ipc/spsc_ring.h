@@ -173,7 +173,8 @@ class RingReader {
   explicit RingReader(SpscRing ring) noexcept;
   std::size_t readable() noexcept {
     if (cached_head_ == read_) {
-      cached_head_ = SpscRing::cursor_ref(ring_.control_->producer.cursor).load(std::memory_order_acquire);
+      cached_head_ =
+          SpscRing::cursor_ref(ring_.control_->producer.cursor).load(std::memory_order_acquire);
     }
     return static_cast<std::size_t>(cached_head_ - read_);
   }
@@ -203,8 +204,8 @@ inline std::uint64_t RingProducer::free_slots_cached() const noexcept {
 inline bool RingProducer::try_publish(const Message& m) noexcept {
   FS_ASSERT(ring_.valid());
   if (head_ - cached_tail_ >= ring_.capacity_) {
-    cached_tail_ = SpscRing::cursor_ref(ring_.control_->consumer.cursor)
-                       .load(std::memory_order_acquire);
+    cached_tail_ =
+        SpscRing::cursor_ref(ring_.control_->consumer.cursor).load(std::memory_order_acquire);
     FS_ASSERT(head_ - cached_tail_ <= ring_.capacity_);
     if (head_ - cached_tail_ == ring_.capacity_) {
       count_full_event();
@@ -222,8 +223,8 @@ inline std::size_t RingProducer::try_publish_batch(std::span<const Message> ms) 
   FS_ASSERT(ring_.valid());
   if (ms.empty()) return 0;
   if (free_slots_cached() < ms.size()) {
-    cached_tail_ = SpscRing::cursor_ref(ring_.control_->consumer.cursor)
-                       .load(std::memory_order_acquire);
+    cached_tail_ =
+        SpscRing::cursor_ref(ring_.control_->consumer.cursor).load(std::memory_order_acquire);
     FS_ASSERT(head_ - cached_tail_ <= ring_.capacity_);
   }
   const std::size_t n = ms.size() < free_slots_cached() ? ms.size() : free_slots_cached();
@@ -247,8 +248,8 @@ inline std::size_t RingConsumer::readable() noexcept {
 }
 
 inline std::size_t RingConsumer::refresh() noexcept {
-  cached_head_ = SpscRing::cursor_ref(ring_.control_->producer.cursor)
-                     .load(std::memory_order_acquire);
+  cached_head_ =
+      SpscRing::cursor_ref(ring_.control_->producer.cursor).load(std::memory_order_acquire);
   FS_ASSERT(cached_head_ - tail_ <= ring_.capacity_);
   return static_cast<std::size_t>(cached_head_ - tail_);
 }

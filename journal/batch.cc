@@ -46,15 +46,16 @@ Status decode_one(Bytes rest, std::uint64_t sequence, RecordView& out, std::size
   RecordHeader h;
   std::memcpy(&h, rest.data(), sizeof h);  // the map gives no alignment guarantee
   if (h.magic != journal_magic) {
-    return corrupt_record(sequence, "magic " + hex32(h.magic) + ", expected " + hex32(journal_magic));
+    return corrupt_record(sequence,
+                          "magic " + hex32(h.magic) + ", expected " + hex32(journal_magic));
   }
   if (h.version != journal_layout_version) {
     return corrupt_record(sequence, "layout version " + std::to_string(h.version) + ", expected " +
                                         std::to_string(journal_layout_version));
   }
   if (h.payload_size > record_payload_size_max_bytes) {
-    return corrupt_record(sequence, "payload of " + std::to_string(h.payload_size) +
-                                        " bytes is over the limit");
+    return corrupt_record(
+        sequence, "payload of " + std::to_string(h.payload_size) + " bytes is over the limit");
   }
   if (h.payload_size > rest.size() - sizeof h) {
     return corrupt_record(sequence, "header says " + std::to_string(h.payload_size) +
@@ -64,7 +65,8 @@ Status decode_one(Bytes rest, std::uint64_t sequence, RecordView& out, std::size
   const Bytes payload = rest.subspan(sizeof h, h.payload_size);
   const std::uint32_t computed = record_checksum(h, payload);
   if (computed != h.checksum) {
-    return corrupt_record(sequence, "checksum " + hex32(h.checksum) + ", computed " + hex32(computed));
+    return corrupt_record(sequence,
+                          "checksum " + hex32(h.checksum) + ", computed " + hex32(computed));
   }
   out.sequence = sequence;
   out.header = h;
@@ -121,8 +123,8 @@ void BatchBuilder::add_entry(Section section, std::uint16_t tag, Bytes key, Byte
   std::size_t stored = value.size();
   while (stored > 0 && value[stored - 1] == std::byte{0}) --stored;
   std::vector<std::byte>& out = section == Section::state ? state_ : outbox_;
-  const EntryHeader h{tag, static_cast<std::uint16_t>(key.size()), static_cast<std::uint16_t>(value.size()),
-                      static_cast<std::uint16_t>(stored)};
+  const EntryHeader h{tag, static_cast<std::uint16_t>(key.size()),
+                      static_cast<std::uint16_t>(value.size()), static_cast<std::uint16_t>(stored)};
   put_bytes(out, &h, sizeof h);
   put_bytes(out, key.data(), key.size());
   put_bytes(out, value.data(), stored);
@@ -145,7 +147,8 @@ void BatchBuilder::write_to(std::byte* out) const noexcept {
   h.records_bytes = static_cast<std::uint32_t>(records_.size());
   h.state_bytes = static_cast<std::uint32_t>(state_.size());
   h.outbox_bytes = static_cast<std::uint32_t>(outbox_.size());
-  h.checksum = sections_checksum(Bytes(state_.data(), state_.size()), Bytes(outbox_.data(), outbox_.size()));
+  h.checksum =
+      sections_checksum(Bytes(state_.data(), state_.size()), Bytes(outbox_.data(), outbox_.size()));
   std::memcpy(out, &h, sizeof h);
   std::size_t at = sizeof h;
   for (const std::vector<std::byte>* part : {&records_, &state_, &outbox_}) {
@@ -168,8 +171,9 @@ BatchView BatchBuilder::view() const noexcept {
 
 Status decode_batch(Bytes key, Bytes value, BatchView& out) {
   if (key.size() != 8) {
-    return Status(ErrorCode::corrupt, 0,
-                  "journal key of " + std::to_string(key.size()) + " bytes (keys are 8-byte sequences)");
+    return Status(
+        ErrorCode::corrupt, 0,
+        "journal key of " + std::to_string(key.size()) + " bytes (keys are 8-byte sequences)");
   }
   const std::uint64_t first = u64_from_key(key);
   if (value.size() < sizeof(BatchHeader)) {
@@ -178,15 +182,16 @@ Status decode_batch(Bytes key, Bytes value, BatchView& out) {
   }
   BatchHeader h;
   std::memcpy(&h, value.data(), sizeof h);
-  if (h.magic != batch_magic) return corrupt_batch(first, "magic " + hex32(h.magic) + ", expected " + hex32(batch_magic));
+  if (h.magic != batch_magic)
+    return corrupt_batch(first, "magic " + hex32(h.magic) + ", expected " + hex32(batch_magic));
   if (h.version != journal_layout_version) {
     return corrupt_batch(first, "layout version " + std::to_string(h.version) + ", expected " +
                                     std::to_string(journal_layout_version));
   }
   const std::uint64_t sections = std::uint64_t{h.records_bytes} + h.state_bytes + h.outbox_bytes;
   if (sizeof h + sections != value.size()) {
-    return corrupt_batch(first, "sections of " + std::to_string(sections) + " bytes in a value of " +
-                                    std::to_string(value.size()));
+    return corrupt_batch(first, "sections of " + std::to_string(sections) +
+                                    " bytes in a value of " + std::to_string(value.size()));
   }
   if (first == 0 && h.record_count != 0) return corrupt_batch(first, "sequence 0");
   out.first_sequence = first;
@@ -196,7 +201,8 @@ Status decode_batch(Bytes key, Bytes value, BatchView& out) {
   out.outbox = value.subspan(sizeof h + h.records_bytes + h.state_bytes, h.outbox_bytes);
   const std::uint32_t computed = sections_checksum(out.state, out.outbox);
   if (computed != h.checksum) {
-    return corrupt_batch(first, "section checksum " + hex32(h.checksum) + ", computed " + hex32(computed));
+    return corrupt_batch(first,
+                         "section checksum " + hex32(h.checksum) + ", computed " + hex32(computed));
   }
   return {};
 }
@@ -217,12 +223,14 @@ Status for_each_record(const BatchView& batch, std::uint64_t from_sequence,
     }
   }
   if (!rest.empty()) {
-    return corrupt_batch(batch.first_sequence, std::to_string(rest.size()) + " bytes after its last record");
+    return corrupt_batch(batch.first_sequence,
+                         std::to_string(rest.size()) + " bytes after its last record");
   }
   return {};
 }
 
-Status for_each_entry(const BatchView& batch, Section section, const std::function<void(const Entry&)>& fn) {
+Status for_each_entry(const BatchView& batch, Section section,
+                      const std::function<void(const Entry&)>& fn) {
   Bytes rest = section == Section::state ? batch.state : batch.outbox;
   // Each entry takes at least its 8-byte header, so this bounds the loop by the section size.
   const std::size_t entries_max = rest.size() / sizeof(EntryHeader);
@@ -235,8 +243,8 @@ Status for_each_entry(const BatchView& batch, Section section, const std::functi
         h.stored_size > h.value_size || size > rest.size()) {
       return corrupt_batch(batch.first_sequence, "an entry overruns its section");
     }
-    fn(Entry{h.tag, rest.subspan(sizeof h, h.key_size), rest.subspan(sizeof h + h.key_size, h.stored_size),
-             h.value_size});
+    fn(Entry{h.tag, rest.subspan(sizeof h, h.key_size),
+             rest.subspan(sizeof h + h.key_size, h.stored_size), h.value_size});
     rest = rest.subspan(size);
   }
   if (!rest.empty()) return corrupt_batch(batch.first_sequence, "a section ends inside an entry");

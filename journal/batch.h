@@ -77,8 +77,8 @@ enum class Section : std::uint8_t { state = 0, outbox = 1 };
 struct Entry {
   std::uint16_t tag;
   Bytes key;
-  Bytes stored;             // the value's first stored.size() bytes
-  std::size_t value_size;   // the value's whole size; bytes past `stored` are zero
+  Bytes stored;            // the value's first stored.size() bytes
+  std::size_t value_size;  // the value's whole size; bytes past `stored` are zero
   // Copies the whole value into out (value_size bytes).
   void copy_value(std::byte* out) const noexcept;
 };

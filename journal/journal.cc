@@ -34,25 +34,38 @@ static_assert(tables_max + internal::core_table_count <= 0x7FFF, "LMDB's maxdbs 
 
 std::string_view durability_name(Durability d) noexcept {
   switch (d) {
-    case Durability::sync: return "sync";
-    case Durability::nosync: return "nosync";
-    case Durability::interval: return "interval";
+    case Durability::sync:
+      return "sync";
+    case Durability::nosync:
+      return "nosync";
+    case Durability::interval:
+      return "interval";
   }
   return "unknown";
 }
 
 std::string_view error_code_name(ErrorCode c) noexcept {
   switch (c) {
-    case ErrorCode::ok: return "ok";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::map_full: return "map_full";
-    case ErrorCode::io: return "io";
-    case ErrorCode::version_mismatch: return "version_mismatch";
-    case ErrorCode::corrupt: return "corrupt";
-    case ErrorCode::read_only: return "read_only";
-    case ErrorCode::invalid_argument: return "invalid_argument";
-    case ErrorCode::readers_full: return "readers_full";
-    case ErrorCode::no_space: return "no_space";
+    case ErrorCode::ok:
+      return "ok";
+    case ErrorCode::not_found:
+      return "not_found";
+    case ErrorCode::map_full:
+      return "map_full";
+    case ErrorCode::io:
+      return "io";
+    case ErrorCode::version_mismatch:
+      return "version_mismatch";
+    case ErrorCode::corrupt:
+      return "corrupt";
+    case ErrorCode::read_only:
+      return "read_only";
+    case ErrorCode::invalid_argument:
+      return "invalid_argument";
+    case ErrorCode::readers_full:
+      return "readers_full";
+    case ErrorCode::no_space:
+      return "no_space";
   }
   return "unknown";
 }
@@ -86,21 +99,31 @@ namespace {
 // The one place LMDB and errno codes become ErrorCodes, so every caller classifies alike.
 ErrorCode code_of(int rc) noexcept {
   switch (rc) {
-    case MDB_SUCCESS: return ErrorCode::ok;
-    case MDB_MAP_FULL: return ErrorCode::map_full;
-    case ENOSPC: return ErrorCode::no_space;
+    case MDB_SUCCESS:
+      return ErrorCode::ok;
+    case MDB_MAP_FULL:
+      return ErrorCode::map_full;
+    case ENOSPC:
+      return ErrorCode::no_space;
     case EACCES:
     case EROFS:
-    case EPERM: return ErrorCode::read_only;
+    case EPERM:
+      return ErrorCode::read_only;
     case MDB_NOTFOUND:
-    case ENOENT: return ErrorCode::not_found;
-    case MDB_READERS_FULL: return ErrorCode::readers_full;
+    case ENOENT:
+      return ErrorCode::not_found;
+    case MDB_READERS_FULL:
+      return ErrorCode::readers_full;
     case MDB_VERSION_MISMATCH:
-    case MDB_INVALID: return ErrorCode::version_mismatch;
+    case MDB_INVALID:
+      return ErrorCode::version_mismatch;
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: return ErrorCode::corrupt;
-    case MDB_BAD_VALSIZE: return ErrorCode::invalid_argument;
-    default: return ErrorCode::io;
+    case MDB_PAGE_NOTFOUND:
+      return ErrorCode::corrupt;
+    case MDB_BAD_VALSIZE:
+      return ErrorCode::invalid_argument;
+    default:
+      return ErrorCode::io;
   }
 }
 
@@ -133,7 +156,9 @@ Bytes bytes_of(const MDB_val& v) noexcept {
   return Bytes(static_cast<const std::byte*>(v.mv_data), v.mv_size);
 }
 
-Bytes bytes_of(std::string_view s) noexcept { return as_bytes(s); }
+Bytes bytes_of(std::string_view s) noexcept {
+  return as_bytes(s);
+}
 
 bool key_size_ok(Bytes key) noexcept {
   return !key.empty() && key.size() <= key_size_max_bytes;
@@ -248,8 +273,8 @@ struct EnvAccess {
       const auto data = o.dir / "data.mdb";
       if (::access(data.c_str(), F_OK) != 0) {
         return Status(ErrorCode::not_found, ENOENT,
-                      "no journal environment in " + dir + " (" + data.string() +
-                          " is missing" + (o.read_only ? "; has its writer run?)" : ")"));
+                      "no journal environment in " + dir + " (" + data.string() + " is missing" +
+                          (o.read_only ? "; has its writer run?)" : ")"));
       }
     }
     return {};
@@ -366,10 +391,13 @@ struct EnvAccess {
     out = batch.next_sequence() - 1;
     if (time_ns == nullptr) return {};
     bool stopped = false;
-    return for_each_record(batch, out, [&](const RecordView& r) {
-      *time_ns = r.header.time_ns;
-      return true;
-    }, &stopped);
+    return for_each_record(
+        batch, out,
+        [&](const RecordView& r) {
+          *time_ns = r.header.time_ns;
+          return true;
+        },
+        &stopped);
   }
 
   static Status open_writer(Env& env) {
@@ -394,21 +422,19 @@ struct EnvAccess {
       if (Status s = meta_put(env, txn.raw(), meta_key_magic, as_bytes(journal_magic)); !s.ok()) {
         return s;
       }
-      if (Status s = meta_put(env, txn.raw(), meta_key_layout_version,
-                              as_bytes(journal_layout_version));
+      if (Status s =
+              meta_put(env, txn.raw(), meta_key_layout_version, as_bytes(journal_layout_version));
           !s.ok()) {
         return s;
       }
       if (Status s = meta_put(env, txn.raw(), meta_key_domain, domain); !s.ok()) return s;
-      if (Status s = meta_put(env, txn.raw(), meta_key_created_ns, as_bytes(created_ns));
-          !s.ok()) {
+      if (Status s = meta_put(env, txn.raw(), meta_key_created_ns, as_bytes(created_ns)); !s.ok()) {
         return s;
       }
     }
     // The durability row says how the last writer ran, for the inspector and stats().
     const auto durability = static_cast<std::uint8_t>(env.options_.durability);
-    if (Status s = meta_put(env, txn.raw(), meta_key_durability, as_bytes(durability));
-        !s.ok()) {
+    if (Status s = meta_put(env, txn.raw(), meta_key_durability, as_bytes(durability)); !s.ok()) {
       return s;
     }
     env.next_sequence_ = last + 1;
@@ -474,16 +500,16 @@ Status Env::open(const Options& options, std::unique_ptr<Env>& out) {
   unsigned flags = MDB_NOTLS;
   if (options.read_only) flags |= MDB_RDONLY;
   if (!options.read_only && options.durability == Durability::nosync) flags |= MDB_NOSYNC;
-  // Writers with Options::write_map update the map in place (MDB_WRITEMAP) instead of copying
-  // every dirty page out with pwrite at commit: right for a table of rows updated at random
-  // keys (a view), where the copies were a third of a domain's CPU. A journal appends whole
-  // pages in order, so pwrite costs it one copy and no page faults; and a sync writer never
-  // uses the map, since msync write-protects every page it flushes and the next batch then
-  // takes a fault per page it touches again. A commit that did not finish is invisible either
-  // way: the meta page is written last.
-  // Not under ThreadSanitizer: LMDB reuses a page in place only once no reader snapshot can
-  // see it, an MVCC guarantee kept in its reader table that TSan cannot see, so every reuse
-  // would be reported as a race. Without WRITEMAP the same writes go through pwrite.
+    // Writers with Options::write_map update the map in place (MDB_WRITEMAP) instead of copying
+    // every dirty page out with pwrite at commit: right for a table of rows updated at random
+    // keys (a view), where the copies were a third of a domain's CPU. A journal appends whole
+    // pages in order, so pwrite costs it one copy and no page faults; and a sync writer never
+    // uses the map, since msync write-protects every page it flushes and the next batch then
+    // takes a fault per page it touches again. A commit that did not finish is invisible either
+    // way: the meta page is written last.
+    // Not under ThreadSanitizer: LMDB reuses a page in place only once no reader snapshot can
+    // see it, an MVCC guarantee kept in its reader table that TSan cannot see, so every reuse
+    // would be reported as a race. Without WRITEMAP the same writes go through pwrite.
 #if !defined(__SANITIZE_THREAD__)
   if (!options.read_only && options.write_map && options.durability == Durability::nosync)
     flags |= MDB_WRITEMAP | MDB_MAPASYNC;
@@ -593,7 +619,8 @@ Status Env::reserve_space() {
   const std::size_t want = std::min(info.me_mapsize, used + reserve);
   if (want <= space_reserved_bytes_) return {};
   int fd = -1;
-  if (mdb_env_get_fd(env_, &fd) != MDB_SUCCESS) return Status(ErrorCode::io, EBADF, EnvAccess::where(*this) + ": no file");
+  if (mdb_env_get_fd(env_, &fd) != MDB_SUCCESS)
+    return Status(ErrorCode::io, EBADF, EnvAccess::where(*this) + ": no file");
   const int rc = ::posix_fallocate(fd, static_cast<off_t>(space_reserved_bytes_),
                                    static_cast<off_t>(want - space_reserved_bytes_));
   if (rc != 0) {
@@ -655,15 +682,13 @@ EnvStats Env::stats() const {
   out.journal_records = out.last_sequence;  // records are never deleted
   bool present = false;
   std::int64_t created_ns = 0;
-  if (EnvAccess::meta_get_as(*this, txn.raw(), internal::meta_key_created_ns, created_ns,
-                             present)
+  if (EnvAccess::meta_get_as(*this, txn.raw(), internal::meta_key_created_ns, created_ns, present)
           .ok() &&
       present) {
     out.created_ns = created_ns;
   }
   std::uint8_t durability = 0;
-  if (EnvAccess::meta_get_as(*this, txn.raw(), internal::meta_key_durability, durability,
-                             present)
+  if (EnvAccess::meta_get_as(*this, txn.raw(), internal::meta_key_durability, durability, present)
           .ok() &&
       present && durability <= static_cast<std::uint8_t>(Durability::interval)) {
     out.durability = static_cast<Durability>(durability);
@@ -690,7 +715,9 @@ ReadTxn& ReadTxn::operator=(ReadTxn&& other) noexcept {
   return *this;
 }
 
-ReadTxn::~ReadTxn() { release(); }
+ReadTxn::~ReadTxn() {
+  release();
+}
 
 void ReadTxn::release() noexcept {
   if (txn_ == nullptr) return;
@@ -726,13 +753,15 @@ Status ReadTxn::last(TableId table, Bytes& key, Bytes& value) const {
   FS_ASSERT(live());
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn_, table, &cursor);
-  if (rc != MDB_SUCCESS) return from_rc(rc, "last of table " + in_quotes(EnvAccess::table_name(*env_, table)));
+  if (rc != MDB_SUCCESS)
+    return from_rc(rc, "last of table " + in_quotes(EnvAccess::table_name(*env_, table)));
   MDB_val k{};
   MDB_val v{};
   rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
   mdb_cursor_close(cursor);
   if (rc == MDB_NOTFOUND) return Status(ErrorCode::not_found, rc, "empty table");
-  if (rc != MDB_SUCCESS) return from_rc(rc, "last of table " + in_quotes(EnvAccess::table_name(*env_, table)));
+  if (rc != MDB_SUCCESS)
+    return from_rc(rc, "last of table " + in_quotes(EnvAccess::table_name(*env_, table)));
   key = bytes_of(k);
   value = bytes_of(v);
   return {};
@@ -809,11 +838,14 @@ Status ReadTxn::records(std::uint64_t from_sequence, std::size_t limit,
   Status inner;
   Status s = batches(from_sequence, SIZE_MAX, [&](const BatchView& batch) {
     bool stopped = false;
-    inner = for_each_record(batch, from_sequence, [&](const RecordView& r) {
-      if (visited == limit) return false;
-      ++visited;
-      return fn(r);
-    }, &stopped);
+    inner = for_each_record(
+        batch, from_sequence,
+        [&](const RecordView& r) {
+          if (visited == limit) return false;
+          ++visited;
+          return fn(r);
+        },
+        &stopped);
     return inner.ok() && !stopped && visited < limit;
   });
   return s.ok() ? inner : s;
@@ -856,7 +888,9 @@ WriteTxn& WriteTxn::operator=(WriteTxn&& other) noexcept {
   return *this;
 }
 
-WriteTxn::~WriteTxn() { abort(); }
+WriteTxn::~WriteTxn() {
+  abort();
+}
 
 Status WriteTxn::put(TableId table, Bytes key, Bytes value) {
   FS_ASSERT(live());
@@ -877,7 +911,8 @@ Status WriteTxn::put(TableId table, Bytes key, Bytes value) {
 Status WriteTxn::put_reserved(TableId table, Bytes key, std::size_t size, std::byte** out) {
   FS_ASSERT(live());
   if (!key_size_ok(key)) {
-    return Status(ErrorCode::invalid_argument, 0, "put: key of " + std::to_string(key.size()) + " bytes");
+    return Status(ErrorCode::invalid_argument, 0,
+                  "put: key of " + std::to_string(key.size()) + " bytes");
   }
   MDB_val k = val_of(key);
   MDB_val v{size, nullptr};
@@ -907,7 +942,8 @@ Status WriteTxn::del(TableId table, Bytes key) {
 Status WriteTxn::clear(TableId table) {
   FS_ASSERT(live());
   const int rc = mdb_drop(txn_, table, 0);
-  if (rc != MDB_SUCCESS) return from_rc(rc, "clear table " + in_quotes(EnvAccess::table_name(*writer_, table)));
+  if (rc != MDB_SUCCESS)
+    return from_rc(rc, "clear table " + in_quotes(EnvAccess::table_name(*writer_, table)));
   return {};
 }
 
@@ -932,7 +968,8 @@ Status WriteTxn::append_batch(const BatchBuilder& batch) {
   FS_ASSERT(live());
   FS_ASSERT(!writer_->appended_ || writer_->appended_->record_count() == 0);  // not mixed
   if (batch.record_count() == 0) {
-    return Status(ErrorCode::invalid_argument, 0, "append_batch: a batch holds at least one record");
+    return Status(ErrorCode::invalid_argument, 0,
+                  "append_batch: a batch holds at least one record");
   }
   if (batch.first_sequence() != writer_->next_sequence_) {
     return Status(ErrorCode::invalid_argument, 0,
@@ -943,18 +980,21 @@ Status WriteTxn::append_batch(const BatchBuilder& batch) {
   return put_batch(batch);
 }
 
-Status WriteTxn::append_stored(std::uint64_t first_sequence, std::uint32_t record_count, Bytes stored) {
+Status WriteTxn::append_stored(std::uint64_t first_sequence, std::uint32_t record_count,
+                               Bytes stored) {
   FS_ASSERT(live());
   if (record_count == 0 || first_sequence != writer_->next_sequence_) {
     return Status(ErrorCode::invalid_argument, 0,
-                  EnvAccess::where(*writer_) + ": append_stored: batch at sequence " + std::to_string(first_sequence) +
-                      ", the journal is at " + std::to_string(writer_->next_sequence_));
+                  EnvAccess::where(*writer_) + ": append_stored: batch at sequence " +
+                      std::to_string(first_sequence) + ", the journal is at " +
+                      std::to_string(writer_->next_sequence_));
   }
   auto key = key_u64(first_sequence);
   MDB_val k{key.size(), key.data()};
   MDB_val v{stored.size(), nullptr};
   const int rc = mdb_put(txn_, writer_->journal_table_, &k, &v, MDB_APPEND | MDB_RESERVE);
-  if (rc != MDB_SUCCESS) return from_rc(rc, "append stored batch at sequence " + std::to_string(first_sequence));
+  if (rc != MDB_SUCCESS)
+    return from_rc(rc, "append stored batch at sequence " + std::to_string(first_sequence));
   std::memcpy(v.mv_data, stored.data(), stored.size());
   writer_->next_sequence_ = first_sequence + record_count;
   return {};
@@ -973,7 +1013,8 @@ Status WriteTxn::put_batch(const BatchBuilder& batch) {
                       std::to_string(batch.first_sequence()) +
                       " is not past the last journal key; has another process written it?");
   }
-  if (rc != MDB_SUCCESS) return from_rc(rc, "append batch at sequence " + std::to_string(batch.first_sequence()));
+  if (rc != MDB_SUCCESS)
+    return from_rc(rc, "append batch at sequence " + std::to_string(batch.first_sequence()));
   batch.write_to(static_cast<std::byte*>(v.mv_data));
   writer_->next_sequence_ = batch.next_sequence();
   next_time_ns_ = std::max(next_time_ns_, batch.last_time_ns() + 1);

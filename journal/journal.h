@@ -69,9 +69,9 @@ struct EnvAccess;  // journal.cc's helpers for opening and remapping
 inline constexpr std::uint32_t journal_magic = 0x524A5346u;  // "FSJR" little-endian
 // 2: the journal table holds one value per batch (journal/batch.h), not one per record.
 inline constexpr std::uint16_t journal_layout_version = 2;
-inline constexpr std::size_t key_size_max_bytes = 511;        // LMDB's default key limit
+inline constexpr std::size_t key_size_max_bytes = 511;  // LMDB's default key limit
 inline constexpr std::size_t record_payload_size_max_bytes = 4096;
-inline constexpr std::size_t tables_max = 30;                  // besides journal and meta
+inline constexpr std::size_t tables_max = 30;  // besides journal and meta
 
 // sync: every commit is flushed (fdatasync) before commit() returns: survives power loss.
 // nosync: commits are never flushed (the OS writes them back later): survives process crashes.
@@ -171,33 +171,33 @@ struct RecordView {
 };
 
 struct Options {
-  std::filesystem::path dir;              // created 0700 if missing and create == true
-  std::string domain;                     // stored on create; must match on open
+  std::filesystem::path dir;  // created 0700 if missing and create == true
+  std::string domain;         // stored on create; must match on open
   Durability durability = Durability::sync;
-  std::size_t map_size_bytes = std::size_t{256} << 20;       // initial map size
-  std::size_t map_size_max_bytes = std::size_t{64} << 30;    // grow() stops here
+  std::size_t map_size_bytes = std::size_t{256} << 20;     // initial map size
+  std::size_t map_size_max_bytes = std::size_t{64} << 30;  // grow() stops here
   // Writers keep this much disk allocated (posix_fallocate) beyond the last page in use, and
   // begin_write refuses with no_space when it cannot be: nosync writers store pages through
   // the map (MDB_WRITEMAP), where a page the file system cannot back is a SIGBUS, not an
   // error; sync writers use pwrite, whose short write LMDB reports as EIO, not as a full disk. Must be at least twice what one write transaction adds (a domain's batch: a few
   // MiB at most).
   std::size_t space_reserve_bytes = std::size_t{16} << 20;
-  bool read_only = false;                 // readers (gateway, inspector, check)
+  bool read_only = false;  // readers (gateway, inspector, check)
   // nosync writers only: store pages through the map (MDB_WRITEMAP) instead of pwrite. For
   // tables updated at random keys (views); a journal, which only appends, is better without.
   bool write_map = false;
-  bool create = true;                     // writers: create the directory and environment
-  std::vector<std::string> tables;        // named tables besides journal and meta
+  bool create = true;               // writers: create the directory and environment
+  std::vector<std::string> tables;  // named tables besides journal and meta
 };
 
 struct EnvStats {
   std::size_t map_size_bytes = 0;
-  std::size_t used_bytes = 0;        // last page number in use * page size
+  std::size_t used_bytes = 0;  // last page number in use * page size
   std::uint32_t readers_used = 0;
   std::uint32_t readers_max = 0;
-  std::uint64_t journal_records = 0; // records in the journal (sequences 1..last_sequence)
-  std::uint64_t journal_batches = 0; // values in the journal table
-  std::uint64_t last_sequence = 0;   // 0 if empty
+  std::uint64_t journal_records = 0;  // records in the journal (sequences 1..last_sequence)
+  std::uint64_t journal_batches = 0;  // values in the journal table
+  std::uint64_t last_sequence = 0;    // 0 if empty
   std::int64_t created_ns = 0;
   Durability durability = Durability::sync;  // as recorded by the writer
 };
@@ -255,9 +255,9 @@ class Env {
   TableId journal_table_ = 0;
   TableId meta_table_ = 0;
   std::vector<std::pair<std::string, TableId>> tables_;
-  std::uint64_t next_sequence_ = 1;  // writer only: next journal sequence
+  std::uint64_t next_sequence_ = 1;         // writer only: next journal sequence
   std::unique_ptr<BatchBuilder> appended_;  // writer only: records of append() in the live txn
-  std::int64_t last_time_ns_ = 0;    // writer only: time_ns of the last committed record
+  std::int64_t last_time_ns_ = 0;           // writer only: time_ns of the last committed record
   bool write_live_ = false;
   // Writers: file bytes known to be allocated on disk (see Options::space_reserve_bytes), and
   // the page size.

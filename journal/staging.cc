@@ -14,9 +14,9 @@
 namespace flashsaga::journal {
 namespace {
 
-
 Status io_error(int e, const std::string& what) {
-  return Status(e == ENOSPC ? ErrorCode::no_space : ErrorCode::io, e, what + ": " + std::strerror(e));
+  return Status(e == ENOSPC ? ErrorCode::no_space : ErrorCode::io, e,
+                what + ": " + std::strerror(e));
 }
 
 std::uint32_t frame_checksum(FrameHeader h, Bytes payload) noexcept {
@@ -47,7 +47,8 @@ Status StagingLog::open(const std::filesystem::path& path, std::unique_ptr<Stagi
   log->fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (log->fd_ < 0) return io_error(errno, "staging log " + path.string() + ": open");
   struct stat st {};
-  if (::fstat(log->fd_, &st) != 0) return io_error(errno, "staging log " + path.string() + ": stat");
+  if (::fstat(log->fd_, &st) != 0)
+    return io_error(errno, "staging log " + path.string() + ": stat");
   log->end_ = static_cast<std::uint64_t>(st.st_size);
   out = std::move(log);
   return {};
@@ -59,9 +60,12 @@ StagingLog::~StagingLog() {
 
 Status StagingLog::append(std::span<const BatchBuilder* const> batches, Bytes entries) {
   buffer_.clear();
-  const auto frame = [&](FrameKind kind, std::uint64_t first, std::size_t size, const auto& write_payload) {
+  const auto frame = [&](FrameKind kind, std::uint64_t first, std::size_t size,
+                         const auto& write_payload) {
     const std::size_t at = buffer_.size();
-    FrameHeader h{staging_magic, static_cast<std::uint8_t>(kind), 0, 0, static_cast<std::uint32_t>(size), 0, first};
+    FrameHeader h{
+        staging_magic, static_cast<std::uint8_t>(kind), 0, 0, static_cast<std::uint32_t>(size), 0,
+        first};
     put(buffer_, &h, sizeof h);
     buffer_.resize(at + sizeof h + size);
     write_payload(buffer_.data() + at + sizeof h);
@@ -72,14 +76,17 @@ Status StagingLog::append(std::span<const BatchBuilder* const> batches, Bytes en
   for (const BatchBuilder* b : batches) {
     if (b->record_count() == 0) continue;
     FS_ASSERT(b->stored_bytes() <= staging_frame_size_max_bytes);
-    frame(FrameKind::batch, b->first_sequence(), b->stored_bytes(), [&](std::byte* p) { b->write_to(p); });
+    frame(FrameKind::batch, b->first_sequence(), b->stored_bytes(),
+          [&](std::byte* p) { b->write_to(p); });
     next = b->next_sequence();
   }
   if (!entries.empty()) {
-    frame(FrameKind::entries, next, entries.size(), [&](std::byte* p) { std::memcpy(p, entries.data(), entries.size()); });
+    frame(FrameKind::entries, next, entries.size(),
+          [&](std::byte* p) { std::memcpy(p, entries.data(), entries.size()); });
   }
   for (std::size_t done = 0; done < buffer_.size();) {
-    const ssize_t w = ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done, static_cast<off_t>(end_ + done));
+    const ssize_t w = ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done,
+                               static_cast<off_t>(end_ + done));
     if (w < 0) return io_error(errno, "staging log " + path_.string() + ": write");
     done += static_cast<std::size_t>(w);
   }
@@ -94,20 +101,25 @@ Status StagingLog::read(const std::function<void(const Frame&)>& fn) const {
   for (std::uint64_t n = 0; at + sizeof(FrameHeader) <= end_ && n <= end_; ++n) {
     FrameHeader h{};
     if (!pread_all(fd_, reinterpret_cast<std::byte*>(&h), sizeof h, at)) break;
-    if (h.magic != staging_magic || h.size > staging_frame_size_max_bytes || at + sizeof h + h.size > end_) break;
-    if (h.kind != static_cast<std::uint8_t>(FrameKind::batch) && h.kind != static_cast<std::uint8_t>(FrameKind::entries))
+    if (h.magic != staging_magic || h.size > staging_frame_size_max_bytes ||
+        at + sizeof h + h.size > end_)
+      break;
+    if (h.kind != static_cast<std::uint8_t>(FrameKind::batch) &&
+        h.kind != static_cast<std::uint8_t>(FrameKind::entries))
       break;
     payload.resize(h.size);
     if (!pread_all(fd_, payload.data(), h.size, at + sizeof h)) break;
     if (frame_checksum(h, Bytes(payload.data(), payload.size())) != h.checksum) break;
-    fn(Frame{static_cast<FrameKind>(h.kind), h.first_sequence, Bytes(payload.data(), payload.size())});
+    fn(Frame{static_cast<FrameKind>(h.kind), h.first_sequence,
+             Bytes(payload.data(), payload.size())});
     at += sizeof h + h.size;
   }
   return {};
 }
 
 Status StagingLog::reset() {
-  if (::ftruncate(fd_, 0) != 0) return io_error(errno, "staging log " + path_.string() + ": truncate");
+  if (::ftruncate(fd_, 0) != 0)
+    return io_error(errno, "staging log " + path_.string() + ": truncate");
   end_ = 0;
   return {};
 }

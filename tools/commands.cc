@@ -27,7 +27,8 @@ namespace {
 
 // bench/peers/run.sh: looked for beside the binary (build/<preset>/tools/flashsaga is three
 // levels under the source root), then in the source tree the binary was built from.
-std::vector<std::filesystem::path> peers_script_candidates(const std::filesystem::path& executable) {
+std::vector<std::filesystem::path> peers_script_candidates(
+    const std::filesystem::path& executable) {
   std::vector<std::filesystem::path> out;
   std::filesystem::path dir = executable.parent_path();
   for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path()) {
@@ -44,20 +45,26 @@ std::vector<std::filesystem::path> peers_script_candidates(const std::filesystem
 // argument after `peers` to run_bench_peers() before parsing (--help prints the script's usage).
 void add_bench_peers_command(CLI::App& bench, const std::filesystem::path& executable) {
   CLI::App* peers = bench.add_subcommand(
-      "peers", "flashsaga, Redis and PostgreSQL on the same workloads (bench/peers/run.sh; --help: its options)");
+      "peers",
+      "flashsaga, Redis and PostgreSQL on the same workloads (bench/peers/run.sh; --help: its options)");
   peers->allow_extras();
-  peers->callback([peers, executable] { std::exit(run_bench_peers(executable, peers->remaining())); });
+  peers->callback(
+      [peers, executable] { std::exit(run_bench_peers(executable, peers->remaining())); });
 }
 
 void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   auto options = std::make_shared<bench::BenchOptions>();
   options->executable = executable;
-  CLI::App* cmd = app.add_subcommand("bench", "run a benchmark flash sale on a fresh deployment and report");
+  CLI::App* cmd =
+      app.add_subcommand("bench", "run a benchmark flash sale on a fresh deployment and report");
   cmd->add_option("scenario", options->scenario, "flash-sale, catalog or failures")
       ->check(CLI::IsMember({"flash-sale", "catalog", "failures"}));
-  cmd->add_option("--durability", options->durability, "sync, interval, nosync, both (sync then nosync) or all (the three, side by side)")
+  cmd->add_option(
+         "--durability", options->durability,
+         "sync, interval, nosync, both (sync then nosync) or all (the three, side by side)")
       ->check(CLI::IsMember({"sync", "interval", "nosync", "both", "all"}));
-  cmd->add_option("--driver", options->driver, "client (library, over the rings) or http (POST /orders via the gateway)")
+  cmd->add_option("--driver", options->driver,
+                  "client (library, over the rings) or http (POST /orders via the gateway)")
       ->check(CLI::IsMember({"client", "http"}));
   cmd->add_option("--connections", options->connections, "http driver: keep-alive connections")
       ->check(CLI::Range(1u, bench::http_load_connections_max));
@@ -72,25 +79,36 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   cmd->add_option("--buyers", options->buyers, "distinct buyers");
   cmd->add_option("--skus", options->skus, "catalog size (catalog, failures)");
   cmd->add_option("--zipf", options->zipf, "Zipf exponent for SKU popularity (0: uniform)");
-  cmd->add_option("--window", options->window, "client driver, closed loop: orders in flight")->check(CLI::Range(1u, 1u << 20));
-  cmd->add_option("--rate", options->rate, "open loop: orders per second (0: closed loop)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("!--no-check", options->check, "do not run check on the runs' deployments (faster for big runs)");
-  cmd->add_flag("--half-peak", options->half_peak,
-                "after each closed-loop run, an open-loop run at half its completed/s; report its saga p99");
-  cmd->add_option("--half-peak-seconds", options->half_peak_seconds, "how long the half-peak run sends, at most")
+  cmd->add_option("--window", options->window, "client driver, closed loop: orders in flight")
+      ->check(CLI::Range(1u, 1u << 20));
+  cmd->add_option("--rate", options->rate, "open loop: orders per second (0: closed loop)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--no-check", options->check,
+                "do not run check on the runs' deployments (faster for big runs)");
+  cmd->add_flag(
+      "--half-peak", options->half_peak,
+      "after each closed-loop run, an open-loop run at half its completed/s; report its saga p99");
+  cmd->add_option("--half-peak-seconds", options->half_peak_seconds,
+                  "how long the half-peak run sends, at most")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--target-p99-ms", options->target_p99_ms, "the half-peak saga p99 target")->check(CLI::PositiveNumber);
+  cmd->add_option("--target-p99-ms", options->target_p99_ms, "the half-peak saga p99 target")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--coupon-share", options->coupon_share, "share of orders with a valid coupon");
   cmd->add_option("--points-share", options->points_share, "share of orders paying with points");
-  cmd->add_option("--bad-coupon-share", options->bad_coupon_share, "share of orders with someone else's coupon");
+  cmd->add_option("--bad-coupon-share", options->bad_coupon_share,
+                  "share of orders with someone else's coupon");
   cmd->add_option("--poor-share", options->poor_share, "share of buyers with an empty wallet");
-  cmd->add_option("--pg-decline-permille", options->pg_decline_permille, "use the simulated PG, declining this share");
+  cmd->add_option("--pg-decline-permille", options->pg_decline_permille,
+                  "use the simulated PG, declining this share");
   cmd->add_option("--seed", options->seed, "random seed");
-  cmd->add_option("--json", options->json_out, "write the report as JSON (several runs: keyed by durability)");
+  cmd->add_option("--json", options->json_out,
+                  "write the report as JSON (several runs: keyed by durability)");
   cmd->add_option("--csv", options->csv_out, "write every run's timeline (per 100 ms) as CSV");
-  cmd->add_option("--plot", options->plot_dir, "write gnuplot PNGs (throughput, latency, distribution) into this directory");
+  cmd->add_option("--plot", options->plot_dir,
+                  "write gnuplot PNGs (throughput, latency, distribution) into this directory");
   cmd->add_flag("--quiet", options->quiet, "no progress lines");
-  cmd->add_flag("--keep-data", options->keep_data, "keep the deployment's directory for the inspector");
+  cmd->add_flag("--keep-data", options->keep_data,
+                "keep the deployment's directory for the inspector");
   cmd->footer(
       "Examples:\n"
       "  flashsaga bench flash-sale --orders 1000000 --stock 10000 --durability sync\n"
@@ -112,8 +130,8 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
   add_bench_peers_command(*cmd, options->executable);
   cmd->callback([cmd, options] {
     if (!cmd->get_subcommands().empty()) return;  // `bench peers` ran instead
-    if (options->scenario == "failures" && options->bad_coupon_share == 0 && options->poor_share == 0 &&
-        options->pg_decline_permille == 0) {
+    if (options->scenario == "failures" && options->bad_coupon_share == 0 &&
+        options->poor_share == 0 && options->pg_decline_permille == 0) {
       options->bad_coupon_share = 0.05;
       options->poor_share = 0.05;
       options->pg_decline_permille = 50;
@@ -125,8 +143,10 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
 void add_demo_command(CLI::App& app, const std::filesystem::path& executable) {
   auto options = std::make_shared<DemoOptions>();
   options->executable = executable;
-  CLI::App* cmd = app.add_subcommand("demo", "run a demo flash sale over HTTP and print its summary");
-  cmd->add_option("--demo-data", options->data_dir, "where the demo deployment keeps its journals (wiped first)");
+  CLI::App* cmd =
+      app.add_subcommand("demo", "run a demo flash sale over HTTP and print its summary");
+  cmd->add_option("--demo-data", options->data_dir,
+                  "where the demo deployment keeps its journals (wiped first)");
   cmd->add_option("--http-port", options->port, "HTTP port of the demo deployment");
   cmd->add_option("--buyers", options->buyers, "buyers");
   cmd->add_option("--connections", options->connections, "concurrent keep-alive connections");
@@ -158,7 +178,8 @@ int reset_journals(const engine::Config& config, const std::string& which, bool 
   else if (const ipc::Domain d = parse_domain_name(which); d != ipc::Domain::none)
     domains.push_back(d);
   if (domains.empty()) {
-    std::cerr << "flashsaga journal reset: unknown domain '" << which << "' (user, point, product, coupon, "
+    std::cerr << "flashsaga journal reset: unknown domain '" << which
+              << "' (user, point, product, coupon, "
               << "payment, order or all)\n";
     return 1;
   }
@@ -167,11 +188,13 @@ int reset_journals(const engine::Config& config, const std::string& which, bool 
       std::cerr << "flashsaga journal reset: " << why << '\n';
       return 1;
     }
-  const std::string suffix = ".reset-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                            std::chrono::system_clock::now().time_since_epoch())
-                                                            .count());
+  const std::string suffix =
+      ".reset-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   for (ipc::Domain d : domains) {
-    for (const char* name : {"journal", "view", "view.untrusted", "view.lifetime", "staging-a.log", "staging-b.log"}) {
+    for (const char* name :
+         {"journal", "view", "view.untrusted", "view.lifetime", "staging-a.log", "staging-b.log"}) {
       const std::filesystem::path from = config.domain_dir(d) / name;
       std::error_code ec;
       if (!std::filesystem::exists(from, ec)) continue;
@@ -181,7 +204,8 @@ int reset_journals(const engine::Config& config, const std::string& which, bool 
       }
       std::filesystem::rename(from, from.string() + suffix, ec);
       if (ec) {
-        std::cerr << "flashsaga journal reset: cannot move " << from.string() << " aside: " << ec.message() << '\n';
+        std::cerr << "flashsaga journal reset: cannot move " << from.string()
+                  << " aside: " << ec.message() << '\n';
         return 1;
       }
       std::cout << "moved " << from.string() << " to " << from.string() << suffix << '\n';
@@ -191,9 +215,11 @@ int reset_journals(const engine::Config& config, const std::string& which, bool 
     std::cout << "nothing done: add --yes to reset (the domain's data is lost to the deployment)\n";
     return 1;
   }
-  std::cout << (which == "all" ? "the deployment starts over empty at the next `flashsaga run`\n"
-                               : "the domain starts empty at the next `flashsaga run`; the other domains still "
-                                 "hold what it did: `flashsaga check` names it after the start\n");
+  std::cout
+      << (which == "all"
+              ? "the deployment starts over empty at the next `flashsaga run`\n"
+              : "the domain starts empty at the next `flashsaga run`; the other domains still "
+                "hold what it did: `flashsaga check` names it after the start\n");
   return 0;
 }
 
@@ -202,8 +228,10 @@ void add_journal_reset(CLI::App& app, const std::function<engine::Config()>& con
   auto which = std::make_shared<std::string>();
   auto yes = std::make_shared<bool>(false);
   CLI::App* cmd = journal->add_subcommand(
-      "reset", "start a domain (or all) over empty: its journal, view and staging logs are moved aside");
-  cmd->add_option("--domain", *which, "user, point, product, coupon, payment, order or all")->required();
+      "reset",
+      "start a domain (or all) over empty: its journal, view and staging logs are moved aside");
+  cmd->add_option("--domain", *which, "user, point, product, coupon, payment, order or all")
+      ->required();
   cmd->add_flag("--yes", *yes, "do it (without: print what would be moved)");
   cmd->footer(
       "For a journal LMDB cannot open after a power loss under nosync (the supervisor names it and\n"
@@ -251,7 +279,8 @@ int run_bench_peers(const std::filesystem::path& executable, const std::vector<s
   for (auto& a : argv_strings) argv.push_back(a.data());
   argv.push_back(nullptr);
   ::execvp("bash", argv.data());
-  std::fprintf(stderr, "flashsaga bench peers: cannot run bash %s: %s\n", script.c_str(), std::strerror(errno));
+  std::fprintf(stderr, "flashsaga bench peers: cannot run bash %s: %s\n", script.c_str(),
+               std::strerror(errno));
   return 2;
 }
 

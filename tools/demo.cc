@@ -83,23 +83,29 @@ struct World {
 
 // Starts `flashsaga run` on the demo's data directory; returns its pid once /healthz answers,
 // or 0 (after saying why).
-pid_t start_deployment(const DemoOptions& opt, const std::filesystem::path& data, HttpClient& http) {
+pid_t start_deployment(const DemoOptions& opt, const std::filesystem::path& data,
+                       HttpClient& http) {
   if (std::filesystem::exists(data / "order")) {
     fmt::print("flashsaga demo: removing the previous demo's data in {}\n", data.string());
     std::filesystem::remove_all(data);
   }
-  fmt::print("flashsaga demo: starting a deployment in {} (HTTP on 127.0.0.1:{})\n", data.string(), opt.port);
+  fmt::print("flashsaga demo: starting a deployment in {} (HTTP on 127.0.0.1:{})\n", data.string(),
+             opt.port);
   const pid_t supervisor = ::fork();
   if (supervisor == 0) {
-    const std::string exe = opt.executable.string(), dir = data.string(), port = std::to_string(opt.port);
-    ::execl(exe.c_str(), exe.c_str(), "run", "--data", dir.c_str(), "--port", port.c_str(), static_cast<char*>(nullptr));
+    const std::string exe = opt.executable.string(), dir = data.string(),
+                      port = std::to_string(opt.port);
+    ::execl(exe.c_str(), exe.c_str(), "run", "--data", dir.c_str(), "--port", port.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   const std::int64_t deadline = mono_now_ns() + ready_timeout_ns;
   while (http.request("GET", "/healthz").status != 200) {
     int status = 0;
     if (::waitpid(supervisor, &status, WNOHANG) == supervisor || mono_now_ns() > deadline) {
-      fmt::print(stderr, "flashsaga demo: the deployment did not become healthy (is port {} free?)\n", opt.port);
+      fmt::print(stderr,
+                 "flashsaga demo: the deployment did not become healthy (is port {} free?)\n",
+                 opt.port);
       if (mono_now_ns() > deadline) stop_deployment(supervisor);
       return 0;
     }
@@ -112,13 +118,20 @@ pid_t start_deployment(const DemoOptions& opt, const std::filesystem::path& data
 // them a try at the 100 coupons.
 void seed_buyer(HttpClient& conn, World& w, std::uint64_t i, std::uint64_t coupon_template,
                 std::atomic<std::uint64_t>& issued, std::atomic<std::uint64_t>& coupon_sold_out) {
-  w.buyers[i] = id_of(conn.request("POST", "/users", fmt::format(R"({{"name":"Buyer {}","email":"buyer{}@demo.example"}})", i, i)));
+  w.buyers[i] = id_of(
+      conn.request("POST", "/users",
+                   fmt::format(R"({{"name":"Buyer {}","email":"buyer{}@demo.example"}})", i, i)));
   // Every 20th buyer forgot to top up the wallet: their orders end insufficient_balance.
-  if (i % 20 != 7) conn.request("POST", fmt::format("/users/{}/wallet/deposits", w.buyers[i]), R"({"amount":1000000})");
-  if (i % 3 == 0) conn.request("POST", fmt::format("/users/{}/points", w.buyers[i]), R"({"amount":5000,"reason":"welcome"})");
+  if (i % 20 != 7)
+    conn.request("POST", fmt::format("/users/{}/wallet/deposits", w.buyers[i]),
+                 R"({"amount":1000000})");
+  if (i % 3 == 0)
+    conn.request("POST", fmt::format("/users/{}/points", w.buyers[i]),
+                 R"({"amount":5000,"reason":"welcome"})");
   if (i % 2 != 0) return;  // half the buyers race for the 100 coupons
-  HttpResponse r =
-      conn.request("POST", "/coupons", fmt::format(R"({{"template_id":{},"user_id":{}}})", coupon_template, w.buyers[i]));
+  HttpResponse r = conn.request(
+      "POST", "/coupons",
+      fmt::format(R"({{"template_id":{},"user_id":{}}})", coupon_template, w.buyers[i]));
   if (r.status == 201) {
     w.coupons[i] = id_of(r);
     ++issued;
@@ -132,11 +145,14 @@ World seed(const DemoOptions& opt, HttpClient& http) {
   World w;
   w.hot = id_of(http.request(
       "POST", "/products",
-      fmt::format(R"({{"name":"Limited sneaker drop","price":129000,"stock":{},"max_per_user":1}})", opt.hot_stock)));
+      fmt::format(R"({{"name":"Limited sneaker drop","price":129000,"stock":{},"max_per_user":1}})",
+                  opt.hot_stock)));
   constexpr int catalog_items = 20;
   for (int i = 0; i < catalog_items; ++i)
-    w.catalog.push_back(id_of(http.request(
-        "POST", "/products", fmt::format(R"({{"name":"Catalog item {}","price":{},"stock":100000}})", i, 5000 + i * 700))));
+    w.catalog.push_back(
+        id_of(http.request("POST", "/products",
+                           fmt::format(R"({{"name":"Catalog item {}","price":{},"stock":100000}})",
+                                       i, 5000 + i * 700))));
   const std::uint64_t coupon_template = id_of(http.request(
       "POST", "/coupon-templates",
       R"({"name":"10% off, first 100","kind":"percent","value":10,"max_discount":20000,"quantity":100})"));
@@ -148,15 +164,17 @@ World seed(const DemoOptions& opt, HttpClient& http) {
   for (std::uint32_t k = 0; k < seeders_count; ++k)
     seeders.emplace_back([&, k] {
       HttpClient conn("127.0.0.1", opt.port);
-      for (std::uint64_t i = k; i < opt.buyers; i += seeders_count) seed_buyer(conn, w, i, coupon_template, issued, coupon_sold_out);
+      for (std::uint64_t i = k; i < opt.buyers; i += seeders_count)
+        seed_buyer(conn, w, i, coupon_template, issued, coupon_sold_out);
     });
   for (auto& t : seeders) t.join();
   for (std::uint64_t c : w.coupons)
     if (c != 0) w.issued_coupons.push_back(c);
-  fmt::print("seeded in {:.2f} s: hot SKU #{} ({} units, one per customer), {} catalog items, {} buyers, "
-             "{} coupons issued ({} requests refused: the template was exhausted)\n",
-             static_cast<double>(mono_now_ns() - seeded) / 1e9, w.hot, opt.hot_stock, w.catalog.size(), w.buyers.size(),
-             issued.load(), coupon_sold_out.load());
+  fmt::print(
+      "seeded in {:.2f} s: hot SKU #{} ({} units, one per customer), {} catalog items, {} buyers, "
+      "{} coupons issued ({} requests refused: the template was exhausted)\n",
+      static_cast<double>(mono_now_ns() - seeded) / 1e9, w.hot, opt.hot_stock, w.catalog.size(),
+      w.buyers.size(), issued.load(), coupon_sold_out.load());
   return w;
 }
 
@@ -165,7 +183,8 @@ World seed(const DemoOptions& opt, HttpClient& http) {
 std::string order_body(const World& w, std::mt19937_64& rng) {
   const std::uint64_t b = rng() % w.buyers.size();
   if (rng() % 10 < 7)
-    return fmt::format(R"({{"user_id":{},"items":[{{"product_id":{},"quantity":1}}]}})", w.buyers[b], w.hot);
+    return fmt::format(R"({{"user_id":{},"items":[{{"product_id":{},"quantity":1}}]}})",
+                       w.buyers[b], w.hot);
   const std::uint64_t p = w.catalog[rng() % w.catalog.size()];
   std::string extras;
   if (w.coupons[b] != 0 && rng() % 4 == 0) {
@@ -174,8 +193,8 @@ std::string order_body(const World& w, std::mt19937_64& rng) {
     extras += fmt::format(R"(,"coupon_id":{})", w.issued_coupons[rng() % w.issued_coupons.size()]);
   }
   if (b % 3 == 0 && rng() % 2 == 0) extras += R"(,"points":1000)";
-  return fmt::format(R"({{"user_id":{},"items":[{{"product_id":{},"quantity":{}}}]{}}})", w.buyers[b], p, 1 + rng() % 2,
-                     extras);
+  return fmt::format(R"({{"user_id":{},"items":[{{"product_id":{},"quantity":{}}}]{}}})",
+                     w.buyers[b], p, 1 + rng() % 2, extras);
 }
 
 // The answer's tally key: "202", "409 sold_out", ..., or "connection error".
@@ -198,14 +217,15 @@ void sale_connection(const DemoOptions& opt, const World& w, Tally& tally, std::
   for (;;) {
     const std::uint64_t n = tally.sent.fetch_add(1);
     if (n >= opt.attempts) break;
-    HttpResponse r = conn.request("POST", "/orders", order_body(w, rng), {{"Idempotency-Key", fmt::format("demo-{}-{}", k, n)}});
+    HttpResponse r = conn.request("POST", "/orders", order_body(w, rng),
+                                  {{"Idempotency-Key", fmt::format("demo-{}-{}", k, n)}});
     tally.add(answer_key(r), r.status == 202 ? id_of(r) : 0);
   }
 }
 
 // Every half second: requests sent, accepted, sold out and what is left of the hot SKU.
-void print_progress(const DemoOptions& opt, const World& w, Tally& tally, const std::atomic<bool>& selling,
-                    std::int64_t sale_start) {
+void print_progress(const DemoOptions& opt, const World& w, Tally& tally,
+                    const std::atomic<bool>& selling, std::int64_t sale_start) {
   HttpClient conn("127.0.0.1", opt.port);
   std::uint64_t last = 0;
   while (selling.load()) {
@@ -223,8 +243,10 @@ void print_progress(const DemoOptions& opt, const World& w, Tally& tally, const 
       accepted = tally.accepted.size();
       sold_out = tally.answers["409 sold_out"];
     }
-    fmt::print("  {:>6.1f} s  {:>7} requests ({:>6}/s)  accepted {:>6}  sold out {:>6}  hot SKU left {:>5}\n",
-               static_cast<double>(mono_now_ns() - sale_start) / 1e9, sent, (sent - last) * 2, accepted, sold_out, left);
+    fmt::print(
+        "  {:>6.1f} s  {:>7} requests ({:>6}/s)  accepted {:>6}  sold out {:>6}  hot SKU left {:>5}\n",
+        static_cast<double>(mono_now_ns() - sale_start) / 1e9, sent, (sent - last) * 2, accepted,
+        sold_out, left);
     std::fflush(stdout);
     last = sent;
   }
@@ -232,12 +254,13 @@ void print_progress(const DemoOptions& opt, const World& w, Tally& tally, const 
 
 // Runs the sale; returns its duration in seconds.
 double run_sale(const DemoOptions& opt, const World& w, Tally& tally) {
-  fmt::print("\nthe sale opens: {} buyers on {} connections, {} order attempts\n", opt.buyers, opt.connections,
-             opt.attempts);
+  fmt::print("\nthe sale opens: {} buyers on {} connections, {} order attempts\n", opt.buyers,
+             opt.connections, opt.attempts);
   std::atomic<bool> selling{true};
   const std::int64_t sale_start = mono_now_ns();
   std::vector<std::thread> connections;
-  for (std::uint32_t k = 0; k < opt.connections; ++k) connections.emplace_back([&, k] { sale_connection(opt, w, tally, k); });
+  for (std::uint32_t k = 0; k < opt.connections; ++k)
+    connections.emplace_back([&, k] { sale_connection(opt, w, tally, k); });
   std::thread progress([&] { print_progress(opt, w, tally, selling, sale_start); });
   for (auto& t : connections) t.join();
   const double seconds = static_cast<double>(mono_now_ns() - sale_start) / 1e9;
@@ -263,7 +286,8 @@ Outcomes gather_outcomes(HttpClient& http, const World& w, const Tally& tally) {
       const std::string reason = field(o, "reason");
       ++out.by_status[reason.empty() ? status : status + " (" + reason + ")"];
       std::int64_t created = 0, updated = 0;
-      if (parse_rfc3339(field(o, "created_at"), created) && parse_rfc3339(field(o, "updated_at"), updated))
+      if (parse_rfc3339(field(o, "created_at"), created) &&
+          parse_rfc3339(field(o, "updated_at"), updated))
         out.latency.record(updated - created);
       if (status != "COMPLETED") continue;
       out.revenue += o.at("amounts").as_object().at("paid").to_number<std::uint64_t>();
@@ -276,19 +300,24 @@ Outcomes gather_outcomes(HttpClient& http, const World& w, const Tally& tally) {
   return out;
 }
 
-void print_summary(const DemoOptions& opt, const Tally& tally, const Outcomes& out, double sale_seconds) {
+void print_summary(const DemoOptions& opt, const Tally& tally, const Outcomes& out,
+                   double sale_seconds) {
   fmt::print("\n=== flash sale summary ===\n");
-  fmt::print("{} requests in {:.2f} s ({:.0f} requests/s over HTTP, {} connections)\n", opt.attempts, sale_seconds,
-             static_cast<double>(opt.attempts) / sale_seconds, opt.connections);
+  fmt::print("{} requests in {:.2f} s ({:.0f} requests/s over HTTP, {} connections)\n",
+             opt.attempts, sale_seconds, static_cast<double>(opt.attempts) / sale_seconds,
+             opt.connections);
   fmt::print("answers at the door:\n");
   for (const auto& [k, n] : tally.answers) fmt::print("  {:<28}{:>8}\n", k, n);
   fmt::print("accepted orders, once every saga ended:\n");
   for (const auto& [k, n] : out.by_status) fmt::print("  {:<40}{:>8}\n", k, n);
-  fmt::print("hot SKU: {} of {} units sold (none oversold: check below)\n", out.hot_sold, opt.hot_stock);
+  fmt::print("hot SKU: {} of {} units sold (none oversold: check below)\n", out.hot_sold,
+             opt.hot_stock);
   fmt::print("revenue: {}.{:02} (smallest unit / 100)\n", out.revenue / 100, out.revenue % 100);
-  fmt::print("saga latency (created -> ended, the order's own timestamps): p50 {:.1f} ms  p99 {:.1f} ms  max {:.1f} ms\n",
-             static_cast<double>(out.latency.quantile(0.5)) / 1e6, static_cast<double>(out.latency.quantile(0.99)) / 1e6,
-             static_cast<double>(out.latency.max()) / 1e6);
+  fmt::print(
+      "saga latency (created -> ended, the order's own timestamps): p50 {:.1f} ms  p99 {:.1f} ms  max {:.1f} ms\n",
+      static_cast<double>(out.latency.quantile(0.5)) / 1e6,
+      static_cast<double>(out.latency.quantile(0.99)) / 1e6,
+      static_cast<double>(out.latency.max()) / 1e6);
 }
 
 }  // namespace
@@ -308,15 +337,17 @@ int run_demo(const DemoOptions& opt) {
   check_options.require_terminal = true;
   const CheckReport report = run_check(check_options);
   const bool clean = report.error.empty() && report.violations.empty();
-  fmt::print("flashsaga check: {}\n", clean ? "clean — every invariant holds"
-                                             : fmt::format("{} violation(s)", report.violations.size()));
+  fmt::print("flashsaga check: {}\n",
+             clean ? "clean — every invariant holds"
+                   : fmt::format("{} violation(s)", report.violations.size()));
   if (!clean) print_check(report, std::cout);
   stop_deployment(supervisor);
   const std::string exe = opt.executable.string();
-  fmt::print("\nthe deployment stopped; its journals stay in {} for the inspector:\n"
-             "  {} journal ls --data {}\n  {} trace {} --data {}\n  {} check --data {}\n",
-             data.string(), exe, data.string(), exe, tally.accepted.empty() ? 1 : tally.accepted.front(), data.string(),
-             exe, data.string());
+  fmt::print(
+      "\nthe deployment stopped; its journals stay in {} for the inspector:\n"
+      "  {} journal ls --data {}\n  {} trace {} --data {}\n  {} check --data {}\n",
+      data.string(), exe, data.string(), exe, tally.accepted.empty() ? 1 : tally.accepted.front(),
+      data.string(), exe, data.string());
   return clean ? 0 : 1;
 }
 

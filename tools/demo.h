@@ -7,7 +7,7 @@
 namespace flashsaga::tools {
 
 struct DemoOptions {
-  std::filesystem::path executable;       // the flashsaga binary
+  std::filesystem::path executable;  // the flashsaga binary
   std::filesystem::path data_dir = "demo-data";
   std::uint16_t port = 8080;
   std::uint64_t buyers = 2'000;

@@ -15,6 +15,8 @@
 
 #include <climits>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -62,7 +64,8 @@ void add_cluster_check(CLI::App& app) {
   using namespace flashsaga;
   auto cluster_file = std::make_shared<std::string>();
   CLI::App* cluster_check = app.add_subcommand(
-      "cluster-check", "prove every cell's invariants and the cross-cell catalog and stock invariants");
+      "cluster-check",
+      "prove every cell's invariants and the cross-cell catalog and stock invariants");
   cluster_check->add_option("cluster", *cluster_file, "cluster.toml")->required();
   cluster_check->callback([cluster_file] {
     engine::Cluster cluster;
@@ -77,6 +80,59 @@ void add_cluster_check(CLI::App& app) {
     tools::print_cluster_check(r, std::cout);
     std::exit(!r.error.empty() ? 2 : r.clean() ? 0 : 1);
   });
+}
+
+// What the command line binds: it outlives parsing, as the callbacks read it.
+struct ProcessOptions {
+  std::string config_path;
+  bool no_gateway = false;
+  std::string domain_name;
+};
+
+// The commands that start processes: run (the supervisor), domain, gateway and cells.
+void add_process_commands(CLI::App& app, ProcessOptions& opts,
+                          const std::function<flashsaga::engine::Config()>& load,
+                          const std::filesystem::path& self) {
+  using namespace flashsaga;
+  CLI::App* run = app.add_subcommand(
+      "run", "start a deployment (all domains and the gateway) and serve until stopped");
+  run->footer(
+      "Cluster: `flashsaga run --cluster cluster.toml --cell N` starts cell N of a cluster\n"
+      "(its data dir and HTTP port from cluster.toml) plus its cell link to NATS JetStream;\n"
+      "ids it creates are those with id % cells == N, and a request for another cell's user\n"
+      "gets 421 naming that cell. tools/cluster.sh starts a three-node JetStream cluster and\n"
+      "three cells on loopback (docs/cells.md).");
+  run->add_flag("--no-gateway", opts.no_gateway,
+                "run the domains only (clients attach with the client library)");
+  run->callback([&opts, load, self] {
+    engine::SupervisorOptions options;
+    options.executable = self;
+    options.config_path = opts.config_path.empty() ? std::filesystem::path()
+                                                   : std::filesystem::absolute(opts.config_path);
+    options.gateway = !opts.no_gateway;
+    std::exit(engine::run_supervisor(load(), options));
+  });
+
+  CLI::App* domain =
+      app.add_subcommand("domain", "run one domain process (the supervisor starts these)");
+  domain->add_option("name", opts.domain_name, "user, point, product, coupon, order or payment")
+      ->required();
+  domain->callback([&opts, load, self] {
+    const ipc::Domain d = engine::parse_domain(opts.domain_name);
+    if (d == ipc::Domain::none) {
+      std::fprintf(stderr, "flashsaga: unknown domain '%s'\n", opts.domain_name.c_str());
+      std::exit(2);
+    }
+    std::exit(engine::run_domain(load(), d));
+  });
+
+  CLI::App* gateway =
+      app.add_subcommand("gateway", "run the HTTP gateway (the supervisor starts it)");
+  gateway->callback([&opts, load, self] { std::exit(run_gateway(load())); });
+
+  CLI::App* link_cmd = app.add_subcommand(
+      "cells", "run a cluster cell's link to NATS JetStream (run --cluster starts it)");
+  link_cmd->callback([&opts, load, self] { std::exit(flashsaga::cells::run_cell_link(load())); });
 }
 
 }  // namespace
@@ -94,23 +150,26 @@ int main(int argc, char** argv) {
       "  flashsaga trace 42 --data ./data         one order's timeline across six journals");
 
   std::string data_dir;
-  std::string config_path;
+  ProcessOptions opts;
   int port = -1;
-  app.add_option("--data", data_dir, "deployment directory (journals; names the shared-memory segment)");
-  app.add_option("--config", config_path, "TOML config file (see `flashsaga config`)");
+  app.add_option("--data", data_dir,
+                 "deployment directory (journals; names the shared-memory segment)");
+  app.add_option("--config", opts.config_path, "TOML config file (see `flashsaga config`)");
   app.add_option("--port", port, "HTTP port (default 8080)")->check(CLI::Range(0, 65535));
   std::string cluster_path;
   int cell = -1;
-  app.add_option("--cluster", cluster_path,
-                 "cluster.toml: run as one cell of a cluster joined by NATS JetStream (docs/cells.md)");
-  app.add_option("--cell", cell, "with --cluster: which cell this is (0..cells-1); its data dir and HTTP port "
-                                 "come from cluster.toml")
+  app.add_option(
+      "--cluster", cluster_path,
+      "cluster.toml: run as one cell of a cluster joined by NATS JetStream (docs/cells.md)");
+  app.add_option("--cell", cell,
+                 "with --cluster: which cell this is (0..cells-1); its data dir and HTTP port "
+                 "come from cluster.toml")
       ->check(CLI::Range(0, 63));
 
   std::string config_error;
   auto load = [&]() -> engine::Config {
     engine::Config c;
-    if (!engine::load_config(config_path, c, &config_error)) {
+    if (!engine::load_config(opts.config_path, c, &config_error)) {
       std::fprintf(stderr, "flashsaga: bad config: %s\n", config_error.c_str());
       std::exit(2);
     }
@@ -121,43 +180,11 @@ int main(int argc, char** argv) {
     return c;
   };
 
-  bool no_gateway = false;
-  CLI::App* run = app.add_subcommand("run", "start a deployment (all domains and the gateway) and serve until stopped");
-  run->footer(
-      "Cluster: `flashsaga run --cluster cluster.toml --cell N` starts cell N of a cluster (its data dir\n"
-      "and HTTP port from cluster.toml) plus its cell link to NATS JetStream; ids it creates are those\n"
-      "with id % cells == N, and a request for another cell's user gets 421 naming that cell.\n"
-      "tools/cluster.sh starts a three-node JetStream cluster and three cells on loopback (docs/cells.md).");
-  run->add_flag("--no-gateway", no_gateway, "run the domains only (clients attach with the client library)");
-  run->callback([&] {
-    engine::SupervisorOptions options;
-    options.executable = self_executable(argv[0]);
-    options.config_path = config_path.empty() ? std::filesystem::path() : std::filesystem::absolute(config_path);
-    options.gateway = !no_gateway;
-    std::exit(engine::run_supervisor(load(), options));
-  });
-
-  std::string domain_name;
-  CLI::App* domain = app.add_subcommand("domain", "run one domain process (the supervisor starts these)");
-  domain->add_option("name", domain_name, "user, point, product, coupon, order or payment")->required();
-  domain->callback([&] {
-    const ipc::Domain d = engine::parse_domain(domain_name);
-    if (d == ipc::Domain::none) {
-      std::fprintf(stderr, "flashsaga: unknown domain '%s'\n", domain_name.c_str());
-      std::exit(2);
-    }
-    std::exit(engine::run_domain(load(), d));
-  });
-
-  CLI::App* gateway = app.add_subcommand("gateway", "run the HTTP gateway (the supervisor starts it)");
-  gateway->callback([&] { std::exit(run_gateway(load())); });
-
-  CLI::App* link_cmd = app.add_subcommand("cells", "run a cluster cell's link to NATS JetStream (run --cluster starts it)");
-  link_cmd->callback([&] { std::exit(flashsaga::cells::run_cell_link(load())); });
-
+  add_process_commands(app, opts, load, self_executable(argv[0]));
   add_cluster_check(app);
 
-  CLI::App* config = app.add_subcommand("config", "print every setting with its default, as a TOML file");
+  CLI::App* config =
+      app.add_subcommand("config", "print every setting with its default, as a TOML file");
   config->callback([&] {
     std::cout << engine::default_config_toml();
     std::exit(0);
@@ -166,7 +193,8 @@ int main(int argc, char** argv) {
   tools::add_commands(app, load, self_executable(argv[0]));
   // `bench peers ARGS...` hands ARGS, unparsed, to bench/peers/run.sh.
   if (argc >= 3 && std::string_view(argv[1]) == "bench" && std::string_view(argv[2]) == "peers")
-    return tools::run_bench_peers(self_executable(argv[0]), std::vector<std::string>(argv + 3, argv + argc));
+    return tools::run_bench_peers(self_executable(argv[0]),
+                                  std::vector<std::string>(argv + 3, argv + argc));
 
   CLI11_PARSE(app, argc, argv);
   return 0;

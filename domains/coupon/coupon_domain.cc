@@ -103,12 +103,18 @@ journal::Status CouponDomain::load(const journal::Env& view, const journal::Read
 
 void CouponDomain::apply(Batch& batch, const ipc::Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
-    case MessageType::create_coupon_template: return create_template(batch, in);
-    case MessageType::issue_coupon: return issue(batch, in);
-    case MessageType::order_placed: return on_order_placed(batch, in);
-    case MessageType::order_completed: return on_order_completed(batch, in);
-    case MessageType::order_cancelled: return on_order_cancelled(batch, in);
-    default: return;  // not for this domain: nothing to do
+    case MessageType::create_coupon_template:
+      return create_template(batch, in);
+    case MessageType::issue_coupon:
+      return issue(batch, in);
+    case MessageType::order_placed:
+      return on_order_placed(batch, in);
+    case MessageType::order_completed:
+      return on_order_completed(batch, in);
+    case MessageType::order_cancelled:
+      return on_order_cancelled(batch, in);
+    default:
+      return;  // not for this domain: nothing to do
   }
 }
 
@@ -232,8 +238,8 @@ void CouponDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   const OrderReason reason = refusal(batch, body, coupon, *tpl);
   if (reason != OrderReason::none) return reject(batch, order_id, coupon.id, tpl->id, reason);
 
-  FS_ASSERT(step_transition_allowed(OrderStep::coupon, StepState::none,
-                                    RecordType::coupon_applied));
+  FS_ASSERT(
+      step_transition_allowed(OrderStep::coupon, StepState::none, RecordType::coupon_applied));
   step.coupon_id = coupon.id;
   step.discount = coupon_discount(*tpl, body.subtotal);
   step.state = static_cast<std::uint8_t>(StepState::applied);
@@ -257,8 +263,8 @@ void CouponDomain::on_order_completed(Batch& batch, const ipc::Message& in) {
   if (!steps_.get(batch, order_id, step)) return;
   if (step.state != static_cast<std::uint8_t>(StepState::applied)) return;
   if (step.used == 1) return;  // a duplicate
-  FS_ASSERT(step_transition_allowed(OrderStep::coupon, StepState::applied,
-                                    RecordType::coupon_used));
+  FS_ASSERT(
+      step_transition_allowed(OrderStep::coupon, StepState::applied, RecordType::coupon_used));
 
   const CouponRow* found = coupons_.find(step.coupon_id);
   FS_ASSERT(found != nullptr);  // an applied step names a coupon that exists
@@ -298,8 +304,10 @@ void CouponDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
       break;
     case StepState::rejected:
     case StepState::released:
-    case StepState::cancelled_before_apply: return;  // nothing held, or given back already
-    default: FS_ASSERT(false && "a coupon step in a state the coupon domain never writes");
+    case StepState::cancelled_before_apply:
+      return;  // nothing held, or given back already
+    default:
+      FS_ASSERT(false && "a coupon step in a state the coupon domain never writes");
   }
 
   const CouponRow* found = coupons_.find(step.coupon_id);

@@ -53,7 +53,6 @@ namespace flashsaga::domains {
 // can have (no overflow). The order domain uses the same function to cap the points it asks.
 std::int64_t coupon_discount(const TemplateRow& tpl, std::int64_t subtotal) noexcept;
 
-
 class CouponDomain final : public DomainLogic {
  public:
   explicit CouponDomain(const StepOptions& options = StepOptions{});

@@ -25,7 +25,9 @@ bool is_done(std::uint8_t step) {
   return s == StepState::applied || s == StepState::deducted || s == StepState::skipped;
 }
 
-bool is_pending(const OrderRow& row) { return row.status == static_cast<std::uint8_t>(OrderStatus::pending); }
+bool is_pending(const OrderRow& row) {
+  return row.status == static_cast<std::uint8_t>(OrderStatus::pending);
+}
 
 ipc::OrderFinishedBody finished_body(const OrderRow& row) {
   ipc::OrderFinishedBody f{};
@@ -45,8 +47,8 @@ Message order_message(MessageType type, Domain to, std::uint64_t order_id, const
   return m;
 }
 
-void reply_place(Batch& b, const Message& in, MessageType type, std::uint64_t order_id, ipc::PlaceResult result,
-                 std::uint8_t status, std::uint8_t reason = 0) {
+void reply_place(Batch& b, const Message& in, MessageType type, std::uint64_t order_id,
+                 ipc::PlaceResult result, std::uint8_t status, std::uint8_t reason = 0) {
   ipc::PlaceOrderReplyBody r{};
   r.result = static_cast<std::uint8_t>(result);
   r.status = status;
@@ -134,8 +136,10 @@ void OrderDomain::send_reservations(Batch& b) {
     std::uint8_t fresh = 0;  // products of this order not yet in the body
     for (std::uint32_t i = 0; i < p.item_count; ++i) {
       bool seen = false;
-      for (std::uint8_t k = 0; k < body.count && !seen; ++k) seen = body.products[k].product_id == p.items[i].product_id;
-      for (std::uint32_t j = 0; j < i && !seen; ++j) seen = p.items[j].product_id == p.items[i].product_id;
+      for (std::uint8_t k = 0; k < body.count && !seen; ++k)
+        seen = body.products[k].product_id == p.items[i].product_id;
+      for (std::uint32_t j = 0; j < i && !seen; ++j)
+        seen = p.items[j].product_id == p.items[i].product_id;
       fresh += seen ? 0 : 1;
     }
     if (body.count + fresh > ipc::reservations_per_message_max) flush(last_in_body);
@@ -153,30 +157,37 @@ void OrderDomain::send_reservations(Batch& b) {
 
 void OrderDomain::apply(Batch& b, const Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
-    case MessageType::place_order: return place(b, in);
-    case MessageType::cancel_order: return cancel_request(b, in);
+    case MessageType::place_order:
+      return place(b, in);
+    case MessageType::cancel_order:
+      return cancel_request(b, in);
     case MessageType::coupon_applied:
     case MessageType::coupon_rejected:
     case MessageType::points_deducted:
     case MessageType::points_rejected:
     case MessageType::payment_approved:
-    case MessageType::payment_declined: return step_answer(b, in);
-    default: return;  // not for us: validated, counted by the runtime, ignored
+    case MessageType::payment_declined:
+      return step_answer(b, in);
+    default:
+      return;  // not for us: validated, counted by the runtime, ignored
   }
 }
 
-std::int64_t OrderDomain::expected_discount(const Batch& b, std::uint64_t coupon_id, std::int64_t subtotal) const {
+std::int64_t OrderDomain::expected_discount(const Batch& b, std::uint64_t coupon_id,
+                                            std::int64_t subtotal) const {
   const journal::ReadTxn* txn = b.peer(Domain::coupon);
   const journal::Env* env = b.peer_env(Domain::coupon);
   if (coupon_id == 0 || !txn || !env) return 0;
   CouponRow coupon{};
   if (!txn->get_as(env->table("coupons"), journal::key_u64(coupon_id), coupon).ok()) return 0;
   TemplateRow tpl{};
-  if (!txn->get_as(env->table("templates"), journal::key_u64(coupon.template_id), tpl).ok()) return 0;
+  if (!txn->get_as(env->table("templates"), journal::key_u64(coupon.template_id), tpl).ok())
+    return 0;
   return coupon_discount(tpl, subtotal);
 }
 
-void OrderDomain::reject(Batch& b, const Message& in, const ipc::PlaceOrderBody& body, OrderReason reason) {
+void OrderDomain::reject(Batch& b, const Message& in, const ipc::PlaceOrderBody& body,
+                         OrderReason reason) {
   Event ev{};
   ev.subject = body.user_id;
   ev.other = in.header.correlation;
@@ -199,23 +210,28 @@ bool OrderDomain::replay_duplicate(Batch& b, const Message& in, const ipc::Place
   OrderRow row{};
   const bool found = orders_.get(b, first, row);
   FS_ASSERT(found);  // an idempotency key is stored with its order
-  for (std::uint32_t i = 0; i < body.item_count; ++i) b.stock_add(body.items[i].product_id, body.items[i].quantity);
-  reply_place(b, in, MessageType::place_order_reply, first, ipc::PlaceResult::duplicate, row.status);
+  for (std::uint32_t i = 0; i < body.item_count; ++i)
+    b.stock_add(body.items[i].product_id, body.items[i].quantity);
+  reply_place(b, in, MessageType::place_order_reply, first, ipc::PlaceResult::duplicate,
+              row.status);
   return true;
 }
 
 // The checks before the 202: the user, every product, the per-customer limit. False when the
 // order was rejected (the reply and the give-back are done).
-bool OrderDomain::admit(Batch& b, const Message& in, const ipc::PlaceOrderBody& body, std::int64_t* subtotal,
-                        std::uint8_t* counted) {
+bool OrderDomain::admit(Batch& b, const Message& in, const ipc::PlaceOrderBody& body,
+                        std::int64_t* subtotal, std::uint8_t* counted) {
   const journal::ReadTxn* users = b.peer(Domain::user);
   const journal::Env* user_env = b.peer_env(Domain::user);
   OrderReason refusal = OrderReason::none;
   UserRow user{};
   if (!users || !user_env) {
     refusal = OrderReason::unavailable;
-  } else if (journal::Status s = users->get_as(user_env->table("users"), journal::key_u64(body.user_id), user); !s.ok()) {
-    refusal = s.code() == journal::ErrorCode::not_found ? OrderReason::unknown_user : OrderReason::unavailable;
+  } else if (journal::Status s =
+                 users->get_as(user_env->table("users"), journal::key_u64(body.user_id), user);
+             !s.ok()) {
+    refusal = s.code() == journal::ErrorCode::not_found ? OrderReason::unknown_user
+                                                        : OrderReason::unavailable;
   } else if (user.blocked != 0) {
     refusal = OrderReason::blocked_user;
   }
@@ -227,7 +243,9 @@ bool OrderDomain::admit(Batch& b, const Message& in, const ipc::PlaceOrderBody& 
     *subtotal += item.unit_price * item.quantity;
     if (!products || !product_env) continue;
     ProductRow product{};
-    if (!products->get_as(product_env->table("products"), journal::key_u64(item.product_id), product).ok()) {
+    if (!products
+             ->get_as(product_env->table("products"), journal::key_u64(item.product_id), product)
+             .ok()) {
       refusal = OrderReason::unknown_product;
       break;
     }
@@ -266,8 +284,10 @@ void OrderDomain::place(Batch& b, const Message& in) {
   row.deadline_ns = b.now_ns() + options_.step_timeout_ms * 1'000'000;
   row.status = static_cast<std::uint8_t>(OrderStatus::pending);
   row.step_stock = static_cast<std::uint8_t>(StepState::reserved);
-  row.step_coupon = static_cast<std::uint8_t>(row.coupon_id != 0 ? StepState::pending : StepState::skipped);
-  row.step_points = static_cast<std::uint8_t>(row.points_to_use > 0 ? StepState::pending : StepState::skipped);
+  row.step_coupon =
+      static_cast<std::uint8_t>(row.coupon_id != 0 ? StepState::pending : StepState::skipped);
+  row.step_points =
+      static_cast<std::uint8_t>(row.points_to_use > 0 ? StepState::pending : StepState::skipped);
   row.step_payment = static_cast<std::uint8_t>(StepState::none);
   row.item_count = body.item_count;
   row.items = body.items;
@@ -288,9 +308,13 @@ void OrderDomain::place(Batch& b, const Message& in) {
   placed.subtotal = row.subtotal;
   placed.item_count = row.item_count;
   placed.items = row.items;
-  if (row.coupon_id != 0) b.send(Domain::coupon, order_message(MessageType::order_placed, Domain::coupon, row.id, placed));
-  if (row.points_to_use > 0) b.send(Domain::point, order_message(MessageType::order_placed, Domain::point, row.id, placed));
-  reply_place(b, in, MessageType::place_order_reply, row.id, ipc::PlaceResult::accepted, row.status);
+  if (row.coupon_id != 0)
+    b.send(Domain::coupon,
+           order_message(MessageType::order_placed, Domain::coupon, row.id, placed));
+  if (row.points_to_use > 0)
+    b.send(Domain::point, order_message(MessageType::order_placed, Domain::point, row.id, placed));
+  reply_place(b, in, MessageType::place_order_reply, row.id, ipc::PlaceResult::accepted,
+              row.status);
   maybe_request_payment(b, row);  // saves the row
   if (row.step_payment == static_cast<std::uint8_t>(StepState::none)) save(b, row);
 }
@@ -298,7 +322,7 @@ void OrderDomain::place(Batch& b, const Message& in) {
 void OrderDomain::step_answer(Batch& b, const Message& in) {
   OrderRow row{};
   if (!orders_.get(b, in.header.order_id, row)) return;  // not ours: ignore
-  if (!is_pending(row)) return;                           // too late
+  if (!is_pending(row)) return;                          // too late
   const auto type = static_cast<MessageType>(in.header.type);
   row.updated_ns = b.now_ns();
   switch (type) {
@@ -315,7 +339,8 @@ void OrderDomain::step_answer(Batch& b, const Message& in) {
       if (row.step_points != static_cast<std::uint8_t>(StepState::pending)) return;
       row.step_points = static_cast<std::uint8_t>(StepState::deducted);
       row.points_used = ipc::body_as<ipc::PointsDeductedBody>(in).amount;
-      record_step(b, row, OrderStep::points, StepState::deducted, row.points_used, OrderReason::none);
+      record_step(b, row, OrderStep::points, StepState::deducted, row.points_used,
+                  OrderReason::none);
       save(b, row);
       return maybe_request_payment(b, row);
     }
@@ -328,8 +353,10 @@ void OrderDomain::step_answer(Batch& b, const Message& in) {
     }
     case MessageType::coupon_rejected:
     case MessageType::points_rejected:
-    case MessageType::payment_declined: return step_refused(b, row, type, in);
-    default: return;
+    case MessageType::payment_declined:
+      return step_refused(b, row, type, in);
+    default:
+      return;
   }
 }
 
@@ -359,7 +386,8 @@ void OrderDomain::cancel_request(Batch& b, const Message& in) {
   if (reason != OrderReason::cancelled_by_operator) reason = OrderReason::cancelled_by_customer;
   OrderRow row{};
   if (!orders_.get(b, in.header.order_id, row)) {
-    return reply_place(b, in, MessageType::cancel_order_reply, in.header.order_id, ipc::PlaceResult::not_found, 0);
+    return reply_place(b, in, MessageType::cancel_order_reply, in.header.order_id,
+                       ipc::PlaceResult::not_found, 0);
   }
   const auto status = static_cast<OrderStatus>(row.status);
   ipc::PlaceResult result = ipc::PlaceResult::already_final;
@@ -411,8 +439,10 @@ void OrderDomain::complete(Batch& b, OrderRow& row) {
   b.record(RecordType::order_completed, row.id, ev);
   const ipc::OrderFinishedBody f = finished_body(row);
   b.send(Domain::product, order_message(MessageType::order_completed, Domain::product, row.id, f));
-  if (row.coupon_id != 0) b.send(Domain::coupon, order_message(MessageType::order_completed, Domain::coupon, row.id, f));
-  if (row.reward_points > 0) b.send(Domain::point, order_message(MessageType::order_completed, Domain::point, row.id, f));
+  if (row.coupon_id != 0)
+    b.send(Domain::coupon, order_message(MessageType::order_completed, Domain::coupon, row.id, f));
+  if (row.reward_points > 0)
+    b.send(Domain::point, order_message(MessageType::order_completed, Domain::point, row.id, f));
 }
 
 void OrderDomain::cancel(Batch& b, OrderRow& row, OrderReason reason) {
@@ -445,13 +475,14 @@ void OrderDomain::cancel(Batch& b, OrderRow& row, OrderReason reason) {
   // decides from its own journal what, if anything, to undo.
   b.send(Domain::product, order_message(MessageType::order_cancelled, Domain::product, row.id, f));
   b.send(Domain::payment, order_message(MessageType::order_cancelled, Domain::payment, row.id, f));
-  if (row.coupon_id != 0) b.send(Domain::coupon, order_message(MessageType::order_cancelled, Domain::coupon, row.id, f));
+  if (row.coupon_id != 0)
+    b.send(Domain::coupon, order_message(MessageType::order_cancelled, Domain::coupon, row.id, f));
   if (row.points_to_use > 0 || (was_completed && row.reward_points > 0))
     b.send(Domain::point, order_message(MessageType::order_cancelled, Domain::point, row.id, f));
 }
 
-void OrderDomain::record_step(Batch& b, const OrderRow& row, OrderStep step, StepState state, std::int64_t amount,
-                              OrderReason reason) {
+void OrderDomain::record_step(Batch& b, const OrderRow& row, OrderStep step, StepState state,
+                              std::int64_t amount, OrderReason reason) {
   Event ev{};
   ev.subject = row.user_id;
   ev.other = static_cast<std::uint64_t>(step);

@@ -61,10 +61,11 @@ class OrderDomain final : public DomainLogic {
 
  private:
   void place(Batch& b, const ipc::Message& in);
-  bool admit(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body, std::int64_t* subtotal,
-             std::uint8_t* counted);
+  bool admit(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body,
+             std::int64_t* subtotal, std::uint8_t* counted);
   bool replay_duplicate(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body);
-  void reject(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body, ipc::OrderReason reason);
+  void reject(Batch& b, const ipc::Message& in, const ipc::PlaceOrderBody& body,
+              ipc::OrderReason reason);
   void step_answer(Batch& b, const ipc::Message& in);
   void step_refused(Batch& b, OrderRow& row, ipc::MessageType type, const ipc::Message& in);
   void cancel_request(Batch& b, const ipc::Message& in);
@@ -72,11 +73,12 @@ class OrderDomain final : public DomainLogic {
   void complete(Batch& b, OrderRow& row);
   void cancel(Batch& b, OrderRow& row, ipc::OrderReason reason);
   void save(Batch& b, const OrderRow& row) { orders_.put(b, row.id, row); }
-  void record_step(Batch& b, const OrderRow& row, OrderStep step, StepState state, std::int64_t amount,
-                   ipc::OrderReason reason);
+  void record_step(Batch& b, const OrderRow& row, OrderStep step, StepState state,
+                   std::int64_t amount, ipc::OrderReason reason);
   void change_live(Batch& b, const OrderRow& row, std::int64_t sign);
   void send_reservations(Batch& b);
-  std::int64_t expected_discount(const Batch& b, std::uint64_t coupon_id, std::int64_t subtotal) const;
+  std::int64_t expected_discount(const Batch& b, std::uint64_t coupon_id,
+                                 std::int64_t subtotal) const;
 
   OrderOptions options_;
   WindowTable<OrderRow> orders_;

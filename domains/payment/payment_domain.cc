@@ -38,8 +38,12 @@ void check_wallet(const Wallet& w) {
   FS_ASSERT(w.balance == w.deposits - w.charges + w.refunds);
 }
 
-StepState state_of(const PaymentRow& row) { return static_cast<StepState>(row.state); }
-void set_state(PaymentRow& row, StepState s) { row.state = static_cast<std::uint8_t>(s); }
+StepState state_of(const PaymentRow& row) {
+  return static_cast<StepState>(row.state);
+}
+void set_state(PaymentRow& row, StepState s) {
+  row.state = static_cast<std::uint8_t>(s);
+}
 // Moves the payment step along its transition table (domains/steps.h), which the checker
 // replays the journal through: a move the table does not have is a bug here.
 void move(PaymentRow& row, StepState to, RecordType via) {
@@ -49,7 +53,8 @@ void move(PaymentRow& row, StepState to, RecordType via) {
   set_state(row, to);
 }
 
-Event payment_event(RecordType type, const PaymentRow& row, std::int64_t amount, std::int64_t balance) {
+Event payment_event(RecordType type, const PaymentRow& row, std::int64_t amount,
+                    std::int64_t balance) {
   Event e{};
   e.subject = row.user_id;
   e.other = static_cast<std::uint64_t>(type);
@@ -72,17 +77,22 @@ PgDecision pg_decision(std::uint64_t seed, std::uint64_t order_id, std::uint32_t
 }
 
 PaymentDomain::PaymentDomain(const PaymentOptions& options)
-    : options_(options), pg_latency_ns_(options.pg_latency_ms * ns_per_ms), payments_(options.window) {
+    : options_(options),
+      pg_latency_ns_(options.pg_latency_ms * ns_per_ms),
+      payments_(options.window) {
   FS_ASSERT(options.pg_latency_ms >= 0);
   FS_ASSERT(options.pg_latency_ms <= std::numeric_limits<std::int64_t>::max() / ns_per_ms);
   FS_ASSERT(options.pg_decline_permille <= permille);
   FS_ASSERT(options.pg_hang_permille <= permille);
 }
 
-std::vector<std::string> PaymentDomain::tables() const { return {"wallets", "history", "payments"}; }
+std::vector<std::string> PaymentDomain::tables() const {
+  return {"wallets", "history", "payments"};
+}
 
 PgDecision PaymentDomain::decide(std::uint64_t order_id) const noexcept {
-  return pg_decision(options_.pg_seed, order_id, options_.pg_decline_permille, options_.pg_hang_permille);
+  return pg_decision(options_.pg_seed, order_id, options_.pg_decline_permille,
+                     options_.pg_hang_permille);
 }
 
 journal::Status PaymentDomain::load(const journal::Env& view, const journal::ReadTxn& txn) {
@@ -106,10 +116,14 @@ journal::Status PaymentDomain::load(const journal::Env& view, const journal::Rea
 
 void PaymentDomain::apply(Batch& batch, const ipc::Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
-    case MessageType::deposit: return deposit(batch, in);
-    case MessageType::payment_requested: return on_payment_requested(batch, in);
-    case MessageType::order_cancelled: return on_order_cancelled(batch, in);
-    default: return;  // order_completed and anything else: nothing to do
+    case MessageType::deposit:
+      return deposit(batch, in);
+    case MessageType::payment_requested:
+      return on_payment_requested(batch, in);
+    case MessageType::order_cancelled:
+      return on_order_cancelled(batch, in);
+    default:
+      return;  // order_completed and anything else: nothing to do
   }
 }
 
@@ -125,7 +139,7 @@ std::size_t PaymentDomain::tick(Batch& batch) {
     ++answered;
     PaymentRow row{};
     const bool found = payments_.get(batch, due.order_id, row);
-    FS_ASSERT(found);  // due_ holds only written rows
+    FS_ASSERT(found);                                   // due_ holds only written rows
     if (state_of(row) != StepState::pending) continue;  // voided by a cancel meanwhile
     answer_pg(batch, row, decide(row.order_id));
   }
@@ -137,8 +151,8 @@ void PaymentDomain::store_wallet(Batch& batch, std::uint64_t user, const Wallet&
   wallets_.put(batch, user, w);
 }
 
-void PaymentDomain::record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
-                           bool in_history) {
+void PaymentDomain::record(Batch& batch, RecordType type, std::uint64_t order_id,
+                           const Event& event, bool in_history) {
   const std::uint64_t sequence = batch.record(type, order_id, event);
   if (in_history) history_.put(batch, Key2{event.subject, sequence}, event);
 }
@@ -150,12 +164,14 @@ void PaymentDomain::deposit(Batch& batch, const ipc::Message& in) {
     return;
   }
   if (body.amount <= 0 || body.amount > money_max) {
-    batch.reply_command(in, Domain::payment, CommandResult::invalid_field, field_amount, body.user_id, 0);
+    batch.reply_command(in, Domain::payment, CommandResult::invalid_field, field_amount,
+                        body.user_id, 0);
     return;
   }
   Wallet w = wallets_.get(body.user_id);
   if (w.balance > wallet_balance_max - body.amount) {
-    batch.reply_command(in, Domain::payment, CommandResult::invalid_field, field_amount, body.user_id, w.balance);
+    batch.reply_command(in, Domain::payment, CommandResult::invalid_field, field_amount,
+                        body.user_id, w.balance);
     return;
   }
   w.balance += body.amount;
@@ -182,7 +198,8 @@ void PaymentDomain::on_payment_requested(Batch& batch, const ipc::Message& in) {
   row.user_id = body.user_id;
   row.amount = body.amount;
   row.updated_ns = batch.now_ns();
-  row.method = static_cast<std::uint8_t>(options_.adapter == PaymentAdapter::pg ? PaymentMethod::pg : PaymentMethod::wallet);
+  row.method = static_cast<std::uint8_t>(
+      options_.adapter == PaymentAdapter::pg ? PaymentMethod::pg : PaymentMethod::wallet);
   if (body.amount < 0) {
     // The order domain never asks this; refuse it rather than pay the customer.
     move(row, StepState::declined, RecordType::payment_declined);
@@ -221,7 +238,8 @@ void PaymentDomain::request_pg(Batch& batch, PaymentRow& row) {
   record(batch, RecordType::payment_pg_requested, row.order_id, e, false);
   if (decision == PgDecision::hang) return;  // never answers: the order's timeout cancels it
   if (pg_latency_ns_ == 0) return answer_pg(batch, row, decision);
-  due_.push_back({batch.mono_ns() + pg_latency_ns_, row.order_id});  // monotonic: see Batch::mono_ns
+  due_.push_back(
+      {batch.mono_ns() + pg_latency_ns_, row.order_id});  // monotonic: see Batch::mono_ns
 }
 
 void PaymentDomain::answer_pg(Batch& batch, PaymentRow& row, PgDecision decision) {
@@ -298,12 +316,15 @@ void PaymentDomain::on_order_cancelled(Batch& batch, const ipc::Message& in) {
     case StepState::declined:
     case StepState::refunded:
     case StepState::voided:
-    case StepState::cancelled_before_apply: return;  // nothing was taken, or it was given back already
-    default: FS_ASSERT(false && "a payment row in a state the payment domain never writes");
+    case StepState::cancelled_before_apply:
+      return;  // nothing was taken, or it was given back already
+    default:
+      FS_ASSERT(false && "a payment row in a state the payment domain never writes");
   }
   row.updated_ns = batch.now_ns();
   payments_.put(batch, order_id, row);
-  Event e = payment_event(type, row, type == RecordType::payment_refunded ? row.amount : 0, wallet_changed ? w.balance : 0);
+  Event e = payment_event(type, row, type == RecordType::payment_refunded ? row.amount : 0,
+                          wallet_changed ? w.balance : 0);
   e.reason = body.reason;
   record(batch, type, order_id, e, wallet_changed);
 }

@@ -81,7 +81,9 @@ class PaymentDomain final : public DomainLogic {
   void apply(Batch& batch, const ipc::Message& in) override;
   std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t now_ns) const noexcept override;
-  std::int64_t next_due_ns() const noexcept override { return due_.empty() ? INT64_MAX : due_.front().due_ns; }
+  std::int64_t next_due_ns() const noexcept override {
+    return due_.empty() ? INT64_MAX : due_.front().due_ns;
+  }
   void viewed(std::uint64_t batch_id) override { payments_.viewed(batch_id); }
 
   // PG answers still owed (hung charges excluded), for tests and metrics.
@@ -111,7 +113,8 @@ class PaymentDomain final : public DomainLogic {
 
   PgDecision decide(std::uint64_t order_id) const noexcept;
   void store_wallet(Batch& batch, std::uint64_t user, const Wallet& w);
-  void record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event, bool in_history);
+  void record(Batch& batch, RecordType type, std::uint64_t order_id, const Event& event,
+              bool in_history);
 
   PaymentOptions options_;
   std::int64_t pg_latency_ns_;

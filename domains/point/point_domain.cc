@@ -63,11 +63,16 @@ journal::Status PointDomain::load(const journal::Env& view, const journal::ReadT
 
 void PointDomain::apply(Batch& batch, const ipc::Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
-    case MessageType::accrue_points: return accrue(batch, in);
-    case MessageType::order_placed: return on_order_placed(batch, in);
-    case MessageType::order_completed: return on_order_completed(batch, in);
-    case MessageType::order_cancelled: return on_order_cancelled(batch, in);
-    default: return;  // not for this domain: nothing to do
+    case MessageType::accrue_points:
+      return accrue(batch, in);
+    case MessageType::order_placed:
+      return on_order_placed(batch, in);
+    case MessageType::order_completed:
+      return on_order_completed(batch, in);
+    case MessageType::order_cancelled:
+      return on_order_cancelled(batch, in);
+    default:
+      return;  // not for this domain: nothing to do
   }
 }
 
@@ -100,8 +105,8 @@ void PointDomain::accrue(Batch& batch, const ipc::Message& in) {
   account.balance += body.amount;
   account.accrued += body.amount;
   store_account(batch, body.user_id, account);
-  const Event e = effect_event(RecordType::points_accrued, body.user_id, body.amount, account,
-                               StepState::none);
+  const Event e =
+      effect_event(RecordType::points_accrued, body.user_id, body.amount, account, StepState::none);
   const std::uint64_t sequence = record(batch, RecordType::points_accrued, 0, e, true);
   if (!body.reason.view().empty()) reasons_.put(batch, Key2{body.user_id, sequence}, body.reason);
   batch.reply_command(in, Domain::point, CommandResult::ok, 0, body.user_id, account.balance);
@@ -118,8 +123,8 @@ void PointDomain::on_order_placed(Batch& batch, const ipc::Message& in) {
   PointAccount account = accounts_.get(body.user_id);
   step.user_id = body.user_id;
   // The moves below follow the point step's table (domains/steps.h), as the checker replays it.
-  FS_ASSERT(step_transition_allowed(OrderStep::points, StepState::none,
-                                    RecordType::points_deducted));
+  FS_ASSERT(
+      step_transition_allowed(OrderStep::points, StepState::none, RecordType::points_deducted));
   if (account.balance < body.points_to_use) {
     step.state = static_cast<std::uint8_t>(StepState::rejected);
     steps_.put(batch, order_id, step);
@@ -203,7 +208,8 @@ bool PointDomain::refund(Batch& batch, std::uint64_t order_id, std::uint8_t reas
     case StepState::refunded:
     case StepState::cancelled_before_apply:
       return false;  // nothing was taken, or it was given back already
-    default: FS_ASSERT(false && "a point step in a state the point domain never writes");
+    default:
+      FS_ASSERT(false && "a point step in a state the point domain never writes");
   }
   return false;
 }

@@ -72,9 +72,11 @@ bool ProductDomain::quiescent(std::string* waiting_for) {
   for (std::uint32_t p = 0; p < d.geometry().ports; ++p) {
     ipc::PortSlot& port = d.port(p);
     const std::uint32_t pid = port.owner_pid.load(std::memory_order_acquire);
-    const bool alive = pid != 0 && ipc::process_alive(pid, port.owner_start_ticks.load(std::memory_order_acquire));
+    const bool alive =
+        pid != 0 && ipc::process_alive(pid, port.owner_start_ticks.load(std::memory_order_acquire));
     if (alive && port.inflight.load(std::memory_order_seq_cst) != 0) {
-      *waiting_for = "port " + std::to_string(p) + " (pid " + std::to_string(pid) + ") has reservations in flight";
+      *waiting_for = "port " + std::to_string(p) + " (pid " + std::to_string(pid) +
+                     ") has reservations in flight";
       return false;
     }
     // Depth counts what the order domain has not released, and it releases a port's slots
@@ -91,7 +93,8 @@ bool ProductDomain::before_batch() {
   if (deployment_ == nullptr) return true;
   ipc::ControlBlock& c = deployment_->control();
   const std::uint64_t requested = c.reconcile_requested.load(std::memory_order_acquire);
-  if (!reconcile_wanted_ && requested == c.reconcile_done.load(std::memory_order_acquire)) return true;
+  if (!reconcile_wanted_ && requested == c.reconcile_done.load(std::memory_order_acquire))
+    return true;
   const std::int64_t now = mono_now_ns();
   if (!reconcile_wanted_) {
     reconcile_wanted_ = true;
@@ -106,7 +109,8 @@ bool ProductDomain::before_batch() {
   if (!reconcile_ready_ && now - reconcile_logged_ns_ > reconcile_log_interval_ns &&
       now - reconcile_waiting_since_ns_ > reconcile_log_interval_ns) {
     reconcile_logged_ns_ = now;
-    std::fprintf(stderr, "flashsaga product: stock reconciliation waiting for %s; intake stays closed\n",
+    std::fprintf(stderr,
+                 "flashsaga product: stock reconciliation waiting for %s; intake stays closed\n",
                  waiting_for.c_str());
   }
   // While waiting, keep applying what the order domain sends (else a full order->product ring
@@ -127,21 +131,24 @@ void ProductDomain::reconcile(Batch& b) {
   const journal::ReadTxn* orders = b.peer(Domain::order);
   const journal::Env* order_view = b.peer_env(Domain::order);
   if (orders != nullptr && order_view != nullptr) {
-    journal::Status s = orders->scan(order_view->table("orders"), journal::as_bytes(journal::key_u64(last_order_seen_.value() + 1)),
-                                     SIZE_MAX, [&](journal::Bytes, journal::Bytes value) {
-                                       OrderRow row{};
-                                       if (!journal::from_bytes(value, row)) return false;
-                                       for (std::uint32_t i = 0; i < row.item_count; ++i)
-                                         if (row.items[i].product_id < unseen_.size())
-                                           unseen_[row.items[i].product_id] += row.items[i].quantity;
-                                       return true;
-                                     });
+    journal::Status s =
+        orders->scan(order_view->table("orders"),
+                     journal::as_bytes(journal::key_u64(last_order_seen_.value() + 1)), SIZE_MAX,
+                     [&](journal::Bytes, journal::Bytes value) {
+                       OrderRow row{};
+                       if (!journal::from_bytes(value, row)) return false;
+                       for (std::uint32_t i = 0; i < row.item_count; ++i)
+                         if (row.items[i].product_id < unseen_.size())
+                           unseen_[row.items[i].product_id] += row.items[i].quantity;
+                       return true;
+                     });
     if (!s.ok()) state_read_failed("order view", s);
   }
   products_.for_each([&](std::uint64_t id, const ProductRow& row) {
     std::int64_t available = row.total - row.reserved - row.sold - unseen_[id];
     if (available < 0) {
-      std::fprintf(stderr, "flashsaga product: product %llu is oversold by %lld units; holding it at 0\n",
+      std::fprintf(stderr,
+                   "flashsaga product: product %llu is oversold by %lld units; holding it at 0\n",
                    static_cast<unsigned long long>(id), static_cast<long long>(-available));
       available = 0;
     }
@@ -165,14 +172,22 @@ void ProductDomain::reconcile(Batch& b) {
 
 void ProductDomain::apply(Batch& b, const Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
-    case MessageType::create_product: return create(b, in);
-    case MessageType::replicate_product: return replicate(b, in);
-    case MessageType::update_product: return update(b, in);
-    case MessageType::restock: return restock(b, in);
-    case MessageType::reservations: return reservations(b, in);
-    case MessageType::order_completed: return order_finished(b, in, true);
-    case MessageType::order_cancelled: return order_finished(b, in, false);
-    default: return;
+    case MessageType::create_product:
+      return create(b, in);
+    case MessageType::replicate_product:
+      return replicate(b, in);
+    case MessageType::update_product:
+      return update(b, in);
+    case MessageType::restock:
+      return restock(b, in);
+    case MessageType::reservations:
+      return reservations(b, in);
+    case MessageType::order_completed:
+      return order_finished(b, in, true);
+    case MessageType::order_cancelled:
+      return order_finished(b, in, false);
+    default:
+      return;
   }
 }
 
@@ -196,12 +211,16 @@ ProductRow catalog_row(std::uint64_t id, const Body& c, std::int64_t total, std:
 void ProductDomain::create(Batch& b, const Message& in) {
   const auto c = ipc::body_as<ipc::CreateProductBody>(in);
   if (c.name.view().empty()) return refuse(b, in, CommandResult::invalid_field, product_field_name);
-  if (c.price < 0 || c.price > money_max) return refuse(b, in, CommandResult::invalid_field, product_field_price);
-  if (c.stock < 0 || c.stock > stock_max) return refuse(b, in, CommandResult::invalid_field, product_field_stock);
-  if (c.max_per_user > quantity_max) return refuse(b, in, CommandResult::invalid_field, product_field_max_per_user);
+  if (c.price < 0 || c.price > money_max)
+    return refuse(b, in, CommandResult::invalid_field, product_field_price);
+  if (c.stock < 0 || c.stock > stock_max)
+    return refuse(b, in, CommandResult::invalid_field, product_field_stock);
+  if (c.max_per_user > quantity_max)
+    return refuse(b, in, CommandResult::invalid_field, product_field_max_per_user);
   if (!valid_window(c.sale_starts_ns, c.sale_ends_ns))
     return refuse(b, in, CommandResult::invalid_field, product_field_window);
-  const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : options_.products_max;
+  const std::uint64_t limit =
+      deployment_ ? deployment_->geometry().products_max : options_.products_max;
   const std::uint64_t id = options_.cell.own_id_from(products_.max_id() + 1);
   if (id >= limit) return refuse(b, in, CommandResult::unavailable, 0);
   add_product(b, catalog_row(id, c, c.stock, b.now_ns()));
@@ -213,9 +232,11 @@ void ProductDomain::create(Batch& b, const Message& in) {
 // redelivered replica is answered ok again.
 void ProductDomain::replicate(Batch& b, const Message& in) {
   const auto c = ipc::body_as<ipc::ReplicateProductBody>(in);
-  const std::uint64_t limit = deployment_ ? deployment_->geometry().products_max : options_.products_max;
+  const std::uint64_t limit =
+      deployment_ ? deployment_->geometry().products_max : options_.products_max;
   if (c.product_id >= limit || options_.cell.owns(c.product_id) || c.name.view().empty() ||
-      c.price < 0 || c.price > money_max || c.max_per_user > quantity_max || !valid_window(c.sale_starts_ns, c.sale_ends_ns))
+      c.price < 0 || c.price > money_max || c.max_per_user > quantity_max ||
+      !valid_window(c.sale_starts_ns, c.sale_ends_ns))
     return refuse(b, in, CommandResult::invalid_field, 0);
   if (products_.contains(c.product_id))
     return b.reply_command(in, Domain::product, CommandResult::ok, 0, c.product_id);
@@ -238,15 +259,18 @@ void ProductDomain::update(Batch& b, const Message& in) {
   if (found == nullptr) return refuse(b, in, CommandResult::not_found, 0);
   ProductRow row = *found;
   if (u.set_name) {
-    if (u.name.view().empty()) return refuse(b, in, CommandResult::invalid_field, product_field_name);
+    if (u.name.view().empty())
+      return refuse(b, in, CommandResult::invalid_field, product_field_name);
     row.name = u.name;
   }
   if (u.set_price) {
-    if (u.price < 0 || u.price > money_max) return refuse(b, in, CommandResult::invalid_field, product_field_price);
+    if (u.price < 0 || u.price > money_max)
+      return refuse(b, in, CommandResult::invalid_field, product_field_price);
     row.price = u.price;
   }
   if (u.set_max_per_user) {
-    if (u.max_per_user > quantity_max) return refuse(b, in, CommandResult::invalid_field, product_field_max_per_user);
+    if (u.max_per_user > quantity_max)
+      return refuse(b, in, CommandResult::invalid_field, product_field_max_per_user);
     row.max_per_user = u.max_per_user;
   }
   if (u.set_sale_starts) row.sale_starts_ns = u.sale_starts_ns;
@@ -329,7 +353,8 @@ void ProductDomain::order_finished(Batch& b, const Message& in, bool completed) 
     // The stock step's table (domains/steps.h), which the checker replays the journal through.
     FS_ASSERT(step_transition_allowed(OrderStep::stock, state, RecordType::stock_sold));
     for (std::uint32_t i = 0; i < f.item_count; ++i)
-      adjust(b, f.items[i], order_id, -std::int64_t{f.items[i].quantity}, f.items[i].quantity, RecordType::stock_sold);
+      adjust(b, f.items[i], order_id, -std::int64_t{f.items[i].quantity}, f.items[i].quantity,
+             RecordType::stock_sold);
     step.state = static_cast<std::uint8_t>(StepState::sold);
   } else {
     if (state != StepState::reserved && state != StepState::sold) return;  // given back already

@@ -66,8 +66,8 @@ class ProductDomain final : public DomainLogic {
   void reservations(Batch& b, const ipc::Message& in);
   void order_finished(Batch& b, const ipc::Message& in, bool completed);
   void reconcile(Batch& b);
-  void adjust(Batch& b, const ipc::LineItem& item, std::uint64_t order_id, std::int64_t reserved_delta,
-              std::int64_t sold_delta, RecordType type);
+  void adjust(Batch& b, const ipc::LineItem& item, std::uint64_t order_id,
+              std::int64_t reserved_delta, std::int64_t sold_delta, RecordType type);
   bool quiescent(std::string* waiting_for);
   void publish(Batch& b, const ProductRow& row);
 
@@ -77,8 +77,8 @@ class ProductDomain final : public DomainLogic {
   WindowTable<ProductStep> steps_;
   Counter last_order_seen_{"last_order_seen"};
   // Reconciliation state.
-  bool reconcile_wanted_ = false;   // set at start-up and on request
-  bool reconcile_ready_ = false;    // quiescent: the next batch recomputes
+  bool reconcile_wanted_ = false;  // set at start-up and on request
+  bool reconcile_ready_ = false;   // quiescent: the next batch recomputes
   std::uint64_t reconcile_target_ = 0;
   std::int64_t reconcile_waiting_since_ns_ = 0;
   std::int64_t reconcile_logged_ns_ = 0;

@@ -32,8 +32,9 @@ struct LowerEmail {
 
 }  // namespace
 
-
-std::vector<std::string> UserDomain::tables() const { return {"users", "emails"}; }
+std::vector<std::string> UserDomain::tables() const {
+  return {"users", "emails"};
+}
 
 journal::Status UserDomain::load(const journal::Env& view, const journal::ReadTxn& txn) {
   users_.bind(tag_users, view.table("users"));
@@ -47,9 +48,12 @@ journal::Status UserDomain::load(const journal::Env& view, const journal::ReadTx
 
 void UserDomain::apply(Batch& batch, const ipc::Message& in) {
   switch (static_cast<MessageType>(in.header.type)) {
-    case MessageType::create_user: return create(batch, in);
-    case MessageType::update_user: return update(batch, in);
-    default: return;  // not for this domain: nothing to do
+    case MessageType::create_user:
+      return create(batch, in);
+    case MessageType::update_user:
+      return update(batch, in);
+    default:
+      return;  // not for this domain: nothing to do
   }
 }
 
@@ -73,7 +77,8 @@ void UserDomain::create(Batch& batch, const ipc::Message& in) {
   const std::uint64_t next = next_user_id_.value();
   // Absent or zero: the sequence starts at 1. A cluster cell takes the next id of its own.
   const std::uint64_t id = cell_.own_id_from(next == 0 ? 1 : next);
-  if (id >= user_ids_max) return batch.reply_command(in, Domain::user, CommandResult::unavailable, 0, 0);
+  if (id >= user_ids_max)
+    return batch.reply_command(in, Domain::user, CommandResult::unavailable, 0, 0);
   FS_ASSERT(!users_.contains(id));
   next_user_id_.set(batch, id + 1);
 

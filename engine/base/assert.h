@@ -8,8 +8,8 @@ namespace flashsaga::detail {
 [[noreturn]] void assert_fail(const char* condition, const char* file, int line) noexcept;
 }  // namespace flashsaga::detail
 
-#define FS_ASSERT(condition)                                                     \
-  do {                                                                           \
-    if (!(condition)) [[unlikely]]                                               \
-      ::flashsaga::detail::assert_fail(#condition, __FILE__, __LINE__);          \
+#define FS_ASSERT(condition)                                            \
+  do {                                                                  \
+    if (!(condition)) [[unlikely]]                                      \
+      ::flashsaga::detail::assert_fail(#condition, __FILE__, __LINE__); \
   } while (0)

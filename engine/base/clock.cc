@@ -17,7 +17,9 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 bool read_int(const std::string& s, std::size_t pos, std::size_t len, int& out) noexcept {
   if (pos + len > s.size()) return false;

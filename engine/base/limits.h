@@ -16,7 +16,8 @@ inline constexpr std::uint32_t line_items_max = 8;
 // One ring slot holds exactly one message: a 64-byte header and a 192-byte body.
 inline constexpr std::size_t message_size_bytes = 256;
 inline constexpr std::size_t message_header_size_bytes = 64;
-inline constexpr std::size_t message_body_size_bytes = message_size_bytes - message_header_size_bytes;
+inline constexpr std::size_t message_body_size_bytes =
+    message_size_bytes - message_header_size_bytes;
 inline constexpr std::size_t cache_line_size_bytes = 64;
 // Names and e-mail addresses travel in fixed fields of these sizes (NUL padded).
 inline constexpr std::size_t name_size_bytes = 64;

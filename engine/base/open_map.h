@@ -49,7 +49,9 @@ class OpenMap {
     }
     return nullptr;
   }
-  const Value* find(const Key2& key) const noexcept { return const_cast<OpenMap*>(this)->find(key); }
+  const Value* find(const Key2& key) const noexcept {
+    return const_cast<OpenMap*>(this)->find(key);
+  }
 
   // The value under key, inserted value-initialised if absent.
   Value& upsert(const Key2& key) {

@@ -22,7 +22,9 @@ class NatsDelivery final : public Delivery {
  public:
   explicit NatsDelivery(natsMsg* m) : m_(m) {}
   const void* data() const noexcept override { return natsMsg_GetData(m_); }
-  std::size_t size() const noexcept override { return static_cast<std::size_t>(natsMsg_GetDataLength(m_)); }
+  std::size_t size() const noexcept override {
+    return static_cast<std::size_t>(natsMsg_GetDataLength(m_));
+  }
   std::uint64_t deliveries() const noexcept override {
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, m_) != NATS_OK) return 1;
@@ -57,12 +59,14 @@ class Nats final : public JetStream {
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
     if (s == NATS_OK) s = natsConnection_Connect(&nc_, opts);
     natsOptions_Destroy(opts);
-    if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED) s = natsConnection_JetStream(&js_, nc_, nullptr);
+    if (s == NATS_OK || s == NATS_NOT_YET_CONNECTED)
+      s = natsConnection_JetStream(&js_, nc_, nullptr);
     if (s != NATS_OK) *error = "cannot connect to NATS: " + why(s, static_cast<jsErrCode>(0));
     return s == NATS_OK;
   }
 
-  bool ensure_stream(const std::string& stream, const std::string& subjects, int replicas, std::string* error) override {
+  bool ensure_stream(const std::string& stream, const std::string& subjects, int replicas,
+                     std::string* error) override {
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
     const char* subj[] = {subjects.c_str()};
@@ -80,22 +84,24 @@ class Nats final : public JetStream {
     return false;
   }
 
-  bool publish(const std::string& subject, const void* data, std::size_t size, const std::string& msg_id,
-               std::string* error) override {
+  bool publish(const std::string& subject, const void* data, std::size_t size,
+               const std::string& msg_id, std::string* error) override {
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id.c_str();
     po.MaxWait = publish_wait_ms;
     jsPubAck* pa = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
-    const natsStatus s = js_Publish(&pa, js_, subject.c_str(), data, static_cast<int>(size), &po, &code);
+    const natsStatus s =
+        js_Publish(&pa, js_, subject.c_str(), data, static_cast<int>(size), &po, &code);
     if (pa != nullptr) jsPubAck_Destroy(pa);
     if (s != NATS_OK) *error = "publish to " + subject + ": " + why(s, code);
     return s == NATS_OK;
   }
 
-  int pull_consumer(const std::string& stream, const std::string& filter, const std::string& durable,
-                    std::int64_t ack_wait_ms, std::string* error) override {
+  int pull_consumer(const std::string& stream, const std::string& filter,
+                    const std::string& durable, std::int64_t ack_wait_ms,
+                    std::string* error) override {
     if (subs_.size() >= consumers_max) {
       *error = "too many consumers";
       return -1;
@@ -108,7 +114,8 @@ class Nats final : public JetStream {
     so.Config.FilterSubject = filter.c_str();
     natsSubscription* sub = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
-    const natsStatus s = js_PullSubscribe(&sub, js_, filter.c_str(), durable.c_str(), nullptr, &so, &code);
+    const natsStatus s =
+        js_PullSubscribe(&sub, js_, filter.c_str(), durable.c_str(), nullptr, &so, &code);
     if (s != NATS_OK) {
       *error = "cannot bind consumer " + durable + ": " + why(s, code);
       return -1;
@@ -117,11 +124,12 @@ class Nats final : public JetStream {
     return static_cast<int>(subs_.size()) - 1;
   }
 
-  int fetch(int consumer, int batch, std::int64_t timeout_ms, const std::function<void(Delivery&)>& fn,
-            std::string* error) override {
+  int fetch(int consumer, int batch, std::int64_t timeout_ms,
+            const std::function<void(Delivery&)>& fn, std::string* error) override {
     natsMsgList list{};
     jsErrCode code = static_cast<jsErrCode>(0);
-    const natsStatus s = natsSubscription_Fetch(&list, subs_[static_cast<std::size_t>(consumer)], batch, timeout_ms, &code);
+    const natsStatus s = natsSubscription_Fetch(&list, subs_[static_cast<std::size_t>(consumer)],
+                                                batch, timeout_ms, &code);
     if (s == NATS_TIMEOUT) return 0;
     if (s != NATS_OK) {
       *error = "fetch: " + why(s, code);
@@ -144,8 +152,8 @@ class Nats final : public JetStream {
 
 }  // namespace
 
-std::unique_ptr<JetStream> JetStream::connect(const std::vector<std::string>& servers, const std::string& name,
-                                              std::string* error) {
+std::unique_ptr<JetStream> JetStream::connect(const std::vector<std::string>& servers,
+                                              const std::string& name, std::string* error) {
   auto n = std::make_unique<Nats>();
   if (!n->open(servers, name, error)) return nullptr;
   return n;

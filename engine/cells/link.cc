@@ -27,16 +27,19 @@ using ipc::MessageType;
 
 constexpr int fetch_batch = 64;
 constexpr std::int64_t fetch_wait_ms = 50;
-constexpr std::int64_t consumer_ack_wait_ms = 2000;   // JetStream redelivers an unacked message after this
+constexpr std::int64_t consumer_ack_wait_ms =
+    2000;  // JetStream redelivers an unacked message after this
 constexpr std::int64_t resend_after_ns = 2'000'000'000;
 constexpr std::int64_t scan_every_ns = 100'000'000;
-constexpr std::size_t outbox_max = 1u << 17;            // products_max: one entry per own product at most
+constexpr std::size_t outbox_max = 1u << 17;  // products_max: one entry per own product at most
 constexpr std::size_t catalog_scan_max = 1u << 17;
 constexpr std::int64_t start_retry_ns = 500'000'000;
 constexpr int start_attempts_max = 120;
 
 std::atomic<bool> stop_flag{false};
-void on_stop(int) { stop_flag.store(true); }
+void on_stop(int) {
+  stop_flag.store(true);
+}
 
 void say(const engine::Config& c, const std::string& text) {
   std::fprintf(stderr, "flashsaga cells[%u]: %s\n", c.cell, text.c_str());
@@ -91,15 +94,18 @@ bool Link::start(std::string* error) {
   ::mkdir((config_.data_dir / "cells").c_str(), 0700);
   if (!load_link_state(state_file_, state_, error)) return false;
   if (!engine::Client::connect(config_, client_, error)) return false;
-  js_ = JetStream::connect(config_.nats_servers, "flashsaga-cell" + std::to_string(config_.cell), error);
+  js_ = JetStream::connect(config_.nats_servers, "flashsaga-cell" + std::to_string(config_.cell),
+                           error);
   if (!js_) return false;
   const int r = static_cast<int>(config_.nats_replicas);
   if (!js_->ensure_stream("FS_CATALOG", "fs.catalog.*", r, error)) return false;
   if (!js_->ensure_stream("FS_ACK", "fs.ack.*", r, error)) return false;
   const std::string cell = std::to_string(config_.cell);
-  catalog_in_ = js_->pull_consumer("FS_CATALOG", "fs.catalog.*", "catalog-cell" + cell, consumer_ack_wait_ms, error);
+  catalog_in_ = js_->pull_consumer("FS_CATALOG", "fs.catalog.*", "catalog-cell" + cell,
+                                   consumer_ack_wait_ms, error);
   if (catalog_in_ < 0) return false;
-  acks_in_ = js_->pull_consumer("FS_ACK", "fs.ack." + cell, "ack-cell" + cell, consumer_ack_wait_ms, error);
+  acks_in_ = js_->pull_consumer("FS_ACK", "fs.ack." + cell, "ack-cell" + cell, consumer_ack_wait_ms,
+                                error);
   return acks_in_ >= 0;
 }
 
@@ -147,7 +153,8 @@ void Link::scan_catalog() {
                    b.max_per_user = row.max_per_user;
                    b.home_cell = config_.cell;
                    b.name = row.name;
-                   Message m = ipc::make_message(MessageType::replicate_product, Domain::product, Domain::product, b);
+                   Message m = ipc::make_message(MessageType::replicate_product, Domain::product,
+                                                 Domain::product, b);
                    m.header.sequence = own_count_;
                    ipc::seal(m);
                    outbox_.push_back({own_count_, m, 0});
@@ -157,13 +164,15 @@ void Link::scan_catalog() {
 
 void Link::send_due() {
   const std::uint64_t low = acked_by_all();
-  for (std::size_t n = 0; n < outbox_max && !outbox_.empty() && outbox_.front().sequence <= low; ++n)
+  for (std::size_t n = 0; n < outbox_max && !outbox_.empty() && outbox_.front().sequence <= low;
+       ++n)
     outbox_.pop_front();  // every other cell committed it: trimmed on the end-to-end ack only
   const std::int64_t now = mono_now_ns();
   const std::string subject = "fs.catalog." + std::to_string(config_.cell);
   for (Outgoing& o : outbox_) {
     if (o.sent_ns != 0 && now - o.sent_ns < resend_after_ns) continue;
-    const std::string id = "catalog" + std::to_string(config_.cell) + ":" + std::to_string(o.sequence);
+    const std::string id =
+        "catalog" + std::to_string(config_.cell) + ":" + std::to_string(o.sequence);
     std::string error;
     if (!js_->publish(subject, &o.message, sizeof o.message, id, &error)) {
       if (error != last_error_) say(config_, error + " (will retry)");
@@ -178,7 +187,8 @@ void Link::send_due() {
 bool Link::read_message(const Delivery& d, MessageType type, Message& out) {
   if (d.size() != sizeof(Message)) return false;
   std::memcpy(&out, d.data(), sizeof out);
-  return ipc::validate(out) == ipc::MessageError::ok && out.header.type == static_cast<std::uint16_t>(type);
+  return ipc::validate(out) == ipc::MessageError::ok &&
+         out.header.type == static_cast<std::uint16_t>(type);
 }
 
 bool Link::save() {
@@ -197,7 +207,8 @@ void Link::confirm(std::uint32_t home) {
   const std::string id = "ack" + std::to_string(config_.cell) + "-" + std::to_string(home) + ":" +
                          std::to_string(state_.inbox[home]);
   std::string error;
-  if (!js_->publish("fs.ack." + std::to_string(home), &m, sizeof m, id, &error)) say(config_, error);
+  if (!js_->publish("fs.ack." + std::to_string(home), &m, sizeof m, id, &error))
+    say(config_, error);
 }
 
 void Link::on_replica(Delivery& d) {
@@ -219,13 +230,16 @@ void Link::on_replica(Delivery& d) {
     return;
   }
   if (seq != state_.inbox[home] + 1) return;  // a gap: JetStream redelivers the missing one first
-  Message command = ipc::make_message(MessageType::replicate_product, Domain::port, Domain::product, body);
+  Message command =
+      ipc::make_message(MessageType::replicate_product, Domain::port, Domain::product, body);
   const engine::CommandOutcome out = client_->run(Domain::product, command);
   if (!out.ok()) {
     if (!out.timed_out)
-      say(config_, "product " + std::to_string(body.product_id) + " from cell " + std::to_string(home) +
+      say(config_, "product " + std::to_string(body.product_id) + " from cell " +
+                       std::to_string(home) +
                        " refused: " + std::string(ipc::command_result_name(out.result)));
-    if (out.timed_out || out.result == ipc::CommandResult::unavailable) return;  // retried on redelivery
+    if (out.timed_out || out.result == ipc::CommandResult::unavailable)
+      return;  // retried on redelivery
   }
   state_.inbox[home] = seq;  // committed (or refused for good): never applied again
   if (!save()) return;
@@ -234,7 +248,9 @@ void Link::on_replica(Delivery& d) {
 
 void Link::take_catalog() {
   std::string error;
-  if (js_->fetch(catalog_in_, fetch_batch, fetch_wait_ms, [&](Delivery& d) { on_replica(d); }, &error) < 0 &&
+  if (js_->fetch(
+          catalog_in_, fetch_batch, fetch_wait_ms, [&](Delivery& d) { on_replica(d); }, &error) <
+          0 &&
       error != last_error_) {
     say(config_, error);
     last_error_ = error;
@@ -248,7 +264,8 @@ void Link::on_ack(Delivery& d) {
     return;
   }
   const auto b = ipc::body_as<ipc::CellAckBody>(m);
-  if (b.edge == config_.cell && b.from_cell < config_.cells && b.sequence > state_.acked[b.from_cell]) {
+  if (b.edge == config_.cell && b.from_cell < config_.cells &&
+      b.sequence > state_.acked[b.from_cell]) {
     state_.acked[b.from_cell] = b.sequence;
     if (!save()) return;
   }
@@ -257,7 +274,8 @@ void Link::on_ack(Delivery& d) {
 
 void Link::take_acks() {
   std::string error;
-  (void)js_->fetch(acks_in_, fetch_batch, fetch_wait_ms, [&](Delivery& d) { on_ack(d); }, &error);
+  (void)js_->fetch(
+      acks_in_, fetch_batch, fetch_wait_ms, [&](Delivery& d) { on_ack(d); }, &error);
 }
 
 }  // namespace

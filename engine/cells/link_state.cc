@@ -25,7 +25,8 @@ bool load_link_state(const std::filesystem::path& file, LinkState& out, std::str
   return true;
 }
 
-bool save_link_state(const std::filesystem::path& file, const LinkState& state, std::string* error) {
+bool save_link_state(const std::filesystem::path& file, const LinkState& state,
+                     std::string* error) {
   std::ostringstream os;
   for (std::size_t i = 0; i < engine::cells_max; ++i) {
     if (state.inbox[i] != 0) os << "inbox " << i << " " << state.inbox[i] << "\n";
@@ -34,7 +35,8 @@ bool save_link_state(const std::filesystem::path& file, const LinkState& state, 
   const std::string text = os.str();
   const std::filesystem::path tmp = file.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
   ok = ok && std::rename(tmp.c_str(), file.c_str()) == 0;
   if (ok) {

@@ -117,10 +117,11 @@ class Api {
   void dispatch(const Request& request, ExchangePtr exchange);
   // Sends a command to its domain; `on_reply` runs on the connection's strand with the reply.
   // Answers 503 itself when the port is full (overloaded) or the reply never comes (unavailable).
-  void command(const ExchangePtr& ex, ipc::Domain to, const ipc::Message& message, ipc::MessageType reply_type,
-               ReplyFn on_reply);
+  void command(const ExchangePtr& ex, ipc::Domain to, const ipc::Message& message,
+               ipc::MessageType reply_type, ReplyFn on_reply);
   // Shared by GET /orders/{id} and its long poll.
-  void answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t deadline_ns, std::int64_t interval_ms);
+  void answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t deadline_ns,
+                    std::int64_t interval_ms);
   // Feeds the saga latency histogram with orders that became terminal since the last scrape.
   void observe_orders();
 
@@ -132,7 +133,7 @@ class Api {
   const std::uint64_t gateway_ports_;
   std::atomic<bool> stopping_{false};
   std::mutex observe_mutex_;
-  std::uint64_t observe_next_id_ = 1;       // orders below were all seen once
+  std::uint64_t observe_next_id_ = 1;        // orders below were all seen once
   std::set<std::uint64_t> observe_pending_;  // seen PENDING, to be observed when they end
   SaleTracker sale_;                         // GET /stats and the per-product /metrics families
 };

@@ -4,7 +4,6 @@
 
 #include <cstdio>
 
-
 namespace flashsaga::gateway {
 namespace {
 
@@ -13,7 +12,9 @@ enum class Credential { none, wrong, valid };
 bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    const auto lower = [](char c) {
+      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    };
     if (lower(a[i]) != lower(b[i])) return false;
   }
   return true;
@@ -24,7 +25,8 @@ Credential credential(const engine::Config& config, const Request& request) {
   if (!request.has_authorization) return Credential::none;
   std::string_view v = request.authorization;
   const std::size_t space = v.find(' ');
-  if (space == std::string_view::npos || !ascii_iequals(v.substr(0, space), "Bearer")) return Credential::none;
+  if (space == std::string_view::npos || !ascii_iequals(v.substr(0, space), "Bearer"))
+    return Credential::none;
   v.remove_prefix(space);
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
@@ -86,11 +88,12 @@ void warn_if_exposed(const engine::Config& config) {
   if (!config.operator_token.empty()) return;
   const std::string& a = config.http_address;
   if (a.rfind("127.", 0) == 0 || a == "::1" || a == "localhost") return;
-  std::fprintf(stderr,
-               "flashsaga gateway[%d]: WARNING: listening on %s WITHOUT an operator token: anyone who "
-               "reaches this port can create products, restock, deposit money and cancel any order. "
-               "Set auth.operator_token_file (docs/api-extensions.md).\n",
-               static_cast<int>(::getpid()), a.c_str());
+  std::fprintf(
+      stderr,
+      "flashsaga gateway[%d]: WARNING: listening on %s WITHOUT an operator token: anyone who "
+      "reaches this port can create products, restock, deposit money and cancel any order. "
+      "Set auth.operator_token_file (docs/api-extensions.md).\n",
+      static_cast<int>(::getpid()), a.c_str());
 }
 
 }  // namespace flashsaga::gateway

@@ -25,12 +25,13 @@ std::optional<Response> wrong_cell(const engine::Config& config, std::uint64_t u
   if (config.cells <= 1 || user_id == 0) return std::nullopt;
   const std::uint32_t home = engine::home_cell(user_id, config.cells);
   if (home == config.cell) return std::nullopt;
-  const std::string address = home < config.cell_addresses.size() ? config.cell_addresses[home] : "";
+  const std::string address =
+      home < config.cell_addresses.size() ? config.cell_addresses[home] : "";
   Response r;
   r.status = 421;
   r.body = "{\"error\":\"wrong_cell\",\"message\":" +
-           json_string("user " + std::to_string(user_id) + " lives in cell " + std::to_string(home) + " at " + address +
-                       "; send the request there") +
+           json_string("user " + std::to_string(user_id) + " lives in cell " +
+                       std::to_string(home) + " at " + address + "; send the request there") +
            ",\"cell\":" + std::to_string(home) + ",\"address\":" + json_string(address) + "}";
   return r;
 }

@@ -29,8 +29,7 @@ void Api::stats(const Request&, const PathParams&, const ExchangePtr& ex) {
   sale_.update(store_);
   Response r;
   r.status = 200;
-  r.body = stats_json(deployment_, store_, sale_,
-                      metrics_.sold_out_answers(), "gateway");
+  r.body = stats_json(deployment_, store_, sale_, metrics_.sold_out_answers(), "gateway");
   ex->respond(std::move(r));
 }
 

@@ -54,9 +54,9 @@ struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
-  std::string allow;          // 405: the methods the route allows
-  int retry_after_s = 0;      // 503: seconds a client should wait before retrying
-  bool replayed = false;      // the stored answer to an earlier request with this Idempotency-Key
+  std::string allow;      // 405: the methods the route allows
+  int retry_after_s = 0;  // 503: seconds a client should wait before retrying
+  bool replayed = false;  // the stored answer to an earlier request with this Idempotency-Key
 };
 
 class Exchange {

@@ -92,7 +92,9 @@ OrderContext* HttpFeed::acquire() {
   return &contexts_.emplace_back();
 }
 
-void HttpFeed::release(OrderContext* context) { free_contexts_.push_back(context); }
+void HttpFeed::release(OrderContext* context) {
+  free_contexts_.push_back(context);
+}
 
 // As Session::dispatch does.
 void HttpFeed::dispatch(const Request& request, std::uint32_t seq) {

@@ -33,9 +33,9 @@ namespace flashsaga::gateway {
 
 class Api;
 
-inline constexpr std::uint32_t feed_requests_max = 256;     // requests read per feed()
-inline constexpr std::uint32_t settle_rounds_max = 64;      // post/pump rounds after the input
-inline constexpr std::size_t feed_posted_max = 1u << 12;    // posted functions held at once
+inline constexpr std::uint32_t feed_requests_max = 256;   // requests read per feed()
+inline constexpr std::uint32_t settle_rounds_max = 64;    // post/pump rounds after the input
+inline constexpr std::size_t feed_posted_max = 1u << 12;  // posted functions held at once
 
 struct FedAnswer {
   bool answered = false;

@@ -36,7 +36,8 @@ std::string clean_text(std::string_view in) {
       n = 4;
     }
     bool ok = n != 0 && i + n <= in.size();
-    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+    for (std::size_t k = 1; ok && k < n; ++k)
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
     if (ok && n == 3) {
       const auto c1 = static_cast<unsigned char>(in[i + 1]);
       ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);  // overlong, surrogates
@@ -71,8 +72,8 @@ Response json_response(int status, const json::value& body) {
   return r;
 }
 
-Response error_response(int status, std::string_view code, std::string_view message, std::string_view field,
-                        const json::object* extra) {
+Response error_response(int status, std::string_view code, std::string_view message,
+                        std::string_view field, const json::object* extra) {
   json::object o;
   o["error"] = code;
   o["message"] = clean_text(message);
@@ -84,9 +85,13 @@ Response error_response(int status, std::string_view code, std::string_view mess
   return r;
 }
 
-Response unavailable_response(std::string_view message) { return error_response(503, "unavailable", message); }
+Response unavailable_response(std::string_view message) {
+  return error_response(503, "unavailable", message);
+}
 
-Response overloaded_response(std::string_view message) { return error_response(503, "overloaded", message); }
+Response overloaded_response(std::string_view message) {
+  return error_response(503, "overloaded", message);
+}
 
 Response not_found_response(std::string_view message, std::string_view field) {
   return error_response(404, "not_found", message, field);
@@ -98,7 +103,8 @@ Response internal_error_response(std::string_view message) {
 
 // --- Requests --------------------------------------------------------------------------------
 
-std::optional<json::object> parse_object(const std::string& body, bool allow_empty, Response* error) {
+std::optional<json::object> parse_object(const std::string& body, bool allow_empty,
+                                         Response* error) {
   bool blank = true;
   for (const char c : body)
     if (c != ' ' && c != '\t' && c != '\r' && c != '\n') blank = false;
@@ -146,7 +152,9 @@ std::string Fields::path(std::string_view key) const {
   return prefix_ + "." + std::string(key);
 }
 
-const json::value* Fields::find(std::string_view key) const { return object_.if_contains(key); }
+const json::value* Fields::find(std::string_view key) const {
+  return object_.if_contains(key);
+}
 
 void Fields::invalid_path(const std::string& path, const std::string& message) {
   if (failed_) return;
@@ -160,7 +168,9 @@ void Fields::adopt(const Fields& nested) {
   error_ = nested.error();
 }
 
-void Fields::invalid(std::string_view key, const std::string& message) { invalid_path(path(key), message); }
+void Fields::invalid(std::string_view key, const std::string& message) {
+  invalid_path(path(key), message);
+}
 
 bool Fields::required(Got g, std::string_view key) {
   if (g == Got::absent || g == Got::null) {
@@ -170,7 +180,8 @@ bool Fields::required(Got g, std::string_view key) {
   return g == Got::value;
 }
 
-Fields::Got Fields::integer(std::string_view key, std::int64_t lo, std::int64_t hi, std::int64_t& out) {
+Fields::Got Fields::integer(std::string_view key, std::int64_t lo, std::int64_t hi,
+                            std::int64_t& out) {
   const json::value* v = find(key);
   if (!v) return Got::absent;
   if (v->is_null()) return Got::null;
@@ -274,9 +285,11 @@ json::object product_json(const domains::ProductRow& row, ipc::Deployment& deplo
   std::int64_t available = row.total - row.reserved - row.sold;
   if (row.id < deployment.geometry().products_max) {
     ipc::StockSlot& slot = deployment.stock(static_cast<std::uint32_t>(row.id));
-    if (slot.exists.load(std::memory_order_acquire) != 0) available = slot.available.load(std::memory_order_acquire);
+    if (slot.exists.load(std::memory_order_acquire) != 0)
+      available = slot.available.load(std::memory_order_acquire);
   }
-  available = std::clamp<std::int64_t>(available, 0, std::max<std::int64_t>(row.total - row.sold, 0));
+  available =
+      std::clamp<std::int64_t>(available, 0, std::max<std::int64_t>(row.total - row.sold, 0));
   const std::int64_t reserved = std::max<std::int64_t>(row.total - row.sold - available, 0);
   json::object stock;
   stock["available"] = available;

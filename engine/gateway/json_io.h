@@ -43,7 +43,8 @@ Response internal_error_response(std::string_view message);
 
 // Parses the body as a JSON object. `allow_empty`: an empty body reads as {}.
 // On failure returns nullopt and sets *error (400 bad_json, or 422 when not an object).
-std::optional<json::object> parse_object(const std::string& body, bool allow_empty, Response* error);
+std::optional<json::object> parse_object(const std::string& body, bool allow_empty,
+                                         Response* error);
 
 class Fields {
  public:

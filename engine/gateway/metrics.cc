@@ -86,7 +86,9 @@ void Metrics::bind_thread(std::uint32_t index) noexcept {
   thread_shard = std::min(index, metrics_thread_shards_max);
 }
 
-Metrics::Shard& Metrics::shard() noexcept { return shards_[thread_shard]; }
+Metrics::Shard& Metrics::shard() noexcept {
+  return shards_[thread_shard];
+}
 
 void Metrics::http_request(std::string_view route, int status) {
   Shard& s = shard();
@@ -140,9 +142,10 @@ template <std::size_t N>
 void write_latency(Writer& w, const std::array<double, N>& bounds,
                    const std::array<std::uint64_t, N + 1>& buckets, double sum_s,
                    std::uint64_t count) {
-  w.family("flashsaga_saga_completion_seconds", "histogram",
-           "Time from an order's PENDING record to its terminal record (updated - created), per order, "
-           "observed from the order journal.");
+  w.family(
+      "flashsaga_saga_completion_seconds", "histogram",
+      "Time from an order's PENDING record to its terminal record (updated - created), per order, "
+      "observed from the order journal.");
   std::uint64_t cumulative = 0;
   for (std::size_t b = 0; b < bounds.size(); ++b) {
     cumulative += buckets[b];
@@ -166,7 +169,8 @@ struct GatewayGauges {
 };
 
 void write_gateway_gauges(Writer& w, const GatewayGauges& g) {
-  w.family("flashsaga_sold_out_answers_total", "counter", "Orders answered 409 sold_out by this gateway (no IPC).");
+  w.family("flashsaga_sold_out_answers_total", "counter",
+           "Orders answered 409 sold_out by this gateway (no IPC).");
   w.sample("flashsaga_sold_out_answers_total", "", g.sold_out);
   w.family("flashsaga_http_connections", "gauge", "Open HTTP connections.");
   w.sample("flashsaga_http_connections", "", g.connections);
@@ -175,29 +179,34 @@ void write_gateway_gauges(Writer& w, const GatewayGauges& g) {
   w.sample("flashsaga_http_connections_refused_total", "", g.connections_refused);
   w.family("flashsaga_order_long_polls_total", "counter", "GET /orders/{id}?wait= requests.");
   w.sample("flashsaga_order_long_polls_total", "", g.long_polls);
-  w.family("flashsaga_idempotency_entries", "gauge", "Idempotency-Key entries remembered by the gateway.");
+  w.family("flashsaga_idempotency_entries", "gauge",
+           "Idempotency-Key entries remembered by the gateway.");
   w.sample("flashsaga_idempotency_entries", "", static_cast<std::uint64_t>(g.idem_entries));
-  w.family("flashsaga_idempotency_replays_total", "counter",
-           "POSTs answered from (or waiting for) an earlier request with the same Idempotency-Key.");
+  w.family(
+      "flashsaga_idempotency_replays_total", "counter",
+      "POSTs answered from (or waiting for) an earlier request with the same Idempotency-Key.");
   w.sample("flashsaga_idempotency_replays_total", "", g.idem_replays);
-
 }
 
 // Depth and full events of every directed ring.
 void write_rings(Writer& w, ipc::Deployment& deployment) {
   // Rings.
-  w.family("flashsaga_ring_depth", "gauge", "Messages published and not yet consumed, per directed ring.");
+  w.family("flashsaga_ring_depth", "gauge",
+           "Messages published and not yet consumed, per directed ring.");
   for (int e = 0; e < deployment.edge_count(); ++e) {
-    const std::string l = label("from", node_name(deployment.edge_from(e))) + "," + label("to", node_name(deployment.edge_to(e)));
-    w.sample("flashsaga_ring_depth", l, deployment.ring(deployment.edge_from(e), deployment.edge_to(e)).depth());
+    const std::string l = label("from", node_name(deployment.edge_from(e))) + "," +
+                          label("to", node_name(deployment.edge_to(e)));
+    w.sample("flashsaga_ring_depth", l,
+             deployment.ring(deployment.edge_from(e), deployment.edge_to(e)).depth());
   }
-  w.family("flashsaga_ring_full_events_total", "counter", "Times a producer found the ring full, per directed ring.");
+  w.family("flashsaga_ring_full_events_total", "counter",
+           "Times a producer found the ring full, per directed ring.");
   for (int e = 0; e < deployment.edge_count(); ++e) {
-    const std::string l = label("from", node_name(deployment.edge_from(e))) + "," + label("to", node_name(deployment.edge_to(e)));
+    const std::string l = label("from", node_name(deployment.edge_from(e))) + "," +
+                          label("to", node_name(deployment.edge_to(e)));
     w.sample("flashsaga_ring_full_events_total", l,
              deployment.ring(deployment.edge_from(e), deployment.edge_to(e)).full_events());
   }
-
 }
 
 // The per-domain counters the domains keep in their status blocks.
@@ -214,18 +223,21 @@ void write_domain_counters(Writer& w, ipc::Deployment& deployment) {
        &ipc::DomainStatus::messages_in},
       {"flashsaga_domain_messages_out_total", "counter", "Messages published by the domain.",
        &ipc::DomainStatus::messages_out},
-      {"flashsaga_domain_messages_invalid_total", "counter", "Input messages that failed validation and were set aside.",
+      {"flashsaga_domain_messages_invalid_total", "counter",
+       "Input messages that failed validation and were set aside.",
        &ipc::DomainStatus::messages_invalid},
-      {"flashsaga_domain_messages_duplicate_total", "counter", "Input messages dropped as duplicates.",
-       &ipc::DomainStatus::messages_duplicate},
+      {"flashsaga_domain_messages_duplicate_total", "counter",
+       "Input messages dropped as duplicates.", &ipc::DomainStatus::messages_duplicate},
       {"flashsaga_journal_commits_total", "counter", "Journal write transactions committed.",
        &ipc::DomainStatus::commits},
       {"flashsaga_journal_commit_errors_total", "counter", "Journal commits that failed.",
        &ipc::DomainStatus::commit_errors},
-      {"flashsaga_journal_records_total", "counter", "Journal records appended.", &ipc::DomainStatus::journal_records},
-      {"flashsaga_outbox_backlog", "gauge", "Committed messages not yet in a ring.", &ipc::DomainStatus::outbox_backlog},
-      {"flashsaga_domain_ring_full_events_total", "counter", "Outputs of the domain that found a ring full.",
-       &ipc::DomainStatus::ring_full_events},
+      {"flashsaga_journal_records_total", "counter", "Journal records appended.",
+       &ipc::DomainStatus::journal_records},
+      {"flashsaga_outbox_backlog", "gauge", "Committed messages not yet in a ring.",
+       &ipc::DomainStatus::outbox_backlog},
+      {"flashsaga_domain_ring_full_events_total", "counter",
+       "Outputs of the domain that found a ring full.", &ipc::DomainStatus::ring_full_events},
   };
   for (const DomainCounter& c : counters) {
     w.family(c.name, c.type, c.help);
@@ -235,10 +247,12 @@ void write_domain_counters(Writer& w, ipc::Deployment& deployment) {
                (st.*c.field).load(std::memory_order_relaxed));
     }
   }
-  w.family("flashsaga_journal_commit_seconds_total", "counter", "Time spent in journal commits (fsync included).");
+  w.family("flashsaga_journal_commit_seconds_total", "counter",
+           "Time spent in journal commits (fsync included).");
   for (std::uint8_t d = 1; d <= domain_count; ++d) {
     auto& st = deployment.status(static_cast<ipc::Domain>(d));
-    w.sample("flashsaga_journal_commit_seconds_total", label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
+    w.sample("flashsaga_journal_commit_seconds_total",
+             label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
              static_cast<double>(st.commit_ns_total.load(std::memory_order_relaxed)) / 1e9);
   }
 }
@@ -247,47 +261,58 @@ void write_domain_counters(Writer& w, ipc::Deployment& deployment) {
 void write_domain_health(Writer& w, ipc::Deployment& deployment, const Store& store) {
   w.family("flashsaga_domain_state", "gauge",
            "Domain lifecycle state: 0 down, 1 starting, 2 recovering, 3 ready, 4 degraded.");
-  w.family("flashsaga_domain_restarts_total", "counter", "Restarts of the domain process by the supervisor.");
-  w.family("flashsaga_domain_heartbeat_age_seconds", "gauge", "Seconds since the domain's last duty cycle.");
+  w.family("flashsaga_domain_restarts_total", "counter",
+           "Restarts of the domain process by the supervisor.");
+  w.family("flashsaga_domain_heartbeat_age_seconds", "gauge",
+           "Seconds since the domain's last duty cycle.");
   const std::int64_t now = mono_now_ns();
   for (std::uint8_t d = 1; d <= domain_count; ++d) {
     auto& st = deployment.status(static_cast<ipc::Domain>(d));
     const std::string l = label("domain", ipc::domain_name(static_cast<ipc::Domain>(d)));
-    w.sample("flashsaga_domain_state", l, static_cast<std::uint64_t>(st.state.load(std::memory_order_relaxed)));
-    w.sample("flashsaga_domain_restarts_total", l, static_cast<std::uint64_t>(st.restarts.load(std::memory_order_relaxed)));
+    w.sample("flashsaga_domain_state", l,
+             static_cast<std::uint64_t>(st.state.load(std::memory_order_relaxed)));
+    w.sample("flashsaga_domain_restarts_total", l,
+             static_cast<std::uint64_t>(st.restarts.load(std::memory_order_relaxed)));
     const std::int64_t hb = st.heartbeat_ns.load(std::memory_order_relaxed);
-    w.sample("flashsaga_domain_heartbeat_age_seconds", l, hb > 0 ? static_cast<double>(now - hb) / 1e9 : -1.0);
+    w.sample("flashsaga_domain_heartbeat_age_seconds", l,
+             hb > 0 ? static_cast<double>(now - hb) / 1e9 : -1.0);
   }
-  w.family("flashsaga_gateway_journal_open", "gauge", "1 when the gateway has the domain's journal open for reads.");
+  w.family("flashsaga_gateway_journal_open", "gauge",
+           "1 when the gateway has the domain's journal open for reads.");
   for (std::uint8_t d = 1; d <= domain_count; ++d) {
-    w.sample("flashsaga_gateway_journal_open", label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
+    w.sample("flashsaga_gateway_journal_open",
+             label("domain", ipc::domain_name(static_cast<ipc::Domain>(d))),
              static_cast<std::uint64_t>(store.is_open(static_cast<ipc::Domain>(d)) ? 1 : 0));
   }
-
 }
 
 // Intake and the ports' reservations in flight.
 void write_intake(Writer& w, ipc::Deployment& deployment, std::uint64_t gateway_ports) {
   // Intake and ports.
   ipc::ControlBlock& c = deployment.control();
-  w.family("flashsaga_intake_open", "gauge", "1 when ports may reserve stock; 0 while stock is reconciled.");
-  w.sample("flashsaga_intake_open", "", static_cast<std::uint64_t>(c.intake_open.load(std::memory_order_relaxed)));
-  w.family("flashsaga_stock_reconciliations_total", "counter", "Stock recomputations from the journals.");
-  w.sample("flashsaga_stock_reconciliations_total", "", c.reconcile_count.load(std::memory_order_relaxed));
-  w.family("flashsaga_port_reservations_in_flight", "gauge", "Reservations taken by a port and not yet in a ring.");
+  w.family("flashsaga_intake_open", "gauge",
+           "1 when ports may reserve stock; 0 while stock is reconciled.");
+  w.sample("flashsaga_intake_open", "",
+           static_cast<std::uint64_t>(c.intake_open.load(std::memory_order_relaxed)));
+  w.family("flashsaga_stock_reconciliations_total", "counter",
+           "Stock recomputations from the journals.");
+  w.sample("flashsaga_stock_reconciliations_total", "",
+           c.reconcile_count.load(std::memory_order_relaxed));
+  w.family("flashsaga_port_reservations_in_flight", "gauge",
+           "Reservations taken by a port and not yet in a ring.");
   for (std::uint32_t p = 0; p < deployment.geometry().ports; ++p) {
     w.sample("flashsaga_port_reservations_in_flight",
              label("port", std::to_string(p)) +
                  (((gateway_ports >> p) & 1) != 0 ? ",gateway=\"1\"" : ""),
              deployment.port(p).inflight.load(std::memory_order_relaxed));
   }
-
 }
 
 // Stock of the hot SKUs: available goes into w, supplied comes back as its own family text.
 std::string write_stock(Writer& w, ipc::Deployment& deployment) {
   // Stock of the hot SKUs.
-  w.family("flashsaga_stock_available", "gauge", "Units that can still be reserved, per product (first products only).");
+  w.family("flashsaga_stock_available", "gauge",
+           "Units that can still be reserved, per product (first products only).");
   Writer totals;
   totals.family("flashsaga_stock_supplied", "gauge",
                 "Units put on sale so far, per product: initial stock plus restocks "
@@ -320,19 +345,23 @@ std::string Metrics::render(ipc::Deployment& deployment, const Store& store,
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    w.family("flashsaga_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+    w.family("flashsaga_http_requests_total", "counter",
+             "HTTP requests answered, by route and status.");
     for (const auto& [key, n] : http)
-      w.sample("flashsaga_http_requests_total", label("route", key.first) + "," + label("status", std::to_string(key.second)), n);
-    w.family("flashsaga_orders_total", "counter",
-             "POST /orders answers by outcome (accepted, duplicate, rejected, sold_out, ...) and reason.");
+      w.sample("flashsaga_http_requests_total",
+               label("route", key.first) + "," + label("status", std::to_string(key.second)), n);
+    w.family(
+        "flashsaga_orders_total", "counter",
+        "POST /orders answers by outcome (accepted, duplicate, rejected, sold_out, ...) and reason.");
     for (const auto& [key, n] : orders)
-      w.sample("flashsaga_orders_total", label("outcome", key.first) + "," + label("reason", key.second), n);
+      w.sample("flashsaga_orders_total",
+               label("outcome", key.first) + "," + label("reason", key.second), n);
     write_latency(w, latency_bounds_s, latency_buckets_, latency_sum_s_, latency_count_);
   }
-  write_gateway_gauges(w, GatewayGauges{sold_out, connections.load(std::memory_order_relaxed),
-                                        connections_refused.load(std::memory_order_relaxed),
-                                        long_polls.load(std::memory_order_relaxed), idem_entries,
-                                        idem_replays});
+  write_gateway_gauges(
+      w, GatewayGauges{sold_out, connections.load(std::memory_order_relaxed),
+                       connections_refused.load(std::memory_order_relaxed),
+                       long_polls.load(std::memory_order_relaxed), idem_entries, idem_replays});
   write_rings(w, deployment);
   write_domain_counters(w, deployment);
   write_domain_health(w, deployment, store);

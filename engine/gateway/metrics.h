@@ -54,8 +54,8 @@ class Metrics {
                      std::size_t idem_entries, std::uint64_t idem_replays);
 
  private:
-  static constexpr std::array<double, 14> latency_bounds_s = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                              0.25,  0.5,    1.0,   2.5,  5.0,  10.0, 30.0};
+  static constexpr std::array<double, 14> latency_bounds_s = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0};
   struct alignas(64) Shard {
     mutable std::mutex mutex;
     std::map<std::pair<std::string_view, int>, std::uint64_t> http;

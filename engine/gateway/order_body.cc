@@ -133,7 +133,8 @@ class OrderHandler {
         if (v < 1 || v > static_cast<std::int64_t>(quantity_max)) return fail(ec);
         item.quantity = static_cast<std::uint32_t>(v);
         return true;
-      default: return fail(ec);
+      default:
+        return fail(ec);
     }
   }
 

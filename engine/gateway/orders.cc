@@ -36,12 +36,13 @@ std::string_view step_name(std::uint8_t state) {
 }
 
 template <typename StepRow>
-std::string_view domain_step(Store& store, Domain domain, std::string_view table, std::uint64_t order_id,
-                             std::uint8_t order_view) {
+std::string_view domain_step(Store& store, Domain domain, std::string_view table,
+                             std::uint64_t order_id, std::uint8_t order_view) {
   Snapshot s;
   if (store.begin(domain, s)) {
     StepRow row{};
-    if (s.get(s.table(table), journal::key_u64(order_id), row) == Lookup::found) return step_name(row.state);
+    if (s.get(s.table(table), journal::key_u64(order_id), row) == Lookup::found)
+      return step_name(row.state);
   }
   return step_name(order_view);
 }
@@ -72,7 +73,8 @@ json::object order_json(Store& store, const domains::OrderRow& row) {
   // `paid` is what was charged: the order's payment step went through (approved), whatever
   // happened after (a refund keeps the amount that was paid and refunded).
   const bool charged = row.step_payment == static_cast<std::uint8_t>(StepState::approved) ||
-                       row.status == static_cast<std::uint8_t>(OrderStatus::completed) || row.was_completed != 0;
+                       row.status == static_cast<std::uint8_t>(OrderStatus::completed) ||
+                       row.was_completed != 0;
   json::object amounts;
   amounts["subtotal"] = row.subtotal;
   amounts["discount"] = row.discount;
@@ -80,10 +82,14 @@ json::object order_json(Store& store, const domains::OrderRow& row) {
   amounts["paid"] = charged ? row.paid : 0;
   o["amounts"] = std::move(amounts);
   json::object steps;
-  steps["stock"] = domain_step<domains::ProductStep>(store, Domain::product, "steps", row.id, row.step_stock);
-  steps["coupon"] = domain_step<domains::CouponStep>(store, Domain::coupon, "steps", row.id, row.step_coupon);
-  steps["points"] = domain_step<domains::PointStep>(store, Domain::point, "steps", row.id, row.step_points);
-  steps["payment"] = domain_step<domains::PaymentRow>(store, Domain::payment, "payments", row.id, row.step_payment);
+  steps["stock"] =
+      domain_step<domains::ProductStep>(store, Domain::product, "steps", row.id, row.step_stock);
+  steps["coupon"] =
+      domain_step<domains::CouponStep>(store, Domain::coupon, "steps", row.id, row.step_coupon);
+  steps["points"] =
+      domain_step<domains::PointStep>(store, Domain::point, "steps", row.id, row.step_points);
+  steps["payment"] = domain_step<domains::PaymentRow>(store, Domain::payment, "payments", row.id,
+                                                      row.step_payment);
   o["steps"] = std::move(steps);
   o["created_at"] = format_rfc3339(row.created_ns);
   o["updated_at"] = format_rfc3339(row.updated_ns);
@@ -98,14 +104,17 @@ namespace {
 
 Response rejected_order(OrderReason reason) {
   switch (reason) {
-    case OrderReason::unknown_user: return not_found_response("no such user", "user_id");
+    case OrderReason::unknown_user:
+      return not_found_response("no such user", "user_id");
     case OrderReason::blocked_user:
       return error_response(422, "invalid_field", "the user is blocked", "user_id");
     case OrderReason::limit_exceeded:
       return error_response(409, "limit_exceeded",
                             "the user's live orders would exceed the product's max_per_user");
-    case OrderReason::unknown_product: return not_found_response("no such product", "items");
-    case OrderReason::sold_out: return error_response(409, "sold_out", "sold out");
+    case OrderReason::unknown_product:
+      return not_found_response("no such product", "items");
+    case OrderReason::sold_out:
+      return error_response(409, "sold_out", "sold out");
     case OrderReason::not_on_sale:
       return error_response(409, "not_on_sale", "a product is not on sale now");
     case OrderReason::unavailable:
@@ -144,7 +153,8 @@ Response order_reply(const engine::PortReply& r, Metrics& metrics, std::uint64_t
       o["status"] = domains::order_status_name(static_cast<OrderStatus>(placed.status));
       return json_response(202, o);
     }
-    case ipc::PlaceResult::rejected: break;
+    case ipc::PlaceResult::rejected:
+      break;
     default:
       return internal_error_response("unexpected place result " + std::to_string(placed.result));
   }
@@ -173,7 +183,8 @@ Response placed_now(const engine::PlaceNow& now, const engine::PlaceRequest& pr,
   const std::uint32_t at = std::min(now.failed_item, pr.item_count ? pr.item_count - 1 : 0);
   const std::uint32_t product = pr.items[at].product_id;
   switch (now.status) {
-    case engine::PlaceStatus::submitted: break;
+    case engine::PlaceStatus::submitted:
+      break;
     case engine::PlaceStatus::sold_out:
       metrics.sold_out_answer();
       metrics.order_outcome("sold_out", "");
@@ -213,7 +224,7 @@ bool Api::place_order_fast(const Request& req, OrderReplies& replies, std::uint6
   engine::PlaceRequest pr;
   if (req.has_idempotency_key && !valid_idempotency_key(req.idempotency_key)) return false;
   if (!read_order_body(req.body, pr)) return false;  // the general path says what is wrong
-  if (auto r = wrong_cell(config_, pr.user_id)) {  // a cluster cell: another cell's user (421)
+  if (auto r = wrong_cell(config_, pr.user_id)) {    // a cluster cell: another cell's user (421)
     replies.answer(token, *r);
     return true;
   }
@@ -286,12 +297,14 @@ OrderBodyResult read_order_json(const std::string& text, engine::PlaceRequest& p
   std::string unknown_path;
   const json::value* items = f.find("items");
   if (!items || items->is_null()) {
-    f.invalid("items", "items is required: an array of 1 to " + std::to_string(line_items_max) + " items");
+    f.invalid("items",
+              "items is required: an array of 1 to " + std::to_string(line_items_max) + " items");
   } else if (!items->is_array()) {
-    f.invalid("items", "items must be an array of 1 to " + std::to_string(line_items_max) + " items");
+    f.invalid("items",
+              "items must be an array of 1 to " + std::to_string(line_items_max) + " items");
   } else if (items->get_array().empty() || items->get_array().size() > line_items_max) {
-    f.invalid("items", "items must hold 1 to " + std::to_string(line_items_max) + " items; it holds " +
-                           std::to_string(items->get_array().size()));
+    f.invalid("items", "items must hold 1 to " + std::to_string(line_items_max) +
+                           " items; it holds " + std::to_string(items->get_array().size()));
   } else {
     const json::array& arr = items->get_array();
     pr.item_count = static_cast<std::uint32_t>(arr.size());
@@ -315,7 +328,8 @@ OrderBodyResult read_order_json(const std::string& text, engine::PlaceRequest& p
         unknown_product = true;
         unknown_path = prefix + ".product_id";
       }
-      pr.items[i].product_id = static_cast<std::uint32_t>(std::min<std::uint64_t>(product_id, UINT32_MAX));
+      pr.items[i].product_id =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(product_id, UINT32_MAX));
       pr.items[i].quantity = static_cast<std::uint32_t>(quantity);
     }
   }
@@ -336,7 +350,8 @@ void Api::place_order(const Request& req, const PathParams&, const ExchangePtr& 
   Response error;
   engine::PlaceRequest pr;
   switch (read_order_json(req.body, pr, error)) {
-    case OrderBodyResult::ok: break;
+    case OrderBodyResult::ok:
+      break;
     case OrderBodyResult::bad_json:
       metrics_.order_outcome("invalid", "bad_json");
       return ex->respond(std::move(error));
@@ -379,15 +394,20 @@ void Api::get_order(const Request& req, const PathParams& p, const ExchangePtr& 
   answer_order(ex, p.id, deadline, poll_interval_ms_min);
 }
 
-void Api::answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t deadline_ns, std::int64_t interval_ms) {
+void Api::answer_order(const ExchangePtr& ex, std::uint64_t id, std::int64_t deadline_ns,
+                       std::int64_t interval_ms) {
   domains::OrderRow row{};
   {
     Snapshot s;
-    if (!store_.begin(Domain::order, s)) return ex->respond(unavailable_response("the order journal cannot be read yet"));
+    if (!store_.begin(Domain::order, s))
+      return ex->respond(unavailable_response("the order journal cannot be read yet"));
     switch (s.get(s.table("orders"), journal::key_u64(id), row)) {
-      case Lookup::found: break;
-      case Lookup::missing: return ex->respond(not_found_response("no order with id " + std::to_string(id)));
-      case Lookup::unavailable: return ex->respond(unavailable_response("the order journal cannot be read"));
+      case Lookup::found:
+        break;
+      case Lookup::missing:
+        return ex->respond(not_found_response("no order with id " + std::to_string(id)));
+      case Lookup::unavailable:
+        return ex->respond(unavailable_response("the order journal cannot be read"));
     }
   }
   if (terminal(row)) {
@@ -448,53 +468,68 @@ void Api::cancel_order(const Request& req, const PathParams& p, const ExchangePt
   if (!f.ok()) return ex->respond(f.error());
   if (!authorize_cancel(config_, req, reason_text, ex)) return;  // operator token (auth.h)
   ipc::CancelOrderBody b{};
-  b.reason = static_cast<std::uint8_t>(reason_text == "cancelled_by_operator" || reason_text == "operator"
-                                           ? OrderReason::cancelled_by_operator
-                                           : OrderReason::cancelled_by_customer);
+  b.reason =
+      static_cast<std::uint8_t>(reason_text == "cancelled_by_operator" || reason_text == "operator"
+                                    ? OrderReason::cancelled_by_operator
+                                    : OrderReason::cancelled_by_customer);
   {
     Snapshot s;
-    if (!store_.begin(Domain::order, s)) return ex->respond(unavailable_response("the order journal cannot be read yet"));
+    if (!store_.begin(Domain::order, s))
+      return ex->respond(unavailable_response("the order journal cannot be read yet"));
     domains::OrderRow row{};
     switch (s.get(s.table("orders"), journal::key_u64(p.id), row)) {
-      case Lookup::found: break;
-      case Lookup::missing: return ex->respond(not_found_response("no order with id " + std::to_string(p.id)));
-      case Lookup::unavailable: return ex->respond(unavailable_response("the order journal cannot be read"));
+      case Lookup::found:
+        break;
+      case Lookup::missing:
+        return ex->respond(not_found_response("no order with id " + std::to_string(p.id)));
+      case Lookup::unavailable:
+        return ex->respond(unavailable_response("the order journal cannot be read"));
     }
   }
   ipc::Message m = ipc::make_message(MessageType::cancel_order, Domain::port, Domain::order, b);
   m.header.order_id = p.id;
   const std::uint64_t id = p.id;
-  command(ex, Domain::order, m, MessageType::cancel_order_reply, [ex, id](const ipc::Message& reply) {
-    const auto r = ipc::body_as<ipc::PlaceOrderReplyBody>(reply);
-    switch (static_cast<ipc::PlaceResult>(r.result)) {
-      case ipc::PlaceResult::accepted: {
-        json::object o;
-        o["id"] = id;
-        o["status"] = domains::order_status_name(static_cast<OrderStatus>(r.status));
-        return ex->respond(json_response(202, o));
-      }
-      case ipc::PlaceResult::not_found: return ex->respond(not_found_response("no order with id " + std::to_string(id)));
-      case ipc::PlaceResult::already_final: {
-        std::string what = "order " + std::to_string(id) + " is already " +
-                           std::string(domains::order_status_name(static_cast<OrderStatus>(r.status)));
-        if (r.reason != 0) what += " (" + std::string(ipc::order_reason_name(static_cast<OrderReason>(r.reason))) + ")";
-        return ex->respond(error_response(409, "conflict", what));
-      }
-      default: return ex->respond(internal_error_response("unexpected cancel result " + std::to_string(r.result)));
-    }
-  });
+  command(
+      ex, Domain::order, m, MessageType::cancel_order_reply, [ex, id](const ipc::Message& reply) {
+        const auto r = ipc::body_as<ipc::PlaceOrderReplyBody>(reply);
+        switch (static_cast<ipc::PlaceResult>(r.result)) {
+          case ipc::PlaceResult::accepted: {
+            json::object o;
+            o["id"] = id;
+            o["status"] = domains::order_status_name(static_cast<OrderStatus>(r.status));
+            return ex->respond(json_response(202, o));
+          }
+          case ipc::PlaceResult::not_found:
+            return ex->respond(not_found_response("no order with id " + std::to_string(id)));
+          case ipc::PlaceResult::already_final: {
+            std::string what =
+                "order " + std::to_string(id) + " is already " +
+                std::string(domains::order_status_name(static_cast<OrderStatus>(r.status)));
+            if (r.reason != 0)
+              what += " (" +
+                      std::string(ipc::order_reason_name(static_cast<OrderReason>(r.reason))) + ")";
+            return ex->respond(error_response(409, "conflict", what));
+          }
+          default:
+            return ex->respond(
+                internal_error_response("unexpected cancel result " + std::to_string(r.result)));
+        }
+      });
 }
 
 // --- GET /payments/{order_id} ----------------------------------------------------------------------
 
 void Api::get_payment(const Request&, const PathParams& p, const ExchangePtr& ex) {
   Snapshot s;
-  if (!store_.begin(Domain::payment, s)) return ex->respond(unavailable_response("the payment journal cannot be read yet"));
+  if (!store_.begin(Domain::payment, s))
+    return ex->respond(unavailable_response("the payment journal cannot be read yet"));
   domains::PaymentRow row{};
   const Lookup l = s.get(s.table("payments"), journal::key_u64(p.id), row);
-  if (l == Lookup::unavailable) return ex->respond(unavailable_response("the payment journal cannot be read"));
+  if (l == Lookup::unavailable)
+    return ex->respond(unavailable_response("the payment journal cannot be read"));
   // A row in cancelled_before_apply only closes the gate against a late charge: no payment.
-  if (l == Lookup::missing || row.state == static_cast<std::uint8_t>(StepState::cancelled_before_apply))
+  if (l == Lookup::missing ||
+      row.state == static_cast<std::uint8_t>(StepState::cancelled_before_apply))
     return ex->respond(not_found_response("no payment for order " + std::to_string(p.id)));
   json::object o;
   o["order_id"] = row.order_id;

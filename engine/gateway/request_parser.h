@@ -28,14 +28,22 @@ namespace beast_http = boost::beast::http;
 
 inline Method method_of(beast_http::verb v) {
   switch (v) {
-    case beast_http::verb::get: return Method::get;
-    case beast_http::verb::post: return Method::post;
-    case beast_http::verb::patch: return Method::patch;
-    case beast_http::verb::put: return Method::put;
-    case beast_http::verb::delete_: return Method::del;
-    case beast_http::verb::head: return Method::head;
-    case beast_http::verb::options: return Method::options;
-    default: return Method::other;
+    case beast_http::verb::get:
+      return Method::get;
+    case beast_http::verb::post:
+      return Method::post;
+    case beast_http::verb::patch:
+      return Method::patch;
+    case beast_http::verb::put:
+      return Method::put;
+    case beast_http::verb::delete_:
+      return Method::del;
+    case beast_http::verb::head:
+      return Method::head;
+    case beast_http::verb::options:
+      return Method::options;
+    default:
+      return Method::other;
   }
 }
 

@@ -27,12 +27,12 @@ using ipc::CommandResult;
 using ipc::Domain;
 using ipc::MessageType;
 
-using domains::ProductField;
 using domains::product_field_max_per_user;
 using domains::product_field_name;
 using domains::product_field_price;
 using domains::product_field_stock;
 using domains::product_field_window;
+using domains::ProductField;
 
 // --- Route table ---------------------------------------------------------------------------------
 
@@ -52,8 +52,14 @@ struct Route {
 
 const std::array<Route, 22> routes = {{
     {"/users", "", {{{Method::post, &Api::create_user}}}, 1},
-    {"/users/{id}", "user", {{{Method::get, &Api::get_user}, {Method::patch, &Api::patch_user}}}, 2},
-    {"/users/{id}/points", "user", {{{Method::get, &Api::get_points}, {Method::post, &Api::accrue_points, op}}}, 2},
+    {"/users/{id}",
+     "user",
+     {{{Method::get, &Api::get_user}, {Method::patch, &Api::patch_user}}},
+     2},
+    {"/users/{id}/points",
+     "user",
+     {{{Method::get, &Api::get_points}, {Method::post, &Api::accrue_points, op}}},
+     2},
     {"/users/{id}/wallet", "user", {{{Method::get, &Api::get_wallet}}}, 1},
     {"/users/{id}/wallet/deposits", "user", {{{Method::post, &Api::deposit, op}}}, 1},
     {"/users/{id}/coupons", "user", {{{Method::get, &Api::get_user_coupons}}}, 1},
@@ -61,8 +67,14 @@ const std::array<Route, 22> routes = {{
     {"/coupon-templates/{id}", "coupon template", {{{Method::get, &Api::get_template}}}, 1},
     {"/coupons", "", {{{Method::post, &Api::issue_coupon}}}, 1},
     {"/coupons/{id}", "coupon", {{{Method::get, &Api::get_coupon}}}, 1},
-    {"/products", "", {{{Method::get, &Api::list_products}, {Method::post, &Api::create_product, op}}}, 2},
-    {"/products/{id}", "product", {{{Method::get, &Api::get_product}, {Method::patch, &Api::patch_product, op}}}, 2},
+    {"/products",
+     "",
+     {{{Method::get, &Api::list_products}, {Method::post, &Api::create_product, op}}},
+     2},
+    {"/products/{id}",
+     "product",
+     {{{Method::get, &Api::get_product}, {Method::patch, &Api::patch_product, op}}},
+     2},
     {"/products/{id}/restock", "product", {{{Method::post, &Api::restock, op}}}, 1},
     {"/orders", "", {{{Method::post, &Api::place_order}}}, 1},
     {"/orders/{id}", "order", {{{Method::get, &Api::get_order}}}, 1},
@@ -77,14 +89,22 @@ const std::array<Route, 22> routes = {{
 
 std::string_view method_name(Method m) {
   switch (m) {
-    case Method::get: return "GET";
-    case Method::post: return "POST";
-    case Method::patch: return "PATCH";
-    case Method::put: return "PUT";
-    case Method::del: return "DELETE";
-    case Method::head: return "HEAD";
-    case Method::options: return "OPTIONS";
-    case Method::other: return "OTHER";
+    case Method::get:
+      return "GET";
+    case Method::post:
+      return "POST";
+    case Method::patch:
+      return "PATCH";
+    case Method::put:
+      return "PUT";
+    case Method::del:
+      return "DELETE";
+    case Method::head:
+      return "HEAD";
+    case Method::options:
+      return "OPTIONS";
+    case Method::other:
+      return "OTHER";
   }
   return "OTHER";
 }
@@ -139,7 +159,8 @@ bool match(const Route& route, const std::vector<std::string_view>& segments, Pa
 // it are answered at the same time.
 class IdempotentExchange final : public Exchange {
  public:
-  IdempotentExchange(ExchangePtr inner, Idempotency& table, std::string key, std::uint64_t fingerprint)
+  IdempotentExchange(ExchangePtr inner, Idempotency& table, std::string key,
+                     std::uint64_t fingerprint)
       : inner_(std::move(inner)), table_(table), key_(std::move(key)), fingerprint_(fingerprint) {
     route = inner_->route;
     port = inner_->port;
@@ -147,7 +168,8 @@ class IdempotentExchange final : public Exchange {
   ~IdempotentExchange() override {
     // A request dropped without an answer must not leave its key "in progress" forever.
     if (!answered_.exchange(true))
-      table_.finish(key_, fingerprint_, unavailable_response("the request was abandoned; retry it"));
+      table_.finish(key_, fingerprint_,
+                    unavailable_response("the request was abandoned; retry it"));
   }
   void respond(Response response) override {
     if (answered_.exchange(true)) return;
@@ -191,14 +213,22 @@ std::string_view payment_field(std::uint16_t f) {
 std::string_view template_field(std::uint16_t f) {
   namespace C = domains::template_field;
   switch (f) {
-    case C::value: return "value";
-    case C::max_discount: return "max_discount";
-    case C::min_order_amount: return "min_order_amount";
-    case C::expires_at: return "expires_at";
-    case C::quantity: return "quantity";
-    case C::kind: return "kind";
-    case C::name: return "name";
-    default: return {};
+    case C::value:
+      return "value";
+    case C::max_discount:
+      return "max_discount";
+    case C::min_order_amount:
+      return "min_order_amount";
+    case C::expires_at:
+      return "expires_at";
+    case C::quantity:
+      return "quantity";
+    case C::kind:
+      return "kind";
+    case C::name:
+      return "name";
+    default:
+      return {};
   }
 }
 
@@ -210,16 +240,24 @@ std::string_view issue_field(std::uint16_t f) {
 
 std::string_view product_field(std::uint16_t f) {
   switch (f) {
-    case product_field_name: return "name";
-    case product_field_price: return "price";
-    case product_field_stock: return "stock";
-    case product_field_max_per_user: return "max_per_user";
-    case product_field_window: return "sale_ends_at";
-    default: return {};
+    case product_field_name:
+      return "name";
+    case product_field_price:
+      return "price";
+    case product_field_stock:
+      return "stock";
+    case product_field_max_per_user:
+      return "max_per_user";
+    case product_field_window:
+      return "sale_ends_at";
+    default:
+      return {};
   }
 }
 
-std::string_view restock_field(std::uint16_t f) { return f == product_field_stock ? "quantity" : product_field(f); }
+std::string_view restock_field(std::uint16_t f) {
+  return f == product_field_stock ? "quantity" : product_field(f);
+}
 
 // --- Lists ---------------------------------------------------------------------------------------------
 
@@ -232,7 +270,8 @@ bool page_params(const Request& req, Page& page, Response* error) {
   if (auto limit = query_param(req.query, "limit")) {
     std::uint64_t v = 0;
     if (!parse_decimal(*limit, page_limit_max, v) || v < 1) {
-      *error = error_response(422, "invalid_field", "limit must be an integer between 1 and 1000", "limit");
+      *error = error_response(422, "invalid_field", "limit must be an integer between 1 and 1000",
+                              "limit");
       return false;
     }
     page.limit = static_cast<std::size_t>(v);
@@ -240,7 +279,8 @@ bool page_params(const Request& req, Page& page, Response* error) {
   if (auto after = query_param(req.query, "after")) {
     std::uint64_t v = 0;
     if (!parse_cursor(*after, v)) {
-      *error = error_response(422, "invalid_field", "after is not a cursor this server handed out", "after");
+      *error = error_response(422, "invalid_field", "after is not a cursor this server handed out",
+                              "after");
       return false;
     }
     page.after = v;
@@ -251,8 +291,9 @@ bool page_params(const Request& req, Page& page, Response* error) {
 // Scans keys (prefix, k) for k > page.after, in order; fills out with (k, value) and returns
 // the cursor of the next page (0: last page).
 template <typename Row>
-std::uint64_t scan_page(const Snapshot& s, journal::TableId table, std::optional<std::uint64_t> prefix,
-                        const Page& page, std::vector<std::pair<std::uint64_t, Row>>& out, bool* corrupt) {
+std::uint64_t scan_page(const Snapshot& s, journal::TableId table,
+                        std::optional<std::uint64_t> prefix, const Page& page,
+                        std::vector<std::pair<std::uint64_t, Row>>& out, bool* corrupt) {
   const std::uint64_t from = page.after + 1;
   std::array<std::byte, 8> k1{};
   std::array<std::byte, 16> k2{};
@@ -264,25 +305,26 @@ std::uint64_t scan_page(const Snapshot& s, journal::TableId table, std::optional
     k1 = journal::key_u64(from);
     start = journal::Bytes(k1.data(), k1.size());
   }
-  journal::Status st = s.txn().scan(table, start, page.limit + 1, [&](journal::Bytes key, journal::Bytes value) {
-    std::uint64_t k = 0;
-    if (prefix) {
-      if (key.size() != 16 || journal::u64_from_key(key, 0) != *prefix) return false;
-      k = journal::u64_from_key(key, 8);
-    } else {
-      if (key.size() != 8) return false;
-      k = journal::u64_from_key(key, 0);
-    }
-    Row row{};
-    if constexpr (std::is_same_v<Row, std::monostate>) {
-      (void)value;
-    } else if (!journal::from_bytes(value, row)) {
-      *corrupt = true;
-      return false;
-    }
-    out.emplace_back(k, row);
-    return true;
-  });
+  journal::Status st =
+      s.txn().scan(table, start, page.limit + 1, [&](journal::Bytes key, journal::Bytes value) {
+        std::uint64_t k = 0;
+        if (prefix) {
+          if (key.size() != 16 || journal::u64_from_key(key, 0) != *prefix) return false;
+          k = journal::u64_from_key(key, 8);
+        } else {
+          if (key.size() != 8) return false;
+          k = journal::u64_from_key(key, 0);
+        }
+        Row row{};
+        if constexpr (std::is_same_v<Row, std::monostate>) {
+          (void)value;
+        } else if (!journal::from_bytes(value, row)) {
+          *corrupt = true;
+          return false;
+        }
+        out.emplace_back(k, row);
+        return true;
+      });
   if (!st.ok()) *corrupt = true;
   if (out.size() <= page.limit) return 0;
   out.resize(page.limit);
@@ -301,16 +343,22 @@ struct CommandText {
 Response command_error(const CommandReplyBody& r, const CommandText& text) {
   const std::string_view field = text.field ? text.field(r.field) : std::string_view{};
   switch (static_cast<CommandResult>(r.result)) {
-    case CommandResult::ok: break;
-    case CommandResult::not_found: return not_found_response(text.not_found, field);
-    case CommandResult::conflict: return error_response(409, "conflict", text.conflict, field);
-    case CommandResult::sold_out: return error_response(409, "sold_out", text.sold_out, field);
+    case CommandResult::ok:
+      break;
+    case CommandResult::not_found:
+      return not_found_response(text.not_found, field);
+    case CommandResult::conflict:
+      return error_response(409, "conflict", text.conflict, field);
+    case CommandResult::sold_out:
+      return error_response(409, "sold_out", text.sold_out, field);
     case CommandResult::invalid_field: {
       const std::string what = field.empty() ? std::string("a field") : std::string(field);
-      return error_response(422, "invalid_field", what + " is out of the range the domain accepts", field);
+      return error_response(422, "invalid_field", what + " is out of the range the domain accepts",
+                            field);
     }
     case CommandResult::unavailable:
-      return unavailable_response("the domain cannot take writes now (disk or map full, or a table full)");
+      return unavailable_response(
+          "the domain cannot take writes now (disk or map full, or a table full)");
   }
   return internal_error_response("unexpected command result " + std::to_string(r.result));
 }
@@ -379,11 +427,13 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   std::size_t start = 0;
   while (start <= query.size()) {
     const std::size_t amp = query.find('&', start);
-    const std::string_view part = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    const std::string_view part =
+        query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     const std::size_t eq = part.find('=');
     const std::string_view k = part.substr(0, eq);
     if (k == key) {
-      const std::string_view raw = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+      const std::string_view raw =
+          eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
       std::string value;
       for (std::size_t i = 0; i < raw.size(); ++i) {
         const int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
@@ -445,7 +495,10 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
     return;
   }
   exchange->route = route->pattern;
-  if (auto r = std::string_view(route->pattern).starts_with("/users/") ? wrong_cell(config_, params.id) : std::nullopt) return exchange->respond(std::move(*r));
+  if (auto r = std::string_view(route->pattern).starts_with("/users/")
+                   ? wrong_cell(config_, params.id)
+                   : std::nullopt)
+    return exchange->respond(std::move(*r));
   Handler handler = nullptr;
   Access access = Access::open;
   std::string allow;
@@ -492,7 +545,8 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
         [waiter_exchange](const Response& r) { waiter_exchange->respond(r); }, &stored);
     switch (admit) {
       case Idempotency::Admit::fresh:
-        exchange = std::make_shared<IdempotentExchange>(exchange, idempotency_, request.idempotency_key, fingerprint);
+        exchange = std::make_shared<IdempotentExchange>(exchange, idempotency_,
+                                                        request.idempotency_key, fingerprint);
         break;
       case Idempotency::Admit::replay:
         exchange->respond(std::move(stored));
@@ -508,27 +562,31 @@ void Api::dispatch(const Request& request, ExchangePtr exchange) {
   (this->*handler)(request, params, exchange);
 }
 
-void Api::command(const ExchangePtr& ex, Domain to, const ipc::Message& message, MessageType reply_type,
-                  ReplyFn on_reply) {
+void Api::command(const ExchangePtr& ex, Domain to, const ipc::Message& message,
+                  MessageType reply_type, ReplyFn on_reply) {
   const std::string domain(ipc::domain_name(to));
   // A domain that cannot commit would keep the command in its ring until it can: say so now.
-  const std::uint32_t degraded = deployment_.control().degraded_domains.load(std::memory_order_acquire);
+  const std::uint32_t degraded =
+      deployment_.control().degraded_domains.load(std::memory_order_acquire);
   if ((degraded & (1u << static_cast<unsigned>(to))) != 0) {
-    ex->respond(unavailable_response("the " + domain +
-                                     " domain cannot write now (disk or journal map full); retry when space returns"));
+    ex->respond(unavailable_response(
+        "the " + domain +
+        " domain cannot write now (disk or journal map full); retry when space returns"));
     return;
   }
   auto done = std::make_shared<ReplyFn>(std::move(on_reply));
   engine::PortCallback cb = [ex, done, reply_type, domain](const engine::PortReply& r) {
     if (r.timed_out) {
-      ex->respond(unavailable_response("the " + domain + " domain did not answer in time; retry (with the same "
+      ex->respond(unavailable_response("the " + domain +
+                                       " domain did not answer in time; retry (with the same "
                                        "Idempotency-Key, if you sent one)"));
       return;
     }
     const ipc::Message reply = r.message;
     ex->post([ex, done, reply, reply_type] {
       if (reply.header.type != static_cast<std::uint16_t>(reply_type)) {
-        ex->respond(internal_error_response("unexpected reply type " + std::to_string(reply.header.type)));
+        ex->respond(
+            internal_error_response("unexpected reply type " + std::to_string(reply.header.type)));
         return;
       }
       (*done)(reply);
@@ -545,12 +603,16 @@ namespace {
 // Reads a user and answers with it (status), or 404 / 503.
 void respond_user(Store& store, const ExchangePtr& ex, std::uint64_t id, int status) {
   Snapshot s;
-  if (!store.begin(Domain::user, s)) return ex->respond(unavailable_response("the user journal cannot be read yet"));
+  if (!store.begin(Domain::user, s))
+    return ex->respond(unavailable_response("the user journal cannot be read yet"));
   domains::UserRow row{};
   switch (s.get(s.table("users"), journal::key_u64(id), row)) {
-    case Lookup::found: return ex->respond(json_response(status, user_json(row)));
-    case Lookup::missing: return ex->respond(not_found_response("no user with id " + std::to_string(id)));
-    case Lookup::unavailable: return ex->respond(unavailable_response("the user journal cannot be read"));
+    case Lookup::found:
+      return ex->respond(json_response(status, user_json(row)));
+    case Lookup::missing:
+      return ex->respond(not_found_response("no user with id " + std::to_string(id)));
+    case Lookup::unavailable:
+      return ex->respond(unavailable_response("the user journal cannot be read"));
   }
 }
 
@@ -566,9 +628,14 @@ Lookup user_exists(Store& store, std::uint64_t id) {
 // 404 or 503 for a user that is not there (path parameter); true if the user exists.
 static bool require_user(Store& store, const ExchangePtr& ex, std::uint64_t id) {
   switch (user_exists(store, id)) {
-    case Lookup::found: return true;
-    case Lookup::missing: ex->respond(not_found_response("no user with id " + std::to_string(id))); return false;
-    case Lookup::unavailable: ex->respond(unavailable_response("the user journal cannot be read yet")); return false;
+    case Lookup::found:
+      return true;
+    case Lookup::missing:
+      ex->respond(not_found_response("no user with id " + std::to_string(id)));
+      return false;
+    case Lookup::unavailable:
+      ex->respond(unavailable_response("the user journal cannot be read yet"));
+      return false;
   }
   return false;
 }
@@ -580,26 +647,30 @@ void Api::create_user(const Request& req, const PathParams&, const ExchangePtr& 
   Fields f(*body);
   std::string name, email;
   f.required(f.text("name", name_size_bytes, true, name), "name");
-  if (f.required(f.text("email", email_size_bytes, true, email), "email") && !domains::user_email_valid(email))
+  if (f.required(f.text("email", email_size_bytes, true, email), "email") &&
+      !domains::user_email_valid(email))
     f.invalid("email", "email must be an address like buyer@example.com");
   if (!f.ok()) return ex->respond(f.error());
   ipc::CreateUserBody b{};
   b.name.assign(name);
   b.email.assign(email);
   const auto m = ipc::make_message(MessageType::create_user, Domain::port, Domain::user, b);
-  command(ex, Domain::user, m, MessageType::command_reply, [this, ex, email](const ipc::Message& reply) {
-    const auto r = ipc::body_as<CommandReplyBody>(reply);
-    if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
-      CommandText t;
-      t.field = user_field;
-      t.conflict = "the email " + email + " is already taken";
-      return ex->respond(command_error(r, t));
-    }
-    respond_user(store_, ex, r.entity_id, 201);
-  });
+  command(ex, Domain::user, m, MessageType::command_reply,
+          [this, ex, email](const ipc::Message& reply) {
+            const auto r = ipc::body_as<CommandReplyBody>(reply);
+            if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
+              CommandText t;
+              t.field = user_field;
+              t.conflict = "the email " + email + " is already taken";
+              return ex->respond(command_error(r, t));
+            }
+            respond_user(store_, ex, r.entity_id, 201);
+          });
 }
 
-void Api::get_user(const Request&, const PathParams& p, const ExchangePtr& ex) { respond_user(store_, ex, p.id, 200); }
+void Api::get_user(const Request&, const PathParams& p, const ExchangePtr& ex) {
+  respond_user(store_, ex, p.id, 200);
+}
 
 void Api::patch_user(const Request& req, const PathParams& p, const ExchangePtr& ex) {
   Response error;
@@ -611,23 +682,39 @@ void Api::patch_user(const Request& req, const PathParams& p, const ExchangePtr&
   std::string name, email;
   bool blocked = false;
   switch (f.text("name", name_size_bytes, true, name)) {
-    case Fields::Got::value: u.set_name = 1; u.name.assign(name); break;
-    case Fields::Got::null: f.invalid("name", "name cannot be null"); break;
-    default: break;
+    case Fields::Got::value:
+      u.set_name = 1;
+      u.name.assign(name);
+      break;
+    case Fields::Got::null:
+      f.invalid("name", "name cannot be null");
+      break;
+    default:
+      break;
   }
   switch (f.text("email", email_size_bytes, true, email)) {
     case Fields::Got::value:
-      if (!domains::user_email_valid(email)) f.invalid("email", "email must be an address like buyer@example.com");
+      if (!domains::user_email_valid(email))
+        f.invalid("email", "email must be an address like buyer@example.com");
       u.set_email = 1;
       u.email.assign(email);
       break;
-    case Fields::Got::null: f.invalid("email", "email cannot be null"); break;
-    default: break;
+    case Fields::Got::null:
+      f.invalid("email", "email cannot be null");
+      break;
+    default:
+      break;
   }
   switch (f.boolean("blocked", blocked)) {
-    case Fields::Got::value: u.set_blocked = 1; u.blocked = blocked ? 1 : 0; break;
-    case Fields::Got::null: f.invalid("blocked", "blocked must be true or false"); break;
-    default: break;
+    case Fields::Got::value:
+      u.set_blocked = 1;
+      u.blocked = blocked ? 1 : 0;
+      break;
+    case Fields::Got::null:
+      f.invalid("blocked", "blocked must be true or false");
+      break;
+    default:
+      break;
   }
   if (!f.ok()) return ex->respond(f.error());
   // Blocking or unblocking a user is the operator's (name and email stay the buyer's).
@@ -638,17 +725,18 @@ void Api::patch_user(const Request& req, const PathParams& p, const ExchangePtr&
   if (!u.set_name && !u.set_email && !u.set_blocked) return respond_user(store_, ex, p.id, 200);
   const auto m = ipc::make_message(MessageType::update_user, Domain::port, Domain::user, u);
   const std::uint64_t id = p.id;
-  command(ex, Domain::user, m, MessageType::command_reply, [this, ex, id, email](const ipc::Message& reply) {
-    const auto r = ipc::body_as<CommandReplyBody>(reply);
-    if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
-      CommandText t;
-      t.field = user_field;
-      t.not_found = "no user with id " + std::to_string(id);
-      t.conflict = "the email " + email + " is already taken";
-      return ex->respond(command_error(r, t));
-    }
-    respond_user(store_, ex, id, 200);
-  });
+  command(ex, Domain::user, m, MessageType::command_reply,
+          [this, ex, id, email](const ipc::Message& reply) {
+            const auto r = ipc::body_as<CommandReplyBody>(reply);
+            if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
+              CommandText t;
+              t.field = user_field;
+              t.not_found = "no user with id " + std::to_string(id);
+              t.conflict = "the email " + email + " is already taken";
+              return ex->respond(command_error(r, t));
+            }
+            respond_user(store_, ex, id, 200);
+          });
 }
 
 // --- Points and wallets ---------------------------------------------------------------------------
@@ -657,42 +745,55 @@ namespace {
 
 std::string_view point_kind(std::uint64_t type) {
   switch (static_cast<RecordType>(type)) {
-    case RecordType::points_accrued: return "accrue";
-    case RecordType::points_deducted: return "deduct";
-    case RecordType::points_refunded: return "refund";
-    case RecordType::points_rewarded: return "reward";
-    case RecordType::points_reward_revoked: return "reward_revoke";
-    default: return {};
+    case RecordType::points_accrued:
+      return "accrue";
+    case RecordType::points_deducted:
+      return "deduct";
+    case RecordType::points_refunded:
+      return "refund";
+    case RecordType::points_rewarded:
+      return "reward";
+    case RecordType::points_reward_revoked:
+      return "reward_revoke";
+    default:
+      return {};
   }
 }
 
 std::string_view wallet_kind(std::uint64_t type) {
   switch (static_cast<RecordType>(type)) {
-    case RecordType::wallet_deposited: return "deposit";
-    case RecordType::payment_approved: return "charge";
-    case RecordType::payment_refunded: return "refund";
-    default: return {};
+    case RecordType::wallet_deposited:
+      return "deposit";
+    case RecordType::payment_approved:
+      return "charge";
+    case RecordType::payment_refunded:
+      return "refund";
+    default:
+      return {};
   }
 }
 
 // GET /users/{id}/points and /users/{id}/wallet: the balance row and the history table.
 template <typename BalanceRow>
-void respond_ledger(Store& store, const Request& req, const ExchangePtr& ex, std::uint64_t user, Domain domain,
-                    std::string_view balance_table, std::string_view (*kind)(std::uint64_t), bool with_reasons) {
+void respond_ledger(Store& store, const Request& req, const ExchangePtr& ex, std::uint64_t user,
+                    Domain domain, std::string_view balance_table,
+                    std::string_view (*kind)(std::uint64_t), bool with_reasons) {
   Page page;
   Response error;
   if (!page_params(req, page, &error)) return ex->respond(std::move(error));
   if (!require_user(store, ex, user)) return;
   Snapshot s;
   const std::string journal_name(ipc::domain_name(domain));
-  if (!store.begin(domain, s)) return ex->respond(unavailable_response("the " + journal_name + " journal cannot be read yet"));
+  if (!store.begin(domain, s))
+    return ex->respond(unavailable_response("the " + journal_name + " journal cannot be read yet"));
   BalanceRow balance{};
   if (s.get(s.table(balance_table), journal::key_u64(user), balance) == Lookup::unavailable)
     return ex->respond(unavailable_response("the " + journal_name + " journal cannot be read"));
   std::vector<std::pair<std::uint64_t, domains::Event>> events;
   bool corrupt = false;
   const std::uint64_t next = scan_page(s, s.table("history"), user, page, events, &corrupt);
-  if (corrupt) return ex->respond(unavailable_response("the " + journal_name + " history cannot be read"));
+  if (corrupt)
+    return ex->respond(unavailable_response("the " + journal_name + " history cannot be read"));
   const bool reasons = with_reasons && s.has_table("reasons");
   json::array history;
   for (const auto& [seq, e] : events) {
@@ -705,13 +806,15 @@ void respond_ledger(Store& store, const Request& req, const ExchangePtr& ex, std
     if (have_header && header.order_id != 0) h["order_id"] = header.order_id;
     if (reasons && static_cast<RecordType>(e.other) == RecordType::points_accrued) {
       ipc::Reason text{};
-      if (s.get(s.table("reasons"), journal::key_u64_u64(user, seq), text) == Lookup::found && !text.view().empty())
+      if (s.get(s.table("reasons"), journal::key_u64_u64(user, seq), text) == Lookup::found &&
+          !text.view().empty())
         h["reason"] = text.view();
     } else if (with_reasons && e.reason != 0) {
       h["reason"] = ipc::order_reason_name(static_cast<ipc::OrderReason>(e.reason));
     }
     h["balance"] = e.balance;
-    h["at"] = have_header ? json::value(json::string(format_rfc3339(header.time_ns))) : json::value(nullptr);
+    h["at"] = have_header ? json::value(json::string(format_rfc3339(header.time_ns)))
+                          : json::value(nullptr);
     history.push_back(std::move(h));
   }
   json::object o;
@@ -747,7 +850,8 @@ void Api::accrue_points(const Request& req, const PathParams& p, const ExchangeP
       Response resp = command_error(r, t);
       if (r.result == static_cast<std::uint16_t>(CommandResult::invalid_field) &&
           r.field == domains::point_field::amount)
-        resp = error_response(422, "invalid_field", "amount would take the balance past its maximum", "amount");
+        resp = error_response(422, "invalid_field",
+                              "amount would take the balance past its maximum", "amount");
       return ex->respond(std::move(resp));
     }
     json::object o;
@@ -757,7 +861,8 @@ void Api::accrue_points(const Request& req, const PathParams& p, const ExchangeP
 }
 
 void Api::get_points(const Request& req, const PathParams& p, const ExchangePtr& ex) {
-  respond_ledger<domains::PointAccount>(store_, req, ex, p.id, Domain::point, "accounts", point_kind, true);
+  respond_ledger<domains::PointAccount>(store_, req, ex, p.id, Domain::point, "accounts",
+                                        point_kind, true);
 }
 
 void Api::deposit(const Request& req, const PathParams& p, const ExchangePtr& ex) {
@@ -781,7 +886,8 @@ void Api::deposit(const Request& req, const PathParams& p, const ExchangePtr& ex
       Response resp = command_error(r, t);
       if (r.result == static_cast<std::uint16_t>(CommandResult::invalid_field) &&
           r.field == domains::payment_field::amount)
-        resp = error_response(422, "invalid_field", "amount would take the balance past its maximum", "amount");
+        resp = error_response(422, "invalid_field",
+                              "amount would take the balance past its maximum", "amount");
       return ex->respond(std::move(resp));
     }
     json::object o;
@@ -791,7 +897,8 @@ void Api::deposit(const Request& req, const PathParams& p, const ExchangePtr& ex
 }
 
 void Api::get_wallet(const Request& req, const PathParams& p, const ExchangePtr& ex) {
-  respond_ledger<domains::Wallet>(store_, req, ex, p.id, Domain::payment, "wallets", wallet_kind, false);
+  respond_ledger<domains::Wallet>(store_, req, ex, p.id, Domain::payment, "wallets", wallet_kind,
+                                  false);
 }
 
 // --- Coupons -------------------------------------------------------------------------------------------
@@ -813,24 +920,32 @@ Lookup read_coupon(const Snapshot& s, std::uint64_t id, domains::CouponRow& row,
 
 void respond_coupon(Store& store, const ExchangePtr& ex, std::uint64_t id, int status) {
   Snapshot s;
-  if (!store.begin(Domain::coupon, s)) return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
+  if (!store.begin(Domain::coupon, s))
+    return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
   domains::CouponRow row{};
   bool expired = false;
   switch (read_coupon(s, id, row, expired)) {
-    case Lookup::found: return ex->respond(json_response(status, coupon_json(row, expired)));
-    case Lookup::missing: return ex->respond(not_found_response("no coupon with id " + std::to_string(id)));
-    case Lookup::unavailable: return ex->respond(unavailable_response("the coupon journal cannot be read"));
+    case Lookup::found:
+      return ex->respond(json_response(status, coupon_json(row, expired)));
+    case Lookup::missing:
+      return ex->respond(not_found_response("no coupon with id " + std::to_string(id)));
+    case Lookup::unavailable:
+      return ex->respond(unavailable_response("the coupon journal cannot be read"));
   }
 }
 
 void respond_template(Store& store, const ExchangePtr& ex, std::uint64_t id, int status) {
   Snapshot s;
-  if (!store.begin(Domain::coupon, s)) return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
+  if (!store.begin(Domain::coupon, s))
+    return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
   domains::TemplateRow row{};
   switch (s.get(s.table("templates"), journal::key_u64(id), row)) {
-    case Lookup::found: return ex->respond(json_response(status, template_json(row)));
-    case Lookup::missing: return ex->respond(not_found_response("no coupon template with id " + std::to_string(id)));
-    case Lookup::unavailable: return ex->respond(unavailable_response("the coupon journal cannot be read"));
+    case Lookup::found:
+      return ex->respond(json_response(status, template_json(row)));
+    case Lookup::missing:
+      return ex->respond(not_found_response("no coupon template with id " + std::to_string(id)));
+    case Lookup::unavailable:
+      return ex->respond(unavailable_response("the coupon journal cannot be read"));
   }
 }
 
@@ -842,7 +957,8 @@ void Api::get_user_coupons(const Request& req, const PathParams& p, const Exchan
   if (!page_params(req, page, &error)) return ex->respond(std::move(error));
   if (!require_user(store_, ex, p.id)) return;
   Snapshot s;
-  if (!store_.begin(Domain::coupon, s)) return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
+  if (!store_.begin(Domain::coupon, s))
+    return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
   std::vector<std::pair<std::uint64_t, std::monostate>> ids;
   bool corrupt = false;
   const std::uint64_t next = scan_page(s, s.table("by_user"), p.id, page, ids, &corrupt);
@@ -852,7 +968,8 @@ void Api::get_user_coupons(const Request& req, const PathParams& p, const Exchan
     (void)unused;
     domains::CouponRow row{};
     bool expired = false;
-    if (read_coupon(s, coupon_id, row, expired) == Lookup::found) coupons.push_back(coupon_json(row, expired));
+    if (read_coupon(s, coupon_id, row, expired) == Lookup::found)
+      coupons.push_back(coupon_json(row, expired));
   }
   json::object o;
   o["coupons"] = std::move(coupons);
@@ -877,7 +994,8 @@ void Api::create_template(const Request& req, const PathParams&, const ExchangeP
       f.invalid("kind", "kind must be \"fixed\" or \"percent\"");
     }
   }
-  const std::int64_t value_max = b.kind == static_cast<std::uint8_t>(ipc::CouponKind::percent) ? 100 : money_max;
+  const std::int64_t value_max =
+      b.kind == static_cast<std::uint8_t>(ipc::CouponKind::percent) ? 100 : money_max;
   f.required(f.integer("value", 1, value_max, b.value), "value");
   f.integer("max_discount", 0, money_max, b.max_discount);
   f.integer("min_order_amount", 0, money_max, b.min_order_amount);
@@ -885,7 +1003,8 @@ void Api::create_template(const Request& req, const PathParams&, const ExchangeP
   f.integer("quantity", 1, money_max, b.quantity);
   if (!f.ok()) return ex->respond(f.error());
   b.name.assign(name);
-  const auto m = ipc::make_message(MessageType::create_coupon_template, Domain::port, Domain::coupon, b);
+  const auto m =
+      ipc::make_message(MessageType::create_coupon_template, Domain::port, Domain::coupon, b);
   command(ex, Domain::coupon, m, MessageType::command_reply, [this, ex](const ipc::Message& reply) {
     const auto r = ipc::body_as<CommandReplyBody>(reply);
     if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
@@ -912,69 +1031,92 @@ void Api::issue_coupon(const Request& req, const PathParams&, const ExchangePtr&
   if (!f.ok()) return ex->respond(f.error());
   {
     Snapshot s;
-    if (!store_.begin(Domain::coupon, s)) return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
+    if (!store_.begin(Domain::coupon, s))
+      return ex->respond(unavailable_response("the coupon journal cannot be read yet"));
     domains::TemplateRow tpl{};
     switch (s.get(s.table("templates"), journal::key_u64(b.template_id), tpl)) {
-      case Lookup::found: break;
+      case Lookup::found:
+        break;
       case Lookup::missing:
-        return ex->respond(
-            not_found_response("no coupon template with id " + std::to_string(b.template_id), "template_id"));
-      case Lookup::unavailable: return ex->respond(unavailable_response("the coupon journal cannot be read"));
+        return ex->respond(not_found_response(
+            "no coupon template with id " + std::to_string(b.template_id), "template_id"));
+      case Lookup::unavailable:
+        return ex->respond(unavailable_response("the coupon journal cannot be read"));
     }
   }
   switch (user_exists(store_, b.user_id)) {
-    case Lookup::found: break;
-    case Lookup::missing: return ex->respond(not_found_response("no user with id " + std::to_string(b.user_id), "user_id"));
-    case Lookup::unavailable: return ex->respond(unavailable_response("the user journal cannot be read yet"));
+    case Lookup::found:
+      break;
+    case Lookup::missing:
+      return ex->respond(
+          not_found_response("no user with id " + std::to_string(b.user_id), "user_id"));
+    case Lookup::unavailable:
+      return ex->respond(unavailable_response("the user journal cannot be read yet"));
   }
   const auto m = ipc::make_message(MessageType::issue_coupon, Domain::port, Domain::coupon, b);
-  command(ex, Domain::coupon, m, MessageType::command_reply, [this, ex, b](const ipc::Message& reply) {
-    const auto r = ipc::body_as<CommandReplyBody>(reply);
-    if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
-      CommandText t;
-      t.field = issue_field;
-      t.not_found = r.field == domains::issue_field::user_id
-                        ? "no user with id " + std::to_string(b.user_id)
-                        : "no coupon template with id " + std::to_string(b.template_id);
-      t.conflict = r.field == domains::issue_field::user_id
-                       ? "user " + std::to_string(b.user_id) + " already holds a coupon of template " +
-                             std::to_string(b.template_id)
-                       : "coupon template " + std::to_string(b.template_id) + " has expired";
-      t.sold_out = "coupon template " + std::to_string(b.template_id) + " has no coupons left to issue";
-      return ex->respond(command_error(r, t));
-    }
-    respond_coupon(store_, ex, r.entity_id, 201);
-  });
+  command(
+      ex, Domain::coupon, m, MessageType::command_reply, [this, ex, b](const ipc::Message& reply) {
+        const auto r = ipc::body_as<CommandReplyBody>(reply);
+        if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
+          CommandText t;
+          t.field = issue_field;
+          t.not_found = r.field == domains::issue_field::user_id
+                            ? "no user with id " + std::to_string(b.user_id)
+                            : "no coupon template with id " + std::to_string(b.template_id);
+          t.conflict = r.field == domains::issue_field::user_id
+                           ? "user " + std::to_string(b.user_id) +
+                                 " already holds a coupon of template " +
+                                 std::to_string(b.template_id)
+                           : "coupon template " + std::to_string(b.template_id) + " has expired";
+          t.sold_out =
+              "coupon template " + std::to_string(b.template_id) + " has no coupons left to issue";
+          return ex->respond(command_error(r, t));
+        }
+        respond_coupon(store_, ex, r.entity_id, 201);
+      });
 }
 
-void Api::get_coupon(const Request&, const PathParams& p, const ExchangePtr& ex) { respond_coupon(store_, ex, p.id, 200); }
+void Api::get_coupon(const Request&, const PathParams& p, const ExchangePtr& ex) {
+  respond_coupon(store_, ex, p.id, 200);
+}
 
 // --- Products -----------------------------------------------------------------------------------------
 
 namespace {
 
-void respond_product(Store& store, ipc::Deployment& deployment, const ExchangePtr& ex, std::uint64_t id, int status) {
+void respond_product(Store& store, ipc::Deployment& deployment, const ExchangePtr& ex,
+                     std::uint64_t id, int status) {
   Snapshot s;
-  if (!store.begin(Domain::product, s)) return ex->respond(unavailable_response("the product journal cannot be read yet"));
+  if (!store.begin(Domain::product, s))
+    return ex->respond(unavailable_response("the product journal cannot be read yet"));
   domains::ProductRow row{};
   switch (s.get(s.table("products"), journal::key_u64(id), row)) {
-    case Lookup::found: return ex->respond(json_response(status, product_json(row, deployment)));
-    case Lookup::missing: return ex->respond(not_found_response("no product with id " + std::to_string(id)));
-    case Lookup::unavailable: return ex->respond(unavailable_response("the product journal cannot be read"));
+    case Lookup::found:
+      return ex->respond(json_response(status, product_json(row, deployment)));
+    case Lookup::missing:
+      return ex->respond(not_found_response("no product with id " + std::to_string(id)));
+    case Lookup::unavailable:
+      return ex->respond(unavailable_response("the product journal cannot be read"));
   }
 }
 
 // Reads the product; answers 404/503 itself when it is not there.
-bool require_product(Store& store, const ExchangePtr& ex, std::uint64_t id, domains::ProductRow& row) {
+bool require_product(Store& store, const ExchangePtr& ex, std::uint64_t id,
+                     domains::ProductRow& row) {
   Snapshot s;
   if (!store.begin(Domain::product, s)) {
     ex->respond(unavailable_response("the product journal cannot be read yet"));
     return false;
   }
   switch (s.get(s.table("products"), journal::key_u64(id), row)) {
-    case Lookup::found: return true;
-    case Lookup::missing: ex->respond(not_found_response("no product with id " + std::to_string(id))); return false;
-    case Lookup::unavailable: ex->respond(unavailable_response("the product journal cannot be read")); return false;
+    case Lookup::found:
+      return true;
+    case Lookup::missing:
+      ex->respond(not_found_response("no product with id " + std::to_string(id)));
+      return false;
+    case Lookup::unavailable:
+      ex->respond(unavailable_response("the product journal cannot be read"));
+      return false;
   }
   return false;
 }
@@ -1013,7 +1155,8 @@ void Api::create_product(const Request& req, const PathParams&, const ExchangePt
     if (r.result == static_cast<std::uint16_t>(CommandResult::unavailable))
       return ex->respond(unavailable_response(
           "the product domain cannot take this product now (stock table full at stock.products_max, or disk full)"));
-    if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) return ex->respond(command_error(r, product_text(0)));
+    if (r.result != static_cast<std::uint16_t>(CommandResult::ok))
+      return ex->respond(command_error(r, product_text(0)));
     respond_product(store_, deployment_, ex, r.entity_id, 201);
   });
 }
@@ -1023,7 +1166,8 @@ void Api::list_products(const Request& req, const PathParams&, const ExchangePtr
   Response error;
   if (!page_params(req, page, &error)) return ex->respond(std::move(error));
   Snapshot s;
-  if (!store_.begin(Domain::product, s)) return ex->respond(unavailable_response("the product journal cannot be read yet"));
+  if (!store_.begin(Domain::product, s))
+    return ex->respond(unavailable_response("the product journal cannot be read yet"));
   std::vector<std::pair<std::uint64_t, domains::ProductRow>> rows;
   bool corrupt = false;
   const std::uint64_t next = scan_page(s, s.table("products"), std::nullopt, page, rows, &corrupt);
@@ -1050,14 +1194,25 @@ void Api::patch_product(const Request& req, const PathParams& p, const ExchangeP
   std::string name;
   std::int64_t max_per_user = 0;
   switch (f.text("name", name_size_bytes, true, name)) {
-    case Fields::Got::value: u.set_name = 1; u.name.assign(name); break;
-    case Fields::Got::null: f.invalid("name", "name cannot be null"); break;
-    default: break;
+    case Fields::Got::value:
+      u.set_name = 1;
+      u.name.assign(name);
+      break;
+    case Fields::Got::null:
+      f.invalid("name", "name cannot be null");
+      break;
+    default:
+      break;
   }
   switch (f.integer("price", 0, money_max, u.price)) {
-    case Fields::Got::value: u.set_price = 1; break;
-    case Fields::Got::null: f.invalid("price", "price cannot be null"); break;
-    default: break;
+    case Fields::Got::value:
+      u.set_price = 1;
+      break;
+    case Fields::Got::null:
+      f.invalid("price", "price cannot be null");
+      break;
+    default:
+      break;
   }
   switch (f.integer("max_per_user", 0, quantity_max, max_per_user)) {
     case Fields::Got::value:
@@ -1065,7 +1220,8 @@ void Api::patch_product(const Request& req, const PathParams& p, const ExchangeP
       u.set_max_per_user = 1;
       u.max_per_user = static_cast<std::uint32_t>(max_per_user);
       break;
-    default: break;
+    default:
+      break;
   }
   const auto starts = f.time("sale_starts_at", u.sale_starts_ns);
   const auto ends = f.time("sale_ends_at", u.sale_ends_ns);
@@ -1078,15 +1234,18 @@ void Api::patch_product(const Request& req, const PathParams& p, const ExchangeP
   const std::int64_t e_ns = u.set_sale_ends ? u.sale_ends_ns : row.sale_ends_ns;
   if (s_ns != 0 && e_ns != 0 && s_ns >= e_ns) {
     const char* field = u.set_sale_ends ? "sale_ends_at" : "sale_starts_at";
-    return ex->respond(error_response(422, "invalid_field", "sale_ends_at must be after sale_starts_at", field));
+    return ex->respond(
+        error_response(422, "invalid_field", "sale_ends_at must be after sale_starts_at", field));
   }
   const auto m = ipc::make_message(MessageType::update_product, Domain::port, Domain::product, u);
   const std::uint64_t id = p.id;
-  command(ex, Domain::product, m, MessageType::command_reply, [this, ex, id](const ipc::Message& reply) {
-    const auto r = ipc::body_as<CommandReplyBody>(reply);
-    if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) return ex->respond(command_error(r, product_text(id)));
-    respond_product(store_, deployment_, ex, id, 200);
-  });
+  command(ex, Domain::product, m, MessageType::command_reply,
+          [this, ex, id](const ipc::Message& reply) {
+            const auto r = ipc::body_as<CommandReplyBody>(reply);
+            if (r.result != static_cast<std::uint16_t>(CommandResult::ok))
+              return ex->respond(command_error(r, product_text(id)));
+            respond_product(store_, deployment_, ex, id, 200);
+          });
 }
 
 void Api::restock(const Request& req, const PathParams& p, const ExchangePtr& ex) {
@@ -1101,20 +1260,21 @@ void Api::restock(const Request& req, const PathParams& p, const ExchangePtr& ex
   domains::ProductRow row{};
   if (!require_product(store_, ex, p.id, row)) return;
   if (row.total + b.quantity > stock_max)
-    return ex->respond(error_response(422, "invalid_field",
-                                      "quantity would take the product's stock past " + std::to_string(stock_max),
-                                      "quantity"));
+    return ex->respond(error_response(
+        422, "invalid_field",
+        "quantity would take the product's stock past " + std::to_string(stock_max), "quantity"));
   const auto m = ipc::make_message(MessageType::restock, Domain::port, Domain::product, b);
   const std::uint64_t id = p.id;
-  command(ex, Domain::product, m, MessageType::command_reply, [this, ex, id](const ipc::Message& reply) {
-    const auto r = ipc::body_as<CommandReplyBody>(reply);
-    if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
-      CommandText t = product_text(id);
-      t.field = restock_field;
-      return ex->respond(command_error(r, t));
-    }
-    respond_product(store_, deployment_, ex, id, 200);
-  });
+  command(ex, Domain::product, m, MessageType::command_reply,
+          [this, ex, id](const ipc::Message& reply) {
+            const auto r = ipc::body_as<CommandReplyBody>(reply);
+            if (r.result != static_cast<std::uint16_t>(CommandResult::ok)) {
+              CommandText t = product_text(id);
+              t.field = restock_field;
+              return ex->respond(command_error(r, t));
+            }
+            respond_product(store_, deployment_, ex, id, 200);
+          });
 }
 
 // --- Operations --------------------------------------------------------------------------------------

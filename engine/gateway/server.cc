@@ -507,7 +507,8 @@ Worker::Worker(Server& server, std::uint32_t index, std::unique_ptr<engine::Port
   port = port_.get();
   const ipc::Node self = ipc::port_node(port_->index());
   for (int d = 1; d <= domain_count; ++d)
-    reply_rings_.push_back(port_->deployment().ring(ipc::domain_node(static_cast<ipc::Domain>(d)), self));
+    reply_rings_.push_back(
+        port_->deployment().ring(ipc::domain_node(static_cast<ipc::Domain>(d)), self));
 }
 
 void Worker::drop_port() {
@@ -528,11 +529,21 @@ Worker::~Worker() {
   // The sessions go with ioc_'s handlers.
 }
 
-bool Worker::in_thread() const noexcept { return current_worker == this; }
-const engine::Config& Worker::config() const noexcept { return server_.config(); }
-Api& Worker::api() noexcept { return server_.api(); }
-Metrics& Worker::metrics() noexcept { return server_.metrics(); }
-bool Worker::stopping() const noexcept { return server_.stopping(); }
+bool Worker::in_thread() const noexcept {
+  return current_worker == this;
+}
+const engine::Config& Worker::config() const noexcept {
+  return server_.config();
+}
+Api& Worker::api() noexcept {
+  return server_.api();
+}
+Metrics& Worker::metrics() noexcept {
+  return server_.metrics();
+}
+bool Worker::stopping() const noexcept {
+  return server_.stopping();
+}
 
 void Worker::run() {
   current_worker = this;
@@ -570,7 +581,9 @@ void Worker::run() {
   current_worker = nullptr;
 }
 
-void Worker::stop() { ioc_.stop(); }
+void Worker::stop() {
+  ioc_.stop();
+}
 
 bool Worker::replies_waiting() const noexcept {
   for (const ipc::SpscRing& r : reply_rings_)
@@ -715,7 +728,9 @@ OrderContext* Worker::acquire() {
   return &contexts_.emplace_back();
 }
 
-void Worker::release(OrderContext* context) { free_contexts_.push_back(context); }
+void Worker::release(OrderContext* context) {
+  free_contexts_.push_back(context);
+}
 
 // --- Session
 // -----------------------------------------------------------------------------------------

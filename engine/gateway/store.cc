@@ -87,7 +87,8 @@ const journal::Env* Store::journal(ipc::Domain d) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (journals_[i]) return journals_[i].get();
   const std::int64_t now = mono_now_ns();
-  if (journal_attempt_ns_[i] != 0 && now - journal_attempt_ns_[i] < reopen_interval_ns) return nullptr;
+  if (journal_attempt_ns_[i] != 0 && now - journal_attempt_ns_[i] < reopen_interval_ns)
+    return nullptr;
   journal_attempt_ns_[i] = now;
   std::unique_ptr<journal::Env> env;
   const journal::Status s = domains::open_journal_read_only(config_.data_dir, d, env);
@@ -102,9 +103,12 @@ const journal::Env* Store::journal(ipc::Domain d) {
 
 void Store::reopen_if_replaced(std::size_t i) {
   const std::int64_t now = mono_now_ns();
-  if (now - view_checked_ns_[i].load(std::memory_order_relaxed) < replaced_check_interval_ns) return;
+  if (now - view_checked_ns_[i].load(std::memory_order_relaxed) < replaced_check_interval_ns)
+    return;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!envs_[i] || now - view_checked_ns_[i].load(std::memory_order_relaxed) < replaced_check_interval_ns) return;
+  if (!envs_[i] ||
+      now - view_checked_ns_[i].load(std::memory_order_relaxed) < replaced_check_interval_ns)
+    return;
   view_checked_ns_[i].store(now, std::memory_order_relaxed);
   const std::uint64_t inode = inode_of(envs_[i]->options().dir);
   if (inode == 0 || inode == view_inode_[i]) return;

@@ -76,7 +76,7 @@ class Store {
 
   const engine::Config& config_;
   static constexpr std::size_t slots = domain_count + 1;
-  std::array<std::unique_ptr<journal::Env>, slots> envs_;      // views
+  std::array<std::unique_ptr<journal::Env>, slots> envs_;  // views
   std::array<std::unique_ptr<journal::Env>, slots> journals_;
   std::array<std::atomic<const journal::Env*>, slots> ready_{};
   std::array<std::atomic<const journal::Env*>, slots> journal_ready_{};

@@ -17,7 +17,6 @@ using domains::RecordType;
 using ipc::Domain;
 using ipc::Message;
 
-
 // An outgoing message as an outbox entry: the whole 256 bytes (the entry stores them without
 // the zero tail, which most bodies have).
 journal::Bytes stored_message(const Message& m) noexcept {
@@ -108,7 +107,8 @@ std::size_t Agent::run_batch(BatchBuffer& out, std::uint64_t viewed_batch, bool 
   return work;
 }
 
-void Agent::begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns, std::int64_t mono_ns) {
+void Agent::begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns,
+                        std::int64_t mono_ns) {
   // Rows the view has not applied yet stay in the tables' memory, so a snapshot taken after
   // the tables learnt how far the view is never shows a row older than memory.
   logic_.viewed(viewed_batch);
@@ -155,7 +155,8 @@ std::size_t Agent::consume(BatchBuffer& out, std::size_t input, std::size_t coun
   return count;
 }
 
-void Agent::set_aside(std::size_t input, std::size_t offset, const Message& m, ipc::MessageError err) {
+void Agent::set_aside(std::size_t input, std::size_t offset, const Message& m,
+                      ipc::MessageError err) {
   const int edge = transport_.inputs()[input].edge;
   Event ev{};
   ev.subject = static_cast<std::uint64_t>(edge);
@@ -167,8 +168,9 @@ void Agent::set_aside(std::size_t input, std::size_t offset, const Message& m, i
   Input& in = inputs_[input];
   if (in.warned_invalid) return;
   in.warned_invalid = true;
-  log_line(self_, "set aside an invalid message from edge " + std::to_string(edge) + " at batch offset " +
-                      std::to_string(offset) + ": " + std::string(ipc::message_error_name(err)) +
+  log_line(self_, "set aside an invalid message from edge " + std::to_string(edge) +
+                      " at batch offset " + std::to_string(offset) + ": " +
+                      std::string(ipc::message_error_name(err)) +
                       " (further ones on this edge are counted, not logged)");
 }
 
@@ -182,8 +184,9 @@ void Agent::seal_outputs(BatchBuffer& out, std::int64_t now_ns) {
     m.header.timestamp_ns = now_ns;
     ipc::seal(m);
     out.sends.push_back({static_cast<std::uint16_t>(o), m});
-    out.journal.add_entry(journal::Section::outbox, static_cast<std::uint16_t>(outputs[static_cast<std::size_t>(o)].edge),
-                          {}, stored_message(m));
+    out.journal.add_entry(journal::Section::outbox,
+                          static_cast<std::uint16_t>(outputs[static_cast<std::size_t>(o)].edge), {},
+                          stored_message(m));
   }
   for (Message& r : batch_.replies()) {
     r.header.sequence = ++reply_sequence_;

@@ -68,7 +68,9 @@ class Agent {
 
   std::uint64_t last_batch_id() const noexcept { return batch_id_; }
   // Where the logic's tables learn how far the view is when they must wait for it.
-  void set_view_progress(const std::atomic<std::uint64_t>* viewed) noexcept { batch_.set_view_progress(viewed); }
+  void set_view_progress(const std::atomic<std::uint64_t>* viewed) noexcept {
+    batch_.set_view_progress(viewed);
+  }
   domains::DomainLogic& logic() noexcept { return logic_; }
 
  private:
@@ -76,10 +78,12 @@ class Agent {
     std::uint64_t last_applied = 0;
     bool warned_invalid = false;
   };
-  void begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns, std::int64_t mono_ns);
+  void begin_reads(BatchBuffer& out, std::uint64_t viewed_batch, std::int64_t now_ns,
+                   std::int64_t mono_ns);
   void end_reads();
   std::size_t consume(BatchBuffer& out, std::size_t input, std::size_t count);
-  void set_aside(std::size_t input, std::size_t offset, const ipc::Message& m, ipc::MessageError err);
+  void set_aside(std::size_t input, std::size_t offset, const ipc::Message& m,
+                 ipc::MessageError err);
   void seal_outputs(BatchBuffer& out, std::int64_t now_ns);
 
   domains::DomainLogic& logic_;

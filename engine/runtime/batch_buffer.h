@@ -24,8 +24,8 @@ inline constexpr std::size_t batch_buffers_max = 4;
 
 struct BatchBuffer {
   struct Send {
-    std::uint16_t output;   // index into Transport::outputs()
-    ipc::Message message;   // sealed, with its edge sequence
+    std::uint16_t output;  // index into Transport::outputs()
+    ipc::Message message;  // sealed, with its edge sequence
   };
   struct InputMark {
     std::uint64_t position = 0;       // read position after this batch
@@ -34,12 +34,12 @@ struct BatchBuffer {
     bool applied = false;             // and applied something new (the inbox row changes)
   };
 
-  std::uint64_t id = 0;               // batch number
-  journal::BatchBuilder journal;      // records, state entries, outbox entries
+  std::uint64_t id = 0;           // batch number
+  journal::BatchBuilder journal;  // records, state entries, outbox entries
   std::vector<Send> sends;
   std::vector<ipc::Message> replies;  // sealed; header.port says where
   std::vector<domains::Effect> effects;
-  std::vector<InputMark> inputs;      // one per transport input
+  std::vector<InputMark> inputs;             // one per transport input
   std::vector<std::uint64_t> out_sequences;  // per output: last sequence assigned so far
   std::uint64_t messages_in = 0, invalid = 0, duplicate = 0;
 

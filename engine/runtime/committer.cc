@@ -16,31 +16,36 @@ using domains::OutboxCursor;
 
 }  // namespace
 
-journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables, const journal::BatchView& batch) {
+journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables,
+                            const journal::BatchView& batch) {
   journal::Status inner;
-  journal::Status s = journal::for_each_entry(batch, journal::Section::state, [&](const journal::Entry& e) {
-    if (!inner.ok()) return;
-    const auto tag = static_cast<std::uint16_t>(e.tag & ~domains::state_tag_delete_bit);
-    if (tag != domains::state_tag_counters && tag >= tables.by_tag.size()) {
-      inner = journal::Status(journal::ErrorCode::corrupt, 0,
-                              "a state entry for table " + std::to_string(tag) + " this domain does not have");
-      return;
-    }
-    const journal::TableId table = tag == domains::state_tag_counters ? tables.counters : tables.by_tag[tag];
-    if ((e.tag & domains::state_tag_delete_bit) != 0) {
-      inner = view.del(table, e.key);
-      if (inner.code() == journal::ErrorCode::not_found) inner = {};
-    } else {
-      std::byte* out = nullptr;
-      inner = view.put_reserved(table, e.key, e.value_size, &out);
-      if (inner.ok()) e.copy_value(out);
-    }
-  });
+  journal::Status s =
+      journal::for_each_entry(batch, journal::Section::state, [&](const journal::Entry& e) {
+        if (!inner.ok()) return;
+        const auto tag = static_cast<std::uint16_t>(e.tag & ~domains::state_tag_delete_bit);
+        if (tag != domains::state_tag_counters && tag >= tables.by_tag.size()) {
+          inner = journal::Status(
+              journal::ErrorCode::corrupt, 0,
+              "a state entry for table " + std::to_string(tag) + " this domain does not have");
+          return;
+        }
+        const journal::TableId table =
+            tag == domains::state_tag_counters ? tables.counters : tables.by_tag[tag];
+        if ((e.tag & domains::state_tag_delete_bit) != 0) {
+          inner = view.del(table, e.key);
+          if (inner.code() == journal::ErrorCode::not_found) inner = {};
+        } else {
+          std::byte* out = nullptr;
+          inner = view.put_reserved(table, e.key, e.value_size, &out);
+          if (inner.ok()) e.copy_value(out);
+        }
+      });
   return s.ok() ? inner : s;
 }
 
-Committer::Committer(journal::Env& journal, journal::Env& view, Transport& transport, ViewTables tables,
-                     ipc::DomainStatus* status, std::unique_ptr<StagedJournal> staged)
+Committer::Committer(journal::Env& journal, journal::Env& view, Transport& transport,
+                     ViewTables tables, ipc::DomainStatus* status,
+                     std::unique_ptr<StagedJournal> staged)
     : journal_(journal),
       view_(view),
       transport_(transport),
@@ -62,7 +67,8 @@ void Committer::resume(CommitterStart start) {
     out.pending = std::move(start.resend[o]);
     out.head = 0;
     out.unacked.clear();
-    if (!out.pending.empty()) out.unacked.push_back({start.resend_batches[o], out.pending.back().header.sequence});
+    if (!out.pending.empty())
+      out.unacked.push_back({start.resend_batches[o], out.pending.back().header.sequence});
     backlog_.fetch_add(out.pending.size(), std::memory_order_relaxed);
   }
   inbox_ = std::move(start.inbox);
@@ -83,7 +89,8 @@ journal::Status Committer::write_journal(std::span<BatchBuffer* const> batches) 
     for (Output& out : outputs_) out.cursor = out.next;
   }
   if (status_ != nullptr) {
-    status_->commit_ns_total.fetch_add(static_cast<std::uint64_t>(mono_now_ns() - t0), std::memory_order_relaxed);
+    status_->commit_ns_total.fetch_add(static_cast<std::uint64_t>(mono_now_ns() - t0),
+                                       std::memory_order_relaxed);
     status_->commits.fetch_add(s.ok() ? 1 : 0, std::memory_order_relaxed);
     status_->commit_errors.fetch_add(s.ok() ? 0 : 1, std::memory_order_relaxed);
   }
@@ -114,7 +121,8 @@ journal::Status Committer::stage(std::span<BatchBuffer* const> batches) {
     if (b->has_journal()) builders.push_back(&b->journal);
   journal::BatchBuilder& entries = staged_entries_;
   entries.begin(1, 0);
-  for (const CursorRow& row : cursor_rows_) entries.add_entry(journal::Section::state, 0, row.key, row.value());
+  for (const CursorRow& row : cursor_rows_)
+    entries.add_entry(journal::Section::state, 0, row.key, row.value());
   return staged_->append(builders, entries.view().state);
 }
 
@@ -135,7 +143,8 @@ void Committer::collect_cursors(std::span<BatchBuffer* const> batches) {
     InboxEntry entry = inbox_[i];
     for (const BatchBuffer* b : batches) {
       if (!b->inputs[i].applied) continue;
-      entry = InboxEntry{inputs[i].from_port_edge() ? transport_.port_epoch() : 0, b->inputs[i].last_sequence};
+      entry = InboxEntry{inputs[i].from_port_edge() ? transport_.port_epoch() : 0,
+                         b->inputs[i].last_sequence};
       changed = true;
     }
     if (!changed) continue;
@@ -151,9 +160,11 @@ void Committer::collect_cursors(std::span<BatchBuffer* const> batches) {
     for (const BatchBuffer* b : batches) {
       if (resend_from != 0) break;
       for (const BatchBuffer::Send& send : b->sends)
-        if (send.output == o && send.message.header.sequence > acked) resend_from = b->journal.first_sequence();
+        if (send.output == o && send.message.header.sequence > acked)
+          resend_from = b->journal.first_sequence();
     }
-    const OutboxCursor cursor{batches.back()->out_sequences[o], std::max(acked, out.cursor.acked), resend_from, 0};
+    const OutboxCursor cursor{batches.back()->out_sequences[o], std::max(acked, out.cursor.acked),
+                              resend_from, 0};
     if (std::memcmp(&cursor, &out.cursor, sizeof cursor) == 0) continue;
     cursor_rows_.push_back(CursorRow::of(domains::cursor_kind_outbox, outputs[o].edge, cursor));
     out.next = cursor;
@@ -183,14 +194,17 @@ journal::Status Committer::write_view(std::span<BatchBuffer* const> batches) {
 
 void Committer::note_unacked(BatchBuffer& batch) {
   std::fill(out_last_.begin(), out_last_.end(), 0);
-  for (const BatchBuffer::Send& send : batch.sends) out_last_[send.output] = send.message.header.sequence;
+  for (const BatchBuffer::Send& send : batch.sends)
+    out_last_[send.output] = send.message.header.sequence;
   for (std::size_t o = 0; o < outputs_.size(); ++o)
-    if (out_last_[o] != 0) outputs_[o].unacked.push_back({batch.journal.first_sequence(), out_last_[o]});
+    if (out_last_[o] != 0)
+      outputs_[o].unacked.push_back({batch.journal.first_sequence(), out_last_[o]});
 }
 
 void Committer::publish(BatchBuffer& batch) {
   for (const domains::Effect& e : batch.effects) transport_.apply(e);
-  for (const BatchBuffer::Send& send : batch.sends) outputs_[send.output].pending.push_back(send.message);
+  for (const BatchBuffer::Send& send : batch.sends)
+    outputs_[send.output].pending.push_back(send.message);
   backlog_.fetch_add(batch.sends.size(), std::memory_order_relaxed);
   note_unacked(batch);
   flush();
@@ -218,7 +232,8 @@ std::size_t Committer::flush() {
   for (std::size_t o = 0; o < outputs_.size(); ++o) {
     Output& out = outputs_[o];
     if (out.head == out.pending.size()) continue;
-    const std::span<const ipc::Message> rest(out.pending.data() + out.head, out.pending.size() - out.head);
+    const std::span<const ipc::Message> rest(out.pending.data() + out.head,
+                                             out.pending.size() - out.head);
     const std::size_t n = transport_.publish(o, rest);
     full += n < rest.size() ? 1 : 0;
     out.head += n;
@@ -227,7 +242,8 @@ std::size_t Committer::flush() {
       out.pending.clear();
       out.head = 0;
     } else if (out.head > out.pending.size() / 2) {
-      out.pending.erase(out.pending.begin(), out.pending.begin() + static_cast<std::ptrdiff_t>(out.head));
+      out.pending.erase(out.pending.begin(),
+                        out.pending.begin() + static_cast<std::ptrdiff_t>(out.head));
       out.head = 0;
     }
   }

@@ -49,17 +49,19 @@ struct ViewTables {
 class CommitFaults {
  public:
   virtual ~CommitFaults() = default;
-  virtual journal::Status before_commit(bool view) = 0;  // view: the view commit, else the journal's
+  virtual journal::Status before_commit(
+      bool view) = 0;  // view: the view commit, else the journal's
 };
 
 // Applies one batch's state entries (puts and deletes) to a view transaction.
-journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables, const journal::BatchView& batch);
+journal::Status apply_state(journal::WriteTxn& view, const ViewTables& tables,
+                            const journal::BatchView& batch);
 
 struct CommitterStart {
-  std::vector<domains::OutboxCursor> outbox;         // per output, as last journaled
-  std::vector<std::vector<ipc::Message>> resend;     // per output: committed, not acknowledged
-  std::vector<std::uint64_t> resend_batches;         // per output: batch (first seq) of resend[0]
-  std::vector<domains::InboxEntry> inbox;            // per input, as last journaled
+  std::vector<domains::OutboxCursor> outbox;      // per output, as last journaled
+  std::vector<std::vector<ipc::Message>> resend;  // per output: committed, not acknowledged
+  std::vector<std::uint64_t> resend_batches;      // per output: batch (first seq) of resend[0]
+  std::vector<domains::InboxEntry> inbox;         // per input, as last journaled
   std::uint64_t viewed_batch = 0;
   std::int64_t journal_created_ns = 0;
 };
@@ -86,8 +88,12 @@ class Committer {
   // Messages committed and not yet in a ring (any thread may read).
   std::size_t backlog() const noexcept { return backlog_.load(std::memory_order_relaxed); }
   // The last batch whose view commit succeeded / that was published (any thread may read).
-  std::uint64_t viewed_batch() const noexcept { return viewed_batch_.load(std::memory_order_acquire); }
-  std::uint64_t published_batch() const noexcept { return published_batch_.load(std::memory_order_acquire); }
+  std::uint64_t viewed_batch() const noexcept {
+    return viewed_batch_.load(std::memory_order_acquire);
+  }
+  std::uint64_t published_batch() const noexcept {
+    return published_batch_.load(std::memory_order_acquire);
+  }
   const std::atomic<std::uint64_t>* viewed_counter() const noexcept { return &viewed_batch_; }
 
  private:
@@ -97,8 +103,8 @@ class Committer {
     // Batches (first record sequence, last message sequence) whose messages are not all
     // acknowledged yet: the first one is where a restart re-sends from.
     std::deque<std::pair<std::uint64_t, std::uint64_t>> unacked;
-    domains::OutboxCursor cursor{};     // as last journaled
-    domains::OutboxCursor next{};       // as in the commit under way
+    domains::OutboxCursor cursor{};  // as last journaled
+    domains::OutboxCursor next{};    // as in the commit under way
   };
   // A cursors row (domains/rows.h) as it is written.
   struct CursorRow {

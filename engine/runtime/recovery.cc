@@ -15,9 +15,11 @@ using domains::InboxEntry;
 using domains::OutboxCursor;
 using domains::ViewPosition;
 
-journal::Status read_position(const journal::ReadTxn& txn, const ViewTables& tables, ViewPosition& out) {
+journal::Status read_position(const journal::ReadTxn& txn, const ViewTables& tables,
+                              ViewPosition& out) {
   out = ViewPosition{};
-  journal::Status s = txn.get_as(tables.counters, journal::as_bytes(domains::view_position_key), out);
+  journal::Status s =
+      txn.get_as(tables.counters, journal::as_bytes(domains::view_position_key), out);
   return s.code() == journal::ErrorCode::not_found ? journal::Status{} : s;
 }
 
@@ -45,18 +47,21 @@ journal::Status catch_up_view(journal::Env& journal, journal::Env& view, const V
     if (s = view.begin_write(txn); !s.ok()) return s;
     journal::Status inner;
     std::uint64_t applied = 0;
-    s = read.batches(position.last_sequence + 1, recovery_view_batches_per_txn, [&](const journal::BatchView& b) {
-      inner = apply_state(txn, tables, b);
-      if (!inner.ok()) return false;
-      position.last_sequence = b.next_sequence() - 1;
-      ++applied;
-      return true;
-    });
+    s = read.batches(position.last_sequence + 1, recovery_view_batches_per_txn,
+                     [&](const journal::BatchView& b) {
+                       inner = apply_state(txn, tables, b);
+                       if (!inner.ok()) return false;
+                       position.last_sequence = b.next_sequence() - 1;
+                       ++applied;
+                       return true;
+                     });
     if (!s.ok()) return s;
     if (!inner.ok()) return inner;
     if (applied == 0) break;
     out.view_batches_replayed += applied;
-    if (s = txn.put_as(tables.counters, journal::as_bytes(domains::view_position_key), position); !s.ok()) return s;
+    if (s = txn.put_as(tables.counters, journal::as_bytes(domains::view_position_key), position);
+        !s.ok())
+      return s;
     if (s = txn.commit(); !s.ok()) return s;
   }
   return {};
@@ -92,7 +97,8 @@ journal::Status read_cursors(journal::Env& journal, Transport& transport, Recove
   out.agent.last_applied.assign(inputs.size(), 0);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     InboxEntry e{};
-    const auto key = journal::key_u64_u64(domains::cursor_kind_inbox, static_cast<std::uint64_t>(inputs[i].edge));
+    const auto key = journal::key_u64_u64(domains::cursor_kind_inbox,
+                                          static_cast<std::uint64_t>(inputs[i].edge));
     s = txn.get_as(cursors, key, e);
     if (s.code() == journal::ErrorCode::not_found) continue;
     if (!s.ok()) return s;
@@ -106,7 +112,8 @@ journal::Status read_cursors(journal::Env& journal, Transport& transport, Recove
   out.agent.out_sequences.assign(outputs.size(), 0);
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     OutboxCursor c{};
-    const auto key = journal::key_u64_u64(domains::cursor_kind_outbox, static_cast<std::uint64_t>(outputs[o].edge));
+    const auto key = journal::key_u64_u64(domains::cursor_kind_outbox,
+                                          static_cast<std::uint64_t>(outputs[o].edge));
     s = txn.get_as(cursors, key, c);
     if (s.code() == journal::ErrorCode::not_found) continue;
     if (!s.ok()) return s;
@@ -124,7 +131,8 @@ journal::Status find_resends(journal::Env& journal, Transport& transport, Recove
   out.committer.resend_batches.assign(outputs.size(), 0);
   std::uint64_t from = 0;
   for (const OutboxCursor& c : out.committer.outbox)
-    if (c.last_sequence > c.acked && c.resend_from != 0) from = from == 0 ? c.resend_from : std::min(from, c.resend_from);
+    if (c.last_sequence > c.acked && c.resend_from != 0)
+      from = from == 0 ? c.resend_from : std::min(from, c.resend_from);
   if (from == 0) return {};
   journal::ReadTxn txn;
   journal::Status s = journal.begin_read(txn);
@@ -162,7 +170,8 @@ journal::Status read_cursor(journal::Env& env, std::uint64_t kind, int edge, T& 
 }
 
 // The journal batch holding the first message on `edge` after `applied` (0: none).
-journal::Status first_batch_after(journal::Env& env, int edge, std::uint64_t applied, std::uint64_t& out) {
+journal::Status first_batch_after(journal::Env& env, int edge, std::uint64_t applied,
+                                  std::uint64_t& out) {
   out = 0;
   journal::ReadTxn txn;
   journal::Status s = env.begin_read(txn);
@@ -170,7 +179,9 @@ journal::Status first_batch_after(journal::Env& env, int edge, std::uint64_t app
   journal::Status inner;
   s = txn.batches(1, SIZE_MAX, [&](const journal::BatchView& b) {
     inner = journal::for_each_entry(b, journal::Section::outbox, [&](const journal::Entry& e) {
-      if (out != 0 || e.tag != static_cast<std::uint16_t>(edge) || e.value_size != message_size_bytes) return;
+      if (out != 0 || e.tag != static_cast<std::uint16_t>(edge) ||
+          e.value_size != message_size_bytes)
+        return;
       ipc::Message m{};
       e.copy_value(reinterpret_cast<std::byte*>(&m));
       if (m.header.sequence > applied) out = b.first_sequence;
@@ -204,8 +215,9 @@ journal::Status repair_one_edge(journal::Env& producer, journal::Env& consumer, 
   }
   journal::WriteTxn txn;
   if (s = producer.begin_write(txn); !s.ok()) return s;
-  s = txn.put_as(producer.table(domains::cursors_table_name),
-                 journal::key_u64_u64(domains::cursor_kind_outbox, static_cast<std::uint64_t>(r.edge)), out);
+  s = txn.put_as(
+      producer.table(domains::cursors_table_name),
+      journal::key_u64_u64(domains::cursor_kind_outbox, static_cast<std::uint64_t>(r.edge)), out);
   return s.ok() ? txn.commit() : s;
 }
 
@@ -223,7 +235,8 @@ journal::Status repair_edges(const std::array<journal::Env*, 7>& journals, std::
     journal::Env* c = journals[static_cast<std::size_t>(r.to)];
     if (p == nullptr || c == nullptr) continue;
     if (journal::Status s = repair_one_edge(*p, *c, r); !s.ok()) return s;
-    if (r.skipped_ahead || r.resend_from != 0 || r.consumer_applied < r.producer_acked) out.push_back(r);
+    if (r.skipped_ahead || r.resend_from != 0 || r.consumer_applied < r.producer_acked)
+      out.push_back(r);
   }
   return {};
 }
@@ -236,28 +249,34 @@ journal::Status highest_order_id(journal::Env& journal, std::uint64_t& out) {
   journal::Status inner;
   s = txn.batches(1, SIZE_MAX, [&](const journal::BatchView& b) {
     bool stopped = false;
-    inner = journal::for_each_record(b, 0, [&](const journal::RecordView& r) {
-      out = std::max(out, r.header.order_id);
-      if (r.header.type == static_cast<std::uint16_t>(domains::RecordType::stock_reserved) &&
-          r.payload.size() == sizeof(domains::Event)) {
-        domains::Event e{};
-        std::memcpy(&e, r.payload.data(), sizeof e);
-        out = std::max(out, e.other);  // a bulk count: every order up to e.other
-      }
-      return true;
-    }, &stopped);
+    inner = journal::for_each_record(
+        b, 0,
+        [&](const journal::RecordView& r) {
+          out = std::max(out, r.header.order_id);
+          if (r.header.type == static_cast<std::uint16_t>(domains::RecordType::stock_reserved) &&
+              r.payload.size() == sizeof(domains::Event)) {
+            domains::Event e{};
+            std::memcpy(&e, r.payload.data(), sizeof e);
+            out = std::max(out, e.other);  // a bulk count: every order up to e.other
+          }
+          return true;
+        },
+        &stopped);
     return inner.ok();
   });
   return s.ok() ? inner : s;
 }
 
-journal::Status mark_lost_orders(journal::Env& order_journal, std::uint64_t first, std::uint64_t last) {
+journal::Status mark_lost_orders(journal::Env& order_journal, std::uint64_t first,
+                                 std::uint64_t last) {
   const domains::LostOrders mark{first, last, wall_now_ns(), 0};
   journal::WriteTxn txn;
   journal::Status s = order_journal.begin_write(txn);
   if (!s.ok()) return s;
   s = txn.put_as(order_journal.table(domains::cursors_table_name),
-                 journal::key_u64_u64(domains::cursor_kind_lost_orders, static_cast<std::uint64_t>(mark.found_ns)), mark);
+                 journal::key_u64_u64(domains::cursor_kind_lost_orders,
+                                      static_cast<std::uint64_t>(mark.found_ns)),
+                 mark);
   return s.ok() ? txn.commit() : s;
 }
 
@@ -271,13 +290,15 @@ journal::Status read_id_floor(journal::Env& journal, std::uint64_t& out) {
   if (!s.ok()) return s;
   const auto from = journal::key_u64_u64(domains::cursor_kind_lost_orders, 0);
   journal::Status inner;
-  s = txn.scan(journal.table(domains::cursors_table_name), from, SIZE_MAX, [&](journal::Bytes k, journal::Bytes v) {
-    if (k.size() != 16 || journal::u64_from_key(k) != domains::cursor_kind_lost_orders) return false;
-    domains::LostOrders mark{};
-    if (v.size() == sizeof mark) std::memcpy(&mark, v.data(), sizeof mark);
-    out = std::max(out, mark.last);
-    return true;
-  });
+  s = txn.scan(journal.table(domains::cursors_table_name), from, SIZE_MAX,
+               [&](journal::Bytes k, journal::Bytes v) {
+                 if (k.size() != 16 || journal::u64_from_key(k) != domains::cursor_kind_lost_orders)
+                   return false;
+                 domains::LostOrders mark{};
+                 if (v.size() == sizeof mark) std::memcpy(&mark, v.data(), sizeof mark);
+                 out = std::max(out, mark.last);
+                 return true;
+               });
   return s.ok() ? inner : s;
 }
 

@@ -62,8 +62,8 @@ struct EdgeRepair {
   int edge = -1;
   ipc::Domain from = ipc::Domain::none, to = ipc::Domain::none;
   std::uint64_t producer_last = 0, producer_acked = 0, consumer_applied = 0;
-  bool skipped_ahead = false;       // consumer_applied > producer_last
-  std::uint64_t resend_from = 0;    // != 0: re-sends from this journal batch
+  bool skipped_ahead = false;     // consumer_applied > producer_last
+  std::uint64_t resend_from = 0;  // != 0: re-sends from this journal batch
 };
 
 journal::Status repair_edges(const std::array<journal::Env*, 7>& journals, std::uint32_t ports,
@@ -75,7 +75,8 @@ journal::Status highest_order_id(journal::Env& journal, std::uint64_t& out);
 // Journals (synced) that orders [first, last] were lost by the order journal while other
 // domains hold steps for them: the order domain numbers new orders above `last` (recover()
 // raises its id floor) and `flashsaga check` reports their steps for an operator to decide.
-journal::Status mark_lost_orders(journal::Env& order_journal, std::uint64_t first, std::uint64_t last);
+journal::Status mark_lost_orders(journal::Env& order_journal, std::uint64_t first,
+                                 std::uint64_t last);
 
 journal::Status recover(journal::Env& journal, journal::Env& view, const ViewTables& tables,
                         domains::DomainLogic& logic, Transport& transport, Recovered& out);

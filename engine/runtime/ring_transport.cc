@@ -27,7 +27,8 @@ RingTransport::RingTransport(ipc::Deployment& deployment, Domain self) : deploym
   }
 }
 
-void RingTransport::release(std::size_t input, std::uint64_t position, std::uint64_t acked_sequence) noexcept {
+void RingTransport::release(std::size_t input, std::uint64_t position,
+                            std::uint64_t acked_sequence) noexcept {
   ipc::SpscRing& ring = input_rings_[input];
   ring.store_consumer_cursor(position);
   if (acked_sequence != 0) ring.store_acked(acked_sequence);
@@ -50,8 +51,12 @@ void RingTransport::apply(const domains::Effect& e) noexcept {
   if (e.product_id == 0 || e.product_id >= deployment_.geometry().products_max) return;
   ipc::StockSlot& slot = deployment_.stock(e.product_id);
   switch (e.kind) {
-    case Kind::stock_add: slot.available.fetch_add(e.value, std::memory_order_acq_rel); return;
-    case Kind::stock_set: slot.available.store(e.value, std::memory_order_release); return;
+    case Kind::stock_add:
+      slot.available.fetch_add(e.value, std::memory_order_acq_rel);
+      return;
+    case Kind::stock_set:
+      slot.available.store(e.value, std::memory_order_release);
+      return;
     case Kind::product_publish:
       slot.price.store(e.product.price, std::memory_order_relaxed);
       slot.sale_starts_ns.store(e.product.sale_starts_ns, std::memory_order_relaxed);
@@ -60,7 +65,8 @@ void RingTransport::apply(const domains::Effect& e) noexcept {
       slot.total.store(e.product.total, std::memory_order_relaxed);
       slot.exists.store(1, std::memory_order_release);
       return;
-    case Kind::intake_open: return;
+    case Kind::intake_open:
+      return;
   }
 }
 

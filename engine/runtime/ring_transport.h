@@ -28,15 +28,22 @@ class RingTransport final : public Transport {
   std::int64_t port_epoch() const noexcept override { return deployment_.segment_id(); }
 
   std::size_t readable(std::size_t input) noexcept override { return readers_[input].readable(); }
-  const ipc::Message& peek(std::size_t input, std::size_t k) noexcept override { return readers_[input].peek(k); }
+  const ipc::Message& peek(std::size_t input, std::size_t k) noexcept override {
+    return readers_[input].peek(k);
+  }
   void advance(std::size_t input, std::size_t n) noexcept override { readers_[input].advance(n); }
-  std::uint64_t read_position(std::size_t input) const noexcept override { return readers_[input].position(); }
+  std::uint64_t read_position(std::size_t input) const noexcept override {
+    return readers_[input].position();
+  }
 
-  void release(std::size_t input, std::uint64_t position, std::uint64_t acked_sequence) noexcept override;
+  void release(std::size_t input, std::uint64_t position,
+               std::uint64_t acked_sequence) noexcept override;
   std::size_t publish(std::size_t output, std::span<const ipc::Message> ms) noexcept override {
     return producers_[output].try_publish_batch(ms);
   }
-  std::uint64_t acked(std::size_t output) const noexcept override { return producers_[output].ring().load_acked(); }
+  std::uint64_t acked(std::size_t output) const noexcept override {
+    return producers_[output].ring().load_acked();
+  }
   bool reply(const ipc::Message& m) noexcept override;
   void apply(const domains::Effect& e) noexcept override;
 

@@ -25,16 +25,16 @@ namespace flashsaga::runtime {
 namespace {
 
 constexpr std::int64_t degraded_backoff_ns = 200'000'000;
-constexpr std::int64_t commit_wait_idle_us = 50'000;     // committing thread, nothing pending
-constexpr std::int64_t commit_wait_backlog_us = 200;     // ... while messages wait for a ring
-constexpr std::int64_t peer_retry_ns = 100'000'000;      // a peer view that is not there yet
-constexpr std::uint32_t drain_rounds_max = 64;           // graceful stop: batches drained
-constexpr std::uint32_t flush_rounds_max = 20'000;       // graceful stop: full rings retried
-
+constexpr std::int64_t commit_wait_idle_us = 50'000;  // committing thread, nothing pending
+constexpr std::int64_t commit_wait_backlog_us = 200;  // ... while messages wait for a ring
+constexpr std::int64_t peer_retry_ns = 100'000'000;   // a peer view that is not there yet
+constexpr std::uint32_t drain_rounds_max = 64;        // graceful stop: batches drained
+constexpr std::uint32_t flush_rounds_max = 20'000;    // graceful stop: full rings retried
 
 class LazyPeers final : public PeerViews {
  public:
-  explicit LazyPeers(std::function<journal::Options(ipc::Domain)> options) : options_(std::move(options)) {}
+  explicit LazyPeers(std::function<journal::Options(ipc::Domain)> options)
+      : options_(std::move(options)) {}
   const journal::Env* open(ipc::Domain d) override {
     Slot& slot = slots_[static_cast<std::size_t>(d)];
     if (slot.env) return slot.env.get();
@@ -141,12 +141,14 @@ bool Runtime::Impl::open(std::string* error) {
 // logs an interval-mode run left (even if this run is in another mode) go into the journal
 // before anything reads it.
 bool Runtime::Impl::open_staging(std::string* error) {
-  const std::filesystem::path a = staging_log_path(options.journal, 0), b = staging_log_path(options.journal, 1);
+  const std::filesystem::path a = staging_log_path(options.journal, 0),
+                              b = staging_log_path(options.journal, 1);
   const bool interval = options.journal.durability == journal::Durability::interval;
   std::error_code ec;
   if (!interval && !std::filesystem::exists(a, ec) && !std::filesystem::exists(b, ec)) return true;
-  journal::Status s = StagedJournal::open(*journal, a, b, options.fsync_interval_ns,
-                                          [this](const std::string& line) { log_line(self, line); }, staged);
+  journal::Status s = StagedJournal::open(
+      *journal, a, b, options.fsync_interval_ns,
+      [this](const std::string& line) { log_line(self, line); }, staged);
   if (!s.ok()) {
     *error = "cannot replay the staging logs " + a.string() + ": " + s.message();
     return false;
@@ -163,7 +165,8 @@ bool Runtime::start(std::string* error) {
   Impl& m = *impl_;
   const std::int64_t started_ns = mono_now_ns();
   // A predecessor killed while degraded left its bit set; this process finds out for itself.
-  m.deployment.control().degraded_domains.fetch_and(~(1u << static_cast<unsigned>(m.self)), std::memory_order_seq_cst);
+  m.deployment.control().degraded_domains.fetch_and(~(1u << static_cast<unsigned>(m.self)),
+                                                    std::memory_order_seq_cst);
   if (!m.open(error)) return false;
   m.transport = std::make_unique<RingTransport>(m.deployment, m.self);
   m.peers = std::make_unique<LazyPeers>(m.options.peer_view);
@@ -178,8 +181,10 @@ bool Runtime::start(std::string* error) {
   }
   if (r.view_rebuilt) log_line(m.self, "the view was rebuilt: it was built from another journal");
   if (r.view_batches_replayed != 0)
-    log_line(m.self, "the view caught up with " + std::to_string(r.view_batches_replayed) + " journal batches");
-  m.agent = std::make_unique<Agent>(m.logic, *m.transport, m.view.get(), m.peers.get(), m.options.drain_count_max);
+    log_line(m.self, "the view caught up with " + std::to_string(r.view_batches_replayed) +
+                         " journal batches");
+  m.agent = std::make_unique<Agent>(m.logic, *m.transport, m.view.get(), m.peers.get(),
+                                    m.options.drain_count_max);
   m.agent->resume(r.agent);
   m.committer = std::make_unique<Committer>(*m.journal, *m.view, *m.transport, tables, &m.status(),
                                             std::move(m.staged));
@@ -188,20 +193,23 @@ bool Runtime::start(std::string* error) {
   m.committer->flush();
   for (BatchBuffer& b : m.buffers) m.free.enqueue(&b);
   if (m.options.journal.durability == journal::Durability::interval)
-    m.sync_wait_us = std::clamp<std::int64_t>(m.options.fsync_interval_ns / 4'000, 1'000, commit_wait_idle_us);
+    m.sync_wait_us =
+        std::clamp<std::int64_t>(m.options.fsync_interval_ns / 4'000, 1'000, commit_wait_idle_us);
   m.committing = std::thread([&m] { m.commit_loop(); });
-  log_line(m.self, "ready in " + std::to_string((mono_now_ns() - started_ns) / 1'000'000) + " ms (" +
-                       std::to_string(m.journal->stats().journal_records) + " journal records)");
+  log_line(m.self, "ready in " + std::to_string((mono_now_ns() - started_ns) / 1'000'000) +
+                       " ms (" + std::to_string(m.journal->stats().journal_records) +
+                       " journal records)");
   return true;
 }
 
 std::size_t Runtime::Impl::cycle(BatchBuffer*& buffer) {
   if (buffer == nullptr && !free.try_dequeue(buffer)) return 0;  // every buffer is on its way
-  const std::size_t headroom = std::size_t{options.drain_count_max} * (transport->inputs().size() + 1);
+  const std::size_t headroom =
+      std::size_t{options.drain_count_max} * (transport->inputs().size() + 1);
   const bool take = logic.before_batch() && committer->backlog() + headroom <= outbox_pending_max;
   bool filled = false;
-  const std::size_t work =
-      agent->run_batch(*buffer, committer->viewed_batch(), take, wall_now_ns(), mono_now_ns(), &filled);
+  const std::size_t work = agent->run_batch(*buffer, committer->viewed_batch(), take, wall_now_ns(),
+                                            mono_now_ns(), &filled);
   if (filled) {
     full.enqueue(buffer);
     buffer = nullptr;
@@ -211,7 +219,8 @@ std::size_t Runtime::Impl::cycle(BatchBuffer*& buffer) {
 
 void Runtime::run(const std::atomic<bool>& stop) {
   Impl& m = *impl_;
-  const std::uint32_t spins = m.options.idle_spin_count != 0 ? m.options.idle_spin_count : spin_count_for_machine();
+  const std::uint32_t spins =
+      m.options.idle_spin_count != 0 ? m.options.idle_spin_count : spin_count_for_machine();
   ipc::IdleStrategy idle(spins, spins == 0 ? 2 : idle_yield_count_max, park_ns_max);
   BatchBuffer* buffer = nullptr;
   const std::function<bool()> has_work = [&] {
@@ -242,7 +251,8 @@ void Runtime::Impl::commit_loop() {
   group.reserve(batch_buffers_max);
   for (;;) {
     BatchBuffer* b = nullptr;
-    const std::int64_t wait_us = committer->backlog() != 0 ? commit_wait_backlog_us : commit_wait_idle_us;
+    const std::int64_t wait_us =
+        committer->backlog() != 0 ? commit_wait_backlog_us : commit_wait_idle_us;
     if (!full.wait_dequeue_timed(b, std::min(wait_us, sync_wait_us))) {
       if (committer->backlog() != 0 && committer->flush() != 0) doorbell_ring(bell());
       sync_staged(false);
@@ -269,7 +279,8 @@ void Runtime::Impl::commit_loop() {
 // the next call, the batches staying in the log meanwhile.
 void Runtime::Impl::sync_staged(bool now) {
   const journal::Status s = committer->sync_staged(now);
-  if (!s.ok()) log_line(self, "cannot commit the staging log to the journal (retrying): " + s.message());
+  if (!s.ok())
+    log_line(self, "cannot commit the staging log to the journal (retrying): " + s.message());
 }
 
 void Runtime::Impl::commit_group(std::vector<BatchBuffer*>& group) {
@@ -298,8 +309,10 @@ bool Runtime::Impl::handle_failure(journal::Env& env, const journal::Status& s, 
     cause = g;
   }
   if (!degraded) {
-    log_line(self, std::string("cannot commit the ") + what + " (" + std::string(journal::error_code_name(cause.code())) +
-                       ": " + cause.message() + "); order intake paused, inputs stay in their rings; retrying");
+    log_line(self, std::string("cannot commit the ") + what + " (" +
+                       std::string(journal::error_code_name(cause.code())) + ": " +
+                       cause.message() +
+                       "); order intake paused, inputs stay in their rings; retrying");
     set_degraded(true);
   }
   std::this_thread::sleep_for(std::chrono::nanoseconds(degraded_backoff_ns));
@@ -315,8 +328,9 @@ void Runtime::Impl::set_degraded(bool on) {
   } else {
     mask.fetch_and(~bit, std::memory_order_seq_cst);
   }
-  status().state.store(static_cast<std::uint32_t>(on ? ipc::DomainState::degraded : ipc::DomainState::ready),
-                       std::memory_order_release);
+  status().state.store(
+      static_cast<std::uint32_t>(on ? ipc::DomainState::degraded : ipc::DomainState::ready),
+      std::memory_order_release);
 }
 
 }  // namespace flashsaga::runtime

@@ -64,14 +64,19 @@ std::uint64_t first_staged(const journal::StagingLog& log) {
 }  // namespace
 
 StagedJournal::StagedJournal(journal::Env& journal, std::int64_t interval_ns, Logger log)
-    : journal_(journal), interval_ns_(interval_ns), log_(std::move(log)), last_handover_ns_(mono_now_ns()) {}
+    : journal_(journal),
+      interval_ns_(interval_ns),
+      log_(std::move(log)),
+      last_handover_ns_(mono_now_ns()) {}
 
 journal::Status StagedJournal::open(journal::Env& journal, const std::filesystem::path& path_a,
-                                    const std::filesystem::path& path_b, std::int64_t interval_ns, Logger log,
-                                    std::unique_ptr<StagedJournal>& out) {
+                                    const std::filesystem::path& path_b, std::int64_t interval_ns,
+                                    Logger log, std::unique_ptr<StagedJournal>& out) {
   std::unique_ptr<StagedJournal> j(new StagedJournal(journal, interval_ns, std::move(log)));
   for (int i = 0; i < 2; ++i)
-    if (journal::Status s = journal::StagingLog::open(i == 0 ? path_a : path_b, j->logs_[i]); !s.ok()) return s;
+    if (journal::Status s = journal::StagingLog::open(i == 0 ? path_a : path_b, j->logs_[i]);
+        !s.ok())
+      return s;
   // The older log first (the one the syncer was moving when the process stopped), then the
   // other; a log found out of order (starting past the journal's end) is retried after.
   const int older = first_staged(*j->logs_[0]) <= first_staged(*j->logs_[1]) ? 0 : 1;
@@ -89,10 +94,12 @@ journal::Status StagedJournal::open(journal::Env& journal, const std::filesystem
     if (l->size_bytes() == 0) continue;
     const std::filesystem::path aside = l->path().string() + ".unreachable";
     std::error_code ec;
-    std::filesystem::copy_file(l->path(), aside, std::filesystem::copy_options::overwrite_existing, ec);
-    j->log_("staging log " + l->path().string() + " does not continue the journal (a power loss took what it "
-            "follows): set aside as " + aside.string() + (ec ? " (copy failed: " + ec.message() + ")" : "") +
-            " and emptied");
+    std::filesystem::copy_file(l->path(), aside, std::filesystem::copy_options::overwrite_existing,
+                               ec);
+    j->log_("staging log " + l->path().string() +
+            " does not continue the journal (a power loss took what it "
+            "follows): set aside as " +
+            aside.string() + (ec ? " (copy failed: " + ec.message() + ")" : "") + " and emptied");
     if (journal::Status s = l->reset(); !s.ok()) return s;
   }
   j->syncer_ = std::thread([p = j.get()] { p->syncer_loop(); });
@@ -104,7 +111,8 @@ StagedJournal::~StagedJournal() {
   if (syncer_.joinable()) (void)stop();
 }
 
-journal::Status StagedJournal::append(std::span<const journal::BatchBuilder* const> batches, journal::Bytes entries) {
+journal::Status StagedJournal::append(std::span<const journal::BatchBuilder* const> batches,
+                                      journal::Bytes entries) {
   if (journal::Status s = logs_[active_]->append(batches, entries); !s.ok()) return s;
   poll(mono_now_ns());
   return {};

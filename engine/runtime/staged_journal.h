@@ -43,7 +43,8 @@ namespace flashsaga::runtime {
 // Moves the log's batches (those past the journal's end) and cursors into the journal in one
 // (synced) transaction; empties the log when all of it was taken. *complete (if given) says
 // whether it was: false when the log starts past the journal's end (another log comes first).
-journal::Status commit_staged(journal::Env& journal, journal::StagingLog& log, bool* complete = nullptr);
+journal::Status commit_staged(journal::Env& journal, journal::StagingLog& log,
+                              bool* complete = nullptr);
 
 class StagedJournal {
  public:
@@ -52,14 +53,15 @@ class StagedJournal {
   // the syncer. A log that cannot continue the journal (a power loss took the batches before
   // it) is copied to <log>.unreachable, logged and emptied. Returns ok or the replay's error.
   static journal::Status open(journal::Env& journal, const std::filesystem::path& path_a,
-                              const std::filesystem::path& path_b, std::int64_t interval_ns, Logger log,
-                              std::unique_ptr<StagedJournal>& out);
+                              const std::filesystem::path& path_b, std::int64_t interval_ns,
+                              Logger log, std::unique_ptr<StagedJournal>& out);
   ~StagedJournal();
   StagedJournal(const StagedJournal&) = delete;
   StagedJournal& operator=(const StagedJournal&) = delete;
 
   // Stages one group (see StagingLog::append), then poll(). Returns ok, no_space or io.
-  journal::Status append(std::span<const journal::BatchBuilder* const> batches, journal::Bytes entries);
+  journal::Status append(std::span<const journal::BatchBuilder* const> batches,
+                         journal::Bytes entries);
   // Hands the active log to the syncer if the interval has passed and the syncer is idle.
   void poll(std::int64_t now_ns);
   // Waits for the syncer, commits what is still staged and stops the syncer thread.
@@ -79,8 +81,8 @@ class StagedJournal {
   std::int64_t last_handover_ns_ = 0;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  int handed_ = -1;        // the log the syncer works on, -1: idle (under mutex_)
-  bool stopping_ = false;  // under mutex_
+  int handed_ = -1;          // the log the syncer works on, -1: idle (under mutex_)
+  bool stopping_ = false;    // under mutex_
   std::uint64_t syncs_ = 0;  // under mutex_
   std::thread syncer_;
 };

@@ -26,14 +26,14 @@
 namespace flashsaga::runtime {
 
 struct InputInfo {
-  int edge = -1;                  // stable edge number (the inbox cursor's key)
+  int edge = -1;  // stable edge number (the inbox cursor's key)
   ipc::Domain from = ipc::Domain::none;
-  std::uint8_t from_port = 0;     // when from == Domain::port
+  std::uint8_t from_port = 0;  // when from == Domain::port
   bool from_port_edge() const noexcept { return from == ipc::Domain::port; }
 };
 
 struct OutputInfo {
-  int edge = -1;                  // stable edge number (the outbox entries' tag)
+  int edge = -1;  // stable edge number (the outbox entries' tag)
   ipc::Domain to = ipc::Domain::none;
 };
 
@@ -57,7 +57,8 @@ class Transport {
   // --- committing thread, after a batch is durable --------------------------------------
   // Frees input slots up to position; acked_sequence (domain edges) tells the producer what
   // it may stop re-sending.
-  virtual void release(std::size_t input, std::uint64_t position, std::uint64_t acked_sequence) noexcept = 0;
+  virtual void release(std::size_t input, std::uint64_t position,
+                       std::uint64_t acked_sequence) noexcept = 0;
   // Publishes the longest prefix of ms that fits; returns its length.
   virtual std::size_t publish(std::size_t output, std::span<const ipc::Message> ms) noexcept = 0;
   virtual std::uint64_t acked(std::size_t output) const noexcept = 0;

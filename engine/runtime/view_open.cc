@@ -22,7 +22,8 @@ journal::Status write_lifetime(journal::Env& view, const ViewLifetime& lifetime)
   journal::WriteTxn txn;
   journal::Status s = view.begin_write(txn);
   if (!s.ok()) return s;
-  s = txn.put_as(view.table(domains::view_counters_table_name), journal::as_bytes(lifetime_key), lifetime);
+  s = txn.put_as(view.table(domains::view_counters_table_name), journal::as_bytes(lifetime_key),
+                 lifetime);
   if (!s.ok()) return s;
   if (s = txn.commit(); !s.ok()) return s;
   return view.sync();
@@ -36,11 +37,13 @@ bool trusted(journal::Env& view, std::int64_t segment_id, std::uint64_t boot, st
     return false;
   }
   ViewLifetime lt{};
-  journal::Status s = txn.get_as(view.table(domains::view_counters_table_name), journal::as_bytes(lifetime_key), lt);
+  journal::Status s = txn.get_as(view.table(domains::view_counters_table_name),
+                                 journal::as_bytes(lifetime_key), lt);
   if (s.code() == journal::ErrorCode::not_found) {
     // A view that never recorded a lifetime is either new (empty: nothing to lose) or foreign.
     journal::Bytes k, v;
-    const bool empty = txn.last(view.table(domains::view_counters_table_name), k, v).code() == journal::ErrorCode::not_found;
+    const bool empty = txn.last(view.table(domains::view_counters_table_name), k, v).code() ==
+                       journal::ErrorCode::not_found;
     if (!empty) *why = "it records no lifetime";
     return empty;
   }
@@ -50,27 +53,35 @@ bool trusted(journal::Env& view, std::int64_t segment_id, std::uint64_t boot, st
   }
   if (lt.clean == 1) return true;
   if (lt.segment_id == segment_id && lt.boot_id == boot) return true;
-  *why = lt.boot_id != boot ? "the machine restarted since it was written (a power loss, or a reboot without a clean stop)"
-                            : "the deployment's shared memory is new and the view was not closed cleanly (a power loss may have taken writes it had)";
+  *why =
+      lt.boot_id != boot
+          ? "the machine restarted since it was written (a power loss, or a reboot without a clean stop)"
+          : "the deployment's shared memory is new and the view was not closed cleanly (a power loss may have taken writes it had)";
   return false;
 }
 
 // The lifetime is also kept in a small file beside the view (<dir>.lifetime, written and synced
 // with it), read before LMDB opens the view: a view whose lifetime is over is set aside
 // without ever being opened, since reading a torn view can make LMDB assert and abort.
-std::filesystem::path sidecar(const journal::Options& options) { return options.dir.string() + ".lifetime"; }
+std::filesystem::path sidecar(const journal::Options& options) {
+  return options.dir.string() + ".lifetime";
+}
 
 bool read_sidecar(const journal::Options& options, ViewLifetime& out) {
   std::ifstream in(sidecar(options), std::ios::binary);
-  return static_cast<bool>(in.read(reinterpret_cast<char*>(&out), sizeof out)) && in.gcount() == sizeof out;
+  return static_cast<bool>(in.read(reinterpret_cast<char*>(&out), sizeof out)) &&
+         in.gcount() == sizeof out;
 }
 
 journal::Status write_sidecar(const journal::Options& options, const ViewLifetime& lt) {
   const std::string path = sidecar(options).string();
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && ::write(fd, &lt, sizeof lt) == static_cast<ssize_t>(sizeof lt) && ::fdatasync(fd) == 0;
+  bool ok = fd >= 0 && ::write(fd, &lt, sizeof lt) == static_cast<ssize_t>(sizeof lt) &&
+            ::fdatasync(fd) == 0;
   if (fd >= 0) ok = ::close(fd) == 0 && ok;
-  if (!ok) return journal::Status(journal::ErrorCode::io, errno, "cannot write " + path + ": " + std::strerror(errno));
+  if (!ok)
+    return journal::Status(journal::ErrorCode::io, errno,
+                           "cannot write " + path + ": " + std::strerror(errno));
   return {};
 }
 
@@ -80,8 +91,9 @@ journal::Status set_aside(const journal::Options& options) {
   std::filesystem::remove_all(aside, ec);
   std::filesystem::rename(options.dir, aside, ec);
   if (ec && std::filesystem::exists(options.dir)) {
-    return journal::Status(journal::ErrorCode::io, ec.value(),
-                           "cannot move the view " + options.dir.string() + " aside: " + ec.message());
+    return journal::Status(
+        journal::ErrorCode::io, ec.value(),
+        "cannot move the view " + options.dir.string() + " aside: " + ec.message());
   }
   return {};
 }
@@ -97,21 +109,24 @@ std::uint64_t current_boot_id() noexcept {
   return h;
 }
 
-journal::Status open_view(const journal::Options& options, std::int64_t segment_id, std::unique_ptr<journal::Env>& out,
-                          bool* rebuilt, std::string* why) {
+journal::Status open_view(const journal::Options& options, std::int64_t segment_id,
+                          std::unique_ptr<journal::Env>& out, bool* rebuilt, std::string* why) {
   *rebuilt = false;
   const std::uint64_t boot = current_boot_id();
   ViewLifetime known{};
   journal::Status s;
-  if (read_sidecar(options, known) && known.clean != 1 && (known.segment_id != segment_id || known.boot_id != boot)) {
+  if (read_sidecar(options, known) && known.clean != 1 &&
+      (known.segment_id != segment_id || known.boot_id != boot)) {
     *why = "its lifetime (" + sidecar(options).string() + ") is over and it was not closed cleanly";
     s = journal::Status(journal::ErrorCode::corrupt, 0, *why);  // set aside unopened
   } else {
     s = journal::Env::open(options, out);
   }
-  if (s.ok() && !trusted(*out, segment_id, boot, why)) s = journal::Status(journal::ErrorCode::corrupt, 0, *why);
+  if (s.ok() && !trusted(*out, segment_id, boot, why))
+    s = journal::Status(journal::ErrorCode::corrupt, 0, *why);
   if (!s.ok()) {
-    if (s.code() != journal::ErrorCode::corrupt && s.code() != journal::ErrorCode::version_mismatch) return s;
+    if (s.code() != journal::ErrorCode::corrupt && s.code() != journal::ErrorCode::version_mismatch)
+      return s;
     if (why->empty()) *why = s.message();
     out.reset();
     if (journal::Status a = set_aside(options); !a.ok()) return a;

@@ -69,9 +69,14 @@ TEST(Cluster, RejectsBadFiles) {
   engine::Cluster c;
   std::string error;
   EXPECT_FALSE(engine::load_cluster(write(dir, "[nats]\nservers = [\"nats://x:1\"]\n"), c, &error));
-  EXPECT_FALSE(engine::load_cluster(write(dir, std::string(three_cells) + "[extra]\nx = 1\n"), c, &error));
+  EXPECT_FALSE(
+      engine::load_cluster(write(dir, std::string(three_cells) + "[extra]\nx = 1\n"), c, &error));
   EXPECT_NE(error.find("not a known section"), std::string::npos) << error;
-  EXPECT_FALSE(engine::load_cluster(write(dir, "[nats]\nservers = [\"http://x\"]\n[[cell]]\naddress=\"http://a\"\nhttp_port=1\ndata_dir=\"d\"\n"), c, &error));
+  EXPECT_FALSE(engine::load_cluster(
+      write(
+          dir,
+          "[nats]\nservers = [\"http://x\"]\n[[cell]]\naddress=\"http://a\"\nhttp_port=1\ndata_dir=\"d\"\n"),
+      c, &error));
   EXPECT_FALSE(engine::load_cluster(dir / "missing.toml", c, &error));
   fs::remove_all(dir);
 }
@@ -116,17 +121,19 @@ TEST(CellMessages, ReplicateProductAndCellAckAreWholeMessages) {
   b.price = 1500;
   b.home_cell = 1;
   ASSERT_TRUE(b.name.assign("Lamp"));
-  ipc::Message m = ipc::make_message(ipc::MessageType::replicate_product, ipc::Domain::port, ipc::Domain::product, b);
+  ipc::Message m = ipc::make_message(ipc::MessageType::replicate_product, ipc::Domain::port,
+                                     ipc::Domain::product, b);
   m.header.sequence = 1;
   ipc::seal(m);
   EXPECT_EQ(ipc::validate(m), ipc::MessageError::ok);
   EXPECT_EQ(ipc::message_type_name(ipc::MessageType::replicate_product), "ReplicateProduct");
   b.product_id = 0;  // no such product
-  m = ipc::make_message(ipc::MessageType::replicate_product, ipc::Domain::port, ipc::Domain::product, b);
+  m = ipc::make_message(ipc::MessageType::replicate_product, ipc::Domain::port,
+                        ipc::Domain::product, b);
   ipc::seal(m);
   EXPECT_EQ(ipc::validate(m), ipc::MessageError::bad_field);
-  ipc::Message a = ipc::make_message(ipc::MessageType::cell_ack, ipc::Domain::product, ipc::Domain::product,
-                                     ipc::CellAckBody{1, 2, 7});
+  ipc::Message a = ipc::make_message(ipc::MessageType::cell_ack, ipc::Domain::product,
+                                     ipc::Domain::product, ipc::CellAckBody{1, 2, 7});
   ipc::seal(a);
   EXPECT_EQ(ipc::validate(a), ipc::MessageError::ok);
 }

@@ -103,7 +103,9 @@ class HarnessTransport final : public runtime::Transport {
   std::span<const runtime::OutputInfo> outputs() const noexcept override { return outputs_; }
   std::int64_t port_epoch() const noexcept override { return 0; }
   std::size_t readable(std::size_t) noexcept override { return queue_.size() - read_; }
-  const ipc::Message& peek(std::size_t, std::size_t k) noexcept override { return queue_[read_ + k]; }
+  const ipc::Message& peek(std::size_t, std::size_t k) noexcept override {
+    return queue_[read_ + k];
+  }
   void advance(std::size_t, std::size_t n) noexcept override { read_ += n; }
   std::uint64_t read_position(std::size_t) const noexcept override { return read_; }
   void release(std::size_t, std::uint64_t, std::uint64_t) noexcept override {}
@@ -166,9 +168,11 @@ class Harness {
     tables_.counters = view_->table(view_counters_table_name);
     runtime::Recovered r;
     must(runtime::recover(*journal_, *view_, tables_, logic, transport_, r), "recover");
-    agent_ = std::make_unique<runtime::Agent>(logic, transport_, view_.get(), nullptr, drain_count_max);
+    agent_ =
+        std::make_unique<runtime::Agent>(logic, transport_, view_.get(), nullptr, drain_count_max);
     agent_->resume(r.agent);
-    committer_ = std::make_unique<runtime::Committer>(*journal_, *view_, transport_, tables_, nullptr);
+    committer_ =
+        std::make_unique<runtime::Committer>(*journal_, *view_, transport_, tables_, nullptr);
     committer_->resume(std::move(r.committer));
     agent_->set_view_progress(committer_->viewed_counter());
   }
@@ -234,7 +238,8 @@ class Harness {
   }
   // Entries of a table whose 16-byte key starts with `first`, as (second key half, value).
   template <typename T>
-  std::vector<std::pair<std::uint64_t, T>> under(std::string_view table, std::uint64_t first) const {
+  std::vector<std::pair<std::uint64_t, T>> under(std::string_view table,
+                                                 std::uint64_t first) const {
     journal::ReadTxn txn;
     must(view_->begin_read(txn), "begin_read");
     std::vector<std::pair<std::uint64_t, T>> out;
@@ -257,7 +262,8 @@ class Harness {
     std::vector<Record> out;
     must(txn.records(after + 1, SIZE_MAX,
                      [&](const journal::RecordView& r) {
-                       if (static_cast<RecordType>(r.header.type) == RecordType::batch_note) return true;
+                       if (static_cast<RecordType>(r.header.type) == RecordType::batch_note)
+                         return true;
                        Record rec;
                        rec.sequence = r.sequence;
                        rec.type = static_cast<RecordType>(r.header.type);
@@ -283,7 +289,8 @@ class Harness {
  private:
   Output run(std::int64_t now_ns, std::size_t* work = nullptr) {
     bool filled = false;
-    const std::size_t done = agent_->run_batch(buffer_, committer_->viewed_batch(), true, now_ns, &filled);
+    const std::size_t done =
+        agent_->run_batch(buffer_, committer_->viewed_batch(), true, now_ns, &filled);
     if (work != nullptr) *work = done;
     if (filled) {
       runtime::BatchBuffer* group[] = {&buffer_};

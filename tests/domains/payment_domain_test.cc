@@ -28,7 +28,9 @@ using ipc::OrderReason;
 
 constexpr std::uint64_t user = 7;
 
-PaymentOptions wallet_config() { return PaymentOptions{}; }
+PaymentOptions wallet_config() {
+  return PaymentOptions{};
+}
 
 PaymentOptions pg_config(std::int64_t latency_ms, std::uint32_t decline, std::uint32_t hang,
                          std::uint64_t seed = 42) {
@@ -90,7 +92,9 @@ void expect_ledger_holds(const Wallet& w) {
   EXPECT_LE(w.refunds, w.charges);
 }
 
-MessageType sent_type(const harness::Output& out) { return type_of(sent_to_order(out)); }
+MessageType sent_type(const harness::Output& out) {
+  return type_of(sent_to_order(out));
+}
 
 // --- Wallet -----------------------------------------------------------------------------------
 
@@ -177,7 +181,9 @@ struct GateScenario {
 };
 
 // gtest prints a failing parameter by its name rather than its bytes.
-void PrintTo(const GateScenario& s, std::ostream* os) { *os << s.name; }
+void PrintTo(const GateScenario& s, std::ostream* os) {
+  *os << s.name;
+}
 
 class PaymentGateTest : public ::testing::TestWithParam<GateScenario> {};
 

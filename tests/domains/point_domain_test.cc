@@ -154,7 +154,9 @@ struct Scenario {
 };
 
 // gtest prints a failing parameter by its name rather than its bytes.
-void PrintTo(const Scenario& s, std::ostream* os) { *os << s.name; }
+void PrintTo(const Scenario& s, std::ostream* os) {
+  *os << s.name;
+}
 
 class PointSagaTest : public PointDomainTest, public ::testing::WithParamInterface<Scenario> {};
 
@@ -166,10 +168,18 @@ TEST_P(PointSagaTest, EndsInTheJournaledStateWithTheExpectedBalance) {
   for (In in : sc.inputs) {
     harness::Output out;
     switch (in) {
-      case In::placed: out = placed(100, 300); break;
-      case In::completed: out = completed(100, 50); break;
-      case In::cancelled: out = cancelled(100); break;
-      case In::refunded: out = cancelled(100, true); break;
+      case In::placed:
+        out = placed(100, 300);
+        break;
+      case In::completed:
+        out = completed(100, 50);
+        break;
+      case In::cancelled:
+        out = cancelled(100);
+        break;
+      case In::refunded:
+        out = cancelled(100, true);
+        break;
     }
     messages += out.sends.size();
   }

@@ -35,8 +35,8 @@ class BenchSmoke : public ::testing::Test {
   // Runs `flashsaga bench ARGS --json FILE`; returns its exit status, fills `report` and `output`.
   int bench(const std::string& args, json::value& report, std::string& output) {
     const std::filesystem::path out = dir_ / "bench.json", log = dir_ / "bench.log";
-    const std::string command =
-        std::string(FLASHSAGA_EXE) + " bench " + args + " --quiet --json " + out.string() + " > " + log.string() + " 2>&1";
+    const std::string command = std::string(FLASHSAGA_EXE) + " bench " + args + " --quiet --json " +
+                                out.string() + " > " + log.string() + " 2>&1";
     const int status = std::system(command.c_str());
     std::stringstream text;
     text << std::ifstream(log).rdbuf();
@@ -45,7 +45,10 @@ class BenchSmoke : public ::testing::Test {
     body << std::ifstream(out).rdbuf();
     boost::system::error_code ec;
     report = json::parse(body.str(), ec);
-    if (ec) ADD_FAILURE() << "the JSON report does not parse: " << ec.message() << "\n" << body.str() << "\n" << output;
+    if (ec)
+      ADD_FAILURE() << "the JSON report does not parse: " << ec.message() << "\n"
+                    << body.str() << "\n"
+                    << output;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
@@ -55,7 +58,8 @@ class BenchSmoke : public ::testing::Test {
 const json::object& object_at(const json::object& o, const char* key) {
   static const json::object empty;
   const json::value* v = o.if_contains(key);
-  EXPECT_TRUE(v != nullptr && v->is_object()) << "missing object " << key << " in " << json::serialize(o);
+  EXPECT_TRUE(v != nullptr && v->is_object())
+      << "missing object " << key << " in " << json::serialize(o);
   return v != nullptr && v->is_object() ? v->as_object() : empty;
 }
 
@@ -75,8 +79,8 @@ double number_at(const json::object& o, const char* key) {
 void expect_run(const json::object& run, std::uint64_t attempts, std::uint64_t stock, bool http) {
   SCOPED_TRACE(json::serialize(run));
   EXPECT_EQ(count_at(run, "attempts"), attempts);
-  EXPECT_EQ(count_at(run, "admitted"), stock);          // every unit sold once ...
-  EXPECT_EQ(count_at(run, "completed"), stock);         // ... and every saga completed
+  EXPECT_EQ(count_at(run, "admitted"), stock);   // every unit sold once ...
+  EXPECT_EQ(count_at(run, "completed"), stock);  // ... and every saga completed
   EXPECT_EQ(count_at(run, "sold_out"), attempts - stock);
   EXPECT_EQ(count_at(run, "lost"), 0u);
   for (const char* rate : {"admitted_per_s", "completed_per_s", "sold_out_per_s", "attempts_per_s"})
@@ -111,8 +115,9 @@ void expect_run(const json::object& run, std::uint64_t attempts, std::uint64_t s
 TEST_F(BenchSmoke, HttpDriverUnderBothDurabilitiesReportsEveryFigureSideBySideAndCheckIsClean) {
   json::value report;
   std::string output;
-  const int status = bench("flash-sale --driver http --connections 8 --durability both --orders 1500 --stock 300 --buyers 100",
-                           report, output);
+  const int status = bench(
+      "flash-sale --driver http --connections 8 --durability both --orders 1500 --stock 300 --buyers 100",
+      report, output);
   EXPECT_EQ(status, 0) << output;
   ASSERT_TRUE(report.is_object()) << output;
   const json::object& o = report.as_object();
@@ -135,9 +140,10 @@ TEST_F(BenchSmoke, HttpDriverUnderBothDurabilitiesReportsEveryFigureSideBySideAn
 TEST_F(BenchSmoke, HalfPeakRunsOpenLoopAtHalfTheClosedLoopPeakAndReportsItsP99) {
   json::value report;
   std::string output;
-  const int status = bench("flash-sale --durability nosync --half-peak --half-peak-seconds 1 --orders 3000 --stock 2000 "
-                           "--buyers 100 --window 256",
-                           report, output);
+  const int status = bench(
+      "flash-sale --durability nosync --half-peak --half-peak-seconds 1 --orders 3000 --stock 2000 "
+      "--buyers 100 --window 256",
+      report, output);
   EXPECT_EQ(status, 0) << output;
   ASSERT_TRUE(report.is_object()) << output;
   const json::object& peak = report.as_object();

@@ -69,7 +69,8 @@ pid_t find_role(const HttpDeployment& d, const std::string& role) {
 class ClockJump : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(faketime_lib)) GTEST_SKIP() << "libfaketime is not installed (tools/setup.sh)";
+    if (!std::filesystem::exists(faketime_lib))
+      GTEST_SKIP() << "libfaketime is not installed (tools/setup.sh)";
     char tmpl[] = "/tmp/flashsaga-faketime-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     env_ = std::make_unique<FaketimeEnv>(dir_ / "offset");
@@ -87,7 +88,8 @@ class ClockJump : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
   std::string place() {
-    const HttpResponse r = d_->post("/orders", R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})");
+    const HttpResponse r =
+        d_->post("/orders", R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})");
     EXPECT_EQ(r.status, 202) << r.body;
     return std::to_string(num(body_of(r), "id"));
   }
@@ -135,7 +137,8 @@ TEST_F(ClockJump, SaleWindowsFollowTheWallClock) {
   // A sale that opens in an hour (real time) and lasts two.
   const std::int64_t hour = 3600LL * 1'000'000'000;
   const std::string body = R"({"sale_starts_at":")" + format_rfc3339(wall_now_ns() + hour) +
-                           R"(","sale_ends_at":")" + format_rfc3339(wall_now_ns() + 3 * hour) + R"("})";
+                           R"(","sale_ends_at":")" + format_rfc3339(wall_now_ns() + 3 * hour) +
+                           R"("})";
   ASSERT_EQ(d_->patch("/products/1", body).status, 200);
   const std::string order = R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})";
   expect_error(d_->post("/orders", order), 409, "not_on_sale");
@@ -147,7 +150,8 @@ TEST_F(ClockJump, SaleWindowsFollowTheWallClock) {
   env_->set("+0");
   expect_error(d_->post("/orders", order), 409, "not_on_sale");
   if (in.status == 202) {
-    EXPECT_EQ(str(wait_order(std::to_string(num(body_of(in), "id")), 15000), "status"), "COMPLETED");
+    EXPECT_EQ(str(wait_order(std::to_string(num(body_of(in), "id")), 15000), "status"),
+              "COMPLETED");
   }
   d_->expect_check_clean();
 }

@@ -59,8 +59,8 @@ struct Load {
   std::uint64_t attempts = 0, unavailable = 0, timed_out = 0, refused = 0;
 };
 
-Load place_until(engine::Client& c, const Shop& shop, std::uint64_t attempts_max, std::uint64_t key_base,
-                 const std::function<bool(const Load&)>& stop_when) {
+Load place_until(engine::Client& c, const Shop& shop, std::uint64_t attempts_max,
+                 std::uint64_t key_base, const std::function<bool(const Load&)>& stop_when) {
   Load out;
   std::mutex mutex;
   std::atomic<std::uint32_t> in_flight{0};
@@ -94,25 +94,30 @@ Load place_until(engine::Client& c, const Shop& shop, std::uint64_t attempts_max
     if (now.status != engine::PlaceStatus::submitted) {
       in_flight.fetch_sub(1);
       std::lock_guard<std::mutex> lock(mutex);
-      if (now.status == engine::PlaceStatus::unavailable) ++out.unavailable;
-      else ++out.refused;
+      if (now.status == engine::PlaceStatus::unavailable)
+        ++out.unavailable;
+      else
+        ++out.refused;
     }
   }
   // Replies may wait for space to return: the port times them out after request_timeout.
-  for (int i = 0; i < 30'000 && in_flight.load() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 30'000 && in_flight.load() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return out;
 }
 
 std::vector<std::uint32_t> domain_pids(ipc::Deployment& d) {
   std::vector<std::uint32_t> pids;
-  for (std::uint8_t i = 1; i <= domain_count; ++i) pids.push_back(d.status(static_cast<Domain>(i)).pid.load());
+  for (std::uint8_t i = 1; i <= domain_count; ++i)
+    pids.push_back(d.status(static_cast<Domain>(i)).pid.load());
   return pids;
 }
 
 std::string degraded_domains(ipc::Deployment& d) {
   std::string out;
   for (std::uint8_t i = 1; i <= domain_count; ++i)
-    if (d.status(static_cast<Domain>(i)).state.load() == static_cast<std::uint32_t>(ipc::DomainState::degraded))
+    if (d.status(static_cast<Domain>(i)).state.load() ==
+        static_cast<std::uint32_t>(ipc::DomainState::degraded))
       out += std::string(ipc::domain_name(static_cast<Domain>(i))) + " ";
   return out;
 }
@@ -141,7 +146,8 @@ std::filesystem::path fill_disk(const std::filesystem::path& dir, std::uint64_t 
   return filler;
 }
 
-void expect_terminal_and_clean(LiveDeployment& dep, const std::vector<std::uint64_t>& acknowledged) {
+void expect_terminal_and_clean(LiveDeployment& dep,
+                               const std::vector<std::uint64_t>& acknowledged) {
   for (std::uint64_t id : acknowledged) {
     ASSERT_TRUE(dep.client().order(id).has_value()) << "acknowledged order " << id << " is missing";
     EXPECT_TRUE(dep.client().wait_terminal(id, 30'000)) << "order " << id << " never ended";
@@ -154,14 +160,17 @@ void expect_terminal_and_clean(LiveDeployment& dep, const std::vector<std::uint6
 
 // Sells until intake has answered `unavailable` 200 times (a domain cannot write), prints what
 // happened, and checks the pause: some domain degraded, none crashed or restarted.
-Load sell_until_intake_pauses(LiveDeployment& dep, const Shop& shop, const std::vector<std::uint32_t>& pids,
-                              const char* label, const char* never) {
+Load sell_until_intake_pauses(LiveDeployment& dep, const Shop& shop,
+                              const std::vector<std::uint32_t>& pids, const char* label,
+                              const char* never) {
   engine::Client& c = dep.client();
-  Load full = place_until(c, shop, 2'000'000, 1'000'000, [](const Load& l) { return l.unavailable >= 200; });
-  std::printf("%s: %llu attempts, %zu acknowledged, %llu unavailable, %llu timed out; degraded: %s\n", label,
-              static_cast<unsigned long long>(full.attempts), full.acknowledged.size(),
-              static_cast<unsigned long long>(full.unavailable), static_cast<unsigned long long>(full.timed_out),
-              degraded_domains(c.deployment()).c_str());
+  Load full = place_until(c, shop, 2'000'000, 1'000'000,
+                          [](const Load& l) { return l.unavailable >= 200; });
+  std::printf(
+      "%s: %llu attempts, %zu acknowledged, %llu unavailable, %llu timed out; degraded: %s\n",
+      label, static_cast<unsigned long long>(full.attempts), full.acknowledged.size(),
+      static_cast<unsigned long long>(full.unavailable),
+      static_cast<unsigned long long>(full.timed_out), degraded_domains(c.deployment()).c_str());
   EXPECT_GE(full.unavailable, 200u) << never;
   EXPECT_FALSE(degraded_domains(c.deployment()).empty());
   // No domain crashed or was restarted: running out of space is an answer, not a fault.
@@ -183,7 +192,8 @@ TEST(ResourceFaults, DiskFullDuringASalePausesIntakeLosesNothingAndResumesWhenSp
 
   // Leave a few MiB: the sale runs into the wall within seconds.
   const std::filesystem::path filler = fill_disk(dep.config().data_dir, 3u << 20);
-  Load full = sell_until_intake_pauses(dep, shop, pids, "disk full", "the disk never filled up: intake never paused");
+  Load full = sell_until_intake_pauses(dep, shop, pids, "disk full",
+                                       "the disk never filled up: intake never paused");
   ASSERT_GE(full.unavailable, 200u);
   EXPECT_TRUE(dep.supervisor_alive());
   // Over HTTP: 503 with the API's error body, at once.
@@ -215,8 +225,10 @@ TEST(ResourceFaults, DiskFullDuringASalePausesIntakeLosesNothingAndResumesWhenSp
 
   // Space returns: the sale resumes by itself.
   std::filesystem::remove(filler);
-  ASSERT_TRUE(wait_all_ready(dep, 30'000)) << "still degraded: " << degraded_domains(c.deployment());
-  Load after = place_until(c, shop, 20'000, 5'000'000, [](const Load& l) { return l.acknowledged.size() >= 500; });
+  ASSERT_TRUE(wait_all_ready(dep, 30'000))
+      << "still degraded: " << degraded_domains(c.deployment());
+  Load after = place_until(c, shop, 20'000, 5'000'000,
+                           [](const Load& l) { return l.acknowledged.size() >= 500; });
   EXPECT_GE(after.acknowledged.size(), 500u);
   EXPECT_EQ(after.timed_out, 0u);
   EXPECT_EQ(domain_pids(c.deployment()), pids);
@@ -228,11 +240,13 @@ TEST(ResourceFaults, DiskFullDuringASalePausesIntakeLosesNothingAndResumesWhenSp
 
 TEST(ResourceFaults, AJournalAtItsMaximumMapSizePausesIntakeAndARestartWithABiggerMapResumes) {
   // 1 MiB maps that may grow to 2 MiB: the order journal reaches its maximum quickly.
-  LiveDeployment dep("[journal]\nmap_size_mib = 1\nmap_size_max_mib = 2\n[supervisor]\ndrain_timeout_ms = 1000\n");
+  LiveDeployment dep(
+      "[journal]\nmap_size_mib = 1\nmap_size_max_mib = 2\n[supervisor]\ndrain_timeout_ms = 1000\n");
   engine::Client& c = dep.client();  // valid until dep.stop()
   const Shop shop = open_shop(c, 50);
   const std::vector<std::uint32_t> pids = domain_pids(c.deployment());
-  Load full = sell_until_intake_pauses(dep, shop, pids, "map full", "no journal ever reached its maximum");
+  Load full =
+      sell_until_intake_pauses(dep, shop, pids, "map full", "no journal ever reached its maximum");
   ASSERT_GE(full.unavailable, 200u);
 
   // The operator raises the maximum and restarts the deployment: pending sagas finish.
@@ -248,7 +262,8 @@ TEST(ResourceFaults, AJournalAtItsMaximumMapSizePausesIntakeAndARestartWithABigg
   std::ofstream(dep.dir() / "flashsaga.toml", std::ios::trunc) << text;
   dep.reload_config();
   dep.start();
-  Load after = place_until(dep.client(), shop, 20'000, 5'000'000, [](const Load& l) { return l.acknowledged.size() >= 500; });
+  Load after = place_until(dep.client(), shop, 20'000, 5'000'000,
+                           [](const Load& l) { return l.acknowledged.size() >= 500; });
   EXPECT_GE(after.acknowledged.size(), 500u);
   std::vector<std::uint64_t> all = full.acknowledged;
   all.insert(all.end(), after.acknowledged.begin(), after.acknowledged.end());
@@ -272,7 +287,8 @@ TEST(CorruptedMessages, AFlippedBitInARingIsSetAsideJournaledAndReportedNeverApp
     ipc::CreateUserBody body{};
     EXPECT_TRUE(body.name.assign(name));
     EXPECT_TRUE(body.email.assign(std::string(name) + "@corrupt.example"));
-    ipc::Message m = ipc::make_message(ipc::MessageType::create_user, Domain::port, Domain::user, body);
+    ipc::Message m =
+        ipc::make_message(ipc::MessageType::create_user, Domain::port, Domain::user, body);
     m.header.sequence = sequence;
     ipc::seal(m);
     return m;
@@ -308,8 +324,10 @@ TEST(CorruptedMessages, AFlippedBitInARingIsSetAsideJournaledAndReportedNeverApp
   EXPECT_GT(m.journal_sequence, 0u);
   std::ostringstream printed;
   tools::print_check(report, printed);
-  EXPECT_NE(printed.str().find("set aside  1 invalid message (never applied)"), std::string::npos) << printed.str();
-  EXPECT_NE(printed.str().find("user journal seq " + std::to_string(m.journal_sequence)), std::string::npos)
+  EXPECT_NE(printed.str().find("set aside  1 invalid message (never applied)"), std::string::npos)
+      << printed.str();
+  EXPECT_NE(printed.str().find("user journal seq " + std::to_string(m.journal_sequence)),
+            std::string::npos)
       << printed.str();
 }
 

@@ -22,7 +22,8 @@ class HttpApi : public ::testing::Test {
   static void SetUpTestSuite() { d_ = new HttpDeployment(); }
   static void TearDownTestSuite() {
     const int status = d_->stop();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n" << d_->log();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n"
+                                                               << d_->log();
     delete d_;
     d_ = nullptr;
   }
@@ -36,9 +37,10 @@ class HttpApi : public ::testing::Test {
     EXPECT_EQ(r.status, 201) << r.body;
     return num(body_of(r), "id");
   }
-  static std::int64_t product(std::int64_t price, std::int64_t stock, const std::string& extra = "") {
-    auto r = d().post("/products", R"({"name":"Lamp","price":)" + std::to_string(price) + R"(,"stock":)" +
-                                       std::to_string(stock) + extra + "}");
+  static std::int64_t product(std::int64_t price, std::int64_t stock,
+                              const std::string& extra = "") {
+    auto r = d().post("/products", R"({"name":"Lamp","price":)" + std::to_string(price) +
+                                       R"(,"stock":)" + std::to_string(stock) + extra + "}");
     EXPECT_EQ(r.status, 201) << r.body;
     return num(body_of(r), "id");
   }
@@ -99,26 +101,34 @@ TEST_F(HttpApi, UsersAreCreatedReadAndPatched) {
 TEST_F(HttpApi, UserErrors) {
   const std::int64_t a = user();
   const std::string a_email = str(body_of(d().get("/users/" + std::to_string(a))), "email");
-  expect_error(d().post("/users", R"({"name":"X","email":")" + a_email + R"("})"), 409, "conflict", "email");
+  expect_error(d().post("/users", R"({"name":"X","email":")" + a_email + R"("})"), 409, "conflict",
+               "email");
   // E-mail addresses compare case-insensitively.
   std::string upper = a_email;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  expect_error(d().post("/users", R"({"name":"X","email":")" + upper + R"("})"), 409, "conflict", "email");
+  expect_error(d().post("/users", R"({"name":"X","email":")" + upper + R"("})"), 409, "conflict",
+               "email");
   expect_error(d().post("/users", R"({"email":"x@example.com"})"), 422, "invalid_field", "name");
   expect_error(d().post("/users", R"({"name":"X"})"), 422, "invalid_field", "email");
-  expect_error(d().post("/users", R"({"name":"X","email":"not-an-email"})"), 422, "invalid_field", "email");
-  expect_error(d().post("/users", R"({"name":"","email":"y@example.com"})"), 422, "invalid_field", "name");
-  expect_error(d().post("/users", R"({"name":7,"email":"y@example.com"})"), 422, "invalid_field", "name");
+  expect_error(d().post("/users", R"({"name":"X","email":"not-an-email"})"), 422, "invalid_field",
+               "email");
+  expect_error(d().post("/users", R"({"name":"","email":"y@example.com"})"), 422, "invalid_field",
+               "name");
+  expect_error(d().post("/users", R"({"name":7,"email":"y@example.com"})"), 422, "invalid_field",
+               "name");
   expect_error(d().post("/users", R"({"name":"X","email":"y@example.com")"), 400, "bad_json");
   expect_error(d().post("/users", ""), 400, "bad_json");
   expect_error(d().post("/users", "[1]"), 422, "invalid_field");
   expect_error(d().get("/users/999999"), 404, "not_found");
   expect_error(d().get("/users/abc"), 404, "not_found");
   expect_error(d().patch("/users/999999", R"({"name":"Q"})"), 404, "not_found");
-  expect_error(d().patch("/users/" + std::to_string(a), R"({"blocked":"yes"})"), 422, "invalid_field", "blocked");
-  expect_error(d().patch("/users/" + std::to_string(a), R"({"name":null})"), 422, "invalid_field", "name");
+  expect_error(d().patch("/users/" + std::to_string(a), R"({"blocked":"yes"})"), 422,
+               "invalid_field", "blocked");
+  expect_error(d().patch("/users/" + std::to_string(a), R"({"name":null})"), 422, "invalid_field",
+               "name");
   const std::int64_t b = user();
-  expect_error(d().patch("/users/" + std::to_string(b), R"({"email":")" + a_email + R"("})"), 409, "conflict", "email");
+  expect_error(d().patch("/users/" + std::to_string(b), R"({"email":")" + a_email + R"("})"), 409,
+               "conflict", "email");
 }
 
 TEST_F(HttpApi, PointsAccrueAndShowTheirHistory) {
@@ -188,14 +198,16 @@ TEST_F(HttpApi, WalletDepositsAndHistory) {
   EXPECT_FALSE(e.contains("order_id"));
   expect_error(d().post(base + "/deposits", R"({"amount":0})"), 422, "invalid_field", "amount");
   expect_error(d().post(base + "/deposits", R"({"amount":"10"})"), 422, "invalid_field", "amount");
-  expect_error(d().post(base + "/deposits", R"({"amount":1000000000001})"), 422, "invalid_field", "amount");
+  expect_error(d().post(base + "/deposits", R"({"amount":1000000000001})"), 422, "invalid_field",
+               "amount");
   expect_error(d().post("/users/999999/wallet/deposits", R"({"amount":5})"), 404, "not_found");
   expect_error(d().get("/users/999999/wallet"), 404, "not_found");
 }
 
 TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
-  auto r = d().post("/coupon-templates",
-                    R"({"name":"Ten off","kind":"fixed","value":10,"max_discount":null,"min_order_amount":100,"quantity":2})");
+  auto r = d().post(
+      "/coupon-templates",
+      R"({"name":"Ten off","kind":"fixed","value":10,"max_discount":null,"min_order_amount":100,"quantity":2})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto t = body_of(r);
   const std::int64_t tid = num(t, "id");
@@ -208,7 +220,8 @@ TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
   EXPECT_TRUE(t.at("expires_at").is_null());
 
   const std::int64_t a = user(), b = user(), c = user();
-  r = d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" + std::to_string(a) + "}");
+  r = d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" +
+                               std::to_string(a) + "}");
   ASSERT_EQ(r.status, 201) << r.body;
   auto k = body_of(r);
   const std::int64_t kid = num(k, "id");
@@ -219,12 +232,15 @@ TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
   EXPECT_EQ(body_of(d().get("/coupons/" + std::to_string(kid))), k);
 
   // One per user per template.
-  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" + std::to_string(a) + "}"),
+  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" +
+                                        std::to_string(a) + "}"),
                409, "conflict", "user_id");
-  r = d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" + std::to_string(b) + "}");
+  r = d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" +
+                               std::to_string(b) + "}");
   ASSERT_EQ(r.status, 201) << r.body;
   // The template's quantity (2) is exhausted.
-  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" + std::to_string(c) + "}"),
+  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":)" +
+                                        std::to_string(c) + "}"),
                409, "sold_out");
   EXPECT_EQ(num(body_of(d().get("/coupon-templates/" + std::to_string(tid))), "issued"), 2);
 
@@ -238,14 +254,16 @@ TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
   // Percent template that expires soon: the coupon shows as expired once it has.
   const std::string soon = format_rfc3339(wall_now_ns() + 400'000'000);
   r = d().post("/coupon-templates",
-               R"({"name":"Flash","kind":"percent","value":20,"max_discount":500,"expires_at":")" + soon + R"("})");
+               R"({"name":"Flash","kind":"percent","value":20,"max_discount":500,"expires_at":")" +
+                   soon + R"("})");
   ASSERT_EQ(r.status, 201) << r.body;
   t = body_of(r);
   EXPECT_EQ(str(t, "kind"), "percent");
   EXPECT_EQ(num(t, "max_discount"), 500);
   EXPECT_TRUE(t.at("quantity").is_null());
   EXPECT_EQ(str(t, "expires_at"), soon);
-  r = d().post("/coupons", R"({"template_id":)" + std::to_string(num(t, "id")) + R"(,"user_id":)" + std::to_string(c) + "}");
+  r = d().post("/coupons", R"({"template_id":)" + std::to_string(num(t, "id")) + R"(,"user_id":)" +
+                               std::to_string(c) + "}");
   ASSERT_EQ(r.status, 201) << r.body;
   const std::int64_t expiring = num(body_of(r), "id");
   // Wait (bounded) for the template's expiry time to pass.
@@ -257,20 +275,27 @@ TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
   }
   EXPECT_EQ(state, "expired");
   // An expired template issues nothing more.
-  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(num(t, "id")) + R"(,"user_id":)" +
-                                        std::to_string(a) + "}"),
+  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(num(t, "id")) +
+                                        R"(,"user_id":)" + std::to_string(a) + "}"),
                409, "conflict", "template_id");
 
-  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"bogus","value":1})"), 422, "invalid_field", "kind");
-  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"percent","value":101})"), 422, "invalid_field", "value");
-  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"fixed","value":0})"), 422, "invalid_field", "value");
-  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"fixed","value":5,"expires_at":"tomorrow"})"), 422,
-               "invalid_field", "expires_at");
-  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"fixed","value":5,"quantity":0})"), 422,
-               "invalid_field", "quantity");
-  expect_error(d().post("/coupons", R"({"template_id":999999,"user_id":1})"), 404, "not_found", "template_id");
-  expect_error(d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":999999})"), 404, "not_found",
-               "user_id");
+  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"bogus","value":1})"), 422,
+               "invalid_field", "kind");
+  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"percent","value":101})"), 422,
+               "invalid_field", "value");
+  expect_error(d().post("/coupon-templates", R"({"name":"X","kind":"fixed","value":0})"), 422,
+               "invalid_field", "value");
+  expect_error(d().post("/coupon-templates",
+                        R"({"name":"X","kind":"fixed","value":5,"expires_at":"tomorrow"})"),
+               422, "invalid_field", "expires_at");
+  expect_error(
+      d().post("/coupon-templates", R"({"name":"X","kind":"fixed","value":5,"quantity":0})"), 422,
+      "invalid_field", "quantity");
+  expect_error(d().post("/coupons", R"({"template_id":999999,"user_id":1})"), 404, "not_found",
+               "template_id");
+  expect_error(
+      d().post("/coupons", R"({"template_id":)" + std::to_string(tid) + R"(,"user_id":999999})"),
+      404, "not_found", "user_id");
   expect_error(d().post("/coupons", R"({"user_id":1})"), 422, "invalid_field", "template_id");
   expect_error(d().get("/coupons/999999"), 404, "not_found");
   expect_error(d().get("/users/999999/coupons"), 404, "not_found");
@@ -279,8 +304,10 @@ TEST_F(HttpApi, CouponTemplatesIssueFirstComeFirstServed) {
 TEST_F(HttpApi, ProductsAreCreatedListedPatchedAndRestocked) {
   const std::string starts = format_rfc3339(wall_now_ns() - 3'600'000'000'000);
   const std::string ends = format_rfc3339(wall_now_ns() + 3'600'000'000'000);
-  auto r = d().post("/products", R"({"name":"Kettle","price":2500,"stock":10,"max_per_user":2,"sale_starts_at":")" +
-                                     starts + R"(","sale_ends_at":")" + ends + R"("})");
+  auto r =
+      d().post("/products",
+               R"({"name":"Kettle","price":2500,"stock":10,"max_per_user":2,"sale_starts_at":")" +
+                   starts + R"(","sale_ends_at":")" + ends + R"("})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto p = body_of(r);
   const std::int64_t id = num(p, "id");
@@ -295,7 +322,8 @@ TEST_F(HttpApi, ProductsAreCreatedListedPatchedAndRestocked) {
   EXPECT_EQ(num(stock, "sold"), 0);
   EXPECT_EQ(body_of(d().get("/products/" + std::to_string(id))), p);
 
-  r = d().patch("/products/" + std::to_string(id), R"({"name":"Kettle 2","price":2000,"max_per_user":null,"sale_ends_at":null})");
+  r = d().patch("/products/" + std::to_string(id),
+                R"({"name":"Kettle 2","price":2000,"max_per_user":null,"sale_ends_at":null})");
   ASSERT_EQ(r.status, 200) << r.body;
   p = body_of(r);
   EXPECT_EQ(str(p, "name"), "Kettle 2");
@@ -326,21 +354,27 @@ TEST_F(HttpApi, ProductsAreCreatedListedPatchedAndRestocked) {
   EXPECT_GE(seen.size(), 4u);
   EXPECT_EQ(body_of(d().get("/products?limit=1000")).at("products").as_array().size(), seen.size());
 
-  expect_error(d().post("/products", R"({"name":"X","price":-1,"stock":1})"), 422, "invalid_field", "price");
-  expect_error(d().post("/products", R"({"name":"X","price":1,"stock":-1})"), 422, "invalid_field", "stock");
+  expect_error(d().post("/products", R"({"name":"X","price":-1,"stock":1})"), 422, "invalid_field",
+               "price");
+  expect_error(d().post("/products", R"({"name":"X","price":1,"stock":-1})"), 422, "invalid_field",
+               "stock");
   expect_error(d().post("/products", R"({"name":"X","price":1})"), 422, "invalid_field", "stock");
   expect_error(d().post("/products", R"({"price":1,"stock":1})"), 422, "invalid_field", "name");
-  expect_error(d().post("/products", R"({"name":"X","price":1,"stock":1,"sale_starts_at":")" + ends +
-                                         R"(","sale_ends_at":")" + starts + R"("})"),
+  expect_error(d().post("/products", R"({"name":"X","price":1,"stock":1,"sale_starts_at":")" +
+                                         ends + R"(","sale_ends_at":")" + starts + R"("})"),
                422, "invalid_field", "sale_ends_at");
-  expect_error(d().post("/products", R"({"name":"X","price":1,"stock":1,"sale_starts_at":"2026-13-01T00:00:00Z"})"), 422,
-               "invalid_field", "sale_starts_at");
-  expect_error(d().patch("/products/" + std::to_string(id), R"({"sale_ends_at":")" + starts + R"("})"), 422,
-               "invalid_field", "sale_ends_at");
-  expect_error(d().patch("/products/" + std::to_string(id), R"({"price":"cheap"})"), 422, "invalid_field", "price");
+  expect_error(
+      d().post("/products",
+               R"({"name":"X","price":1,"stock":1,"sale_starts_at":"2026-13-01T00:00:00Z"})"),
+      422, "invalid_field", "sale_starts_at");
+  expect_error(
+      d().patch("/products/" + std::to_string(id), R"({"sale_ends_at":")" + starts + R"("})"), 422,
+      "invalid_field", "sale_ends_at");
+  expect_error(d().patch("/products/" + std::to_string(id), R"({"price":"cheap"})"), 422,
+               "invalid_field", "price");
   expect_error(d().patch("/products/999999", R"({"price":1})"), 404, "not_found");
-  expect_error(d().post("/products/" + std::to_string(id) + "/restock", R"({"quantity":0})"), 422, "invalid_field",
-               "quantity");
+  expect_error(d().post("/products/" + std::to_string(id) + "/restock", R"({"quantity":0})"), 422,
+               "invalid_field", "quantity");
   expect_error(d().post("/products/999999/restock", R"({"quantity":1})"), 404, "not_found");
   expect_error(d().get("/products/999999"), 404, "not_found");
   expect_error(d().get("/products?limit=abc"), 422, "invalid_field", "limit");
@@ -348,11 +382,15 @@ TEST_F(HttpApi, ProductsAreCreatedListedPatchedAndRestocked) {
 
 TEST_F(HttpApi, OrdersArePlacedReadCancelledAndPaid) {
   const std::int64_t u = user();
-  ASSERT_EQ(d().post("/users/" + std::to_string(u) + "/wallet/deposits", R"({"amount":100000})").status, 201);
+  ASSERT_EQ(
+      d().post("/users/" + std::to_string(u) + "/wallet/deposits", R"({"amount":100000})").status,
+      201);
   ASSERT_EQ(d().post("/users/" + std::to_string(u) + "/points", R"({"amount":300})").status, 201);
   const std::int64_t p1 = product(1000, 10), p2 = product(250, 10);
-  auto r = d().post("/orders", R"({"user_id":)" + std::to_string(u) + R"(,"items":[{"product_id":)" + std::to_string(p1) +
-                                   R"(,"quantity":2},{"product_id":)" + std::to_string(p2) + R"(,"quantity":4}],"points":100})");
+  auto r =
+      d().post("/orders", R"({"user_id":)" + std::to_string(u) + R"(,"items":[{"product_id":)" +
+                              std::to_string(p1) + R"(,"quantity":2},{"product_id":)" +
+                              std::to_string(p2) + R"(,"quantity":4}],"points":100})");
   ASSERT_EQ(r.status, 202) << r.body;
   auto o = body_of(r);
   const std::int64_t id = num(o, "id");
@@ -381,9 +419,11 @@ TEST_F(HttpApi, OrdersArePlacedReadCancelledAndPaid) {
   EXPECT_TRUE(stock_step == "sold" || stock_step == "reserved") << stock_step;
   const auto sold_by = mono_now_ns() + 10'000'000'000;
   while (mono_now_ns() < sold_by &&
-         str(body_of(d().get("/orders/" + std::to_string(id))).at("steps").as_object(), "stock") != "sold")
+         str(body_of(d().get("/orders/" + std::to_string(id))).at("steps").as_object(), "stock") !=
+             "sold")
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_EQ(str(body_of(d().get("/orders/" + std::to_string(id))).at("steps").as_object(), "stock"), "sold");
+  EXPECT_EQ(str(body_of(d().get("/orders/" + std::to_string(id))).at("steps").as_object(), "stock"),
+            "sold");
   EXPECT_EQ(str(steps, "coupon"), "none");
   EXPECT_EQ(str(steps, "points"), "deducted");
   EXPECT_EQ(str(steps, "payment"), "approved");
@@ -409,10 +449,12 @@ TEST_F(HttpApi, OrdersArePlacedReadCancelledAndPaid) {
   const auto compensated = [&] {
     const auto order = body_of(d().get("/orders/" + std::to_string(id)));
     const auto& st = order.at("steps").as_object();
-    return str(st, "stock") == "released" && str(st, "points") == "refunded" && str(st, "payment") == "refunded";
+    return str(st, "stock") == "released" && str(st, "points") == "refunded" &&
+           str(st, "payment") == "refunded";
   };
   const auto deadline = mono_now_ns() + 10'000'000'000;
-  while (mono_now_ns() < deadline && !compensated()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (mono_now_ns() < deadline && !compensated())
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(compensated());
   EXPECT_EQ(str(body_of(d().get("/payments/" + std::to_string(id))), "state"), "refunded");
   o = body_of(d().get("/orders/" + std::to_string(id)));
@@ -420,15 +462,20 @@ TEST_F(HttpApi, OrdersArePlacedReadCancelledAndPaid) {
   EXPECT_EQ(str(o, "reason"), "cancelled_by_customer");
   EXPECT_EQ(str(o.at("steps").as_object(), "stock"), "released");
   EXPECT_EQ(num(body_of(d().get("/users/" + std::to_string(u) + "/wallet")), "balance"), 100000);
-  EXPECT_EQ(num(body_of(d().get("/products/" + std::to_string(p1))).at("stock").as_object(), "available"), 10);
+  EXPECT_EQ(
+      num(body_of(d().get("/products/" + std::to_string(p1))).at("stock").as_object(), "available"),
+      10);
 
   // A second cancel finds it final.
   expect_error(d().post("/orders/" + std::to_string(id) + "/cancel", ""), 409, "conflict");
   expect_error(d().post("/orders/999999/cancel", "{}"), 404, "not_found");
-  expect_error(d().post("/orders/" + std::to_string(id) + "/cancel", R"({"reason":5})"), 422, "invalid_field", "reason");
+  expect_error(d().post("/orders/" + std::to_string(id) + "/cancel", R"({"reason":5})"), 422,
+               "invalid_field", "reason");
   expect_error(d().get("/orders/999999"), 404, "not_found");
-  expect_error(d().get("/orders/" + std::to_string(id) + "?wait=30001"), 422, "invalid_field", "wait");
-  expect_error(d().get("/orders/" + std::to_string(id) + "?wait=soon"), 422, "invalid_field", "wait");
+  expect_error(d().get("/orders/" + std::to_string(id) + "?wait=30001"), 422, "invalid_field",
+               "wait");
+  expect_error(d().get("/orders/" + std::to_string(id) + "?wait=soon"), 422, "invalid_field",
+               "wait");
   expect_error(d().get("/payments/999999"), 404, "not_found");
 }
 
@@ -438,8 +485,9 @@ TEST_F(HttpApi, OrdersRefusedAtTheDoor) {
   const std::string later = format_rfc3339(wall_now_ns() + 3'600'000'000'000);
   const std::int64_t future = product(100, 10, R"(,"sale_starts_at":")" + later + R"(")");
   const auto order = [&](std::int64_t user_id, std::int64_t product_id, std::int64_t qty) {
-    return d().post("/orders", R"({"user_id":)" + std::to_string(user_id) + R"(,"items":[{"product_id":)" +
-                                   std::to_string(product_id) + R"(,"quantity":)" + std::to_string(qty) + "}]}");
+    return d().post("/orders", R"({"user_id":)" + std::to_string(user_id) +
+                                   R"(,"items":[{"product_id":)" + std::to_string(product_id) +
+                                   R"(,"quantity":)" + std::to_string(qty) + "}]}");
   };
   auto r = order(u, future, 1);
   expect_error(r, 409, "not_on_sale");
@@ -455,7 +503,9 @@ TEST_F(HttpApi, OrdersRefusedAtTheDoor) {
   expect_error(r, 409, "sold_out");
   EXPECT_EQ(num(body_of(r), "product_id"), p);
   // Nothing was kept by any refusal.
-  EXPECT_EQ(num(body_of(d().get("/products/" + std::to_string(p))).at("stock").as_object(), "available"), 10);
+  EXPECT_EQ(
+      num(body_of(d().get("/products/" + std::to_string(p))).at("stock").as_object(), "available"),
+      10);
 }
 
 TEST_F(HttpApi, UnknownRoutesAndWrongMethods) {
@@ -489,12 +539,12 @@ TEST_F(HttpApi, PipelinedRequestsAreAnsweredInOrder) {
   const std::string items = R"("items":[{"product_id":)" + std::to_string(p) + R"(,"quantity":1}])";
   const std::string order = R"({"user_id":)" + std::to_string(u) + "," + items + "}";
   const std::vector<std::string> batch = {
-      post(order),                                                        // 202
-      post(order, "Idempotency-Key: pipe-1\r\n"),                         // 202
-      post(order, "Idempotency-Key: pipe-1\r\n"),                         // the same 202, replayed
-      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",                         // 200
-      post(order),                                                        // 409 sold_out (2 units)
-      post(R"({"user_id":)" + std::to_string(u) + R"(,"items":[]})"),     // 422 items
+      post(order),                                                     // 202
+      post(order, "Idempotency-Key: pipe-1\r\n"),                      // 202
+      post(order, "Idempotency-Key: pipe-1\r\n"),                      // the same 202, replayed
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",                      // 200
+      post(order),                                                     // 409 sold_out (2 units)
+      post(R"({"user_id":)" + std::to_string(u) + R"(,"items":[]})"),  // 422 items
       post(R"({"user_id":)" + std::to_string(u) + "," + items + R"(,"points":1.5})"),  // 422 points
   };
   HttpConnection c(d().port());
@@ -527,7 +577,8 @@ TEST_F(HttpApi, IdempotencyKeyReplaysTheFirstAnswer) {
   EXPECT_EQ(again.body, first.body);
   EXPECT_EQ(again.header("idempotent-replayed"), "true");
   // Same key, another body: refused, and nothing created.
-  expect_error(d().post("/users", R"({"name":"Zoe","email":"zoe2@example.com"})", key), 409, "conflict");
+  expect_error(d().post("/users", R"({"name":"Zoe","email":"zoe2@example.com"})", key), 409,
+               "conflict");
   const std::int64_t id = num(body_of(first), "id");
   expect_error(d().get("/users/" + std::to_string(id + 1)), 404, "not_found");
 
@@ -542,7 +593,8 @@ TEST_F(HttpApi, IdempotencyKeyReplaysTheFirstAnswer) {
   auto bad = d().post("/users", R"({"name":"Q"})", {{"Idempotency-Key", "bad-1"}});
   EXPECT_EQ(bad.status, 422);
   EXPECT_EQ(d().post("/users", R"({"name":"Q"})", {{"Idempotency-Key", "bad-1"}}).body, bad.body);
-  expect_error(d().post("/users", R"({"name":"Q","email":"q@example.com"})", {{"Idempotency-Key", std::string(300, 'k')}}),
+  expect_error(d().post("/users", R"({"name":"Q","email":"q@example.com"})",
+                        {{"Idempotency-Key", std::string(300, 'k')}}),
                422, "invalid_field", "Idempotency-Key");
 }
 
@@ -552,17 +604,20 @@ TEST_F(HttpApi, MetricsArePrometheusText) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.header("content-type").rfind("text/plain", 0), 0u);
   for (const char* family :
-       {"flashsaga_http_requests_total", "flashsaga_orders_total", "flashsaga_saga_completion_seconds",
-        "flashsaga_ring_depth", "flashsaga_ring_full_events_total", "flashsaga_journal_commits_total",
+       {"flashsaga_http_requests_total", "flashsaga_orders_total",
+        "flashsaga_saga_completion_seconds", "flashsaga_ring_depth",
+        "flashsaga_ring_full_events_total", "flashsaga_journal_commits_total",
         "flashsaga_journal_commit_seconds_total", "flashsaga_domain_messages_invalid_total",
-        "flashsaga_domain_messages_duplicate_total", "flashsaga_outbox_backlog", "flashsaga_stock_available",
-        "flashsaga_stock_supplied", "flashsaga_sold_out_answers_total", "flashsaga_build_info",
-        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-        "flashsaga_journal_map_used_bytes", "flashsaga_orders_admitted_total"}) {
+        "flashsaga_domain_messages_duplicate_total", "flashsaga_outbox_backlog",
+        "flashsaga_stock_available", "flashsaga_stock_supplied", "flashsaga_sold_out_answers_total",
+        "flashsaga_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_open_fds", "flashsaga_journal_map_used_bytes",
+        "flashsaga_orders_admitted_total"}) {
     EXPECT_NE(r.body.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
     EXPECT_NE(r.body.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
   }
-  EXPECT_NE(r.body.find(R"(flashsaga_http_requests_total{route="/healthz",status="200"})"), std::string::npos);
+  EXPECT_NE(r.body.find(R"(flashsaga_http_requests_total{route="/healthz",status="200"})"),
+            std::string::npos);
   EXPECT_NE(r.body.find(R"(flashsaga_ring_depth{from="port0",to="order"})"), std::string::npos);
   // Every sample line is `name{labels} value` or `name value`, names prefixed flashsaga_ (or
   // process_, the standard process families).
@@ -609,9 +664,9 @@ TEST_F(HttpApi, SalePageAndItsStats) {
   const std::int64_t u = user();
   const std::string wallet = "/users/" + std::to_string(u) + "/wallet/deposits";
   ASSERT_EQ(d().post(wallet, R"({"amount":1000})").status, 201);
-  auto placed = d().post("/orders", R"({"user_id":)" + std::to_string(u) +
-                                        R"(,"items":[{"product_id":)" + std::to_string(p) +
-                                        R"(,"quantity":1}]})");
+  auto placed =
+      d().post("/orders", R"({"user_id":)" + std::to_string(u) + R"(,"items":[{"product_id":)" +
+                              std::to_string(p) + R"(,"quantity":1}]})");
   ASSERT_EQ(placed.status, 202) << placed.body;
   wait_order(num(body_of(placed), "id"));
   auto r = d().get("/stats");

@@ -33,7 +33,9 @@ std::string auth_section(const std::filesystem::path& file) {
   return "[auth]\noperator_token_file = \"" + file.string() + "\"\n";
 }
 
-HttpHeaders bearer(const std::string& t) { return {{"Authorization", "Bearer " + t}}; }
+HttpHeaders bearer(const std::string& t) {
+  return {{"Authorization", "Bearer " + t}};
+}
 
 // Output and exit status of the flashsaga binary with these arguments (bounded by the binary).
 std::pair<int, std::string> run_flashsaga(const std::string& args) {
@@ -72,8 +74,11 @@ class AuthTest : public ::testing::Test {
     // The fixture's entities, created as the operator.
     ASSERT_EQ(d_->post("/users", R"({"name":"Kim","email":"kim@example.com"})").status, 201);
     ASSERT_EQ(d_->post("/products", R"({"name":"Shoe","price":1000,"stock":100,"max_per_user":10})",
-                       bearer(token)).status, 201);
-    ASSERT_EQ(d_->post("/users/1/wallet/deposits", R"({"amount":100000})", bearer(token)).status, 201);
+                       bearer(token))
+                  .status,
+              201);
+    ASSERT_EQ(d_->post("/users/1/wallet/deposits", R"({"amount":100000})", bearer(token)).status,
+              201);
   }
   void TearDown() override {
     d_.reset();
@@ -85,7 +90,8 @@ class AuthTest : public ::testing::Test {
   }
   // Places an order for product 1 and waits for it to complete; returns its id.
   std::int64_t completed_order() {
-    const HttpResponse r = d_->post("/orders", R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})");
+    const HttpResponse r =
+        d_->post("/orders", R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})");
     EXPECT_EQ(r.status, 202) << r.body;
     const std::int64_t id = num(body_of(r), "id");
     const HttpResponse done = d_->get("/orders/" + std::to_string(id) + "?wait=10000");
@@ -124,7 +130,8 @@ TEST_F(AuthTest, OperatorRoutesWithTheTokenWork) {
   const auto calls = operator_calls();
   for (std::size_t i = 0; i < calls.size(); ++i) {
     SCOPED_TRACE(calls[i].method + " " + calls[i].target);
-    const HttpResponse r = call(calls[i], {{"authorization", "bearer  " + token}});  // any case, extra space
+    const HttpResponse r =
+        call(calls[i], {{"authorization", "bearer  " + token}});  // any case, extra space
     EXPECT_EQ(r.status, expected[i]) << r.body;
   }
   EXPECT_EQ(num(body_of(d_->get("/products/1")), "price"), 1100);
@@ -137,13 +144,16 @@ TEST_F(AuthTest, OperatorRoutesWithTheTokenWork) {
 
 TEST_F(AuthTest, BuyerRoutesStayOpen) {
   EXPECT_EQ(d_->post("/users", R"({"name":"Lee","email":"lee@example.com"})").status, 201);
-  ASSERT_EQ(d_->post("/coupon-templates", R"({"name":"5 off","kind":"fixed","value":500,"quantity":10})",
-                     bearer(token)).status, 201);
+  ASSERT_EQ(d_->post("/coupon-templates",
+                     R"({"name":"5 off","kind":"fixed","value":500,"quantity":10})", bearer(token))
+                .status,
+            201);
   EXPECT_EQ(d_->post("/coupons", R"({"template_id":1,"user_id":1})").status, 201);
   const std::int64_t id = completed_order();
-  for (const std::string& target : std::vector<std::string>{"/products", "/products/1", "/users/1", "/users/1/wallet", "/users/1/points",
-                                   "/users/1/coupons", "/coupon-templates/1", "/healthz", "/metrics",
-                                   "/orders/" + std::to_string(id), "/payments/" + std::to_string(id)}) {
+  for (const std::string& target : std::vector<std::string>{
+           "/products", "/products/1", "/users/1", "/users/1/wallet", "/users/1/points",
+           "/users/1/coupons", "/coupon-templates/1", "/healthz", "/metrics",
+           "/orders/" + std::to_string(id), "/payments/" + std::to_string(id)}) {
     EXPECT_EQ(d_->get(target).status, 200) << target;
   }
   // A buyer's cancel is open and stays the customer's.
@@ -174,20 +184,24 @@ TEST(AuthUnset, EveryRouteIsOpenAsBefore) {
   EXPECT_EQ(d.post("/users", R"({"name":"Kim","email":"kim@example.com"})").status, 201);
   // An Authorization header, right or not, changes nothing without a configured token.
   for (const OperatorCall& c : operator_calls()) {
-    const HttpResponse r = http_request(d.port(), c.method, c.target, c.body, bearer("anything-at-all"));
+    const HttpResponse r =
+        http_request(d.port(), c.method, c.target, c.body, bearer("anything-at-all"));
     EXPECT_LT(r.status, 300) << c.method << " " << c.target << ": " << r.body;
   }
-  const HttpResponse o = d.post("/orders", R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})");
+  const HttpResponse o =
+      d.post("/orders", R"({"user_id":1,"items":[{"product_id":1,"quantity":1}]})");
   ASSERT_EQ(o.status, 202) << o.body;
   const std::string id = std::to_string(num(body_of(o), "id"));
   EXPECT_EQ(str(body_of(d.get("/orders/" + id + "?wait=10000")), "status"), "COMPLETED");
   EXPECT_EQ(d.post("/orders/" + id + "/cancel", R"({"reason":"operator"})").status, 202);
-  EXPECT_EQ(str(body_of(d.get("/orders/" + id + "?wait=10000")), "reason"), "cancelled_by_operator");
+  EXPECT_EQ(str(body_of(d.get("/orders/" + id + "?wait=10000")), "reason"),
+            "cancelled_by_operator");
 }
 
 TEST(AuthUnset, BindingBeyondLoopbackWithoutATokenWarns) {
   HttpDeployment d("address = \"0.0.0.0\"\n");
-  EXPECT_NE(d.log().find("WARNING: listening on 0.0.0.0 WITHOUT an operator token"), std::string::npos)
+  EXPECT_NE(d.log().find("WARNING: listening on 0.0.0.0 WITHOUT an operator token"),
+            std::string::npos)
       << d.log();
 }
 
@@ -213,7 +227,8 @@ TEST(AuthConfig, ATokenFileThatIsNot0600IsRefused) {
   for (const Case& c : cases) {
     const std::filesystem::path file = token_file(c.content, c.mode);
     const std::filesystem::path cfg = file.parent_path() / "flashsaga.toml";
-    std::ofstream(cfg) << "[deployment]\ndata_dir = \"" << (file.parent_path() / "data").string() << "\"\n"
+    std::ofstream(cfg) << "[deployment]\ndata_dir = \"" << (file.parent_path() / "data").string()
+                       << "\"\n"
                        << auth_section(file);
     const auto [status, out] = run_flashsaga("run --config " + cfg.string());
     EXPECT_NE(status, 0) << out;
@@ -226,8 +241,9 @@ TEST(AuthConfig, ATokenFileThatIsNot0600IsRefused) {
   // A missing file too.
   char tmpl[] = "/tmp/flashsaga-token-XXXXXX";
   const std::filesystem::path dir = ::mkdtemp(tmpl);
-  std::ofstream(dir / "flashsaga.toml") << "[deployment]\ndata_dir = \"" << (dir / "data").string() << "\"\n"
-                                        << auth_section(dir / "missing");
+  std::ofstream(dir / "flashsaga.toml")
+      << "[deployment]\ndata_dir = \"" << (dir / "data").string() << "\"\n"
+      << auth_section(dir / "missing");
   const auto [status, out] = run_flashsaga("run --config " + (dir / "flashsaga.toml").string());
   EXPECT_NE(status, 0) << out;
   EXPECT_NE(out.find("cannot open"), std::string::npos) << out;

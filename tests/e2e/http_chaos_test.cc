@@ -30,7 +30,8 @@ std::uint64_t id_in(const std::string& body) {
 }
 
 TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDuplicateNone) {
-  const std::uint64_t seed = std::getenv("FLASHSAGA_SEED") ? std::strtoull(std::getenv("FLASHSAGA_SEED"), nullptr, 10) : 5;
+  const std::uint64_t seed =
+      std::getenv("FLASHSAGA_SEED") ? std::strtoull(std::getenv("FLASHSAGA_SEED"), nullptr, 10) : 5;
   const std::uint16_t port = testing::free_tcp_port();
   std::printf("seed %llu, port %u\n", static_cast<unsigned long long>(seed), port);
   LiveDeployment dep("[http]\nport = " + std::to_string(port) +
@@ -40,16 +41,22 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
   constexpr int buyers = 60;
   for (int i = 0; i < 200 && seeder.request("GET", "/healthz").status != 200; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  const std::uint64_t product =
-      id_in(seeder.request("POST", "/products", R"({"name":"hot","price":1000,"stock":100000})").body);
+  const std::uint64_t product = id_in(
+      seeder.request("POST", "/products", R"({"name":"hot","price":1000,"stock":100000})").body);
   ASSERT_NE(product, 0u);
   std::vector<std::uint64_t> users;
   for (int i = 0; i < buyers; ++i) {
-    const std::uint64_t u = id_in(seeder.request("POST", "/users", "{\"name\":\"b\",\"email\":\"b" +
-                                                                         std::to_string(i) + "@x.example\"}")
-                                      .body);
+    const std::uint64_t u =
+        id_in(seeder
+                  .request("POST", "/users",
+                           "{\"name\":\"b\",\"email\":\"b" + std::to_string(i) + "@x.example\"}")
+                  .body);
     ASSERT_NE(u, 0u);
-    ASSERT_EQ(seeder.request("POST", "/users/" + std::to_string(u) + "/wallet/deposits", R"({"amount":100000000})").status, 201);
+    ASSERT_EQ(seeder
+                  .request("POST", "/users/" + std::to_string(u) + "/wallet/deposits",
+                           R"({"amount":100000000})")
+                  .status,
+              201);
     users.push_back(u);
   }
 
@@ -66,7 +73,8 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
         std::string key(1, 'k');  // appended: "k" + a temporary trips GCC 12's -Wrestrict at -O3
         key += std::to_string(t) + "-" + std::to_string(n);
         const std::string body = "{\"user_id\":" + std::to_string(users[rng() % users.size()]) +
-                                 ",\"items\":[{\"product_id\":" + std::to_string(product) + ",\"quantity\":1}]}";
+                                 ",\"items\":[{\"product_id\":" + std::to_string(product) +
+                                 ",\"quantity\":1}]}";
         // Retry the same key until an answer comes (the gateway may be dead or restarting).
         for (int attempt = 0; attempt < 400; ++attempt) {
           bench::HttpResponse r = http.request("POST", "/orders", body, {{"Idempotency-Key", key}});
@@ -86,13 +94,17 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
     });
 
   // 50 kills in CI, a third of them the gateway; FLASHSAGA_CHAOS_KILLS=1000 for the long profile.
-  const int kills = std::getenv("FLASHSAGA_CHAOS_KILLS") ? std::atoi(std::getenv("FLASHSAGA_CHAOS_KILLS")) : 50;
+  const int kills =
+      std::getenv("FLASHSAGA_CHAOS_KILLS") ? std::atoi(std::getenv("FLASHSAGA_CHAOS_KILLS")) : 50;
   std::vector<std::string> schedule;
   std::mt19937_64 krng(seed);
   for (int k = 0; k < kills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + krng() % 150));
     const bool gateway = k % 3 == 0;
-    const std::string role = gateway ? "gateway" : std::string(ipc::domain_name(static_cast<ipc::Domain>(1 + krng() % domain_count)));
+    const std::string role =
+        gateway
+            ? "gateway"
+            : std::string(ipc::domain_name(static_cast<ipc::Domain>(1 + krng() % domain_count)));
     const pid_t pid = dep.find_process(role);
     if (pid > 0 && ::kill(pid, SIGKILL) == 0) schedule.push_back(role + ":" + std::to_string(pid));
   }
@@ -101,9 +113,10 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
   for (auto& c : clients) c.join();
   std::string text;
   for (const auto& s : schedule) text += s + " ";
-  std::printf("kill schedule: %s\n%zu orders acknowledged, %llu retries\n", text.c_str(), order_of_key.size(),
-              static_cast<unsigned long long>(retries.load()));
-  EXPECT_GE(schedule.size(), static_cast<std::size_t>(kills * 3 / 4)) << "the killer did not get to kill";
+  std::printf("kill schedule: %s\n%zu orders acknowledged, %llu retries\n", text.c_str(),
+              order_of_key.size(), static_cast<unsigned long long>(retries.load()));
+  EXPECT_GE(schedule.size(), static_cast<std::size_t>(kills * 3 / 4))
+      << "the killer did not get to kill";
   EXPECT_GT(order_of_key.size(), 100u);
 
   // One key never became two orders, and every acknowledged order exists and ends.
@@ -114,13 +127,15 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
   }
   engine::Client& c = dep.client();
   for (const auto& [key, id] : order_of_key) {
-    ASSERT_TRUE(c.order(id).has_value()) << "acknowledged order " << id << " (key " << key << ") is missing";
+    ASSERT_TRUE(c.order(id).has_value())
+        << "acknowledged order " << id << " (key " << key << ") is missing";
     EXPECT_TRUE(c.wait_terminal(id, 30'000)) << "order " << id << " never ended";
   }
   const tools::CheckReport report = testing::check_when_settled(dep.config().data_dir);
   if (!report.violations.empty()) tools::print_check(report, std::cerr);
   EXPECT_EQ(report.error, "");
-  EXPECT_TRUE(report.violations.empty()) << report.violations.size() << " violations (seed " << seed << ")";
+  EXPECT_TRUE(report.violations.empty())
+      << report.violations.size() << " violations (seed " << seed << ")";
 }
 
 }  // namespace

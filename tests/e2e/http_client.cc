@@ -31,7 +31,8 @@ std::string lower(std::string s) {
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return std::string(s);
 }
 
@@ -122,7 +123,9 @@ HttpConnection::HttpConnection(std::uint16_t port, int timeout_ms) {
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) close();
 }
 
-HttpConnection::~HttpConnection() { close(); }
+HttpConnection::~HttpConnection() {
+  close();
+}
 
 void HttpConnection::close() {
   if (fd_ >= 0) ::close(fd_);
@@ -195,13 +198,16 @@ HttpResponse HttpConnection::read_response() {
     r.status = std::atoi(status_line.c_str() + 9);
     while (line_end != std::string::npos) {
       const std::size_t next = head.find("\r\n", line_end + 2);
-      const std::string line = head.substr(line_end + 2, next == std::string::npos ? std::string::npos : next - line_end - 2);
+      const std::string line = head.substr(
+          line_end + 2, next == std::string::npos ? std::string::npos : next - line_end - 2);
       const std::size_t colon = line.find(':');
-      if (colon != std::string::npos) r.headers[lower(line.substr(0, colon))] = trim(std::string_view(line).substr(colon + 1));
+      if (colon != std::string::npos)
+        r.headers[lower(line.substr(0, colon))] = trim(std::string_view(line).substr(colon + 1));
       line_end = next;
     }
     if (r.status == 100) continue;  // interim answer to Expect: 100-continue
-    const std::size_t length = static_cast<std::size_t>(std::strtoull(r.header("content-length").c_str(), nullptr, 10));
+    const std::size_t length =
+        static_cast<std::size_t>(std::strtoull(r.header("content-length").c_str(), nullptr, 10));
     while (buffer_.size() < length)
       if (!fill()) return {};
     r.body = buffer_.substr(0, length);
@@ -216,8 +222,8 @@ HttpResponse HttpConnection::read_response() {
   }
 }
 
-HttpResponse HttpConnection::request(std::string_view method, std::string_view target, std::string_view body,
-                                     const HttpHeaders& headers) {
+HttpResponse HttpConnection::request(std::string_view method, std::string_view target,
+                                     std::string_view body, const HttpHeaders& headers) {
   std::string req;
   req.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   bool has_type = false;
@@ -236,7 +242,9 @@ HttpResponse HttpConnection::request(std::string_view method, std::string_view t
 bool HttpConnection::wait_closed(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (fd_ >= 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
     if (left <= 0) return false;
     pollfd p{fd_, POLLIN, 0};
     const int rc = ::poll(&p, 1, static_cast<int>(left));
@@ -249,8 +257,8 @@ bool HttpConnection::wait_closed(int timeout_ms) {
   return true;
 }
 
-HttpResponse http_request(std::uint16_t port, std::string_view method, std::string_view target, std::string_view body,
-                          const HttpHeaders& headers) {
+HttpResponse http_request(std::uint16_t port, std::string_view method, std::string_view target,
+                          std::string_view body, const HttpHeaders& headers) {
   HttpConnection c(port);
   return c.request(method, target, body, headers);
 }

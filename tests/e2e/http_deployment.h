@@ -42,13 +42,14 @@ class HttpDeployment {
     dir_ = ::mkdtemp(tmpl);
     port_ = free_tcp_port();
     config_path_ = dir_ / "flashsaga.toml";
-    std::ofstream(config_path_) << "[deployment]\ndata_dir = \"" << (dir_ / "data").string()
-                                << "\"\ndurability = \"nosync\"\n"
-                                << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
-                                << "[stock]\nproducts_max = 4096\n"
-                                << "[journal]\nmap_size_mib = 64\n"
-                                << "[http]\nport = " << port_ << "\n"
-                                << http_toml << extra_toml;
+    std::ofstream(config_path_)
+        << "[deployment]\ndata_dir = \"" << (dir_ / "data").string()
+        << "\"\ndurability = \"nosync\"\n"
+        << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
+        << "[stock]\nproducts_max = 4096\n"
+        << "[journal]\nmap_size_mib = 64\n"
+        << "[http]\nport = " << port_ << "\n"
+        << http_toml << extra_toml;
     start();
   }
 
@@ -69,7 +70,8 @@ class HttpDeployment {
       }
       std::string exe = FLASHSAGA_EXE;
       std::string cfg = config_path_.string();
-      ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+      ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(),
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     // Bounded: until /healthz says every domain is ready.
@@ -129,10 +131,12 @@ class HttpDeployment {
   HttpResponse get(const std::string& target, const HttpHeaders& h = {}) const {
     return http_request(port_, "GET", target, {}, h);
   }
-  HttpResponse post(const std::string& target, const std::string& body, const HttpHeaders& h = {}) const {
+  HttpResponse post(const std::string& target, const std::string& body,
+                    const HttpHeaders& h = {}) const {
     return http_request(port_, "POST", target, body, h);
   }
-  HttpResponse patch(const std::string& target, const std::string& body, const HttpHeaders& h = {}) const {
+  HttpResponse patch(const std::string& target, const std::string& body,
+                     const HttpHeaders& h = {}) const {
     return http_request(port_, "PATCH", target, body, h);
   }
 
@@ -179,7 +183,8 @@ inline std::string str(const json::object& o, std::string_view key) {
 }
 
 // Asserts an error answer: status, {"error": code, "message": non-empty, "field": field?}.
-inline void expect_error(const HttpResponse& r, int status, std::string_view code, std::string_view field = {}) {
+inline void expect_error(const HttpResponse& r, int status, std::string_view code,
+                         std::string_view field = {}) {
   EXPECT_EQ(r.status, status) << r.body;
   const json::object o = body_of(r);
   EXPECT_EQ(str(o, "error"), code) << r.body;

@@ -22,10 +22,13 @@ namespace {
 
 constexpr std::int64_t settle_timeout_ns = 10'000'000'000;
 
-std::string id_text(std::int64_t id) { return std::to_string(id); }
+std::string id_text(std::int64_t id) {
+  return std::to_string(id);
+}
 
 // Samples of /metrics whose name starts with `prefix`, by full series text.
-std::map<std::string, std::string> metric_series(const HttpDeployment& d, const std::string& prefix) {
+std::map<std::string, std::string> metric_series(const HttpDeployment& d,
+                                                 const std::string& prefix) {
   std::map<std::string, std::string> out;
   std::istringstream lines(d.get("/metrics").body);
   std::string line;
@@ -66,34 +69,43 @@ class Shop {
 
   std::int64_t user(std::int64_t wallet, std::int64_t points) {
     static int n = 0;
-    auto r = d_.post("/users", R"({"name":"Buyer","email":"flow)" + std::to_string(++n) + R"(@example.com"})");
+    auto r = d_.post(
+        "/users", R"({"name":"Buyer","email":"flow)" + std::to_string(++n) + R"(@example.com"})");
     EXPECT_EQ(r.status, 201) << r.body;
     const std::int64_t id = num(body_of(r), "id");
     if (wallet > 0) {
-      EXPECT_EQ(d_.post("/users/" + id_text(id) + "/wallet/deposits", R"({"amount":)" + std::to_string(wallet) + "}").status, 201);
+      EXPECT_EQ(d_.post("/users/" + id_text(id) + "/wallet/deposits",
+                        R"({"amount":)" + std::to_string(wallet) + "}")
+                    .status,
+                201);
     }
     if (points > 0) {
-      EXPECT_EQ(d_.post("/users/" + id_text(id) + "/points", R"({"amount":)" + std::to_string(points) + R"(,"reason":"welcome"})").status,
+      EXPECT_EQ(d_.post("/users/" + id_text(id) + "/points",
+                        R"({"amount":)" + std::to_string(points) + R"(,"reason":"welcome"})")
+                    .status,
                 201);
     }
     return id;
   }
   std::int64_t product(std::int64_t price, std::int64_t stock) {
-    auto r = d_.post("/products", R"({"name":"Lamp","price":)" + std::to_string(price) + R"(,"stock":)" + std::to_string(stock) + "}");
+    auto r = d_.post("/products", R"({"name":"Lamp","price":)" + std::to_string(price) +
+                                      R"(,"stock":)" + std::to_string(stock) + "}");
     EXPECT_EQ(r.status, 201) << r.body;
     return num(body_of(r), "id");
   }
   std::int64_t coupon(std::int64_t user, std::int64_t value) {
-    auto r = d_.post("/coupon-templates", R"({"name":"Off","kind":"fixed","value":)" + std::to_string(value) + "}");
+    auto r = d_.post("/coupon-templates",
+                     R"({"name":"Off","kind":"fixed","value":)" + std::to_string(value) + "}");
     EXPECT_EQ(r.status, 201) << r.body;
-    r = d_.post("/coupons", R"({"template_id":)" + id_text(num(body_of(r), "id")) + R"(,"user_id":)" + id_text(user) + "}");
+    r = d_.post("/coupons", R"({"template_id":)" + id_text(num(body_of(r), "id")) +
+                                R"(,"user_id":)" + id_text(user) + "}");
     EXPECT_EQ(r.status, 201) << r.body;
     return num(body_of(r), "id");
   }
-  HttpResponse order(std::int64_t user, std::int64_t product, std::int64_t qty, std::int64_t coupon = 0,
-                     std::int64_t points = 0, const HttpHeaders& h = {}) {
-    std::string body = R"({"user_id":)" + id_text(user) + R"(,"items":[{"product_id":)" + id_text(product) +
-                       R"(,"quantity":)" + std::to_string(qty) + "}]";
+  HttpResponse order(std::int64_t user, std::int64_t product, std::int64_t qty,
+                     std::int64_t coupon = 0, std::int64_t points = 0, const HttpHeaders& h = {}) {
+    std::string body = R"({"user_id":)" + id_text(user) + R"(,"items":[{"product_id":)" +
+                       id_text(product) + R"(,"quantity":)" + std::to_string(qty) + "}]";
     if (coupon) body += R"(,"coupon_id":)" + id_text(coupon);
     if (points) body += R"(,"points":)" + std::to_string(points);
     return d_.post("/orders", body + "}", h);
@@ -105,9 +117,15 @@ class Shop {
     EXPECT_NE(str(o, "status"), "PENDING") << r.body;
     return o;
   }
-  json::object stock(std::int64_t product) { return body_of(d_.get("/products/" + id_text(product))).at("stock").as_object(); }
-  json::object wallet(std::int64_t user) { return body_of(d_.get("/users/" + id_text(user) + "/wallet")); }
-  json::object points(std::int64_t user) { return body_of(d_.get("/users/" + id_text(user) + "/points")); }
+  json::object stock(std::int64_t product) {
+    return body_of(d_.get("/products/" + id_text(product))).at("stock").as_object();
+  }
+  json::object wallet(std::int64_t user) {
+    return body_of(d_.get("/users/" + id_text(user) + "/wallet"));
+  }
+  json::object points(std::int64_t user) {
+    return body_of(d_.get("/users/" + id_text(user) + "/points"));
+  }
 
  private:
   const HttpDeployment& d_;
@@ -125,7 +143,8 @@ class HttpFlows : public ::testing::Test {
   static void TearDownTestSuite() {
     d_->expect_check_clean();  // every flow's journals prove DESIGN.md's invariants
     const int status = d_->stop();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n" << d_->log();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n"
+                                                               << d_->log();
     delete d_;
   }
   static HttpDeployment& d() { return *d_; }
@@ -153,7 +172,8 @@ TEST_F(HttpFlows, HappyPathCompletesAndMovesEveryBalance) {
   EXPECT_EQ(str(s, "points"), "deducted");
   EXPECT_EQ(str(s, "payment"), "approved");
   quiet_activity(d());
-  EXPECT_EQ(str(body_of(d().get("/orders/" + id_text(id))).at("steps").as_object(), "stock"), "sold");
+  EXPECT_EQ(str(body_of(d().get("/orders/" + id_text(id))).at("steps").as_object(), "stock"),
+            "sold");
 
   const auto w = shop.wallet(u);
   EXPECT_EQ(num(w, "balance"), 8700);
@@ -285,7 +305,8 @@ TEST_F(HttpFlows, HundredConcurrentRepeatsOfOneKeyCreateOneOrder) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
-  const std::string body = R"({"user_id":)" + id_text(u) + R"(,"items":[{"product_id":)" + id_text(p) + R"(,"quantity":1}]})";
+  const std::string body = R"({"user_id":)" + id_text(u) + R"(,"items":[{"product_id":)" +
+                           id_text(p) + R"(,"quantity":1}]})";
   for (int i = 0; i < repeats; ++i) {
     threads.emplace_back([&, i] {
       HttpConnection c(d().port());
@@ -317,7 +338,9 @@ TEST_F(HttpFlows, HundredConcurrentRepeatsOfOneKeyCreateOneOrder) {
 
 class HttpSlowPayments : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { d_ = new HttpDeployment("", "[payment]\nadapter = \"pg\"\npg_latency_ms = 400\n"); }
+  static void SetUpTestSuite() {
+    d_ = new HttpDeployment("", "[payment]\nadapter = \"pg\"\npg_latency_ms = 400\n");
+  }
   static void TearDownTestSuite() { delete d_; }
   static HttpDeployment& d() { return *d_; }
   static HttpDeployment* d_;
@@ -367,12 +390,14 @@ TEST_F(HttpSlowPayments, GracefulStopFinishesRequestsInFlightAndExitsZero) {
   const long long polls_before = long_polls();
   HttpResponse polled;
   std::thread poller([&] { polled = http_request(d().port(), "GET", path); });
-  for (int i = 0; i < 1000 && long_polls() <= polls_before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 1000 && long_polls() <= polls_before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_GT(long_polls(), polls_before);
   const auto t0 = std::chrono::steady_clock::now();
   const int status = d().stop();
   poller.join();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n" << d().log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n"
+                                                             << d().log();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15));
   EXPECT_EQ(polled.status, 200) << d().log();
   EXPECT_TRUE(idle.wait_closed(1000));

@@ -37,12 +37,14 @@ class LiveDeployment {
     dir_ = ::mkdtemp(tmpl);
     if (tmpfs_mib > 0) mount_tmpfs(dir_ / "data", tmpfs_mib);
     config_path_ = dir_ / "flashsaga.toml";
-    std::ofstream(config_path_) << "[deployment]\ndata_dir = \"" << (dir_ / "data").string()
-                                << "\"\ndurability = \"" << durability << "\"\n"
-                                << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
-                                << "[stock]\nproducts_max = 4096\n"
-                                << (extra_toml.find("[journal]") == std::string::npos ? "[journal]\nmap_size_mib = 64\n" : "")
-                                << extra_toml;
+    std::ofstream(config_path_)
+        << "[deployment]\ndata_dir = \"" << (dir_ / "data").string() << "\"\ndurability = \""
+        << durability << "\"\n"
+        << "[rings]\nsaga_capacity_slots = 4096\nport_capacity_slots = 1024\nports = 4\n"
+        << "[stock]\nproducts_max = 4096\n"
+        << (extra_toml.find("[journal]") == std::string::npos ? "[journal]\nmap_size_mib = 64\n"
+                                                              : "")
+        << extra_toml;
     reload_config();
     start(gateway);
   }
@@ -70,9 +72,11 @@ class LiveDeployment {
       std::string exe = FLASHSAGA_EXE;
       std::string cfg = config_path_.string();
       if (gateway)
-        ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+        ::execl(exe.c_str(), exe.c_str(), "run", "--config", cfg.c_str(),
+                static_cast<char*>(nullptr));
       else
-        ::execl(exe.c_str(), exe.c_str(), "run", "--no-gateway", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+        ::execl(exe.c_str(), exe.c_str(), "run", "--no-gateway", "--config", cfg.c_str(),
+                static_cast<char*>(nullptr));
       ::_exit(127);
     }
     // Wait (bounded) until every domain is ready and intake is open.
@@ -90,7 +94,8 @@ class LiveDeployment {
   bool ready() {
     ipc::Deployment& d = client_->deployment();
     for (std::uint8_t i = 1; i <= domain_count; ++i)
-      if (d.status(static_cast<ipc::Domain>(i)).state.load() != static_cast<std::uint32_t>(ipc::DomainState::ready))
+      if (d.status(static_cast<ipc::Domain>(i)).state.load() !=
+          static_cast<std::uint32_t>(ipc::DomainState::ready))
         return false;
     return d.control().intake_open.load() == 1;
   }

@@ -28,8 +28,9 @@ struct Shop {
 };
 
 // A user with `wallet` money and `points`, a product, and (if coupon_value > 0) a fixed coupon.
-Shop open_shop(engine::Client& c, std::int64_t wallet, std::int64_t points, std::int64_t price, std::int64_t stock,
-               std::int64_t coupon_value = 0, const char* email = "buyer@example.com") {
+Shop open_shop(engine::Client& c, std::int64_t wallet, std::int64_t points, std::int64_t price,
+               std::int64_t stock, std::int64_t coupon_value = 0,
+               const char* email = "buyer@example.com") {
   Shop s;
   auto u = c.create_user("Buyer", email);
   EXPECT_TRUE(u.ok());
@@ -57,7 +58,8 @@ Shop open_shop(engine::Client& c, std::int64_t wallet, std::int64_t points, std:
 // asynchronously, after the order itself has ended.
 template <typename Pred>
 void eventually(Pred done) {
-  for (int i = 0; i < 5000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !done(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 OrderRow finish(engine::Client& c, std::uint64_t id) {
@@ -137,7 +139,8 @@ TEST(SagaFlows, InvalidCouponCancelsAndReleasesStockAndRefundsPointsWithoutAnyCh
   EXPECT_EQ(row.reason, static_cast<std::uint8_t>(OrderReason::coupon_not_owned));
   EXPECT_EQ(row.step_payment, static_cast<std::uint8_t>(StepState::none));  // payment never asked
   // Stock came back (the product domain releases after its commit).
-  for (int i = 0; i < 2000 && c.available(pid) != 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  for (int i = 0; i < 2000 && c.available(pid) != 5; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_EQ(c.available(pid), 5);
   EXPECT_EQ(c.step(Domain::product, o.order_id), StepState::released);
   EXPECT_EQ(c.step(Domain::coupon, o.order_id), StepState::rejected);
@@ -153,10 +156,12 @@ TEST(SagaFlows, InvalidCouponCancelsAndReleasesStockAndRefundsPointsWithoutAnyCh
   EXPECT_EQ(c.step(Domain::payment, o.order_id), StepState::cancelled_before_apply);
   EXPECT_EQ(c.wallet(s.user)->balance, 10'000);
   EXPECT_EQ(c.wallet(s.user)->refunds, 0);
-  EXPECT_EQ(c.coupon(owner.coupon)->state, static_cast<std::uint8_t>(domains::CouponState::available));
+  EXPECT_EQ(c.coupon(owner.coupon)->state,
+            static_cast<std::uint8_t>(domains::CouponState::available));
 }
 
-TEST(SagaFlows, InsufficientBalanceCancelsAndCompensatesEverythingButNeverRefundsAChargeThatDidNotHappen) {
+TEST(SagaFlows,
+     InsufficientBalanceCancelsAndCompensatesEverythingButNeverRefundsAChargeThatDidNotHappen) {
   LiveDeployment dep;
   auto& c = dep.client();
   Shop s = open_shop(c, 500, 300, 1'000, 5, 100);  // pays 1000-100-300 = 600 > 500
@@ -183,7 +188,8 @@ TEST(SagaFlows, InsufficientBalanceCancelsAndCompensatesEverythingButNeverRefund
 }
 
 TEST(SagaFlows, AStepThatNeverAnswersCancelsTheOrderAtItsDeadlineAndVoidsThePayment) {
-  LiveDeployment dep("[saga]\nstep_timeout_ms = 300\n[payment]\nadapter = \"pg\"\npg_hang_permille = 1000\n");
+  LiveDeployment dep(
+      "[saga]\nstep_timeout_ms = 300\n[payment]\nadapter = \"pg\"\npg_hang_permille = 1000\n");
   auto& c = dep.client();
   Shop s = open_shop(c, 0, 0, 1'000, 5);
   const auto pid = static_cast<std::uint32_t>(s.product);
@@ -192,7 +198,9 @@ TEST(SagaFlows, AStepThatNeverAnswersCancelsTheOrderAtItsDeadlineAndVoidsThePaym
   OrderRow row = finish(c, o.order_id);
   EXPECT_EQ(row.status, static_cast<std::uint8_t>(OrderStatus::cancelled));
   EXPECT_EQ(row.reason, static_cast<std::uint8_t>(OrderReason::timeout));
-  for (int i = 0; i < 2000 && (c.available(pid) != 5 || c.step(Domain::payment, o.order_id) != StepState::voided); ++i)
+  for (int i = 0; i < 2000 && (c.available(pid) != 5 ||
+                               c.step(Domain::payment, o.order_id) != StepState::voided);
+       ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_EQ(c.available(pid), 5);
   EXPECT_EQ(c.step(Domain::payment, o.order_id), StepState::voided);
@@ -213,7 +221,8 @@ TEST(SagaFlows, CancellingACompletedOrderRefundsEveryStepAndTakesTheRewardBack) 
   auto cancel = c.cancel_order(o.order_id, OrderReason::cancelled_by_customer);
   EXPECT_EQ(cancel.result, ipc::PlaceResult::accepted);
   for (int i = 0; i < 3000 && (c.step(Domain::payment, o.order_id) != StepState::refunded ||
-                               c.step(Domain::point, o.order_id) != StepState::refunded || c.available(pid) != 5 ||
+                               c.step(Domain::point, o.order_id) != StepState::refunded ||
+                               c.available(pid) != 5 ||
                                c.step(Domain::coupon, o.order_id) != StepState::released);
        ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -11,7 +11,8 @@
 
 namespace flashsaga::testing {
 
-inline tools::CheckReport check_when_settled(const std::filesystem::path& data_dir, bool require_terminal = true) {
+inline tools::CheckReport check_when_settled(const std::filesystem::path& data_dir,
+                                             bool require_terminal = true) {
   constexpr int attempts_max = 100;
   tools::CheckReport report;
   for (int attempt = 0; attempt < attempts_max; ++attempt) {

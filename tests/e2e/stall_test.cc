@@ -24,8 +24,8 @@
 namespace flashsaga {
 namespace {
 
-using testing::LiveDeployment;
 using ipc::OrderReason;
+using testing::LiveDeployment;
 
 constexpr std::int64_t timeout_ms = 1500;
 constexpr std::int64_t ms_ns = 1'000'000;
@@ -62,7 +62,8 @@ class Load {
         std::lock_guard<std::mutex> lock(mutex_);
         placed_.push_back({o.order_id, mono_now_ns()});
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(4));  // ~250 orders/s per thread at most
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(4));  // ~250 orders/s per thread at most
     }
   }
   engine::Client& c_;
@@ -102,8 +103,9 @@ void expect_check_clean(LiveDeployment& dep) {
 }
 
 // Stops `role` for stall_ms in the middle of a load; returns the orders with the stall's bounds.
-std::vector<Placed> stall_under_load(LiveDeployment& dep, const std::string& role, std::int64_t stall_ms,
-                                     std::int64_t* stopped_ns, std::int64_t* resumed_ns) {
+std::vector<Placed> stall_under_load(LiveDeployment& dep, const std::string& role,
+                                     std::int64_t stall_ms, std::int64_t* stopped_ns,
+                                     std::int64_t* resumed_ns) {
   std::uint32_t product = 0;
   const auto users = seed_catalog(dep.client(), &product);
   const pid_t pid = dep.find_process(role);
@@ -140,20 +142,25 @@ TEST(Stall, PaymentStoppedUnderLoadTimesOutWhatItMustAndNothingElse) {
     const bool completed = row.status == static_cast<std::uint8_t>(domains::OrderStatus::completed);
     const bool timed_out = row.reason == static_cast<std::uint8_t>(OrderReason::timeout);
     Outcome* o = nullptr;  // near an edge of the stall, either outcome is right
-    if (p.at_ns < stopped - margin) o = &before;
-    else if (p.at_ns > stopped + margin && p.at_ns < resumed - timeout_ms * ms_ns - margin) o = &during;
-    else if (p.at_ns > resumed + margin) o = &after;
+    if (p.at_ns < stopped - margin)
+      o = &before;
+    else if (p.at_ns > stopped + margin && p.at_ns < resumed - timeout_ms * ms_ns - margin)
+      o = &during;
+    else if (p.at_ns > resumed + margin)
+      o = &after;
     if (o == nullptr) continue;
     (completed ? o->completed : timed_out ? o->timed_out : o->other)++;
   }
-  std::printf("before: %zu completed, %zu timed out; stalled: %zu completed, %zu timed out; after: %zu "
-              "completed, %zu timed out\n",
-              before.completed, before.timed_out, during.completed, during.timed_out, after.completed,
-              after.timed_out);
+  std::printf(
+      "before: %zu completed, %zu timed out; stalled: %zu completed, %zu timed out; after: %zu "
+      "completed, %zu timed out\n",
+      before.completed, before.timed_out, during.completed, during.timed_out, after.completed,
+      after.timed_out);
   EXPECT_GT(before.completed, 0u);
   EXPECT_EQ(before.timed_out + before.other, 0u) << "an order paid before the stall timed out";
   EXPECT_GT(during.timed_out, 0u);
-  EXPECT_EQ(during.completed + during.other, 0u) << "an order the stopped payment domain could not pay completed";
+  EXPECT_EQ(during.completed + during.other, 0u)
+      << "an order the stopped payment domain could not pay completed";
   EXPECT_GT(after.completed, 0u);
   EXPECT_EQ(after.timed_out + after.other, 0u) << "an order placed after the resume timed out";
   expect_check_clean(dep);
@@ -188,7 +195,8 @@ namespace {
 // Whether any of these processes is still alive (a zombie counts as gone).
 bool any_alive(const std::vector<pid_t>& pids) {
   for (pid_t p : pids)
-    if (p > 0 && ipc::process_alive(static_cast<std::uint32_t>(p), ipc::process_start_ticks(static_cast<std::uint32_t>(p))))
+    if (p > 0 && ipc::process_alive(static_cast<std::uint32_t>(p),
+                                    ipc::process_start_ticks(static_cast<std::uint32_t>(p))))
       return true;
   return false;
 }
@@ -204,7 +212,8 @@ TEST(SupervisorKilled, ChildrenExitAndANewRunOnTheSameDataRecovers) {
   const auto users = seed_catalog(dep.client(), &product);
   std::vector<pid_t> children;
   for (std::uint8_t d = 1; d <= domain_count; ++d)
-    children.push_back(static_cast<pid_t>(dep.client().deployment().status(static_cast<ipc::Domain>(d)).pid.load()));
+    children.push_back(static_cast<pid_t>(
+        dep.client().deployment().status(static_cast<ipc::Domain>(d)).pid.load()));
   children.push_back(dep.find_process("gateway"));
   ASSERT_GT(children.back(), 0);
   std::vector<Placed> placed;
@@ -228,7 +237,8 @@ TEST(SupervisorKilled, ChildrenExitAndANewRunOnTheSameDataRecovers) {
   dep.forget_crashed(/*remove_segment=*/false);
   const std::int64_t restart = mono_now_ns();
   dep.start(/*gateway=*/true);
-  std::printf("new run ready %.1f ms after start\n", static_cast<double>(mono_now_ns() - restart) / 1e6);
+  std::printf("new run ready %.1f ms after start\n",
+              static_cast<double>(mono_now_ns() - restart) / 1e6);
   // Nothing acknowledged is lost (sync), and new orders are taken.
   for (const Placed& p : placed) terminal(dep, p.id);
   const engine::PlaceOutcome after = dep.client().place_order(users[0], {{product, 1}});

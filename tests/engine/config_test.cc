@@ -8,7 +8,8 @@ namespace flashsaga::engine {
 namespace {
 
 std::filesystem::path write_file(const std::string& text) {
-  const auto p = std::filesystem::temp_directory_path() / ("flashsaga-config-test-" + std::to_string(::getpid()) + ".toml");
+  const auto p = std::filesystem::temp_directory_path() /
+                 ("flashsaga-config-test-" + std::to_string(::getpid()) + ".toml");
   std::ofstream(p) << text;
   return p;
 }
@@ -16,7 +17,9 @@ std::filesystem::path write_file(const std::string& text) {
 TEST(Config, TheShippedConfigFileIsExactlyTheDefaults) {
   Config shipped;
   std::string error;
-  ASSERT_TRUE(load_config(std::string(FLASHSAGA_SOURCE_DIR) + "/tools/deploy/flashsaga.toml", shipped, &error)) << error;
+  ASSERT_TRUE(load_config(std::string(FLASHSAGA_SOURCE_DIR) + "/tools/deploy/flashsaga.toml",
+                          shipped, &error))
+      << error;
   const Config defaults;
   EXPECT_EQ(shipped.geometry.hash(), defaults.geometry.hash());
   EXPECT_EQ(shipped.durability, defaults.durability);
@@ -71,7 +74,8 @@ TEST(Config, AFloatWhereAnIntegerBelongsIsAnErrorNeverConverted) {
 TEST(Config, TheIntervalModeAndItsPeriod) {
   Config c;
   std::string error;
-  ASSERT_TRUE(load_config(write_file("[deployment]\ndurability = \"interval\"\nfsync_interval_ms = 250\n"), c, &error))
+  ASSERT_TRUE(load_config(
+      write_file("[deployment]\ndurability = \"interval\"\nfsync_interval_ms = 250\n"), c, &error))
       << error;
   EXPECT_EQ(c.durability, journal::Durability::interval);
   EXPECT_EQ(c.fsync_interval_ms, 250);
@@ -80,8 +84,10 @@ TEST(Config, TheIntervalModeAndItsPeriod) {
 TEST(Config, SettingsOverrideTheDefaults) {
   Config c;
   std::string error;
-  ASSERT_TRUE(load_config(write_file("[deployment]\ndurability = \"nosync\"\n[payment]\nadapter = \"pg\"\npg_decline_permille = 30\n"),
-                          c, &error))
+  ASSERT_TRUE(load_config(
+      write_file(
+          "[deployment]\ndurability = \"nosync\"\n[payment]\nadapter = \"pg\"\npg_decline_permille = 30\n"),
+      c, &error))
       << error;
   EXPECT_EQ(c.durability, journal::Durability::nosync);
   EXPECT_EQ(c.payment_adapter, PaymentAdapter::pg);

@@ -130,7 +130,9 @@ TEST(OrderBody, AgreesWithTheGeneralPathOnMutatedBodies) {
       const std::size_t at = rng() % (body.size() + 1);
       const char c = alphabet[rng() % alphabet.size()];
       switch (rng() % 3) {
-        case 0: body.insert(at, 1, c); break;
+        case 0:
+          body.insert(at, 1, c);
+          break;
         case 1:
           if (at < body.size()) body.erase(at, 1);
           break;

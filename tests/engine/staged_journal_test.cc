@@ -70,14 +70,17 @@ BatchBuilder cursor(std::uint64_t edge, std::uint64_t value) {
   return e;
 }
 
-journal::Status stage(StagingLog& log, std::uint64_t first, int records, std::uint64_t cursor_value) {
+journal::Status stage(StagingLog& log, std::uint64_t first, int records,
+                      std::uint64_t cursor_value) {
   const BatchBuilder b = batch(first, records);
   const BatchBuilder c = cursor(1, cursor_value);
   const journal::BatchBuilder* list[] = {&b};
   return log.append(list, c.view().state);
 }
 
-std::uint64_t records_in(journal::Env& env) { return env.stats().journal_records; }
+std::uint64_t records_in(journal::Env& env) {
+  return env.stats().journal_records;
+}
 
 std::uint64_t cursor_in(journal::Env& env) {
   journal::ReadTxn txn;
@@ -169,8 +172,9 @@ TEST(StagedJournal, TheSyncerMovesStagedBatchesWithinTheInterval) {
   auto env = open_journal(dir.path());
   std::unique_ptr<StagedJournal> staged;
   std::vector<std::string> lines;
-  ASSERT_TRUE(StagedJournal::open(*env, dir.path() / "a.log", dir.path() / "b.log", 1'000'000,
-                                  [&](const std::string& l) { lines.push_back(l); }, staged)
+  ASSERT_TRUE(StagedJournal::open(
+                  *env, dir.path() / "a.log", dir.path() / "b.log", 1'000'000,
+                  [&](const std::string& l) { lines.push_back(l); }, staged)
                   .ok());
   std::uint64_t next = 1;
   constexpr int groups = 50;
@@ -207,8 +211,9 @@ TEST(StagedJournal, OpenReplaysBothLogsOldestFirstWhicheverNameItHas) {
   }
   auto env = open_journal(dir.path());
   std::unique_ptr<StagedJournal> staged;
-  ASSERT_TRUE(StagedJournal::open(*env, dir.path() / "a.log", dir.path() / "b.log", 1'000'000'000,
-                                  [](const std::string&) {}, staged)
+  ASSERT_TRUE(StagedJournal::open(
+                  *env, dir.path() / "a.log", dir.path() / "b.log", 1'000'000'000,
+                  [](const std::string&) {}, staged)
                   .ok());
   EXPECT_EQ(records_in(*env), 5u);
   EXPECT_EQ(cursor_in(*env), 11u);
@@ -221,8 +226,9 @@ TEST(StagedJournal, StopCommitsWhatIsStillStaged) {
   TempDir dir;
   auto env = open_journal(dir.path());
   std::unique_ptr<StagedJournal> staged;
-  ASSERT_TRUE(StagedJournal::open(*env, dir.path() / "a.log", dir.path() / "b.log", 60'000'000'000,
-                                  [](const std::string&) {}, staged)
+  ASSERT_TRUE(StagedJournal::open(
+                  *env, dir.path() / "a.log", dir.path() / "b.log", 60'000'000'000,
+                  [](const std::string&) {}, staged)
                   .ok());
   const BatchBuilder b = batch(1, 4);
   const journal::BatchBuilder* list[] = {&b};

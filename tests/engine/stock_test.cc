@@ -18,7 +18,8 @@ namespace {
 class StockTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("flashsaga-stock-test-" + std::to_string(::getpid()));
+    dir_ = std::filesystem::temp_directory_path() /
+           ("flashsaga-stock-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     ipc::Geometry g;
     g.saga_ring_slots = 64;
@@ -109,7 +110,8 @@ TEST_F(StockTest, APortAnswersSoldOutWithoutTouchingTheGateOrAnyCounter) {
   req.item_count = 1;
   req.items[0] = {1, 1, 0};
   bool called = false;
-  EXPECT_EQ(port->place_order(req, [&](const PortReply&) { called = true; }).status, PlaceStatus::sold_out);
+  EXPECT_EQ(port->place_order(req, [&](const PortReply&) { called = true; }).status,
+            PlaceStatus::sold_out);
   EXPECT_EQ(d_->port(port->index()).inflight.load(), 0);
   EXPECT_EQ(port->requests_in_flight(), 0u);
   EXPECT_FALSE(called);
@@ -136,13 +138,14 @@ TEST_F(StockTest, AnUnansweredRequestTimesOutOnceAfterItsDeadlineEvenWhileThePum
   bool timed_out = false;
   const std::int64_t sent = mono_now_ns();
   std::int64_t answered = 0;
-  ASSERT_TRUE(port->submit(ipc::Domain::user,
-                           ipc::make_message(ipc::MessageType::create_user, ipc::Domain::port, ipc::Domain::user, body),
-                           [&](const PortReply& r) {
-                             ++calls;
-                             timed_out = r.timed_out;
-                             answered = mono_now_ns();
-                           }));
+  ASSERT_TRUE(port->submit(
+      ipc::Domain::user,
+      ipc::make_message(ipc::MessageType::create_user, ipc::Domain::port, ipc::Domain::user, body),
+      [&](const PortReply& r) {
+        ++calls;
+        timed_out = r.timed_out;
+        answered = mono_now_ns();
+      }));
   // Back-to-back cycles, as the pump runs them while it spins before parking (bounded).
   for (int i = 0; i < 50'000'000 && calls == 0; ++i) (void)port->pump_once();
   ASSERT_EQ(calls, 1);
@@ -173,8 +176,11 @@ TEST_F(StockTest, ADomainThatCannotCommitClosesOrderIntakeUntilItCanAgain) {
 TEST_F(StockTest, EveryEdgeIndexMapsBackToItsEnds) {
   for (int e = 0; e < d_->edge_count(); ++e)
     EXPECT_EQ(d_->edge_index(d_->edge_from(e), d_->edge_to(e)), e);
-  EXPECT_EQ(d_->edge_index(ipc::domain_node(ipc::Domain::user), ipc::domain_node(ipc::Domain::order)), -1);
-  EXPECT_EQ(d_->edge_index(ipc::port_node(5), ipc::domain_node(ipc::Domain::order)), -1);  // only 2 ports
+  EXPECT_EQ(
+      d_->edge_index(ipc::domain_node(ipc::Domain::user), ipc::domain_node(ipc::Domain::order)),
+      -1);
+  EXPECT_EQ(d_->edge_index(ipc::port_node(5), ipc::domain_node(ipc::Domain::order)),
+            -1);  // only 2 ports
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ void fix_up(std::vector<std::byte>& v, std::uint8_t flags) {
   if ((flags & 2) != 0 && h.records_bytes <= body) {
     std::size_t at = sizeof h;
     const std::size_t end = sizeof h + h.records_bytes;
-    for (std::uint32_t i = 0; i < h.record_count && i < 4096 && end - at >= sizeof(RecordHeader); ++i) {
+    for (std::uint32_t i = 0; i < h.record_count && i < 4096 && end - at >= sizeof(RecordHeader);
+         ++i) {
       RecordHeader r;
       std::memcpy(&r, v.data() + at, sizeof r);
       if (r.payload_size > end - at - sizeof r) break;
@@ -66,19 +67,25 @@ void visit(const BatchView& b, Bytes value) {
           "the sections are larger than the value");
   std::uint64_t records = 0;
   bool stopped = false;
-  (void)for_each_record(b, b.first_sequence, [&](const RecordView& r) {
-    require(inside(r.payload, b.records), "a record's payload lies outside the records section");
-    require(r.payload.size() == r.header.payload_size, "a record's payload size differs from its header");
-    require(r.sequence == b.first_sequence + records, "records are not numbered in order");
-    ++records;
-    return records < 100000;
-  }, &stopped);
+  (void)for_each_record(
+      b, b.first_sequence,
+      [&](const RecordView& r) {
+        require(inside(r.payload, b.records),
+                "a record's payload lies outside the records section");
+        require(r.payload.size() == r.header.payload_size,
+                "a record's payload size differs from its header");
+        require(r.sequence == b.first_sequence + records, "records are not numbered in order");
+        ++records;
+        return records < 100000;
+      },
+      &stopped);
   require(records <= b.record_count, "more records than the batch says");
   std::vector<std::byte> copy;
   for (Section s : {Section::state, Section::outbox}) {
     const Bytes section = s == Section::state ? b.state : b.outbox;
     (void)for_each_entry(b, s, [&](const Entry& e) {
-      require(inside(e.key, section) && inside(e.stored, section), "an entry lies outside its section");
+      require(inside(e.key, section) && inside(e.stored, section),
+              "an entry lies outside its section");
       require(e.key.size() <= entry_key_size_max_bytes, "an entry's key is over the limit");
       require(e.value_size <= entry_value_size_max_bytes && e.stored.size() <= e.value_size,
               "an entry's value is over the limit");

@@ -26,7 +26,9 @@ void require(bool ok, const char* what) {
   }
 }
 
-bool pow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool pow2(std::uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 int file() {
   static const int fd = ::memfd_create("config_fuzz.toml", 0);
@@ -50,12 +52,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(out.http_port == 1, "a refused file changed the config");
     return 0;
   }
-  require(pow2(out.geometry.saga_ring_slots) && pow2(out.geometry.port_ring_slots), "rings not powers of two");
+  require(pow2(out.geometry.saga_ring_slots) && pow2(out.geometry.port_ring_slots),
+          "rings not powers of two");
   require(out.geometry.ports >= 1, "no port");
   require(out.map_size_max_mib >= out.map_size_mib, "map_size_max_mib < map_size_mib");
   require(pow2(out.orders_in_memory), "orders_in_memory not a power of two");
   require(out.http_threads >= 1 && out.http_threads <= 64, "http.threads out of range");
-  require(out.http_body_bytes_max >= 1024 && out.http_header_bytes_max >= 1024, "http limits out of range");
+  require(out.http_body_bytes_max >= 1024 && out.http_header_bytes_max >= 1024,
+          "http limits out of range");
   require(ipc::deployment_bytes(out.geometry) > 0, "a geometry of no bytes");
   return 0;
 }

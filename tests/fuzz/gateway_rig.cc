@@ -46,7 +46,8 @@ class Rig final : public GatewayRig {
     options.inline_pump = true;
     options.preferred_port = 0;
     options.request_timeout_ns = 1;
-    if (!engine::Port::open(*deployment_, options, port_, &error)) die("cannot open port 0: " + error);
+    if (!engine::Port::open(*deployment_, options, port_, &error))
+      die("cannot open port 0: " + error);
     for (std::uint32_t p = 1; p <= rig_products; ++p) {
       ipc::StockSlot& s = deployment_->stock(p);
       s.price.store(100 * p);
@@ -58,7 +59,8 @@ class Rig final : public GatewayRig {
     }
     store_ = std::make_unique<gateway::Store>(config_);
     idempotency_ = std::make_unique<gateway::Idempotency>(64, 1'000'000);
-    api_ = std::make_unique<gateway::Api>(config_, *deployment_, *store_, *idempotency_, metrics_, 1);
+    api_ =
+        std::make_unique<gateway::Api>(config_, *deployment_, *store_, *idempotency_, metrics_, 1);
     feed_ = std::make_unique<gateway::HttpFeed>(*api_, config_, *port_);
     next_input();
   }
@@ -75,10 +77,12 @@ class Rig final : public GatewayRig {
 
   void next_input() override {
     for (int d = 1; d <= 6; ++d) {
-      ipc::SpscRing ring = deployment_->ring(ipc::port_node(0), ipc::domain_node(static_cast<ipc::Domain>(d)));
+      ipc::SpscRing ring =
+          deployment_->ring(ipc::port_node(0), ipc::domain_node(static_cast<ipc::Domain>(d)));
       ring.store_consumer_cursor(ring.load_producer_cursor(std::memory_order_acquire));
     }
-    for (std::uint32_t p = 1; p <= rig_products; ++p) deployment_->stock(p).available.store(p == 8 ? 0 : rig_stock);
+    for (std::uint32_t p = 1; p <= rig_products; ++p)
+      deployment_->stock(p).available.store(p == 8 ? 0 : rig_stock);
   }
 
  private:
@@ -102,7 +106,8 @@ GatewayRig& rig() {
 void check_answer(const gateway::FedAnswer& a, std::string_view what) {
   auto fail = [&](const char* why) {
     std::fprintf(stderr, "gateway_rig: %.*s: %s: status %d route %s body %s\n",
-                 static_cast<int>(what.size()), what.data(), why, a.status, a.route.c_str(), a.body.c_str());
+                 static_cast<int>(what.size()), what.data(), why, a.status, a.route.c_str(),
+                 a.body.c_str());
     std::abort();
   };
   if (!a.answered) return;
@@ -113,7 +118,8 @@ void check_answer(const gateway::FedAnswer& a, std::string_view what) {
   const boost::json::value v = boost::json::parse(a.body, ec);
   if (ec) fail("the answer is not JSON");
   // GET /healthz answers 503 with the domains' states, not an error object (API.md).
-  if (a.status >= 400 && a.route != "/healthz" && !(v.is_object() && v.as_object().contains("error")))
+  if (a.status >= 400 && a.route != "/healthz" &&
+      !(v.is_object() && v.as_object().contains("error")))
     fail("an error without \"error\"");
 }
 

@@ -54,8 +54,10 @@ void same_order_reading(const std::string& body) {
     same = fast.items[i].product_id == general.items[i].product_id &&
            fast.items[i].quantity == general.items[i].quantity;
   if (!same) {
-    std::fprintf(stderr, "json_body_fuzz: read_order_body accepted what read_order_json reads otherwise: %s\n",
-                 body.c_str());
+    std::fprintf(
+        stderr,
+        "json_body_fuzz: read_order_body accepted what read_order_json reads otherwise: %s\n",
+        body.c_str());
     std::abort();
   }
 }

@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(std::memcmp(&before, &m, sizeof m) == 0, "validate() changed the message");
   require(message_error_name(e) != "unknown", "validate() returned an unknown error");
   require(validate(m) == e, "validate() is not a pure function");
-  if ((flags & 1) != 0) require(e != MessageError::bad_checksum, "a sealed message is bad_checksum");
+  if ((flags & 1) != 0)
+    require(e != MessageError::bad_checksum, "a sealed message is bad_checksum");
   if (e == MessageError::ok) {
     require(message_type_name(static_cast<MessageType>(m.header.type)) != "Unknown",
             "an accepted message has an unknown type");

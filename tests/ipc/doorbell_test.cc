@@ -111,8 +111,7 @@ TEST(Doorbell, RingingWithNobodyAsleepWakesNobody) {
 
 TEST(Doorbell, ParkReturnsAtOnceWhenWorkIsAlreadyThere) {
   SharedMapping shared;
-  EXPECT_EQ(doorbell_park(shared.bell(), 10'000'000'000, [] { return true; }),
-            DoorbellWake::work);
+  EXPECT_EQ(doorbell_park(shared.bell(), 10'000'000'000, [] { return true; }), DoorbellWake::work);
   EXPECT_EQ(shared.bell().sleepers.load(), 0u);
   EXPECT_EQ(shared.bell().park_count.load(), 0u);
 }
@@ -187,7 +186,10 @@ int stress_produce(SpscRing ring, Doorbell* bell, std::uint64_t count, std::uint
     std::uint32_t spins = 0;
     while (ring.load_consumer_cursor(std::memory_order_acquire) < s) {
       if (mono_now_ns() - start_ns > condition_deadline_ns) return 3;
-      if (++spins < 256) IdleStrategy::cpu_relax(); else ::sched_yield();
+      if (++spins < 256)
+        IdleStrategy::cpu_relax();
+      else
+        ::sched_yield();
     }
   }
   return 0;
@@ -310,8 +312,8 @@ TEST(IdleStrategy, IdleConsumerUsesAlmostNoCpu) {
   const std::int64_t cpu_ns = thread_cpu_ns() - cpu_start_ns;
   EXPECT_GE(idle.park_count(), park_count_min);
   EXPECT_GE(wall_ns, static_cast<std::int64_t>(park_count_min - 1) * park_ns);  // really slept
-  EXPECT_LT(cpu_ns * 100, wall_ns * 5) << "an idle consumer used " << 100.0 * cpu_ns / wall_ns
-                                       << "% of a core";
+  EXPECT_LT(cpu_ns * 100, wall_ns * 5)
+      << "an idle consumer used " << 100.0 * cpu_ns / wall_ns << "% of a core";
   std::printf("idle consumer: %.3f%% of a core over %.0f ms, %llu parks\n",
               100.0 * static_cast<double>(cpu_ns) / static_cast<double>(wall_ns), wall_ns / 1e6,
               static_cast<unsigned long long>(idle.park_count()));

@@ -59,7 +59,8 @@ std::vector<Message> one_of_each_type() {
   add(MessageType::create_product, Domain::port, Domain::product, CreateProductBody{});
   add(MessageType::update_product, Domain::port, Domain::product, UpdateProductBody{});
   add(MessageType::restock, Domain::port, Domain::product, RestockBody{1, 5});
-  add(MessageType::create_coupon_template, Domain::port, Domain::coupon, CreateCouponTemplateBody{});
+  add(MessageType::create_coupon_template, Domain::port, Domain::coupon,
+      CreateCouponTemplateBody{});
   add(MessageType::issue_coupon, Domain::port, Domain::coupon, IssueCouponBody{1, 2});
   add(MessageType::command_reply, Domain::user, Domain::port, CommandReplyBody{});
   return out;
@@ -88,7 +89,8 @@ TEST(Message, DetectsAFlippedBitAnywhere) {
       Message m = original;
       auto* bytes = reinterpret_cast<unsigned char*>(&m);
       bytes[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
-      ASSERT_NE(validate(m), MessageError::ok) << "bit " << bit << " of type " << original.header.type;
+      ASSERT_NE(validate(m), MessageError::ok)
+          << "bit " << bit << " of type " << original.header.type;
     }
   }
 }

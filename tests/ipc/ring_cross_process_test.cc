@@ -111,9 +111,8 @@ int produce(SpscRing ring, Doorbell* bell, std::uint64_t count, std::uint64_t se
       fill(batch[0], next);
       published = producer.try_publish(batch[0]) ? 1 : 0;
     } else {
-      const std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(1 + (r >> 8) % producer_batch_max,
-                                                           count - next + 1));
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<std::uint64_t>(1 + (r >> 8) % producer_batch_max, count - next + 1));
       for (std::size_t i = 0; i < want; ++i) fill(batch[i], next + i);
       published = producer.try_publish_batch(std::span<const Message>(batch.data(), want));
     }
@@ -177,8 +176,8 @@ TEST(RingAcrossProcesses, DeliversEveryMessageWholeAndInOrder) {
 #endif
   SharedMapping shared(ring_offset_bytes + SpscRing::region_bytes(ring_capacity));
   doorbell_init(shared.bell());
-  SpscRing ring = SpscRing::format(shared.ring_region(), ring_capacity,
-                                   Node{Domain::payment, 0}, Node{Domain::order, 0});
+  SpscRing ring = SpscRing::format(shared.ring_region(), ring_capacity, Node{Domain::payment, 0},
+                                   Node{Domain::order, 0});
   const std::int64_t start_ns = mono_now_ns();
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -197,12 +196,13 @@ TEST(RingAcrossProcesses, DeliversEveryMessageWholeAndInOrder) {
   EXPECT_EQ(consumer.readable(), 0u);
   EXPECT_GE(ring.load_producer_cursor(std::memory_order_relaxed) / ring_capacity,
             count / ring_capacity);
-  std::printf("streamed %llu messages in %.2f s (%.1f M/s), %llu wrap-arounds, %llu full events, "
-              "%llu consumer parks\n",
-              static_cast<unsigned long long>(count), seconds, count / seconds / 1e6,
-              static_cast<unsigned long long>(count / ring_capacity),
-              static_cast<unsigned long long>(ring.full_events()),
-              static_cast<unsigned long long>(shared.bell().park_count.load()));
+  std::printf(
+      "streamed %llu messages in %.2f s (%.1f M/s), %llu wrap-arounds, %llu full events, "
+      "%llu consumer parks\n",
+      static_cast<unsigned long long>(count), seconds, count / seconds / 1e6,
+      static_cast<unsigned long long>(count / ring_capacity),
+      static_cast<unsigned long long>(ring.full_events()),
+      static_cast<unsigned long long>(shared.bell().park_count.load()));
 }
 
 #if !defined(FLASHSAGA_STREAM_ONLY)
@@ -213,8 +213,8 @@ TEST(RingAcrossProcesses, KilledProducerLeavesOnlyWholeContiguousMessages) {
   SharedMapping shared(ring_offset_bytes + SpscRing::region_bytes(ring_capacity));
   for (int round = 0; round < round_count; ++round) {
     doorbell_init(shared.bell());
-    SpscRing ring = SpscRing::format(shared.ring_region(), ring_capacity,
-                                     Node{Domain::payment, 0}, Node{Domain::order, 0});
+    SpscRing ring = SpscRing::format(shared.ring_region(), ring_capacity, Node{Domain::payment, 0},
+                                     Node{Domain::order, 0});
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) ::_exit(produce(ring, &shared.bell(), endless, 0x1234567ull + round));

@@ -144,8 +144,8 @@ TEST_F(SegmentTest, StaleSegmentOfADeadCreatorIsRemovedAndRecreated) {
     ::close(ready[0]);
     ::alarm(60);
     std::unique_ptr<Segment> segment;
-    const char ok = Segment::create(data_dir_, payload_size, geometry, segment, nullptr, nullptr)
-                        ? 'y' : 'n';
+    const char ok =
+        Segment::create(data_dir_, payload_size, geometry, segment, nullptr, nullptr) ? 'y' : 'n';
     if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
     for (int i = 0; i < 1000; ++i) ::pause();
     ::_exit(3);
@@ -170,8 +170,8 @@ TEST_F(SegmentTest, StaleSegmentOfADeadCreatorIsRemovedAndRecreated) {
   EXPECT_TRUE(contains(error, "left by dead supervisor pid " + std::to_string(pid))) << error;
 
   ASSERT_TRUE(Segment::create(data_dir_, payload_size, geometry, segment, &error, &note)) << error;
-  EXPECT_TRUE(contains(note, "removed stale segment " + name_ + " left by dead pid " +
-                                 std::to_string(pid)))
+  EXPECT_TRUE(
+      contains(note, "removed stale segment " + name_ + " left by dead pid " + std::to_string(pid)))
       << note;
   EXPECT_EQ(segment->header().creator_pid, static_cast<std::uint32_t>(::getpid()));
 }
@@ -228,8 +228,8 @@ TEST_F(SegmentTest, AttachRefusesAnotherUsersSegmentAndSaysSo) {
   }
   // As root: a child becomes "nobody" and tries to attach; it reports the error text back.
   constexpr std::size_t report_bytes = 4096;
-  void* shared = ::mmap(nullptr, report_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                        -1, 0);
+  void* shared =
+      ::mmap(nullptr, report_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(shared, MAP_FAILED);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);

@@ -29,8 +29,8 @@ class RingRegion {
  public:
   explicit RingRegion(std::uint32_t capacity)
       : bytes_(SpscRing::region_bytes(capacity)),
-        memory_(::operator new(bytes_, std::align_val_t{rd::region_alignment_bytes})) {}
-  ~RingRegion() { ::operator delete(memory_, std::align_val_t{rd::region_alignment_bytes}); }
+        memory_(::operator new (bytes_, std::align_val_t{rd::region_alignment_bytes})) {}
+  ~RingRegion() { ::operator delete (memory_, std::align_val_t{rd::region_alignment_bytes}); }
   RingRegion(const RingRegion&) = delete;
   RingRegion& operator=(const RingRegion&) = delete;
   void* get() const { return memory_; }

@@ -58,8 +58,12 @@ struct BatchRow {
 constexpr std::uint64_t last_batch_key = 0;  // state row: the last committed batch number
 
 // What the child reports on the pipe: (batch << 1) | committed.
-constexpr std::uint64_t report_started(std::uint64_t batch) { return batch << 1; }
-constexpr std::uint64_t report_committed(std::uint64_t batch) { return (batch << 1) | 1; }
+constexpr std::uint64_t report_started(std::uint64_t batch) {
+  return batch << 1;
+}
+constexpr std::uint64_t report_committed(std::uint64_t batch) {
+  return (batch << 1) | 1;
+}
 
 std::uint32_t records_in_batch(std::uint64_t batch) {
   return 1 + static_cast<std::uint32_t>((batch * 2654435761u) % batch_records_max);
@@ -265,10 +269,10 @@ TEST(JournalCrash, KilledWriterLeavesOnlyWholeCommittedBatches) {
     if (now == reported_max + 1) ++unreported_commits;
     last = now;
   }
-  std::printf("journal crash test: %llu batches committed; %u of %u kills hit a batch in "
-              "flight, %u of those after its commit\n",
-              static_cast<unsigned long long>(last), in_flight_kills, rounds,
-              unreported_commits);
+  std::printf(
+      "journal crash test: %llu batches committed; %u of %u kills hit a batch in "
+      "flight, %u of those after its commit\n",
+      static_cast<unsigned long long>(last), in_flight_kills, rounds, unreported_commits);
   EXPECT_GT(last, 0u);
   EXPECT_GT(in_flight_kills, 0u) << "no kill landed inside a batch; the test proved little";
   std::error_code ec;

@@ -144,9 +144,8 @@ class JournalTest : public ::testing::Test {
 // --- Keys ---------------------------------------------------------------------------------
 
 TEST(JournalKeys, KeyBytesSortInNumericOrder) {
-  const std::vector<std::uint64_t> values = {0,        1,          255,        256,
-                                             65535,    65536,      1ull << 32, (1ull << 40) + 7,
-                                             1ull << 63, UINT64_MAX};
+  const std::vector<std::uint64_t> values = {
+      0, 1, 255, 256, 65535, 65536, 1ull << 32, (1ull << 40) + 7, 1ull << 63, UINT64_MAX};
   for (std::size_t i = 0; i + 1 < values.size(); ++i) {
     const auto a = key_u64(values[i]);
     const auto b = key_u64(values[i + 1]);
@@ -183,10 +182,12 @@ TEST_F(JournalTest, TablesScanInNumericKeyOrder) {
   std::vector<std::uint64_t> seen;
   ReadTxn txn;
   ASSERT_TRUE(env->begin_read(txn).ok());
-  ASSERT_TRUE(txn.scan(orders, {}, SIZE_MAX, [&](Bytes key, Bytes) {
-                   seen.push_back(u64_from_key(key));
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(txn.scan(orders, {}, SIZE_MAX,
+                       [&](Bytes key, Bytes) {
+                         seen.push_back(u64_from_key(key));
+                         return true;
+                       })
+                  .ok());
   auto sorted = ids;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(seen, sorted);
@@ -228,19 +229,23 @@ TEST_F(JournalTest, PutGetDelScanRoundTripOnNamedTables) {
     EXPECT_EQ(txn.get_as(orders, key_u64(7), wrong).code(), ErrorCode::corrupt);
 
     std::vector<std::uint64_t> seen;
-    ASSERT_TRUE(txn.scan(orders, key_u64(4), 3, [&](Bytes key, Bytes value) {
-                     Order row{};
-                     EXPECT_TRUE(from_bytes(value, row));
-                     EXPECT_EQ(row.id, u64_from_key(key));
-                     seen.push_back(row.id);
-                     return true;
-                   }).ok());
+    ASSERT_TRUE(txn.scan(orders, key_u64(4), 3,
+                         [&](Bytes key, Bytes value) {
+                           Order row{};
+                           EXPECT_TRUE(from_bytes(value, row));
+                           EXPECT_EQ(row.id, u64_from_key(key));
+                           seen.push_back(row.id);
+                           return true;
+                         })
+                    .ok());
     EXPECT_EQ(seen, (std::vector<std::uint64_t>{4, 5, 6}));
     seen.clear();
-    ASSERT_TRUE(txn.scan(orders, {}, SIZE_MAX, [&](Bytes key, Bytes) {
-                     seen.push_back(u64_from_key(key));
-                     return seen.size() < 2;  // stop early
-                   }).ok());
+    ASSERT_TRUE(txn.scan(orders, {}, SIZE_MAX,
+                         [&](Bytes key, Bytes) {
+                           seen.push_back(u64_from_key(key));
+                           return seen.size() < 2;  // stop early
+                         })
+                    .ok());
     EXPECT_EQ(seen, (std::vector<std::uint64_t>{1, 2}));
   }
   {
@@ -295,22 +300,28 @@ TEST_F(JournalTest, AppendNumbersRecordsFromOneAndReadsThemBackVerified) {
   EXPECT_TRUE(records[5].payload.empty());
 
   std::vector<std::uint64_t> seqs;
-  ASSERT_TRUE(txn.records(3, 2, [&](const RecordView& r) {
-                   seqs.push_back(r.sequence);
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(txn.records(3, 2,
+                          [&](const RecordView& r) {
+                            seqs.push_back(r.sequence);
+                            return true;
+                          })
+                  .ok());
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{3, 4}));
   seqs.clear();
-  ASSERT_TRUE(txn.records(2, SIZE_MAX, [&](const RecordView& r) {
-                   seqs.push_back(r.sequence);
-                   return r.sequence < 3;
-                 }).ok());
+  ASSERT_TRUE(txn.records(2, SIZE_MAX,
+                          [&](const RecordView& r) {
+                            seqs.push_back(r.sequence);
+                            return r.sequence < 3;
+                          })
+                  .ok());
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{2, 3}));
   seqs.clear();
-  ASSERT_TRUE(txn.records(7, SIZE_MAX, [&](const RecordView& r) {
-                   seqs.push_back(r.sequence);
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(txn.records(7, SIZE_MAX,
+                          [&](const RecordView& r) {
+                            seqs.push_back(r.sequence);
+                            return true;
+                          })
+                  .ok());
   EXPECT_TRUE(seqs.empty());
 }
 
@@ -608,7 +619,8 @@ TEST_F(JournalTest, AFullDiskIsNoSpaceNeverACrashAndWritesResumeWhenSpaceReturns
     for (std::size_t k = 0; k < records.size(); ++k) {
       const std::uint64_t batch = 1 + k / 64, n = batch * 64 + k % 64;
       ASSERT_EQ(records[k].header.order_id, batch);
-      ASSERT_EQ(std::vector<std::byte>(records[k].payload.begin(), records[k].payload.end()), payload_of(n, 1000));
+      ASSERT_EQ(std::vector<std::byte>(records[k].payload.begin(), records[k].payload.end()),
+                payload_of(n, 1000));
     }
   };
   check_committed(committed);

@@ -45,7 +45,9 @@ std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   return s != nullptr ? std::strtoull(s, nullptr, 10) : fallback;
 }
 
-double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double ms(std::int64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
 
 std::vector<std::uint64_t> cut_seeds(std::uint64_t seed, std::uint64_t cuts) {
   if (const char* one = std::getenv("FLASHSAGA_CUT_SEED")) return {std::strtoull(one, nullptr, 10)};
@@ -57,10 +59,10 @@ std::vector<std::uint64_t> cut_seeds(std::uint64_t seed, std::uint64_t cuts) {
 
 // What one cut lost of its acknowledged orders.
 struct Loss {
-  std::vector<Ack> lost;        // acknowledged, not in the order journal after the restart
-  std::vector<Ack> kept;        // acknowledged and present
-  std::int64_t window_ns = 0;   // the age at the cut of the oldest lost acknowledgement (0: none)
-  std::size_t too_old = 0;      // lost although older than two intervals at the cut
+  std::vector<Ack> lost;       // acknowledged, not in the order journal after the restart
+  std::vector<Ack> kept;       // acknowledged and present
+  std::int64_t window_ns = 0;  // the age at the cut of the oldest lost acknowledgement (0: none)
+  std::size_t too_old = 0;     // lost although older than two intervals at the cut
 };
 
 Loss loss_of(PowerRig& rig, const CutRecord& cut) {
@@ -134,12 +136,14 @@ std::string last_line(const std::string& text) {
   const auto end = text.find_last_not_of('\n');
   if (end == std::string::npos) return {};
   const auto begin = text.rfind('\n', end);
-  return text.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+  return text.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end - (begin == std::string::npos ? 0 : begin + 1) + 1);
 }
 
 // Every finding is a LOST line (no VIOLATION) and the order journal's lost range is named.
 bool lost_only(const std::string& out) {
-  return out.find("VIOLATION") == std::string::npos && out.find("LOST order") != std::string::npos &&
+  return out.find("VIOLATION") == std::string::npos &&
+         out.find("LOST order") != std::string::npos &&
          out.find("the order journal lost them") != std::string::npos;
 }
 
@@ -150,12 +154,14 @@ bool expect_interval_promise(PowerRig& rig, const CutRecord& cut, const Loss& lo
                               << cut.seed << ") are lost; loss window " << ms(loss.window_ns)
                               << " ms";
   const std::vector<std::uint64_t> stuck = rig.not_terminal(loss.kept, 30'000);
-  EXPECT_TRUE(stuck.empty()) << stuck.size() << " surviving acknowledged orders never ended after cut "
-                             << cut.index << " (seed " << cut.seed << "), first "
+  EXPECT_TRUE(stuck.empty()) << stuck.size()
+                             << " surviving acknowledged orders never ended after cut " << cut.index
+                             << " (seed " << cut.seed << "), first "
                              << (stuck.empty() ? 0 : stuck.front());
   const CliResult check = check_settled(rig);
   EXPECT_TRUE(check.status == 0 || (check.status == 3 && lost_only(check.output)))
-      << "check after cut " << cut.index << " (seed " << cut.seed << "), exit " << check.status << ":\n"
+      << "check after cut " << cut.index << " (seed " << cut.seed << "), exit " << check.status
+      << ":\n"
       << check.output.substr(0, 6000);
   if (check.status == 3) std::printf("  check: %s\n", last_line(check.output).c_str());
   const CliResult verify = rig.journal_verify();

@@ -46,17 +46,25 @@ struct Handle {
   bool control = false;
 };
 
-Context& ctx() { return *static_cast<Context*>(fuse_get_context()->private_data); }
-Handle* handle(fuse_file_info* fi) { return reinterpret_cast<Handle*>(fi->fh); }
+Context& ctx() {
+  return *static_cast<Context*>(fuse_get_context()->private_data);
+}
+Handle* handle(fuse_file_info* fi) {
+  return reinterpret_cast<Handle*>(fi->fh);
+}
 
 // The backing path relative to the backing directory fd.
-const char* rel(const char* path) { return (path[0] == '/' && path[1] == '\0') ? "." : path + 1; }
+const char* rel(const char* path) {
+  return (path[0] == '/' && path[1] == '\0') ? "." : path + 1;
+}
 
 bool is_control(const char* path) {
   return path != nullptr && path[0] == '/' && std::string_view(path + 1) == control_file_name;
 }
 
-int ok_or_errno(int rc) { return rc == 0 ? 0 : -errno; }
+int ok_or_errno(int rc) {
+  return rc == 0 ? 0 : -errno;
+}
 
 std::string stats_text() {
   const OverlayStats s = ctx().overlay.stats();
@@ -237,7 +245,9 @@ int open_backing(const char* path, fuse_file_info* fi, bool create, mode_t mode)
   return 0;
 }
 
-int op_open(const char* path, fuse_file_info* fi) { return open_backing(path, fi, false, 0); }
+int op_open(const char* path, fuse_file_info* fi) {
+  return open_backing(path, fi, false, 0);
+}
 int op_create(const char* path, mode_t mode, fuse_file_info* fi) {
   return open_backing(path, fi, true, mode);
 }
@@ -272,7 +282,9 @@ int op_statfs(const char* path, struct statvfs* st) {
   return ok_or_errno(::fstatvfs(ctx().backing_fd, st));
 }
 
-int op_flush(const char*, fuse_file_info*) { return 0; }  // close(2) promises nothing durable
+int op_flush(const char*, fuse_file_info*) {
+  return 0;
+}  // close(2) promises nothing durable
 
 int op_release(const char*, fuse_file_info* fi) {
   Handle* h = handle(fi);
@@ -326,7 +338,9 @@ int op_releasedir(const char*, fuse_file_info* fi) {
   return 0;
 }
 
-int op_fsyncdir(const char*, int, fuse_file_info*) { return 0; }  // metadata is durable at once
+int op_fsyncdir(const char*, int, fuse_file_info*) {
+  return 0;
+}  // metadata is durable at once
 
 int op_access(const char* path, int mask) {
   if (is_control(path)) return 0;

@@ -161,7 +161,9 @@ bool LossyMount::mount(const MountOptions& options, std::unique_ptr<LossyMount>&
   return false;  // the destructor stops it
 }
 
-LossyMount::~LossyMount() { unmount(); }
+LossyMount::~LossyMount() {
+  unmount();
+}
 
 std::map<std::string, std::string> LossyMount::stats() const {
   std::map<std::string, std::string> out;

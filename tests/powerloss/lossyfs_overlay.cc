@@ -49,8 +49,12 @@ std::int64_t now_ns() {
       .count();
 }
 
-std::uint64_t page_of(off_t off) { return static_cast<std::uint64_t>(off) / page_bytes; }
-off_t page_start(std::uint64_t index) { return static_cast<off_t>(index * page_bytes); }
+std::uint64_t page_of(off_t off) {
+  return static_cast<std::uint64_t>(off) / page_bytes;
+}
+off_t page_start(std::uint64_t index) {
+  return static_cast<off_t>(index * page_bytes);
+}
 
 }  // namespace
 

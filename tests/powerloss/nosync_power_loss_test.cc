@@ -33,7 +33,8 @@ std::string refusal_line(const std::string& log) {
   if (at == std::string::npos) return log.size() > 2000 ? log.substr(log.size() - 2000) : log;
   const auto begin = log.rfind('\n', at);
   const auto end = log.find('\n', at);
-  return log.substr(begin == std::string::npos ? 0 : begin + 1, end == std::string::npos ? std::string::npos : end - begin);
+  return log.substr(begin == std::string::npos ? 0 : begin + 1,
+                    end == std::string::npos ? std::string::npos : end - begin);
 }
 
 void cut_once(int index, std::uint64_t seed, int& came_back, int& refused) {
@@ -53,14 +54,16 @@ void cut_once(int index, std::uint64_t seed, int& came_back, int& refused) {
   if (cut.restarted) {
     ++came_back;
     const auto missing = rig.missing_orders(cut.acks);
-    std::printf("cut %d seed %llu keep %.1f: came back in %.0f ms, %zu of %zu acknowledged orders survive\n",
-                index, static_cast<unsigned long long>(cut.seed), keep, static_cast<double>(cut.recovery_ns) / 1e6,
-                cut.acks.size() - missing.size(), cut.acks.size());
+    std::printf(
+        "cut %d seed %llu keep %.1f: came back in %.0f ms, %zu of %zu acknowledged orders survive\n",
+        index, static_cast<unsigned long long>(cut.seed), keep,
+        static_cast<double>(cut.recovery_ns) / 1e6, cut.acks.size() - missing.size(),
+        cut.acks.size());
     std::fflush(stdout);
     // It runs on what it opened: every journal must read whole.
     const CliResult verify = rig.journal_verify();
-    EXPECT_EQ(verify.status, 0) << "nosync came back on a damaged journal after cut " << index << " (seed "
-                                << cut.seed << "):\n"
+    EXPECT_EQ(verify.status, 0) << "nosync came back on a damaged journal after cut " << index
+                                << " (seed " << cut.seed << "):\n"
                                 << verify.output;
     return;
   }
@@ -68,14 +71,16 @@ void cut_once(int index, std::uint64_t seed, int& came_back, int& refused) {
   const int code = rig.supervisor_exit_code();
   const std::string line = refusal_line(log);
   std::printf("cut %d seed %llu keep %.1f: refused in %.0f ms, exit %d: %s\n", index,
-              static_cast<unsigned long long>(cut.seed), keep, static_cast<double>(cut.recovery_ns) / 1e6, code,
-              line.c_str());
+              static_cast<unsigned long long>(cut.seed), keep,
+              static_cast<double>(cut.recovery_ns) / 1e6, code, line.c_str());
   std::fflush(stdout);
-  EXPECT_FALSE(rig.supervisor_alive()) << "did not come back and did not refuse: " << cut.restart_error;
+  EXPECT_FALSE(rig.supervisor_alive())
+      << "did not come back and did not refuse: " << cut.restart_error;
   EXPECT_TRUE(code == 3 || code == 4) << "exit " << code << ", log:\n" << log;
   if (code == 3) {
     EXPECT_NE(line.find("/journal"), std::string::npos) << "the refusal names no journal: " << line;
-    EXPECT_NE(line.find("flashsaga journal reset"), std::string::npos) << "the refusal names no command: " << line;
+    EXPECT_NE(line.find("flashsaga journal reset"), std::string::npos)
+        << "the refusal names no command: " << line;
   }
   // The documented way back: start over empty.
   const CliResult reset = rig.flashsaga({"journal", "reset", "--domain", "all", "--yes"});
@@ -89,8 +94,8 @@ TEST(NosyncPowerLoss, ComesBackOrRefusesClearlyNeverCrashLoops) {
   if (const std::string why = PowerRig::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   const std::uint64_t seed = env_u64("FLASHSAGA_SEED", 17);
   const int cuts = static_cast<int>(env_u64("FLASHSAGA_NOSYNC_CUTS", 4));
-  std::printf("seed %llu, %d cuts (FLASHSAGA_SEED, FLASHSAGA_NOSYNC_CUTS)\n", static_cast<unsigned long long>(seed),
-              cuts);
+  std::printf("seed %llu, %d cuts (FLASHSAGA_SEED, FLASHSAGA_NOSYNC_CUTS)\n",
+              static_cast<unsigned long long>(seed), cuts);
   int came_back = 0, refused = 0;
   for (int i = 0; i < cuts && i < 10'000; ++i) {
     cut_once(i, seed + static_cast<std::uint64_t>(i), came_back, refused);

@@ -29,7 +29,9 @@ std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   return s != nullptr ? std::strtoull(s, nullptr, 10) : fallback;
 }
 
-double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double ms(std::int64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
 
 // What every cut must prove, in any durability mode that promises power-loss safety.
 std::int64_t mono_ns() {

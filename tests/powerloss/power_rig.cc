@@ -103,7 +103,9 @@ struct PowerRig::Load {
   std::atomic<bool> stop{false};
 };
 
-std::string PowerRig::unavailable_reason() { return lossyfs::LossyMount::unavailable_reason(); }
+std::string PowerRig::unavailable_reason() {
+  return lossyfs::LossyMount::unavailable_reason();
+}
 
 PowerRig::PowerRig(RigOptions options)
     : options_(std::move(options)), world_(std::make_unique<World>()) {
@@ -440,7 +442,9 @@ CliResult PowerRig::check_when_settled(int attempts) {
   return r;
 }
 
-CliResult PowerRig::journal_verify() { return flashsaga({"journal", "verify"}); }
+CliResult PowerRig::journal_verify() {
+  return flashsaga({"journal", "verify"});
+}
 
 CliResult PowerRig::flashsaga(const std::vector<std::string>& args) {
   CliResult r;

@@ -45,10 +45,14 @@ journal::Options env_options(Domain d, const std::filesystem::path& data_dir, bo
 
 std::string_view commit_stage_name(CommitStage s) noexcept {
   switch (s) {
-    case CommitStage::idle: return "idle";
-    case CommitStage::grouped: return "grouped";
-    case CommitStage::journaled: return "journaled";
-    case CommitStage::viewed: return "viewed";
+    case CommitStage::idle:
+      return "idle";
+    case CommitStage::grouped:
+      return "grouped";
+    case CommitStage::journaled:
+      return "journaled";
+    case CommitStage::viewed:
+      return "viewed";
   }
   return "unknown";
 }
@@ -62,7 +66,9 @@ SimNode::SimNode(Domain domain, std::filesystem::path data_dir, Factory factory,
       world_(world),
       peers_(peers) {}
 
-SimNode::~SimNode() { crash(); }
+SimNode::~SimNode() {
+  crash();
+}
 
 void SimNode::crash() {
   agent_.reset();
@@ -226,7 +232,9 @@ bool SimNode::step_once(CommitOutcome& out, std::size_t group_max) {
       out.viewed = true;
       stage_ = CommitStage::viewed;
       return true;
-    case CommitStage::viewed: publish_group(out); return true;
+    case CommitStage::viewed:
+      publish_group(out);
+      return true;
   }
   return false;
 }

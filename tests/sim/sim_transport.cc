@@ -58,7 +58,9 @@ void SimTransport::show(std::size_t input, std::size_t n, std::int64_t now_ns) {
   visible_[input] = e.delayed_until_ns > now_ns ? 0 : std::min(n, e.unread());
 }
 
-void SimTransport::hide_all() { std::fill(visible_.begin(), visible_.end(), 0); }
+void SimTransport::hide_all() {
+  std::fill(visible_.begin(), visible_.end(), 0);
+}
 
 std::size_t SimTransport::input_of_edge(int edge) const noexcept {
   for (std::size_t i = 0; i < input_info_.size(); ++i)
@@ -114,7 +116,9 @@ std::size_t SimTransport::publish(std::size_t output, std::span<const Message> m
   return n;
 }
 
-bool SimTransport::reply(const Message& m) noexcept { return spend() && world_.reply(m); }
+bool SimTransport::reply(const Message& m) noexcept {
+  return spend() && world_.reply(m);
+}
 
 void SimTransport::apply(const domains::Effect& e) noexcept {
   if (spend()) world_.apply(self_, e);

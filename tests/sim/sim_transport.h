@@ -55,8 +55,12 @@ inline constexpr std::int64_t sim_segment_id = 1;
 inline int edge_index(ipc::Node from, ipc::Node to) noexcept {
   return ipc::edge_index(from, to, deployment_ports);
 }
-inline ipc::Node edge_from(int index) noexcept { return ipc::edge_from(index, deployment_ports); }
-inline ipc::Node edge_to(int index) noexcept { return ipc::edge_to(index, deployment_ports); }
+inline ipc::Node edge_from(int index) noexcept {
+  return ipc::edge_from(index, deployment_ports);
+}
+inline ipc::Node edge_to(int index) noexcept {
+  return ipc::edge_to(index, deployment_ports);
+}
 
 // One directed ring.
 //

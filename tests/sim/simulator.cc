@@ -71,7 +71,9 @@ std::uint64_t fnv1a(std::uint64_t h, std::string_view s) {
   return h;
 }
 
-std::string name(Domain d) { return std::string(ipc::domain_name(d)); }
+std::string name(Domain d) {
+  return std::string(ipc::domain_name(d));
+}
 
 struct Product {
   std::uint64_t id = 0;
@@ -309,7 +311,8 @@ void Simulator::halt(const std::string& what) {
 
 std::unique_ptr<domains::DomainLogic> Simulator::make_logic(Domain d) {
   switch (d) {
-    case Domain::user: return std::make_unique<domains::UserDomain>();
+    case Domain::user:
+      return std::make_unique<domains::UserDomain>();
     case Domain::point:
       return std::make_unique<domains::PointDomain>(engine::step_options(config_));
     case Domain::product:
@@ -320,7 +323,8 @@ std::unique_ptr<domains::DomainLogic> Simulator::make_logic(Domain d) {
       return std::make_unique<domains::OrderDomain>(engine::order_options(config_));
     case Domain::payment:
       return std::make_unique<domains::PaymentDomain>(engine::payment_options(pg_config_));
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
@@ -407,7 +411,9 @@ void Simulator::apply(Domain from, const domains::Effect& e) {
               static_cast<long long>(e.value));
       }
       return;
-    case Kind::stock_set: slot.available = e.value; return;
+    case Kind::stock_set:
+      slot.available = e.value;
+      return;
     case Kind::product_publish:
       slot.exists = true;
       slot.price = e.product.price;
@@ -416,7 +422,8 @@ void Simulator::apply(Domain from, const domains::Effect& e) {
       slot.max_per_user = e.product.max_per_user;
       slot.total = e.product.total;
       return;
-    case Kind::intake_open: return;
+    case Kind::intake_open:
+      return;
   }
 }
 
@@ -757,13 +764,18 @@ void Simulator::crash_at(Domain d, CrashPoint point) {
   SimNode& n = node(d);
   bool reached = true;
   switch (point) {
-    case CrashPoint::at_rest: break;
+    case CrashPoint::at_rest:
+      break;
     case CrashPoint::before_journal:
       if ((n.applied_batches() == 0 || draw(2) == 0) && n.business_due(now_ns_)) deliver(d);
       reached = n.applied_batches() > n.group_size() || n.stage() == CommitStage::grouped;
       break;
-    case CrashPoint::after_journal: reached = reach(d, CommitStage::journaled); break;
-    case CrashPoint::after_view: reached = reach(d, CommitStage::viewed); break;
+    case CrashPoint::after_journal:
+      reached = reach(d, CommitStage::journaled);
+      break;
+    case CrashPoint::after_view:
+      reached = reach(d, CommitStage::viewed);
+      break;
     case CrashPoint::mid_publish:
     case CrashPoint::after_publish: {
       reached = reach(d, CommitStage::viewed);
@@ -1419,21 +1431,31 @@ SimResult Simulator::run() {
 
 std::string_view crash_point_name(CrashPoint p) noexcept {
   switch (p) {
-    case CrashPoint::at_rest: return "at_rest";
-    case CrashPoint::before_journal: return "before_journal";
-    case CrashPoint::after_journal: return "after_journal";
-    case CrashPoint::after_view: return "after_view";
-    case CrashPoint::mid_publish: return "mid_publish";
-    case CrashPoint::after_publish: return "after_publish";
+    case CrashPoint::at_rest:
+      return "at_rest";
+    case CrashPoint::before_journal:
+      return "before_journal";
+    case CrashPoint::after_journal:
+      return "after_journal";
+    case CrashPoint::after_view:
+      return "after_view";
+    case CrashPoint::mid_publish:
+      return "mid_publish";
+    case CrashPoint::after_publish:
+      return "after_publish";
   }
   return "unknown";
 }
 std::string_view bug_mode_name(BugMode b) noexcept {
   switch (b) {
-    case BugMode::none: return "none";
-    case BugMode::drop_cancel: return "drop_cancel";
-    case BugMode::double_release: return "double_release";
-    case BugMode::skip_dedup: return "skip_dedup";
+    case BugMode::none:
+      return "none";
+    case BugMode::drop_cancel:
+      return "drop_cancel";
+    case BugMode::double_release:
+      return "double_release";
+    case BugMode::skip_dedup:
+      return "skip_dedup";
   }
   return "unknown";
 }

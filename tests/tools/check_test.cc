@@ -546,7 +546,8 @@ TEST_F(CheckTest, RowsTheViewHasNotAppliedYetAreReadFromTheJournalsStateEntries)
   {
     Fixture f(dir.path());
     testing::build_sale(f);
-    f.lag_view(Domain::order);  // order 7 is journaled, its rows only in the batches' state sections
+    f.lag_view(
+        Domain::order);  // order 7 is journaled, its rows only in the batches' state sections
     f.place(7, 1, {{2, 1, 1200}});
     f.stock_reserve(7);
     last_ns = f.now_ns;

@@ -27,7 +27,9 @@ using ipc::OrderReason;
 
 namespace {
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 constexpr std::int64_t step_timeout_ns = 5'000'000'000;
 constexpr std::int64_t reward_rate_bp = 100;
 
@@ -48,8 +50,12 @@ Event event(std::uint64_t subject, std::uint64_t other, std::int64_t amount, std
   return e;
 }
 
-std::uint8_t u8(StepState s) { return static_cast<std::uint8_t>(s); }
-std::uint64_t t64(RecordType t) { return static_cast<std::uint64_t>(t); }
+std::uint8_t u8(StepState s) {
+  return static_cast<std::uint8_t>(s);
+}
+std::uint64_t t64(RecordType t) {
+  return static_cast<std::uint64_t>(t);
+}
 
 }  // namespace
 
@@ -88,7 +94,9 @@ Fixture::Fixture(std::filesystem::path data, journal::Durability durability,
   }
 }
 
-Fixture::~Fixture() { commit(); }
+Fixture::~Fixture() {
+  commit();
+}
 
 std::uint64_t Fixture::records() const {
   std::uint64_t n = 0;
@@ -107,7 +115,9 @@ Fixture::Store& Fixture::open(Domain d) {
   return st;
 }
 
-journal::WriteTxn& Fixture::view_txn(Domain d) { return open(d).view_txn; }
+journal::WriteTxn& Fixture::view_txn(Domain d) {
+  return open(d).view_txn;
+}
 journal::TableId Fixture::table(Domain d, std::string_view name) {
   return open(d).view->table(name);
 }
@@ -206,7 +216,9 @@ void Fixture::commit() {
   }
 }
 
-void Fixture::save_order(std::uint64_t id) { put(Domain::order, "orders", id, orders_[id]); }
+void Fixture::save_order(std::uint64_t id) {
+  put(Domain::order, "orders", id, orders_[id]);
+}
 void Fixture::save_product(std::uint64_t id) {
   put(Domain::product, "products", id, products_[id]);
 }
@@ -216,7 +228,9 @@ void Fixture::save_account(std::uint64_t user) {
 void Fixture::save_wallet(std::uint64_t user) {
   put(Domain::payment, "wallets", user, wallets_[user]);
 }
-void Fixture::save_coupon(std::uint64_t id) { put(Domain::coupon, "coupons", id, coupons_[id]); }
+void Fixture::save_coupon(std::uint64_t id) {
+  put(Domain::coupon, "coupons", id, coupons_[id]);
+}
 
 std::int64_t Fixture::subtotal(const OrderRow& o) const {
   std::int64_t s = 0;
@@ -374,7 +388,8 @@ void Fixture::change_live(const OrderRow& o, std::int64_t sign) {
       put2(Domain::order, "live", o.user_id, o.items[i].product_id, units);
       continue;
     }
-    del_raw(Domain::order, "live", journal::as_bytes(journal::key_u64_u64(o.user_id, o.items[i].product_id)));
+    del_raw(Domain::order, "live",
+            journal::as_bytes(journal::key_u64_u64(o.user_id, o.items[i].product_id)));
   }
 }
 
@@ -397,8 +412,12 @@ void Fixture::order_step(std::uint64_t order, OrderStep step, StepState state, s
       o.step_points = u8(state);
       if (state == StepState::deducted) o.points_used = amount;
       break;
-    case OrderStep::payment: o.step_payment = u8(state); break;
-    case OrderStep::stock: o.step_stock = u8(state); break;
+    case OrderStep::payment:
+      o.step_payment = u8(state);
+      break;
+    case OrderStep::stock:
+      o.step_stock = u8(state);
+      break;
   }
   record(Domain::order, RecordType::order_step, order,
          event(o.user_id, static_cast<std::uint64_t>(step), amount, 0, 0, u8(state), reason));

@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
     f.deposit(u, u % 10 == 0 ? 100 : 1'000'000'000);  // every tenth user cannot pay
     f.accrue(u, 1'000'000);
   }
-  for (std::uint64_t p = 1; p <= products; ++p) f.product(p, 100 + static_cast<std::int64_t>(p), 1'000'000'000);
+  for (std::uint64_t p = 1; p <= products; ++p)
+    f.product(p, 100 + static_cast<std::int64_t>(p), 1'000'000'000);
   f.coupon_template(1, 50, 0);
   f.commit();
   std::uint64_t order = 0;

@@ -287,7 +287,8 @@ TEST_F(InspectorTest, ShowJsonParsesBackToTheRecordsItShows) {
                       domains::step_state_name(static_cast<StepState>(e.state)));
             EXPECT_EQ(j.at("amount").to_number<std::int64_t>(), e.amount);
             break;
-          default: break;
+          default:
+            break;
         }
       } else if (type == RecordType::order_pending) {
         domains::OrderRow o;

@@ -54,15 +54,16 @@ std::vector<LostRange> read_lost_ranges(const std::array<DomainEnvs, 7>& envs) {
   journal::ReadTxn txn;
   if (!env->begin_read(txn).ok()) return out;
   const auto from = journal::key_u64_u64(domains::cursor_kind_lost_orders, 0);
-  (void)txn.scan(env->table(domains::cursors_table_name), from, lost_ranges_max,
-                 [&](journal::Bytes k, journal::Bytes v) {
-                   if (k.size() != 16 || journal::u64_from_key(k) != domains::cursor_kind_lost_orders)
-                     return false;
-                   domains::LostOrders mark{};
-                   if (v.size() == sizeof mark) std::memcpy(&mark, v.data(), sizeof mark);
-                   out.push_back({mark.first, mark.last});
-                   return true;
-                 });
+  (void)txn.scan(
+      env->table(domains::cursors_table_name), from, lost_ranges_max,
+      [&](journal::Bytes k, journal::Bytes v) {
+        if (k.size() != 16 || journal::u64_from_key(k) != domains::cursor_kind_lost_orders)
+          return false;
+        domains::LostOrders mark{};
+        if (v.size() == sizeof mark) std::memcpy(&mark, v.data(), sizeof mark);
+        out.push_back({mark.first, mark.last});
+        return true;
+      });
   return out;
 }
 
@@ -82,10 +83,12 @@ void separate_lost_orders(const std::array<DomainEnvs, 7>& envs, CheckReport& re
   const bool bulk_counts_lost = report.reservations_through >= first_lost;
   std::vector<Violation> kept;
   for (Violation& v : report.violations) {
-    const bool bulk = v.invariant == 1 && v.order_id == 0 && bulk_counts_lost &&
-                      (v.what.find("but the order journal placed only up to") != std::string::npos ||
-                       v.what.find("whose order_pending records hold") != std::string::npos);
-    const bool about_lost = v.invariant <= 5 && (bulk || in_lost_range(report.lost_ranges, v.order_id));
+    const bool bulk =
+        v.invariant == 1 && v.order_id == 0 && bulk_counts_lost &&
+        (v.what.find("but the order journal placed only up to") != std::string::npos ||
+         v.what.find("whose order_pending records hold") != std::string::npos);
+    const bool about_lost =
+        v.invariant <= 5 && (bulk || in_lost_range(report.lost_ranges, v.order_id));
     (about_lost ? report.lost : kept).push_back(std::move(v));
   }
   report.violations = std::move(kept);

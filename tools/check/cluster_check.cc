@@ -10,8 +10,8 @@ namespace {
 
 constexpr std::size_t products_scan_max = 1u << 20;
 
-bool read_products(const std::filesystem::path& dir, std::map<std::uint64_t, domains::ProductRow>& out,
-                   std::string* error) {
+bool read_products(const std::filesystem::path& dir,
+                   std::map<std::uint64_t, domains::ProductRow>& out, std::string* error) {
   std::unique_ptr<journal::Env> env;
   if (!domains::open_view_read_only(dir, ipc::Domain::product, env).ok()) {
     *error = "cannot open the product view of " + dir.string();
@@ -22,27 +22,30 @@ bool read_products(const std::filesystem::path& dir, std::map<std::uint64_t, dom
     *error = "cannot read the product view of " + dir.string();
     return false;
   }
-  (void)txn.scan(env->table("products"), {}, products_scan_max, [&](journal::Bytes key, journal::Bytes value) {
-    domains::ProductRow row{};
-    if (key.size() == 8 && journal::from_bytes(value, row)) out[row.id] = row;
-    return true;
-  });
+  (void)txn.scan(env->table("products"), {}, products_scan_max,
+                 [&](journal::Bytes key, journal::Bytes value) {
+                   domains::ProductRow row{};
+                   if (key.size() == 8 && journal::from_bytes(value, row)) out[row.id] = row;
+                   return true;
+                 });
   return true;
 }
 
 bool same_catalog(const domains::ProductRow& a, const domains::ProductRow& b) {
-  return a.price == b.price && a.sale_starts_ns == b.sale_starts_ns && a.sale_ends_ns == b.sale_ends_ns &&
-         a.max_per_user == b.max_per_user && std::memcmp(&a.name, &b.name, sizeof a.name) == 0;
+  return a.price == b.price && a.sale_starts_ns == b.sale_starts_ns &&
+         a.sale_ends_ns == b.sale_ends_ns && a.max_per_user == b.max_per_user &&
+         std::memcmp(&a.name, &b.name, sizeof a.name) == 0;
 }
 
-void check_product(std::uint64_t id, const std::vector<std::map<std::uint64_t, domains::ProductRow>>& cells,
+void check_product(std::uint64_t id,
+                   const std::vector<std::map<std::uint64_t, domains::ProductRow>>& cells,
                    ClusterReport& r) {
   const std::size_t n = cells.size();
   const std::size_t home = id % n;
   auto at_home = cells[home].find(id);
   if (at_home == cells[home].end()) {
-    r.violations.push_back("product " + std::to_string(id) + " is known at a cell but not at its home cell " +
-                           std::to_string(home));
+    r.violations.push_back("product " + std::to_string(id) +
+                           " is known at a cell but not at its home cell " + std::to_string(home));
     return;
   }
   ++r.products;
@@ -62,8 +65,9 @@ void check_product(std::uint64_t id, const std::vector<std::map<std::uint64_t, d
                              " differs from its home's catalog row");
     held_elsewhere += p.total + p.sold + p.reserved;
     if (p.sold + p.reserved > p.total)
-      r.violations.push_back("product " + std::to_string(id) + " oversold at cell " + std::to_string(c) + ": " +
-                             std::to_string(p.sold + p.reserved) + " sold or reserved of " + std::to_string(p.total));
+      r.violations.push_back("product " + std::to_string(id) + " oversold at cell " +
+                             std::to_string(c) + ": " + std::to_string(p.sold + p.reserved) +
+                             " sold or reserved of " + std::to_string(p.total));
   }
   // No leases yet: every unit is the home's, so nothing may be held anywhere else.
   if (held_elsewhere != 0)
@@ -83,7 +87,8 @@ bool ClusterReport::clean() const noexcept {
   return true;
 }
 
-ClusterReport run_cluster_check(const std::vector<std::filesystem::path>& data_dirs, const CheckOptions& base) {
+ClusterReport run_cluster_check(const std::vector<std::filesystem::path>& data_dirs,
+                                const CheckOptions& base) {
   ClusterReport r;
   std::vector<std::map<std::uint64_t, domains::ProductRow>> products(data_dirs.size());
   for (std::size_t c = 0; c < data_dirs.size(); ++c) {

@@ -28,12 +28,13 @@ struct ClusterReport {
   std::vector<std::string> violations;  // cross-cell findings
   std::uint64_t products = 0;
   std::uint64_t replicas = 0;
-  std::uint64_t replicas_missing = 0;   // in flight
-  std::string error;                    // a cell could not be read
+  std::uint64_t replicas_missing = 0;  // in flight
+  std::string error;                   // a cell could not be read
   bool clean() const noexcept;
 };
 
-ClusterReport run_cluster_check(const std::vector<std::filesystem::path>& data_dirs, const CheckOptions& base);
+ClusterReport run_cluster_check(const std::vector<std::filesystem::path>& data_dirs,
+                                const CheckOptions& base);
 void print_cluster_check(const ClusterReport& r, std::ostream& out);
 
 }  // namespace flashsaga::tools

@@ -13,7 +13,9 @@ using domains::StepState;
 using ipc::Domain;
 
 namespace {
-std::string_view state_name(StepState s) { return domains::step_state_name(s); }
+std::string_view state_name(StepState s) {
+  return domains::step_state_name(s);
+}
 std::string_view coupon_state(std::uint8_t s) {
   return domains::coupon_state_name(static_cast<CouponState>(s));
 }

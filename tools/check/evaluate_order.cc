@@ -14,15 +14,22 @@ namespace {
 constexpr std::array<Domain, 4> step_domains = {Domain::product, Domain::coupon, Domain::point,
                                                 Domain::payment};
 
-std::string_view state_name(StepState s) { return domains::step_state_name(s); }
+std::string_view state_name(StepState s) {
+  return domains::step_state_name(s);
+}
 
 std::string_view step_noun(Domain d) {
   switch (d) {
-    case Domain::product: return "stock";
-    case Domain::coupon: return "coupon";
-    case Domain::point: return "points";
-    case Domain::payment: return "payment";
-    default: return "step";
+    case Domain::product:
+      return "stock";
+    case Domain::coupon:
+      return "coupon";
+    case Domain::point:
+      return "points";
+    case Domain::payment:
+      return "payment";
+    default:
+      return "step";
   }
 }
 
@@ -219,8 +226,12 @@ void Pass::evaluate_orders() {
     if (!f.has_row) continue;
     ++report_.orders;
     switch (static_cast<OrderStatus>(f.status)) {
-      case OrderStatus::pending: ++report_.pending; break;
-      case OrderStatus::completed: ++report_.completed; break;
+      case OrderStatus::pending:
+        ++report_.pending;
+        break;
+      case OrderStatus::completed:
+        ++report_.completed;
+        break;
       case OrderStatus::cancelled:
         ++report_.cancelled;
         if (f.was_completed) ++report_.refunded_orders;

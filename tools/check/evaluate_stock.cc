@@ -13,7 +13,9 @@ using domains::StepState;
 using ipc::Domain;
 
 namespace {
-std::string_view state_name(StepState s) { return domains::step_state_name(s); }
+std::string_view state_name(StepState s) {
+  return domains::step_state_name(s);
+}
 }  // namespace
 
 void Pass::evaluate_product(std::uint64_t id, ProductFacts& p) {

@@ -20,7 +20,9 @@
 
 namespace flashsaga::tools {
 
-constexpr std::size_t idx(ipc::Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(ipc::Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 // A finding, with a key that is stable across snapshots: invariant, order, domain and kind.
 struct Finding {

@@ -26,7 +26,9 @@ using ipc::Domain;
 
 namespace {
 
-std::string_view type_name(RecordType t) { return domains::record_type_name(t); }
+std::string_view type_name(RecordType t) {
+  return domains::record_type_name(t);
+}
 
 // A field of a stored message (outbox entries are stored without their zero tail).
 template <typename T>
@@ -283,10 +285,15 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
       return total_problem("restock-total", "restock says");
     case RecordType::stock_reconciled:
       return total_problem("reconcile-total", "reconciliation saw");
-    case RecordType::stock_reserved: on_reservation(r, e, f); break;
+    case RecordType::stock_reserved:
+      on_reservation(r, e, f);
+      break;
     case RecordType::stock_sold:
-    case RecordType::stock_released: on_stock_record(r, e, f); break;
-    default: return;
+    case RecordType::stock_released:
+      on_stock_record(r, e, f);
+      break;
+    default:
+      return;
   }
   const std::int64_t available = f.j_total - f.j_reserved - f.j_sold;
   const std::uint64_t order = r.header.order_id;
@@ -421,7 +428,8 @@ void Pass::on_order_record(const journal::RecordView& r, const Event* e) {
     return domains::order_status_name(static_cast<OrderStatus>(f.j_status));
   };
   switch (type) {
-    case RecordType::order_pending: return on_order_placed(r, f);
+    case RecordType::order_pending:
+      return on_order_placed(r, f);
     case RecordType::order_payment_requested:
       if (f.requested_amount >= 0)
         add(4, id, Domain::order, r.sequence, "requested-twice",
@@ -449,7 +457,8 @@ void Pass::on_order_record(const journal::RecordView& r, const Event* e) {
       f.j_status = static_cast<std::uint8_t>(OrderStatus::cancelled);
       f.finished_seq = r.sequence;
       return;
-    default: return;  // order_step: the order's view of each answer; the row keeps the last
+    default:
+      return;  // order_step: the order's view of each answer; the row keeps the last
   }
 }
 

@@ -34,22 +34,31 @@ bool record_carries_event(RecordType type) noexcept {
     case RecordType::coupon_template_created:
     case RecordType::coupon_issued:
     case RecordType::order_pending:
-    case RecordType::batch_note: return false;
-    default: return record_type_known(static_cast<std::uint16_t>(type));
+    case RecordType::batch_note:
+      return false;
+    default:
+      return record_type_known(static_cast<std::uint16_t>(type));
   }
 }
 
 std::size_t payload_size_for(RecordType type) noexcept {
   switch (type) {
     case RecordType::user_created:
-    case RecordType::user_updated: return sizeof(domains::UserRow);
+    case RecordType::user_updated:
+      return sizeof(domains::UserRow);
     case RecordType::product_created:
-    case RecordType::product_updated: return sizeof(domains::ProductRow);
-    case RecordType::coupon_template_created: return sizeof(domains::TemplateRow);
-    case RecordType::coupon_issued: return sizeof(domains::CouponRow);
-    case RecordType::order_pending: return sizeof(domains::OrderRow);
-    case RecordType::batch_note: return 0;
-    default: break;
+    case RecordType::product_updated:
+      return sizeof(domains::ProductRow);
+    case RecordType::coupon_template_created:
+      return sizeof(domains::TemplateRow);
+    case RecordType::coupon_issued:
+      return sizeof(domains::CouponRow);
+    case RecordType::order_pending:
+      return sizeof(domains::OrderRow);
+    case RecordType::batch_note:
+      return 0;
+    default:
+      break;
   }
   return record_type_known(static_cast<std::uint16_t>(type)) ? sizeof(domains::Event) : 0;
 }

@@ -20,7 +20,9 @@ using ipc::Domain;
 
 namespace {
 
-std::string_view state_name(StepState s) { return domains::step_state_name(s); }
+std::string_view state_name(StepState s) {
+  return domains::step_state_name(s);
+}
 
 // What the record says happened, as the start of a sentence.
 std::string phrase(RecordType type, const Event& e) {
@@ -29,31 +31,49 @@ std::string phrase(RecordType type, const Event& e) {
       return fmt::format("{} units of product {} sold", e.amount, e.subject);
     case RecordType::stock_released:
       return fmt::format("{} units of product {} released", e.amount, e.subject);
-    case RecordType::coupon_applied: return fmt::format("coupon {} applied", e.subject);
-    case RecordType::coupon_rejected: return fmt::format("coupon {} rejected", e.subject);
-    case RecordType::coupon_used: return fmt::format("coupon {} used", e.subject);
-    case RecordType::coupon_released: return fmt::format("coupon {} released", e.subject);
-    case RecordType::points_deducted: return fmt::format("{} points deducted", e.amount);
-    case RecordType::points_rejected: return "deduction rejected";
-    case RecordType::points_refunded: return fmt::format("refund of {} points", e.amount);
-    case RecordType::points_rewarded: return fmt::format("reward of {} points", e.amount);
+    case RecordType::coupon_applied:
+      return fmt::format("coupon {} applied", e.subject);
+    case RecordType::coupon_rejected:
+      return fmt::format("coupon {} rejected", e.subject);
+    case RecordType::coupon_used:
+      return fmt::format("coupon {} used", e.subject);
+    case RecordType::coupon_released:
+      return fmt::format("coupon {} released", e.subject);
+    case RecordType::points_deducted:
+      return fmt::format("{} points deducted", e.amount);
+    case RecordType::points_rejected:
+      return "deduction rejected";
+    case RecordType::points_refunded:
+      return fmt::format("refund of {} points", e.amount);
+    case RecordType::points_rewarded:
+      return fmt::format("reward of {} points", e.amount);
     case RecordType::points_reward_revoked:
       return fmt::format("reward revoked ({} points)", e.amount);
-    case RecordType::payment_pg_requested: return "PG charge requested";
-    case RecordType::payment_approved: return fmt::format("charge of {}", e.amount);
-    case RecordType::payment_declined: return "charge declined";
-    case RecordType::payment_voided: return "void of the PG charge";
-    case RecordType::payment_refunded: return fmt::format("refund of {}", e.amount);
-    default: return "cancelled_before_apply recorded";  // the gates
+    case RecordType::payment_pg_requested:
+      return "PG charge requested";
+    case RecordType::payment_approved:
+      return fmt::format("charge of {}", e.amount);
+    case RecordType::payment_declined:
+      return "charge declined";
+    case RecordType::payment_voided:
+      return "void of the PG charge";
+    case RecordType::payment_refunded:
+      return fmt::format("refund of {}", e.amount);
+    default:
+      return "cancelled_before_apply recorded";  // the gates
   }
 }
 
 std::string_view success_of(OrderStep step) {
   switch (step) {
-    case OrderStep::stock: return "a reservation or a sale";
-    case OrderStep::coupon: return "the coupon applied to the order";
-    case OrderStep::points: return "a deduction";
-    case OrderStep::payment: return "an approved charge";
+    case OrderStep::stock:
+      return "a reservation or a sale";
+    case OrderStep::coupon:
+      return "the coupon applied to the order";
+    case OrderStep::points:
+      return "a deduction";
+    case OrderStep::payment:
+      return "an approved charge";
   }
   return "a success";
 }
@@ -173,11 +193,16 @@ std::string replay_step(StepReplay& s, RecordType type, const Event& e, std::uin
 
 std::optional<OrderStep> step_of_domain(Domain domain) noexcept {
   switch (domain) {
-    case Domain::product: return OrderStep::stock;
-    case Domain::coupon: return OrderStep::coupon;
-    case Domain::point: return OrderStep::points;
-    case Domain::payment: return OrderStep::payment;
-    default: return std::nullopt;
+    case Domain::product:
+      return OrderStep::stock;
+    case Domain::coupon:
+      return OrderStep::coupon;
+    case Domain::point:
+      return OrderStep::points;
+    case Domain::payment:
+      return OrderStep::payment;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -11,14 +11,22 @@ using ipc::Domain;
 
 std::string_view invariant_name(int inv) {
   switch (inv) {
-    case 1: return "stock";
-    case 2: return "coupon";
-    case 3: return "points";
-    case 4: return "wallet";
-    case 5: return "terminal";
-    case 6: return "money";
-    case 7: return "view";
-    default: return "?";
+    case 1:
+      return "stock";
+    case 2:
+      return "coupon";
+    case 3:
+      return "points";
+    case 4:
+      return "wallet";
+    case 5:
+      return "terminal";
+    case 6:
+      return "money";
+    case 7:
+      return "view";
+    default:
+      return "?";
   }
 }
 
@@ -102,13 +110,15 @@ void print_violations(const CheckReport& r, std::ostream& out) {
 void print_lost(const CheckReport& r, std::ostream& out) {
   if (r.lost_ranges.empty()) return;
   for (const LostRange& range : r.lost_ranges)
-    out << fmt::format("  lost       orders {}..{}: the order journal lost them in a power loss; new "
-                       "orders are numbered above them\n",
-                       range.first, range.last);
+    out << fmt::format(
+        "  lost       orders {}..{}: the order journal lost them in a power loss; new "
+        "orders are numbered above them\n",
+        range.first, range.last);
   std::size_t printed = 0;
   for (const Violation& v : r.lost) {
     if (printed++ == violations_print_max) {
-      out << fmt::format("... and {} more lost-order steps\n", r.lost.size() - violations_print_max);
+      out << fmt::format("... and {} more lost-order steps\n",
+                         r.lost.size() - violations_print_max);
       break;
     }
     out << fmt::format("LOST order {} {} journal seq {}: {}\n", v.order_id, v.domain,
@@ -130,12 +140,14 @@ void print_check(const CheckReport& r, std::ostream& out) {
   print_invalid_messages(r, out);
   print_violations(r, out);
   print_lost(r, out);
-  out << fmt::format("{}: {} violation{}{} ({} snapshot{}, {:.1f} ms)\n",
-                     !r.violations.empty() ? "FAILED" : r.lost.empty() ? "OK" : "LOST ORDERS",
-                     r.violations.size(), r.violations.size() == 1 ? "" : "s",
-                     r.lost.empty() ? "" : fmt::format(", {} step(s) of lost orders to settle", r.lost.size()),
-                     r.passes, r.passes == 1 ? "" : "s",
-                     static_cast<double>(r.elapsed_ns) / 1e6);
+  out << fmt::format(
+      "{}: {} violation{}{} ({} snapshot{}, {:.1f} ms)\n",
+      !r.violations.empty() ? "FAILED"
+      : r.lost.empty()      ? "OK"
+                            : "LOST ORDERS",
+      r.violations.size(), r.violations.size() == 1 ? "" : "s",
+      r.lost.empty() ? "" : fmt::format(", {} step(s) of lost orders to settle", r.lost.size()),
+      r.passes, r.passes == 1 ? "" : "s", static_cast<double>(r.elapsed_ns) / 1e6);
 }
 
 }  // namespace flashsaga::tools

@@ -15,7 +15,9 @@ namespace {
 
 using ipc::Domain;
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 std::string key_string(journal::Bytes key) {
   return std::string(reinterpret_cast<const char*>(key.data()), key.size());

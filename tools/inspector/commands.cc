@@ -42,11 +42,20 @@ bool parse_since(const std::string& text, std::int64_t& out) {
   if (k == 0 || k + 1 != text.size()) return false;
   std::int64_t unit = 0;
   switch (text[k]) {
-    case 's': unit = 1'000'000'000; break;
-    case 'm': unit = 60'000'000'000; break;
-    case 'h': unit = 3'600'000'000'000; break;
-    case 'd': unit = 86'400'000'000'000; break;
-    default: return false;
+    case 's':
+      unit = 1'000'000'000;
+      break;
+    case 'm':
+      unit = 60'000'000'000;
+      break;
+    case 'h':
+      unit = 3'600'000'000'000;
+      break;
+    case 'd':
+      unit = 86'400'000'000'000;
+      break;
+    default:
+      return false;
   }
   out = wall_now_ns() - n * unit;
   return true;

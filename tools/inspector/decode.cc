@@ -24,20 +24,28 @@ std::string_view state_name(std::uint8_t s) {
 }
 std::string_view step_name(std::uint64_t step) {
   switch (step) {
-    case 1: return "stock";
-    case 2: return "coupon";
-    case 3: return "points";
-    case 4: return "payment";
-    default: return "unknown";
+    case 1:
+      return "stock";
+    case 2:
+      return "coupon";
+    case 3:
+      return "points";
+    case 4:
+      return "payment";
+    default:
+      return "unknown";
   }
 }
 std::string_view method_name(std::int64_t m) {
-  return domains::payment_method_name(static_cast<domains::PaymentMethod>(static_cast<std::uint8_t>(m)));
+  return domains::payment_method_name(
+      static_cast<domains::PaymentMethod>(static_cast<std::uint8_t>(m)));
 }
 std::string_view kind_name(std::uint8_t k) {
   switch (static_cast<ipc::CouponKind>(k)) {
-    case ipc::CouponKind::fixed: return "fixed";
-    case ipc::CouponKind::percent: return "percent";
+    case ipc::CouponKind::fixed:
+      return "fixed";
+    case ipc::CouponKind::percent:
+      return "percent";
   }
   return "unknown";
 }
@@ -48,7 +56,9 @@ class Fields {
   Fields& u(std::string_view name, std::uint64_t v) { return put({name, Kind::u64, v, 0, {}}); }
   Fields& i(std::string_view name, std::int64_t v) { return put({name, Kind::i64, 0, v, {}}); }
   Fields& t(std::string_view name, std::string_view v) { return put({name, Kind::name, 0, 0, v}); }
-  Fields& text(std::string_view name, std::string_view v) { return put({name, Kind::text, 0, 0, v}); }
+  Fields& text(std::string_view name, std::string_view v) {
+    return put({name, Kind::text, 0, 0, v});
+  }
   Fields& time(std::string_view name, std::int64_t v) { return put({name, Kind::time, 0, v, {}}); }
 
  private:
@@ -66,102 +76,161 @@ const Row& row_of(DecodedRecord& d, const journal::RecordView& r) {
   return *reinterpret_cast<const Row*>(d.row.data());
 }
 
-void decode_event(RecordType type, const Event& e, Fields& f) {
+// The point, product and coupon domains' events; false for any other type.
+bool decode_leaf_event(RecordType type, const Event& e, Fields& f) {
   switch (type) {
-    case RecordType::points_accrued: f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance); break;
+    case RecordType::points_accrued:
+      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance);
+      return true;
     case RecordType::points_deducted:
-      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).t("state", state_name(e.state));
-      break;
+      f.u("user", e.subject)
+          .i("amount", e.amount)
+          .i("balance", e.balance)
+          .t("state", state_name(e.state));
+      return true;
     case RecordType::points_rejected:
-      f.u("user", e.subject).i("requested", e.extra).i("balance", e.balance).t("reason", reason_name(e.reason));
-      break;
+      f.u("user", e.subject)
+          .i("requested", e.extra)
+          .i("balance", e.balance)
+          .t("reason", reason_name(e.reason));
+      return true;
     case RecordType::points_refunded:
-      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).t("reason", reason_name(e.reason));
-      break;
+      f.u("user", e.subject)
+          .i("amount", e.amount)
+          .i("balance", e.balance)
+          .t("reason", reason_name(e.reason));
+      return true;
     case RecordType::points_rewarded:
       f.u("user", e.subject)
           .i("amount", e.amount)
           .i("balance", e.balance)
           .i("paid", e.extra)
           .t("step", state_name(e.state));
-      break;
+      return true;
     case RecordType::points_reward_revoked:
       f.u("user", e.subject)
           .i("amount", e.amount)
           .i("balance", e.balance)
           .i("reward", e.extra)
           .t("reason", reason_name(e.reason));
-      break;
+      return true;
     case RecordType::points_cancelled_before_apply:
       f.u("user", e.subject).i("balance", e.balance).t("reason", reason_name(e.reason));
-      break;
-    case RecordType::product_restocked: f.u("product", e.subject).i("quantity", e.amount).i("total", e.balance); break;
+      return true;
+    case RecordType::product_restocked:
+      f.u("product", e.subject).i("quantity", e.amount).i("total", e.balance);
+      return true;
     case RecordType::stock_reserved:  // a bulk count: every order up to through_order
       f.u("product", e.subject)
           .i("quantity", e.amount)
           .i("available", e.balance)
           .u("through_order", e.other);
-      break;
+      return true;
     case RecordType::stock_sold:
     case RecordType::stock_released:
-      f.u("product", e.subject).i("quantity", e.amount).i("available", e.balance).i("unit_price", e.extra);
-      break;
+      f.u("product", e.subject)
+          .i("quantity", e.amount)
+          .i("available", e.balance)
+          .i("unit_price", e.extra);
+      return true;
     case RecordType::stock_reconciled:
       f.u("product", e.subject).i("available", e.amount).i("total", e.balance).i("before", e.extra);
-      break;
-    case RecordType::stock_cancelled_before_apply: f.t("state", state_name(e.state)); break;
+      return true;
+    case RecordType::stock_cancelled_before_apply:
+      f.t("state", state_name(e.state));
+      return true;
     case RecordType::coupon_applied:
-    case RecordType::coupon_used: f.u("coupon", e.subject).u("template", e.other).i("discount", e.extra); break;
+    case RecordType::coupon_used:
+      f.u("coupon", e.subject).u("template", e.other).i("discount", e.extra);
+      return true;
     case RecordType::coupon_rejected:
       f.u("coupon", e.subject).u("template", e.other).t("reason", reason_name(e.reason));
-      break;
+      return true;
     case RecordType::coupon_released:
-      f.u("coupon", e.subject).u("template", e.other).i("discount", e.extra).t("reason", reason_name(e.reason));
-      break;
-    case RecordType::coupon_cancelled_before_apply: f.u("coupon", e.subject).t("reason", reason_name(e.reason)); break;
+      f.u("coupon", e.subject)
+          .u("template", e.other)
+          .i("discount", e.extra)
+          .t("reason", reason_name(e.reason));
+      return true;
+    case RecordType::coupon_cancelled_before_apply:
+      f.u("coupon", e.subject).t("reason", reason_name(e.reason));
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The order and payment domains' events and the journal's own records.
+void decode_saga_event(RecordType type, const Event& e, Fields& f) {
+  switch (type) {
     case RecordType::order_rejected:
-      f.u("user", e.subject).u("correlation", e.other).i("units", e.amount).t("reason", reason_name(e.reason));
-      break;
+      f.u("user", e.subject)
+          .u("correlation", e.other)
+          .i("units", e.amount)
+          .t("reason", reason_name(e.reason));
+      return;
     case RecordType::order_step:
       f.u("user", e.subject)
           .t("step", step_name(e.other))
           .t("state", state_name(e.state))
           .i("amount", e.amount)
           .t("reason", reason_name(e.reason));
-      break;
+      return;
     case RecordType::order_payment_requested:
       f.u("user", e.subject).i("amount", e.amount).i("discount", e.extra).i("points", e.balance);
-      break;
-    case RecordType::order_completed: f.u("user", e.subject).i("paid", e.amount).i("reward", e.extra); break;
+      return;
+    case RecordType::order_completed:
+      f.u("user", e.subject).i("paid", e.amount).i("reward", e.extra);
+      return;
     case RecordType::order_cancelled:
-      f.u("user", e.subject).i("paid", e.amount).i("was_completed", e.extra).t("reason", reason_name(e.reason));
-      break;
-    case RecordType::wallet_deposited: f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance); break;
+      f.u("user", e.subject)
+          .i("paid", e.amount)
+          .i("was_completed", e.extra)
+          .t("reason", reason_name(e.reason));
+      return;
+    case RecordType::wallet_deposited:
+      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance);
+      return;
     case RecordType::payment_approved:
-      f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance).t("method", method_name(e.extra));
-      break;
+      f.u("user", e.subject)
+          .i("amount", e.amount)
+          .i("balance", e.balance)
+          .t("method", method_name(e.extra));
+      return;
     case RecordType::payment_declined:
       f.u("user", e.subject).i("asked", e.extra).t("reason", reason_name(e.reason));
-      break;
+      return;
     case RecordType::payment_refunded:
       f.u("user", e.subject)
           .i("amount", e.amount)
           .i("balance", e.balance)
           .t("method", method_name(e.extra))
           .t("reason", reason_name(e.reason));
-      break;
-    case RecordType::payment_cancelled_before_apply: f.u("user", e.subject).t("reason", reason_name(e.reason)); break;
-    case RecordType::payment_pg_requested: f.u("user", e.subject).i("amount", e.extra); break;
-    case RecordType::payment_voided: f.u("user", e.subject).t("reason", reason_name(e.reason)); break;
+      return;
+    case RecordType::payment_cancelled_before_apply:
+      f.u("user", e.subject).t("reason", reason_name(e.reason));
+      return;
+    case RecordType::payment_pg_requested:
+      f.u("user", e.subject).i("amount", e.extra);
+      return;
+    case RecordType::payment_voided:
+      f.u("user", e.subject).t("reason", reason_name(e.reason));
+      return;
     case RecordType::message_invalid:
       f.u("edge", e.subject)
-          .t("message", ipc::message_type_name(static_cast<ipc::MessageType>(static_cast<std::uint16_t>(e.other))))
+          .t("message", ipc::message_type_name(
+                            static_cast<ipc::MessageType>(static_cast<std::uint16_t>(e.other))))
           .t("error", ipc::message_error_name(static_cast<ipc::MessageError>(e.reason)))
           .i("ring_depth", e.amount)
           .i("batch_offset", e.extra);
-      break;
-    default: break;
+      return;
+    default:
+      return;  // unknown: its header alone is shown
   }
+}
+
+void decode_event(RecordType type, const Event& e, Fields& f) {
+  if (!decode_leaf_event(type, e, f)) decode_saga_event(type, e, f);
 }
 
 }  // namespace
@@ -190,7 +259,10 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
     case RecordType::user_created:
     case RecordType::user_updated: {
       const auto& u = row_of<domains::UserRow>(d, r);
-      f.u("user", u.id).text("name", u.name.view()).text("email", u.email.view()).u("blocked", u.blocked);
+      f.u("user", u.id)
+          .text("name", u.name.view())
+          .text("email", u.email.view())
+          .u("blocked", u.blocked);
       break;
     }
     case RecordType::product_created:
@@ -245,7 +317,8 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
         add(fmt::format_int(static_cast<long long>(o.items[k].unit_price)).str());
       }
       f.u("user", o.user_id)
-          .t("items", std::string_view(d.items.data(), static_cast<std::size_t>(p - d.items.data())))
+          .t("items",
+             std::string_view(d.items.data(), static_cast<std::size_t>(p - d.items.data())))
           .i("subtotal", o.subtotal)
           .u("coupon", o.coupon_id)
           .i("points_to_use", o.points_to_use)
@@ -253,7 +326,8 @@ void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedReco
           .time("deadline", o.deadline_ns);
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -288,10 +362,18 @@ namespace {
 
 void append_value_text(fmt::memory_buffer& out, const FieldValue& v, TimeFormatter& time) {
   switch (v.kind) {
-    case Kind::u64: put_u(out, v.u); break;
-    case Kind::i64: put_i(out, v.i); break;
-    case Kind::text: append_text_value(out, v.text); break;
-    case Kind::name: out.append(v.text); break;
+    case Kind::u64:
+      put_u(out, v.u);
+      break;
+    case Kind::i64:
+      put_i(out, v.i);
+      break;
+    case Kind::text:
+      append_text_value(out, v.text);
+      break;
+    case Kind::name:
+      out.append(v.text);
+      break;
     case Kind::time:
       if (v.i == 0)
         out.append(std::string_view("none"));
@@ -303,9 +385,15 @@ void append_value_text(fmt::memory_buffer& out, const FieldValue& v, TimeFormatt
 
 void append_value_json(fmt::memory_buffer& out, const FieldValue& v, TimeFormatter& time) {
   switch (v.kind) {
-    case Kind::u64: put_u(out, v.u); break;
-    case Kind::i64: put_i(out, v.i); break;
-    case Kind::text: append_json_string(out, v.text); break;
+    case Kind::u64:
+      put_u(out, v.u);
+      break;
+    case Kind::i64:
+      put_i(out, v.i);
+      break;
+    case Kind::text:
+      append_json_string(out, v.text);
+      break;
     case Kind::name:
       out.push_back('"');
       out.append(v.text);
@@ -334,8 +422,8 @@ void append_fields_text(fmt::memory_buffer& out, const DecodedRecord& d, TimeFor
   }
 }
 
-void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time, bool with_domain,
-                      const Style& style) {
+void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time,
+                      bool with_domain, const Style& style) {
   put_u_padded(out, d.sequence, 9);
   put(out, "  ");
   time.append(out, d.header.time_ns);
@@ -348,7 +436,9 @@ void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeForma
                             d.type_name.find("refunded") != std::string_view::npos ||
                             d.type_name.find("revoked") != std::string_view::npos ||
                             d.type_name.find("voided") != std::string_view::npos;
-  const std::string_view colour = !d.decodable ? style.red() : compensation ? style.yellow() : style.cyan();
+  const std::string_view colour = !d.decodable   ? style.red()
+                                  : compensation ? style.yellow()
+                                                 : style.cyan();
   out.append(colour);
   const bool more = d.header.order_id != 0 || d.field_count != 0;
   put_padded(out, d.type_name, more ? 30 : 0);
@@ -387,7 +477,8 @@ void append_json_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeForma
 }
 
 std::string_view csv_header() {
-  return "domain,sequence,time,time_ns,type,order_id,subject,other,amount,balance,extra,state,reason,detail";
+  return "domain,sequence,time,time_ns,type,order_id,subject,other,amount,balance,extra,state,"
+         "reason,detail";
 }
 
 void append_csv_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time) {

@@ -21,7 +21,13 @@
 namespace flashsaga::tools {
 
 struct FieldValue {
-  enum class Kind : std::uint8_t { u64, i64, text, name, time };  // name: an identifier, never quoted
+  enum class Kind : std::uint8_t {
+    u64,
+    i64,
+    text,
+    name,
+    time
+  };  // name: an identifier, never quoted
   std::string_view name;
   Kind kind = Kind::u64;
   std::uint64_t u = 0;
@@ -44,7 +50,7 @@ struct DecodedRecord {
   std::array<FieldValue, decoded_fields_max> fields{};
   std::size_t field_count = 0;
   alignas(8) std::array<std::byte, decoded_row_bytes_max> row{};  // a row payload, copied
-  std::array<char, 256> items{};                                  // order_pending: "p1x2@500 p3x1@20"
+  std::array<char, 256> items{};  // order_pending: "p1x2@500 p3x1@20"
 };
 
 void decode_record(ipc::Domain domain, const journal::RecordView& r, DecodedRecord& out);
@@ -55,8 +61,8 @@ bool parse_record_type(std::string_view text, std::uint16_t& type);
 std::string record_type_names();
 
 // One line, no newline: "SEQ  TIME  [DOMAIN]  TYPE  order=ID  field=value ...".
-void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time, bool with_domain,
-                      const Style& style);
+void append_text_line(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time,
+                      bool with_domain, const Style& style);
 // Only the "field=value ..." part.
 void append_fields_text(fmt::memory_buffer& out, const DecodedRecord& d, TimeFormatter& time);
 // One JSON object, no newline: {"domain":..,"seq":..,"time":..,"time_ns":..,"type":..,"order_id":..,fields}.

@@ -47,14 +47,15 @@ struct ShowOptions {
   std::string domain{};    // one of the six domains
   std::uint64_t from = 1;  // first sequence
   std::uint64_t to = std::numeric_limits<std::uint64_t>::max();
-  std::vector<std::string> types{};                                  // record type names or numbers; empty: all
-  std::uint64_t order_id = 0;                                        // 0: any
+  std::vector<std::string> types{};  // record type names or numbers; empty: all
+  std::uint64_t order_id = 0;        // 0: any
   std::int64_t since_ns = std::numeric_limits<std::int64_t>::min();  // records at or after
   std::uint64_t limit = 0;                                           // 0: no limit
   bool json = false;                                                 // one JSON object per line
 };
 // Decoded records, one line each. Returns 1 if nothing matched.
-int journal_show(const InspectContext& ctx, const ShowOptions& options, std::ostream& out, std::ostream& err);
+int journal_show(const InspectContext& ctx, const ShowOptions& options, std::ostream& out,
+                 std::ostream& err);
 
 struct TailOptions {
   std::string domain = "all";     // a domain or "all" (interleaved by time)
@@ -65,7 +66,8 @@ struct TailOptions {
   bool json = false;
   const std::atomic<bool>* stop = nullptr;  // also stops on SIGINT when follow is set
 };
-int journal_tail(const InspectContext& ctx, const TailOptions& options, std::ostream& out, std::ostream& err);
+int journal_tail(const InspectContext& ctx, const TailOptions& options, std::ostream& out,
+                 std::ostream& err);
 
 // Every batch (framing, section checksum, the entries of its sections, sequence continuity)
 // and every record in it (framing, CRC32C, decodability: payload size of its type, the right
@@ -73,17 +75,20 @@ int journal_tail(const InspectContext& ctx, const TailOptions& options, std::ost
 // from this journal, at a batch's end). An environment LMDB cannot walk (torn by a power
 // loss) is a problem naming its domain and path, found by a probe in a child process, never a
 // crash. Reports each problem with its position; returns 1 if any.
-int journal_verify(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err);
+int journal_verify(const InspectContext& ctx, const std::string& domain, std::ostream& out,
+                   std::ostream& err);
 
 // Records, batches and view position per domain; counts by record type, compensations by
 // domain and kind, records per second per minute.
-int journal_stats(const InspectContext& ctx, const std::string& domain, std::ostream& out, std::ostream& err);
+int journal_stats(const InspectContext& ctx, const std::string& domain, std::ostream& out,
+                  std::ostream& err);
 
 struct ExportOptions {
   std::string format = "jsonl";  // jsonl or csv
   std::string domain = "all";
 };
-int journal_export(const InspectContext& ctx, const ExportOptions& options, std::ostream& out, std::ostream& err);
+int journal_export(const InspectContext& ctx, const ExportOptions& options, std::ostream& out,
+                   std::ostream& err);
 
 struct TraceOptions {
   std::uint64_t order_id = 0;
@@ -95,7 +100,8 @@ struct TraceOptions {
 // between records, and markers for an EMPTY compensation (undoing a step that never
 // succeeded) or a MISSING one (a cancelled order with a succeeded step not undone).
 // Returns 1 if no journal knows the order.
-int trace_order(const InspectContext& ctx, const TraceOptions& options, std::ostream& out, std::ostream& err);
+int trace_order(const InspectContext& ctx, const TraceOptions& options, std::ostream& out,
+                std::ostream& err);
 
 // Registers `journal ...` and `trace ORDER` on the app. `config` gives --data.
 void add_inspector_commands(CLI::App& app, std::function<engine::Config()> config);

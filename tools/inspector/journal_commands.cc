@@ -25,7 +25,9 @@ namespace {
 
 constexpr std::size_t out_flush_bytes = std::size_t{1} << 16;
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 void write(std::ostream& out, fmt::memory_buffer& buf) {
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -34,7 +36,9 @@ void write(std::ostream& out, fmt::memory_buffer& buf) {
 
 // SIGINT stops `tail -f`; the previous handler is restored afterwards.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true, std::memory_order_relaxed); }
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true, std::memory_order_relaxed);
+}
 
 class SigintScope {
  public:

@@ -23,7 +23,9 @@ namespace {
 constexpr std::size_t stats_minutes_max = 1440;  // rate rows shown (the last day)
 constexpr std::int64_t ns_per_minute = 60'000'000'000;
 
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 std::string time_or_dash(TimeFormatter& tf, std::int64_t ns, bool present) {
   return present ? tf.format(ns) : std::string("-");
@@ -163,8 +165,10 @@ bool is_compensation(RecordType t) {
     case RecordType::stock_cancelled_before_apply:
     case RecordType::coupon_cancelled_before_apply:
     case RecordType::points_cancelled_before_apply:
-    case RecordType::payment_cancelled_before_apply: return true;
-    default: return false;
+    case RecordType::payment_cancelled_before_apply:
+      return true;
+    default:
+      return false;
   }
 }
 

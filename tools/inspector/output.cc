@@ -39,8 +39,9 @@ void TimeFormatter::append(fmt::memory_buffer& out, std::int64_t wall_ns) {
     const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
     const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
     if (year < 0 || year > 9999) {
-      const auto r = fmt::format_to_n(prefix_, sizeof prefix_ - 1, "{}-{:02}-{:02}T{:02}:{:02}:{:02}", year, month, day,
-                                      secs / 3600, secs / 60 % 60, secs % 60);
+      const auto r =
+          fmt::format_to_n(prefix_, sizeof prefix_ - 1, "{}-{:02}-{:02}T{:02}:{:02}:{:02}", year,
+                           month, day, secs / 3600, secs / 60 % 60, secs % 60);
       prefix_size_ = r.size < sizeof prefix_ ? r.size : sizeof prefix_ - 1;
     } else {
       char* p = prefix_;
@@ -104,11 +105,21 @@ void append_json_string(fmt::memory_buffer& out, std::string_view s) {
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
       default:
         if (u < 0x20 || u == 0x7f) {
           fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
@@ -169,7 +180,8 @@ void Table::print(std::ostream& out, const Style& style) const {
   std::vector<std::size_t> width(header_.size(), 0);
   for (std::size_t c = 0; c < header_.size(); ++c) width[c] = visible_width(header_[c]);
   for (const auto& row : rows_)
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], visible_width(row[c]));
+    for (std::size_t c = 0; c < row.size(); ++c)
+      width[c] = std::max(width[c], visible_width(row[c]));
   auto line = [&](const std::vector<std::string>& row, bool head) {
     std::string s;
     if (head) s += style.bold();

@@ -41,7 +41,8 @@ inline void put_i(fmt::memory_buffer& b, std::int64_t v) {
   b.append(f.data(), f.data() + f.size());
 }
 // s, then spaces up to `width` (left-aligned), or spaces first (right-aligned).
-inline void put_padded(fmt::memory_buffer& b, std::string_view s, std::size_t width, bool right = false) {
+inline void put_padded(fmt::memory_buffer& b, std::string_view s, std::size_t width,
+                       bool right = false) {
   static constexpr std::string_view spaces = "                                        ";
   const std::size_t pad = s.size() < width ? std::min(width - s.size(), spaces.size()) : 0;
   if (right) b.append(spaces.substr(0, pad));

@@ -33,7 +33,9 @@ namespace {
 constexpr std::int64_t placement_slack_ns = 1'000'000'000;  // records of the order start after this
 constexpr std::array<Domain, 4> step_domains = {Domain::product, Domain::coupon, Domain::point,
                                                 Domain::payment};
-constexpr std::size_t idx(Domain d) { return static_cast<std::size_t>(d); }
+constexpr std::size_t idx(Domain d) {
+  return static_cast<std::size_t>(d);
+}
 
 struct TraceRecord {
   Domain domain;
@@ -57,20 +59,29 @@ struct StepTarget {
 bool reached(Domain d, const StepTarget& t, const StepReplay& r) {
   if (!t.present || r.state != t.state) return false;
   switch (d) {
-    case Domain::product: return r.phase_records >= std::max<std::uint32_t>(t.items, 1);
-    case Domain::coupon: return r.used == t.used;
-    case Domain::point: return r.reward_state == t.reward_state;
-    default: return true;
+    case Domain::product:
+      return r.phase_records >= std::max<std::uint32_t>(t.items, 1);
+    case Domain::coupon:
+      return r.used == t.used;
+    case Domain::point:
+      return r.reward_state == t.reward_state;
+    default:
+      return true;
   }
 }
 
 std::string_view step_title(Domain d) {
   switch (d) {
-    case Domain::product: return "stock";
-    case Domain::coupon: return "coupon";
-    case Domain::point: return "points";
-    case Domain::payment: return "payment";
-    default: return "order";
+    case Domain::product:
+      return "stock";
+    case Domain::coupon:
+      return "coupon";
+    case Domain::point:
+      return "points";
+    case Domain::payment:
+      return "payment";
+    default:
+      return "order";
   }
 }
 

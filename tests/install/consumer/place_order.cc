@@ -46,7 +46,8 @@ fe::CommandOutcome retry(Command command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 || std::string_view(argv[1]) != "--config") return fail("usage: place_order --config FILE");
+  if (argc != 3 || std::string_view(argv[1]) != "--config")
+    return fail("usage: place_order --config FILE");
   fe::Config config;
   std::string error;
   if (!fe::load_config(argv[2], config, &error)) return fail(error);
@@ -63,7 +64,8 @@ int main(int argc, char** argv) {
   fe::PlaceOutcome placed = client->place_order(user.id, {{product_id, 1}});
   if (!placed.accepted()) return fail("order not accepted");
   flashsaga::domains::OrderRow row{};
-  if (!client->wait_terminal(placed.order_id, 10'000, &row)) return fail("order did not end in 10 s");
+  if (!client->wait_terminal(placed.order_id, 10'000, &row))
+    return fail("order did not end in 10 s");
   const auto status = static_cast<flashsaga::domains::OrderStatus>(row.status);
   std::printf("order %llu %s paid %lld\n", static_cast<unsigned long long>(placed.order_id),
               std::string(flashsaga::domains::order_status_name(status)).c_str(),
