@@ -127,7 +127,7 @@ sample() {  # sample ELAPSED
   done
 }
 sample 0
-USERS=$users DELAY_MS=$delay_ms wrk -t1 -c"$connections" -d"${seconds}s" --timeout 10s -s bench/wrk/paced.lua "$base" \
+USERS=$users DELAY_MS=$delay_ms wrk -t1 -c"$connections" -d"${seconds}s" --timeout 10s -s bench/wrk/orders.lua "$base" \
   >"$dir/wrk.txt" 2>&1 &
 wrk_pid=$!
 

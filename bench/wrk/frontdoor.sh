@@ -13,8 +13,8 @@
 #
 # Usage: bench/wrk/frontdoor.sh [--seconds 8] [--connections 64] [--depth 1] [--users 200]
 #                               [--cpu 1] [--http-threads 2] [--flashsaga PATH] [--keep]
-#   --depth N     requests pipelined per connection (1: bench/wrk/orders.lua, else
-#                 bench/wrk/pipeline.lua with DEPTH=N), for every server alike
+#   --depth N     requests pipelined per connection (bench/wrk/orders.lua with DEPTH=N),
+#                 for every server alike
 #   --cpu N       the core wrk is pinned to (taskset -c N)
 #   --keep        keep the work directory (logs, journals)
 # Needs wrk, nginx (Debian: nginx-light), curl and taskset; a built flashsaga
@@ -66,7 +66,7 @@ wait_http() {  # URL [STATUS]: until it answers STATUS (default 200; at most 30 
   die "$1 did not come up (logs in $WORK)"
 }
 
-if [ "$DEPTH" -gt 1 ]; then SCRIPT=$HERE/pipeline.lua; else SCRIPT=$HERE/orders.lua; fi
+SCRIPT=$HERE/orders.lua  # DEPTH > 1 pipelines
 # One wrk command for every server: the same script, connections, duration and core.
 run_wrk() {  # NAME URL PRODUCT
   local out=$WORK/wrk-$1.txt
@@ -76,7 +76,7 @@ run_wrk() {  # NAME URL PRODUCT
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   p99=$(awk '$1 == "99%" {print $2}' "$out")
   local answers
-  answers=$(awk '/^ +[0-9]+: [0-9]+$/ {printf "%s%s", sep, $0; sep=","}' "$out" | tr -d ' ')
+  answers=$(awk '/^status [0-9]+: [0-9]+$/ {printf "%s%s: %s", sep, substr($2, 1, length($2) - 1), $3; sep=","}' "$out" | tr -d ' ')
   echo "$1 ${rps:-0} ${p99:-?} $answers" >>"$WORK/results"
 }
 
