@@ -108,7 +108,17 @@ TEST(HttpChaos, GatewayAndDomainsKilledUnderHttpLoadLoseNoAcknowledgedOrderAndDu
     const pid_t pid = dep.find_process(role);
     if (pid > 0 && ::kill(pid, SIGKILL) == 0) schedule.push_back(role + ":" + std::to_string(pid));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The load goes on after the last kill until 50 more orders were accepted (at most 30 s): the
+  // restarted processes take orders again.
+  const auto accepted = [&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return order_of_key.size();
+  };
+  const std::size_t after_kills = accepted() + 50;
+  const std::int64_t resume_deadline = mono_now_ns() + 30'000'000'000;
+  while (accepted() < after_kills && mono_now_ns() < resume_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(accepted(), after_kills) << "no orders accepted after the last kill";
   running.store(false);
   for (auto& c : clients) c.join();
   std::string text;

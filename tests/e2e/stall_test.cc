@@ -29,6 +29,9 @@ using testing::LiveDeployment;
 
 constexpr std::int64_t timeout_ms = 1500;
 constexpr std::int64_t ms_ns = 1'000'000;
+// Orders accepted before a stall starts and after it ends: the load runs on either side of it.
+constexpr std::size_t load_before_stall = 300;
+constexpr std::size_t load_after_stall = 300;
 
 struct Placed {
   std::uint64_t id;
@@ -51,6 +54,19 @@ class Load {
   std::vector<Placed> placed() {
     std::lock_guard<std::mutex> lock(mutex_);
     return placed_;
+  }
+  std::size_t placed_count() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return placed_.size();
+  }
+  // Waits until `more` orders beyond those placed so far were accepted (at most 30 s): the load
+  // is flowing, whatever the machine's speed.
+  bool wait_for_more(std::size_t more) {
+    const std::size_t target = placed_count() + more;
+    const std::int64_t deadline = mono_now_ns() + 30'000 * ms_ns;
+    while (placed_count() < target && mono_now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return placed_count() >= target;
   }
 
  private:
@@ -111,13 +127,13 @@ std::vector<Placed> stall_under_load(LiveDeployment& dep, const std::string& rol
   const pid_t pid = dep.find_process(role);
   EXPECT_GT(pid, 0) << role;
   Load load(dep.client(), users, product);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(load.wait_for_more(load_before_stall)) << "no load before the stall";
   *stopped_ns = mono_now_ns();
   EXPECT_EQ(::kill(pid, SIGSTOP), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms));
   *resumed_ns = mono_now_ns();
   EXPECT_EQ(::kill(pid, SIGCONT), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(load.wait_for_more(load_after_stall)) << "the load did not resume after the stall";
   load.stop();
   // Not restarted: the same process is still the one running.
   EXPECT_EQ(dep.find_process(role), pid) << "a stopped process must not be replaced";
@@ -219,7 +235,7 @@ TEST(SupervisorKilled, ChildrenExitAndANewRunOnTheSameDataRecovers) {
   std::vector<Placed> placed;
   {
     Load load(dep.client(), users, product);
-    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    EXPECT_TRUE(load.wait_for_more(load_before_stall)) << "no load before the kill";
     ASSERT_EQ(::kill(dep.supervisor_pid(), SIGKILL), 0);
     int status = 0;
     ::waitpid(dep.supervisor_pid(), &status, 0);
