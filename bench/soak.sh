@@ -16,7 +16,7 @@
 #   --bin PATH       the flashsaga binary (default build/release/tools/flashsaga)
 #   --dir DIR        where the data goes (default a fresh directory under $TMPDIR or /tmp)
 #
-# The long profile is run by hand (bench/soak.sh); CI runs `--minutes 2 --rate 500` (ctest
+# The long profile is run by hand (bench/soak.sh); CI runs `--minutes 1 --rate 500` (ctest
 # soak_short, label soak). Exit status 1 when check finds a violation or a kill is not
 # recovered from within 30 s. Needs wrk and curl (tools/setup.sh).
 set -euo pipefail

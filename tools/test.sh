@@ -7,7 +7,7 @@
 # Sanitizers (FLASHSAGA_SANITIZERS):
 #   ci (default)  what fits CI's 30 minutes on 2 cores: ASan+UBSan and ThreadSanitizer on the
 #                 targets labelled `sanitize` (rings, doorbell, segment, journal, journal crash,
-#                 engine, leaf domains, order body) — `ctest --preset asan-ci`, `ctest --preset
+#                 engine, leaf domains) — `ctest --preset asan-ci`, `ctest --preset
 #                 tsan`. The gateway's parser and router run under ASan+UBSan in the fuzz stage
 #                 below. The simulator under ASan (label asan_ci, 2 x 40 seeds: 11 min more on
 #                 2 cores) runs with FLASHSAGA_SANITIZERS=sim.
