@@ -2,8 +2,8 @@
 //
 // CI profile: FLASHSAGA_SIM_SEEDS seeds (default 200) from FLASHSAGA_SIM_FROM (default 1),
 // FLASHSAGA_SIM_STEPS steps each (default 300); FLASHSAGA_SIM_CHECK=0 ends the seeds without
-// tools::run_check. ctest runs it twice in parallel (sim_test: seeds 1-200 plus the other
-// cases; sim_test_seeds_b: seeds 201-400). A failing seed prints its failures, the tail of its
+// tools::run_check. ctest runs it twice in parallel (sim_test: seeds 1-100 plus the other
+// cases; sim_test_seeds_b: seeds 201-300). A failing seed prints its failures, the tail of its
 // trace and the sim_run command that replays it exactly. The profile must also have exercised
 // what the simulator exists for: every crash point, the pipeline running ahead of the disk,
 // failed commits, full rings and lost replies.
