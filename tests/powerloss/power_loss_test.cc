@@ -57,7 +57,8 @@ void expect_nothing_lost(PowerRig& rig, const CutRecord& cut) {
   const CliResult check = rig.check_when_settled();
   const std::int64_t check_done = mono_ns();
   EXPECT_EQ(check.status, 0) << "check after cut " << cut.index << " (seed " << cut.seed << "):\n"
-                             << check.output;
+                             << check.output << "\nsupervisor log since the restart:\n"
+                             << rig.supervisor_log_since_start();
   const CliResult verify = rig.journal_verify();
   EXPECT_EQ(verify.status, 0) << "journal verify after cut " << cut.index << " (seed " << cut.seed
                               << "):\n"
