@@ -106,9 +106,25 @@ void OrderDomain::restore_deadlines(const Batch& b) {
   std::sort(deadlines_.begin(), deadlines_.end());
 }
 
+void OrderDomain::forgive_own_stall(const Batch& b) {
+  const std::int64_t timeout_ns = options_.step_timeout_ms * 1'000'000;
+  const std::int64_t previous_tick = last_tick_mono_ns_;
+  last_tick_mono_ns_ = b.mono_ns();
+  if (deadlines_.empty()) return;
+  // Not a stall: a tick came after the first deadline fell due (a backlog of timeouts being
+  // worked through, a tick at a time), or the deadline is only a little overdue.
+  const std::int64_t due = deadlines_.front().first;
+  const std::int64_t late = b.mono_ns() - due;
+  if (previous_tick >= due || late <= timeout_ns / 4) return;
+  // Shifting every entry by the same amount and flooring them at one instant keeps the order.
+  for (auto& [deadline, id] : deadlines_)
+    deadline = std::max(deadline + late, b.mono_ns() + timeout_ns);
+}
+
 std::size_t OrderDomain::tick(Batch& b) {
   std::size_t work = 0;
   if (!restored_.empty()) restore_deadlines(b);
+  forgive_own_stall(b);
   for (std::size_t n = 0; n < timeouts_per_tick_max && tick_due(b.mono_ns()); ++n) {
     const std::uint64_t id = deadlines_.front().second;
     deadlines_.pop_front();

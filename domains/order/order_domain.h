@@ -97,6 +97,13 @@ class OrderDomain final : public DomainLogic {
   // since monotonic time does not survive a reboot.
   std::vector<std::pair<std::int64_t, std::uint64_t>> restored_;
   void restore_deadlines(const Batch& b);
+  // A tick that comes much later than the first deadline fell due (more than a quarter of the
+  // step timeout), with no tick in between, means this process was not running: stopped, descheduled, or waiting on its
+  // own disk. That time was not the peers' to answer in, and requests it had committed may
+  // not even have left it: every pending order's clock starts again, a full step timeout from
+  // now at the least. Timeouts come later after a stall of the order domain, never sooner.
+  void forgive_own_stall(const Batch& b);
+  std::int64_t last_tick_mono_ns_ = 0;  // when tick() last ran (Batch::mono_ns)
   // The orders this batch journaled PENDING, for the batch's Reservations messages.
   struct Placed {
     std::uint64_t id;
