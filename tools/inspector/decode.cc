@@ -66,6 +66,10 @@ const Row& row_of(DecodedRecord& d, const journal::RecordView& r) {
   return *reinterpret_cast<const Row*>(d.row.data());
 }
 
+void decode_lease(const Event& e, Fields& f) {
+  f.u("product", e.subject).u("cell", e.other).i("quantity", e.amount).i("total", e.balance).i("epoch", e.extra);
+}
+
 void decode_event(RecordType type, const Event& e, Fields& f) {
   switch (type) {
     case RecordType::points_accrued: f.u("user", e.subject).i("amount", e.amount).i("balance", e.balance); break;
@@ -110,6 +114,8 @@ void decode_event(RecordType type, const Event& e, Fields& f) {
       f.u("product", e.subject).i("available", e.amount).i("total", e.balance).i("before", e.extra);
       break;
     case RecordType::stock_cancelled_before_apply: f.t("state", state_name(e.state)); break;
+    case RecordType::lease_out:
+    case RecordType::lease_in: decode_lease(e, f); break;
     case RecordType::coupon_applied:
     case RecordType::coupon_used: f.u("coupon", e.subject).u("template", e.other).i("discount", e.extra); break;
     case RecordType::coupon_rejected:
