@@ -38,6 +38,16 @@ for c in 1 2; do wait_product "$c" "$product" 20 || fail "product $product never
 # The sale: 8 buyers per cell, each with money, buying one unit at a time at their own cell
 # until the SKU has been sold out everywhere for a while (leases expire after 2 s, so units
 # stranded in one cell go back and on to where buyers are).
+# LEASE_TEST_KILL_LINK=1 (by hand): kill -9 cell 1's and cell 0's links 2 s into the sale (the
+# supervisor restarts them; grants and returns in flight are re-sent and applied once).
+kill_link() {  # the cells child of cell $1's supervisor, by its parent pid
+  local sup child
+  sup="$("$cluster" cell-pid "$dir" "$1")"
+  for child in $(pgrep -P "$sup"); do
+    grep -q 'cells' "/proc/$child/cmdline" 2>/dev/null && kill -9 "$child" && echo "killed cell $1's link (pid $child)"
+  done
+}
+if [ "${LEASE_TEST_KILL_LINK:-0}" = 1 ]; then (sleep 2; kill_link 1; kill_link 0) & fi
 python3 - "$base" "$product" "$stock" >"$dir/sale.log" 2>&1 <<'PY' || fail "sale: $(tail -5 "$dir/sale.log")"
 import http.client, json, os, sys, threading, time
 base, product, stock = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -106,4 +116,5 @@ done
 "$FLASHSAGA" cluster-check "$dir/cluster.toml" >"$dir/check.log" 2>&1 || fail "cluster-check: $(grep -E 'violation|error' "$dir/check.log" | head -8)"
 grep -q "$want" "$dir/check.log" || fail "after the stop: $(grep '^leases' "$dir/check.log")"
 grep -h "lease traffic" "$dir"/cell*.log
+[ "${LEASE_TEST_KILL_LINK:-0}" = 1 ] && grep -c "linked to NATS JetStream" "$dir"/cell*.log
 echo "ok: $stock units sold out exactly across 3 cells ($a0 / $a1 / $a2), leases reconciled"
