@@ -106,6 +106,10 @@ std::string_view record_type_name(RecordType t) noexcept {
       return "stock_released";
     case RecordType::stock_reconciled:
       return "stock_reconciled";
+    case RecordType::lease_out:
+      return "lease_out";
+    case RecordType::lease_in:
+      return "lease_in";
     case RecordType::stock_cancelled_before_apply:
       return "stock_cancelled_before_apply";
     case RecordType::coupon_template_created:
@@ -176,6 +180,8 @@ ipc::Domain record_domain(RecordType t) noexcept {
     case RecordType::stock_sold:
     case RecordType::stock_released:
     case RecordType::stock_reconciled:
+    case RecordType::lease_out:
+    case RecordType::lease_in:
     case RecordType::stock_cancelled_before_apply:
       return ipc::Domain::product;
     case RecordType::coupon_template_created:

@@ -58,7 +58,7 @@ inline std::vector<std::string> all_tables(ipc::Domain d) {
       t = {"accounts", "history", "steps", "reasons"};
       break;
     case ipc::Domain::product:
-      t = {"products", "steps"};
+      t = {"products", "steps", "leases", "lease_out"};
       break;
     case ipc::Domain::coupon:
       t = {"templates", "coupons", "holders", "by_user", "steps"};
@@ -160,6 +160,22 @@ struct ProductRow {
   ipc::Name name;
 };
 static_assert(sizeof(ProductRow) == 144 && is_row_v<ProductRow>);
+
+// One side of the stock leases of a product between its home and another cell, keyed
+// (product, peer cell). At the home: granted = units ever granted to the peer, returned =
+// units ever credited back from it. At the other cell (peer = the home): granted = units ever
+// loaded, returned = units ever sent back. Its holding is granted - returned there. Key
+// (0, cell) is not a product: its epoch is the last sequence of the lease edge to that cell.
+struct LeaseRow {
+  std::uint64_t product_id;
+  std::uint32_t peer;
+  std::uint32_t reserved0;
+  std::int64_t granted;
+  std::int64_t returned;
+  std::uint64_t epoch;
+  std::int64_t expires_ns;  // wall clock; 0: none
+};
+static_assert(sizeof(LeaseRow) == 48 && is_row_v<LeaseRow>);
 
 struct ProductStep {
   std::uint64_t user_id;
@@ -288,6 +304,10 @@ enum class RecordType : std::uint16_t {
   stock_released = 25,
   stock_reconciled = 26,
   stock_cancelled_before_apply = 27,
+  // Stock escrow leases between cells (docs/cells.md). Event: subject = product, other = the
+  // peer cell, amount = units (> 0), balance = the row's total after, extra = lease epoch.
+  lease_out = 28,  // units leave this cell's total: a grant (at the home) or a return (at a cell)
+  lease_in = 29,   // units join this cell's total: a load (at a cell) or a credit (at the home)
   // coupon
   coupon_template_created = 30,
   coupon_issued = 31,

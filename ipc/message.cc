@@ -83,6 +83,20 @@ bool body_fields_ok(const Message& m) noexcept {
       auto b = body_as<ReplicateProductBody>(m);
       return b.name.well_formed() && b.product_id >= 1 && b.total >= 0;
     }
+    case MessageType::lease_request: {
+      auto b = body_as<LeaseRequestBody>(m);
+      return b.product_id >= 1 && b.want >= 1 && b.want <= stock_max && b.granted_seen >= 0;
+    }
+    case MessageType::lease_grant: {
+      auto b = body_as<LeaseGrantBody>(m);
+      return b.product_id >= 1 && b.units >= 0 && b.granted_total >= b.units &&
+             b.granted_total <= stock_max;
+    }
+    case MessageType::lease_return: {
+      auto b = body_as<LeaseReturnBody>(m);
+      return b.product_id >= 1 && b.units >= 0 && b.returned_total >= b.units &&
+             b.returned_total <= stock_max;
+    }
     case MessageType::create_product: {
       auto b = body_as<CreateProductBody>(m);
       return b.reserved == 0 && b.name.well_formed();
@@ -162,6 +176,12 @@ std::uint16_t body_size_for(MessageType t) noexcept {
       return sizeof(ReplicateProductBody);
     case MessageType::cell_ack:
       return sizeof(CellAckBody);
+    case MessageType::lease_request:
+      return sizeof(LeaseRequestBody);
+    case MessageType::lease_grant:
+      return sizeof(LeaseGrantBody);
+    case MessageType::lease_return:
+      return sizeof(LeaseReturnBody);
     case MessageType::command_reply:
       return sizeof(CommandReplyBody);
   }
@@ -291,6 +311,12 @@ std::string_view message_type_name(MessageType t) noexcept {
       return "ReplicateProduct";
     case MessageType::cell_ack:
       return "CellAck";
+    case MessageType::lease_request:
+      return "LeaseRequest";
+    case MessageType::lease_grant:
+      return "LeaseGrant";
+    case MessageType::lease_return:
+      return "LeaseReturn";
     case MessageType::command_reply:
       return "CommandReply";
   }

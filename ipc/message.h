@@ -102,6 +102,10 @@ enum class MessageType : std::uint16_t {
   // Between cells (docs/cells.md): on JetStream subjects, and link -> product as a command.
   replicate_product = 41,  // home cell's link -> stream -> other cells' links -> their product
   cell_ack = 42,           // a cell's link -> stream -> the home's link: what it committed
+  lease_request = 43,      // a cell's link -> stream -> the home's link -> its product: more units
+  lease_grant = 44,  // home product -> (outbox) link -> stream -> the cell's link -> its product
+  lease_return =
+      45,  // a cell's product -> (outbox) link -> stream -> the home's link -> its product
   command_reply = 63,
 };
 inline constexpr std::uint16_t message_type_max = 63;
@@ -401,6 +405,42 @@ struct CellAckBody {
   std::uint32_t edge;
   std::uint32_t from_cell;
   std::uint64_t sequence;
+};
+
+// Stock escrow leases (docs/cells.md). A cell asks its product's home for more units; not
+// sequenced (advisory): the home grants only if `granted_seen` equals what it has granted that
+// cell so far, so a repeated or late request grants nothing twice.
+struct LeaseRequestBody {
+  std::uint64_t product_id;
+  std::uint32_t home_cell;
+  std::uint32_t from_cell;
+  std::int64_t want;          // units wanted (>= 1)
+  std::int64_t granted_seen;  // units of this product the cell has loaded from its home, ever
+};
+
+// A grant: header sequence = the home -> to_cell lease edge sequence. granted_total is
+// cumulative (every unit the home ever granted to_cell of this product), so applying is
+// idempotent: a cell loads granted_total - what it loaded before.
+struct LeaseGrantBody {
+  std::uint64_t product_id;
+  std::uint32_t home_cell;
+  std::uint32_t to_cell;
+  std::int64_t units;          // this grant
+  std::int64_t granted_total;  // cumulative
+  std::uint64_t epoch;         // grants of this (product, cell), from 1
+  std::int64_t expires_ns;     // wall clock: unsold units go back after this
+};
+
+// A return of unsold units: header sequence = the from_cell -> home lease edge sequence;
+// returned_total is cumulative. As a command from a cell's own link to its product domain
+// (from_cell == the cell, units 0): "the lease expired: return what is unsold now".
+struct LeaseReturnBody {
+  std::uint64_t product_id;
+  std::uint32_t home_cell;
+  std::uint32_t from_cell;
+  std::int64_t units;
+  std::int64_t returned_total;  // cumulative
+  std::uint64_t epoch;          // the lease epoch the units came under
 };
 
 // Result of a command. Stable numbers; the gateway maps them to HTTP statuses.

@@ -17,6 +17,8 @@ using ipc::MessageType;
 
 constexpr std::uint16_t tag_products = 0;
 constexpr std::uint16_t tag_steps = 1;
+constexpr std::uint16_t tag_leases = 2;
+constexpr std::uint16_t tag_lease_out = 3;
 constexpr std::int64_t reconcile_log_interval_ns = 5'000'000'000;
 
 bool valid_window(std::int64_t starts, std::int64_t ends) {
@@ -39,6 +41,9 @@ journal::Status ProductDomain::load(const journal::Env& view, const journal::Rea
   steps_.bind(tag_steps, view.table("steps"));
   if (journal::Status s = products_.load(txn); !s.ok()) return s;
   if (journal::Status s = steps_.load(txn); !s.ok()) return s;
+  leases_.bind(tag_leases, view.table("leases"));
+  lease_out_.bind(tag_lease_out, view.table("lease_out"));
+  if (journal::Status s = leases_.load(txn); !s.ok()) return s;
   if (journal::Status s = last_order_seen_.load(view, txn); !s.ok()) return s;
   reconcile_ready_ = false;
   if (deployment_ == nullptr) return {};
@@ -186,6 +191,12 @@ void ProductDomain::apply(Batch& b, const Message& in) {
       return order_finished(b, in, true);
     case MessageType::order_cancelled:
       return order_finished(b, in, false);
+    case MessageType::lease_request:
+      return lease_request(b, in);
+    case MessageType::lease_grant:
+      return lease_grant(b, in);
+    case MessageType::lease_return:
+      return lease_return(b, in);
     default:
       return;
   }

@@ -16,6 +16,13 @@
 // its units from reserved to sold, OrderCancelled gives them back (from reserved, or from sold
 // for a refund) exactly once, gated by the order's step row.
 //
+// Leases (cluster cells only): the home of a product grants units to another cell, taking them
+// from its own total (and, by CAS, from its available counter, before the grant is durable: a
+// crash then undersells); the other cell adds them to its total and, after the commit, to its
+// counter, so its door sells them as its own. An expired lease's unsold units are taken back
+// the same way and returned; the home adds them after the commit. Every grant, load, return
+// and credit is a journal record, and each message to another cell is a row of lease_out.
+//
 // Reconciliation: intake is closed (ports answer 503 meanwhile); the domain waits until no
 // live port has a reservation in flight and every port->order ring is empty (so every
 // reservation that was handed over is journaled by the order domain and visible in its view);
@@ -44,13 +51,18 @@ class ProductDomain final : public DomainLogic {
   ProductDomain(const ProductOptions& options, ipc::Deployment* deployment);
 
   ipc::Domain domain() const noexcept override { return ipc::Domain::product; }
-  std::vector<std::string> tables() const override { return {"products", "steps"}; }
+  std::vector<std::string> tables() const override {
+    return {"products", "steps", "leases", "lease_out"};
+  }
   std::vector<ipc::Domain> peers() const override { return {ipc::Domain::order}; }
   journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
   void apply(Batch& batch, const ipc::Message& in) override;
   std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t) const noexcept override { return reconcile_ready_; }
-  void viewed(std::uint64_t batch_id) override { steps_.viewed(batch_id); }
+  void viewed(std::uint64_t batch_id) override {
+    steps_.viewed(batch_id);
+    leases_.viewed(batch_id);
+  }
   void end_batch(Batch& batch) override { products_.flush(batch); }
   bool before_batch() override;
 
@@ -65,6 +77,16 @@ class ProductDomain final : public DomainLogic {
   void restock(Batch& b, const ipc::Message& in);
   void reservations(Batch& b, const ipc::Message& in);
   void order_finished(Batch& b, const ipc::Message& in, bool completed);
+  // Stock escrow leases between cells (domains/product/leases.cc, docs/cells.md).
+  void lease_request(Batch& b, const ipc::Message& in);
+  void lease_grant(Batch& b, const ipc::Message& in);
+  void lease_return(Batch& b, const ipc::Message& in);
+  void lease_expire(Batch& b, const ipc::Message& in);
+  void lease_credit(Batch& b, const ipc::Message& in);
+  void lease_record(Batch& b, RecordType type, const ProductRow& row, std::uint32_t peer,
+                    std::int64_t units, std::uint64_t epoch);
+  std::uint64_t lease_send(Batch& b, std::uint32_t to_cell, const ipc::Message& message);
+  std::int64_t take_available(std::uint64_t product_id, std::int64_t most) noexcept;
   void reconcile(Batch& b);
   void adjust(Batch& b, const ipc::LineItem& item, std::uint64_t order_id,
               std::int64_t reserved_delta, std::int64_t sold_delta, RecordType type);
@@ -75,6 +97,8 @@ class ProductDomain final : public DomainLogic {
   ipc::Deployment* deployment_;
   DenseTable<ProductRow> products_;
   WindowTable<ProductStep> steps_;
+  KeyedTable<LeaseRow> leases_{KeyedTable<LeaseRow>::Memory::all};
+  LogTable<ipc::Message> lease_out_;  // (to cell, edge sequence) -> the message; the link sends it
   Counter last_order_seen_{"last_order_seen"};
   // Reconciliation state.
   bool reconcile_wanted_ = false;  // set at start-up and on request

@@ -19,7 +19,17 @@
 //                At or below the cursor: a duplicate, acked and re-confirmed; above cursor+1:
 //                a gap, left unacked so JetStream redelivers in order.
 //   acks in      a durable pull consumer `ack-cell<cell>` on `fs.ack.<cell>` advances acked[]
-//                (engine/cells/link_state.h), which trims the outbox.
+//                (engine/cells/link_state.h), which trims the outbox; a CellAck whose edge is
+//                65536 + cell advances lease_acked[] instead.
+//   leases       (docs/cells.md) every 100 ms: the product view's lease_out rows not yet
+//                confirmed go out on `fs.lease.<to>` (stream FS_LEASE) with Nats-Msg-Id
+//                `lease<cell>-<to>:<sequence>`, re-sent until the CellAck; for each product
+//                of another home, a LeaseRequest when its counter is at or below the low-water
+//                mark, and a return command to the own product domain once its lease expired.
+//                A durable pull consumer `lease-cell<cell>` on `fs.lease.<cell>` takes requests
+//                (to the product domain, then acked) and grants/returns (in edge order, with
+//                the lease_inbox[] cursor, exactly as catalog in). On exit it logs its lease
+//                traffic.
 //
 // Guarantees: nothing is acked to JetStream before the LMDB commit that applied it; a crash
 //   anywhere re-delivers or re-sends, and both ends drop duplicates; single-host deployments

@@ -15,12 +15,17 @@ bool load_link_state(const std::filesystem::path& file, LinkState& out, std::str
   if (!in) return true;  // none yet
   std::string kind;
   std::uint64_t index = 0, value = 0;
-  for (std::size_t line = 0; line < 2 * engine::cells_max && in >> kind >> index >> value; ++line) {
-    if (index >= engine::cells_max || (kind != "inbox" && kind != "acked")) {
+  for (std::size_t line = 0; line < 4 * engine::cells_max && in >> kind >> index >> value; ++line) {
+    auto* column = kind == "inbox"         ? &out.inbox
+                   : kind == "acked"       ? &out.acked
+                   : kind == "lease_inbox" ? &out.lease_inbox
+                   : kind == "lease_acked" ? &out.lease_acked
+                                           : nullptr;
+    if (index >= engine::cells_max || column == nullptr) {
       *error = file.string() + ": bad entry '" + kind + " " + std::to_string(index) + "'";
       return false;
     }
-    (kind == "inbox" ? out.inbox : out.acked)[index] = value;
+    (*column)[index] = value;
   }
   return true;
 }
@@ -31,6 +36,8 @@ bool save_link_state(const std::filesystem::path& file, const LinkState& state,
   for (std::size_t i = 0; i < engine::cells_max; ++i) {
     if (state.inbox[i] != 0) os << "inbox " << i << " " << state.inbox[i] << "\n";
     if (state.acked[i] != 0) os << "acked " << i << " " << state.acked[i] << "\n";
+    if (state.lease_inbox[i] != 0) os << "lease_inbox " << i << " " << state.lease_inbox[i] << "\n";
+    if (state.lease_acked[i] != 0) os << "lease_acked " << i << " " << state.lease_acked[i] << "\n";
   }
   const std::string text = os.str();
   const std::filesystem::path tmp = file.string() + ".tmp";

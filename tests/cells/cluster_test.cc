@@ -138,6 +138,32 @@ TEST(CellMessages, ReplicateProductAndCellAckAreWholeMessages) {
   EXPECT_EQ(ipc::validate(a), ipc::MessageError::ok);
 }
 
+TEST(CellMessages, LeaseMessagesAreWholeMessagesWithCheckedFields) {
+  const auto sealed = [](ipc::MessageType t, const auto& body) {
+    ipc::Message m = ipc::make_message(t, ipc::Domain::product, ipc::Domain::product, body);
+    m.header.sequence = 3;
+    ipc::seal(m);
+    return ipc::validate(m);
+  };
+  EXPECT_EQ(sealed(ipc::MessageType::lease_request, ipc::LeaseRequestBody{3, 0, 1, 64, 0}),
+            ipc::MessageError::ok);
+  EXPECT_EQ(sealed(ipc::MessageType::lease_request,
+                   ipc::LeaseRequestBody{3, 0, 1, 0, 0}),  // wants nothing
+            ipc::MessageError::bad_field);
+  EXPECT_EQ(sealed(ipc::MessageType::lease_grant, ipc::LeaseGrantBody{3, 0, 1, 10, 30, 2, 5}),
+            ipc::MessageError::ok);
+  // A grant's cumulative total covers the grant itself.
+  EXPECT_EQ(sealed(ipc::MessageType::lease_grant, ipc::LeaseGrantBody{3, 0, 1, 10, 5, 2, 5}),
+            ipc::MessageError::bad_field);
+  EXPECT_EQ(sealed(ipc::MessageType::lease_return, ipc::LeaseReturnBody{3, 0, 2, 4, 4, 1}),
+            ipc::MessageError::ok);
+  EXPECT_EQ(
+      sealed(ipc::MessageType::lease_return, ipc::LeaseReturnBody{0, 0, 2, 4, 4, 1}),  // no product
+      ipc::MessageError::bad_field);
+  EXPECT_EQ(ipc::message_type_name(ipc::MessageType::lease_grant), "LeaseGrant");
+  EXPECT_EQ(ipc::body_size_for(ipc::MessageType::lease_return), sizeof(ipc::LeaseReturnBody));
+}
+
 TEST(LinkState, SurvivesASaveAndLoad) {
   const fs::path dir = temp_dir();
   cells::LinkState s, back;
@@ -146,10 +172,15 @@ TEST(LinkState, SurvivesASaveAndLoad) {
   EXPECT_EQ(back.inbox[1], 0u);
   s.inbox[1] = 7;
   s.acked[2] = 9;
+  s.lease_inbox[0] = 11;
+  s.lease_acked[2] = 13;
   ASSERT_TRUE(cells::save_link_state(dir / "link.state", s, &error)) << error;
   ASSERT_TRUE(cells::load_link_state(dir / "link.state", back, &error)) << error;
   EXPECT_EQ(back.inbox[1], 7u);
   EXPECT_EQ(back.acked[2], 9u);
+  EXPECT_EQ(back.lease_inbox[0], 11u);
+  EXPECT_EQ(back.lease_acked[2], 13u);
+  EXPECT_EQ(back.lease_inbox[2], 0u);
   std::ofstream(dir / "link.state") << "inbox 999 1\n";
   EXPECT_FALSE(cells::load_link_state(dir / "link.state", back, &error));
   fs::remove_all(dir);

@@ -68,7 +68,7 @@ TEST(RowNames, EveryRecordTypeHasASnakeCaseNameAndTheDomainOfItsNumberRange) {
       expected = ipc::Domain::payment;
     EXPECT_EQ(record_domain(t), expected) << name;
   }
-  EXPECT_EQ(named, 39);  // every enumerator of RecordType
+  EXPECT_EQ(named, 41);  // every enumerator of RecordType
   EXPECT_EQ(record_type_name(RecordType::points_reward_revoked), "points_reward_revoked");
   EXPECT_EQ(record_type_name(RecordType::payment_cancelled_before_apply),
             "payment_cancelled_before_apply");

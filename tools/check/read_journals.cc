@@ -285,6 +285,15 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
       return total_problem("restock-total", "restock says");
     case RecordType::stock_reconciled:
       return total_problem("reconcile-total", "reconciliation saw");
+    case RecordType::lease_out:
+    case RecordType::lease_in: {  // leases move units between cells' totals (docs/cells.md)
+      const bool leaves = type == RecordType::lease_out;
+      f.j_total += leaves ? -e.amount : e.amount;
+      if (e.amount <= 0)
+        add(1, 0, Domain::product, r.sequence, fmt::format("lease-{}-{}", e.subject, r.sequence),
+            fmt::format("product {}: {} of {} units", e.subject, type_name(type), e.amount));
+      return total_problem("lease-total", type_name(type));
+    }
     case RecordType::stock_reserved:
       on_reservation(r, e, f);
       break;

@@ -76,6 +76,14 @@ const Row& row_of(DecodedRecord& d, const journal::RecordView& r) {
   return *reinterpret_cast<const Row*>(d.row.data());
 }
 
+void decode_lease(const Event& e, Fields& f) {
+  f.u("product", e.subject)
+      .u("cell", e.other)
+      .i("quantity", e.amount)
+      .i("total", e.balance)
+      .i("epoch", e.extra);
+}
+
 // The point, product and coupon domains' events; false for any other type.
 bool decode_leaf_event(RecordType type, const Event& e, Fields& f) {
   switch (type) {
@@ -138,6 +146,10 @@ bool decode_leaf_event(RecordType type, const Event& e, Fields& f) {
       return true;
     case RecordType::stock_cancelled_before_apply:
       f.t("state", state_name(e.state));
+      return true;
+    case RecordType::lease_out:
+    case RecordType::lease_in:
+      decode_lease(e, f);
       return true;
     case RecordType::coupon_applied:
     case RecordType::coupon_used:
