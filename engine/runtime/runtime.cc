@@ -99,7 +99,6 @@ struct Runtime::Impl {
   std::size_t cycle(BatchBuffer*& buffer);
   void commit_loop();
   void sync_staged(bool now);
-  bool flush_caught_up_view(std::string* error);
   std::int64_t sync_wait_us = commit_wait_idle_us;
   void commit_group(std::vector<BatchBuffer*>& group);
   bool handle_failure(journal::Env& env, const journal::Status& s, const char* what);
@@ -160,24 +159,6 @@ bool Runtime::Impl::open_staging(std::string* error) {
   return true;
 }
 
-// A view rebuilt or caught up at start leaves every page it wrote dirty in the page cache, as
-// much as the whole view after a power loss. Left to the kernel's write-back, that backlog
-// drains through the same disk (and, on lossyfs, the same FUSE connection) as the journal's
-// syncs once orders flow, and under interval the first syncs after a restart took longer than
-// two intervals (issue 17: orders acknowledged 1.1 s before a cut were lost). So unless the
-// mode never flushes, the catch-up is written out here, before the domain says it is ready:
-// the restart takes longer, and the syncs after it only carry what the new orders wrote.
-bool Runtime::Impl::flush_caught_up_view(std::string* error) {
-  if (options.journal.durability == journal::Durability::nosync) return true;
-  const std::int64_t began_ns = mono_now_ns();
-  if (journal::Status s = view->sync(); !s.ok()) {
-    *error = "cannot flush the caught-up view " + options.view.dir.string() + ": " + s.message();
-    return false;
-  }
-  log_line(self, "the caught-up view is flushed in " + std::to_string((mono_now_ns() - began_ns) / 1'000'000) + " ms");
-  return true;
-}
-
 bool Runtime::start(std::string* error) {
   Impl& m = *impl_;
   const std::int64_t started_ns = mono_now_ns();
@@ -196,10 +177,8 @@ bool Runtime::start(std::string* error) {
     return false;
   }
   if (r.view_rebuilt) log_line(m.self, "the view was rebuilt: it was built from another journal");
-  if (r.view_batches_replayed != 0) {
+  if (r.view_batches_replayed != 0)
     log_line(m.self, "the view caught up with " + std::to_string(r.view_batches_replayed) + " journal batches");
-    if (!m.flush_caught_up_view(error)) return false;
-  }
   m.agent = std::make_unique<Agent>(m.logic, *m.transport, m.view.get(), m.peers.get(), m.options.drain_count_max);
   m.agent->resume(r.agent);
   m.committer = std::make_unique<Committer>(*m.journal, *m.view, *m.transport, tables, &m.status(),
