@@ -25,6 +25,7 @@
 //   what the journal already has); stop() leaves both logs empty when it returns ok.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -62,7 +63,8 @@ class StagedJournal {
   // Stages one group (see StagingLog::append), then poll(). Returns ok, no_space or io.
   journal::Status append(std::span<const journal::BatchBuilder* const> batches,
                          journal::Bytes entries);
-  // Hands the active log to the syncer if the interval has passed and the syncer is idle.
+  // Hands the active log to the syncer if the interval, less what its sync should take (at
+  // most 3/4 of the interval), has passed and the syncer is idle.
   void poll(std::int64_t now_ns);
   // Waits for the syncer, commits what is still staged and stops the syncer thread.
   journal::Status stop();
@@ -72,6 +74,7 @@ class StagedJournal {
  private:
   StagedJournal(journal::Env& journal, std::int64_t interval_ns, Logger log);
   void syncer_loop();
+  std::int64_t expected_sync_ns(std::uint64_t bytes) const;  // poll()'s lead
 
   journal::Env& journal_;
   const std::int64_t interval_ns_;
@@ -84,6 +87,8 @@ class StagedJournal {
   int handed_ = -1;          // the log the syncer works on, -1: idle (under mutex_)
   bool stopping_ = false;    // under mutex_
   std::uint64_t syncs_ = 0;  // under mutex_
+  std::atomic<std::int64_t> last_sync_ns_{0};      // how long the syncer's last commit took
+  std::atomic<std::uint64_t> last_sync_bytes_{0};  // and how many staged bytes it moved
   std::thread syncer_;
 };
 

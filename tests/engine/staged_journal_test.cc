@@ -195,7 +195,9 @@ TEST(StagedJournal, TheSyncerMovesStagedBatchesWithinTheInterval) {
   EXPECT_GE(staged->syncs(), 1u);
   ASSERT_TRUE(staged->stop().ok());
   EXPECT_EQ(cursor_in(*env), next - 2);
-  EXPECT_TRUE(lines.empty());
+  // The only thing it may say at a 1 ms interval: a sync took longer than that.
+  for (const std::string& l : lines)
+    EXPECT_NE(l.find("a journal sync took"), std::string::npos) << l;
 }
 
 TEST(StagedJournal, OpenReplaysBothLogsOldestFirstWhicheverNameItHas) {

@@ -370,6 +370,7 @@ CutRecord PowerRig::cut_under_load(std::uint64_t cut_seed, double keep_fraction)
   else
     r.restarted = true;
   r.recovery_ns = now_ns() - restart_start;
+  if (r.restarted) r.unsynced_pages_at_ready = mount_->stat("unsynced_pages");
   r.total_ns = now_ns() - r.load_start_ns;
   return r;
 }

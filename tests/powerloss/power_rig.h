@@ -106,6 +106,7 @@ struct CutRecord {
   lossyfs::CutOutcome disk;  // pages dropped / kept
   double keep_fraction = 0;
   std::uint64_t unsynced_pages_at_cut = 0;
+  std::uint64_t unsynced_pages_at_ready = 0;  // on the remounted disk once the restart is ready
   bool restarted = false;
   std::string restart_error;     // why not (the supervisor's log tail has more)
   std::int64_t recovery_ns = 0;  // remount + `flashsaga run` until ready
