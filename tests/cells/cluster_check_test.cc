@@ -30,6 +30,7 @@ using testing::TempDir;
 constexpr std::uint32_t cells = 3;
 constexpr std::uint64_t lamp = 3;  // home: cell 0 (3 % 3)
 constexpr std::int64_t price = 2'500;
+constexpr std::size_t fixture_map_bytes = std::size_t{4} << 20;  // small: 36 environments
 
 // A lease move as the product domain journals it: the total changes, a lease_out (units leave
 // this cell) or lease_in (units arrive) record carries the new total, and the lease row with
@@ -96,7 +97,7 @@ class ClusterCheckTest : public ::testing::Test {
   void build(const Faults& x = {}) {
     LeaseRow home_1{}, home_2{}, at_1{}, at_2{};
     {
-      Fixture home(dirs[0].path());
+      Fixture home(dirs[0].path(), journal::Durability::nosync, fixture_map_bytes);
       home.product(lamp, price, 100, "Lamp");
       home.commit();
       if (x.grant_untaken) {  // the lease row says granted, the total never gave the units up
@@ -115,7 +116,7 @@ class ClusterCheckTest : public ::testing::Test {
       last_ns = std::max(last_ns, home.now_ns);
     }
     {
-      Fixture one(dirs[1].path());
+      Fixture one(dirs[1].path(), journal::Durability::nosync, fixture_map_bytes);
       one.product(lamp, price, 0, "Lamp");  // the replica: no stock of its own
       load(one, 20 + x.loaded_extra, at_1);
       if (x.replica_restock > 0) one.restock(lamp, x.replica_restock);
@@ -124,7 +125,7 @@ class ClusterCheckTest : public ::testing::Test {
       last_ns = std::max(last_ns, one.now_ns);
     }
     {
-      Fixture two(dirs[2].path());
+      Fixture two(dirs[2].path(), journal::Durability::nosync, fixture_map_bytes);
       two.product(lamp, price, 0, "Lamp");
       load(two, 10, at_2);
       give_back(two, 4, at_2);
