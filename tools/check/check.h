@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -174,6 +175,9 @@ struct CheckReport {
   std::uint64_t users = 0, products = 0, coupons = 0, templates = 0;
   std::uint64_t point_accounts = 0, wallets = 0;
   std::int64_t units_total = 0, units_reserved = 0, units_sold = 0;
+  // Per product: the units its journal created and restocked, lease moves left out (at a
+  // cluster cell that is not the product's home: 0). cluster-check compares the home's.
+  std::map<std::uint64_t, std::int64_t> product_stock;
   std::int64_t money_charged = 0, money_refunded = 0;
   std::array<std::uint64_t, 7> records{};         // per journal, index = ipc::Domain
   std::array<std::uint64_t, 7> view_positions{};  // per view: the journal sequence it holds up to

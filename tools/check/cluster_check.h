@@ -8,7 +8,8 @@
 //     another cell carries the home's name, price, sale window and limit;
 //   - stock: for every product, the sum over cells of (sold + reserved + leased but unsold)
 //     plus the home's unleased units plus the lease units in flight is the product's total
-//     (the home's own plus what it leased out); no cell sells beyond what it holds;
+//     (the home's own plus what it leased out), and that total is no more than the stock the
+//     home's journal created and restocked; no cell sells beyond what it holds;
 //   - leases: between the home and each cell, the cell never loaded more than the home
 //     granted, the home never credited more than the cell returned, and the cell's total is
 //     exactly what its leases leave it. The difference is in flight (a grant not loaded yet, a

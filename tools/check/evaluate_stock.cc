@@ -23,6 +23,7 @@ void Pass::evaluate_product(std::uint64_t id, ProductFacts& p) {
   report_.units_total += p.row.total;
   report_.units_reserved += p.row.reserved;
   report_.units_sold += p.row.sold;
+  report_.product_stock[id] = p.j_stock;
   const ProductRow& r = p.row;
   const auto kind = [&](std::string_view k) { return fmt::format("{}-{}", k, id); };
   if (p.created_records == 0)

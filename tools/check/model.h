@@ -82,6 +82,7 @@ struct ProductFacts {
   domains::ProductRow row{};
   std::uint32_t created_records = 0;
   std::int64_t j_total = 0, j_reserved = 0, j_sold = 0;
+  std::int64_t j_stock = 0;         // initial + restocks: j_total without the lease moves
   std::int64_t j_reservations = 0;  // units of stock_reserved records (the bulk counts)
   std::int64_t order_units = 0;     // units of the orders those counts cover (order journal)
   std::int64_t step_sold = 0;       // units of sold step rows

@@ -210,6 +210,7 @@ void Pass::on_product_row_record(const journal::RecordView& r) {
       add(1, 0, Domain::product, r.sequence, fmt::format("created-twice-{}", p.id),
           fmt::format("product {} created twice", p.id));
     f.j_total = p.total;
+    f.j_stock = p.total;
   } else if (p.total != f.j_total) {
     add(1, 0, Domain::product, r.sequence, fmt::format("update-total-{}", p.id),
         fmt::format("product {}: product_updated carries total {}, the journal says {}", p.id,
@@ -279,6 +280,7 @@ void Pass::on_product_record(const journal::RecordView& r, const Event& e) {
   switch (type) {
     case RecordType::product_restocked:
       f.j_total += e.amount;
+      f.j_stock += e.amount;
       if (e.amount <= 0)
         add(1, 0, Domain::product, r.sequence, fmt::format("restock-{}", e.subject),
             fmt::format("product {} restocked by {} units", e.subject, e.amount));
