@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libfmt-dev
   curl wrk gnuplot-nox python3 clang-16
+  clang-format  # 14, the house style's (tools/check_format.sh)
   libclang-rt-16-dev  # libFuzzer and the sanitizer runtimes for clang (tests/fuzz/)
   # Operator tooling checked by the tests (tests/ops): promtool, and headless Chromium for the
   # sale page. Tests that need one that is missing say so and are skipped.
