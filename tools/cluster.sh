@@ -7,6 +7,10 @@
 #   tools/cluster.sh stop DIR           stop the cells (SIGTERM, graceful) and the NATS nodes
 #   tools/cluster.sh nats-pid DIR N     pid of NATS node N (for fault tests)
 #   tools/cluster.sh cell-pid DIR N     pid of cell N's supervisor
+#   tools/cluster.sh free-base          print a BASE whose nine ports are free now, below the
+#                                       kernel's ephemeral range (so no outgoing connection, of
+#                                       this test or another, can take one of them before the
+#                                       servers bind it)
 #
 # Ports: NATS clients BASE..BASE+2, NATS routes BASE+10..BASE+12, cells' HTTP BASE+100..BASE+102
 # (BASE defaults to 14222). FLASHSAGA names the binary (default: build/release/tools/flashsaga).
@@ -91,6 +95,29 @@ stop_pid() {  # pidfile, seconds
   rm -f "$1"
 }
 
+free_base() {  # a BASE in [10000, ephemeral range start - 103) with all nine ports free
+  python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+offsets = [0, 1, 2, 10, 11, 12, 100, 101, 102]
+def free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(200):  # bound: 200 tries, then fail
+    base = random.randrange(10000, max(10001, low - 103))
+    if all(free(base + o) for o in offsets):
+        print(base)
+        raise SystemExit(0)
+raise SystemExit("cluster.sh: no free BASE found in 200 tries")
+PY
+}
+
 stop() {
   local dir="$1"
   for c in $(seq 0 $((cells - 1))); do stop_pid "$dir/cell$c.pid" 30; done
@@ -102,5 +129,6 @@ case "${1:-}" in
   stop) [ $# -eq 2 ] || die "usage: cluster.sh stop DIR"; stop "$2";;
   nats-pid) cat "$2/nats$3.pid";;
   cell-pid) cat "$2/cell$3.pid";;
-  *) die "usage: cluster.sh start DIR [BASE] | stop DIR | nats-pid DIR N | cell-pid DIR N";;
+  free-base) free_base;;
+  *) die "usage: cluster.sh start DIR [BASE] | stop DIR | nats-pid DIR N | cell-pid DIR N | free-base";;
 esac

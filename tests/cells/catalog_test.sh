@@ -11,8 +11,8 @@ export FLASHSAGA="$2"
 command -v nats-server >/dev/null || { echo "SKIP: nats-server is not installed (tools/setup.sh)" >&2; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl is not installed" >&2; exit 77; }
 dir="$(mktemp -d /tmp/flashsaga-cells.XXXXXX)"
-base=$((20000 + RANDOM % 20000))
 cluster="$repo/tools/cluster.sh"
+base="$("$cluster" free-base)" || { echo "FAIL: no free ports" >&2; exit 1; }
 fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 cleanup() { "$cluster" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"; }
 trap cleanup EXIT

@@ -12,8 +12,8 @@ export FLASHSAGA="$2"
 command -v nats-server >/dev/null || { echo "SKIP: nats-server is not installed (tools/setup.sh)" >&2; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl is not installed" >&2; exit 77; }
 dir="$(mktemp -d /tmp/flashsaga-leases.XXXXXX)"
-base=$((20000 + RANDOM % 20000))
 cluster="$repo/tools/cluster.sh"
+base="$("$cluster" free-base)" || { echo "FAIL: no free ports" >&2; exit 1; }
 stock="${LEASE_TEST_STOCK:-300}"  # by hand: LEASE_TEST_STOCK=3000 LEASE_TEST_SECONDS=300 for a longer sale
 fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 cleanup() { "$cluster" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"; }
