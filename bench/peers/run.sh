@@ -147,10 +147,15 @@ if has "$SYSTEMS" pg; then
   fi
 fi
 
-if has "$SYSTEMS" flashsaga && "$FS" bench --help 2>/dev/null | grep -q -- '--driver'; then
+# The help is read once into a variable: `"$FS" bench --help | grep -q` under pipefail fails
+# whenever grep exits before the writer is done (SIGPIPE), which silently drove flashsaga over
+# HTTP at depth 1 while Redis got -P 16.
+FS_BENCH_HELP=""
+if has "$SYSTEMS" flashsaga; then FS_BENCH_HELP=$("$FS" bench --help 2>/dev/null || true); fi
+if grep -q -- '--driver' <<<"$FS_BENCH_HELP"; then
   FS_HTTP=1   # this flashsaga can also be driven over HTTP (loopback TCP, like the peers)
   FS_HTTP_PIPELINE=${FS_HTTP_PIPELINE:-$REDIS_PIPELINE}
-  "$FS" bench --help 2>/dev/null | grep -q -- '--pipeline' || FS_HTTP_PIPELINE=""
+  grep -q -- '--pipeline' <<<"$FS_BENCH_HELP" || FS_HTTP_PIPELINE=""
 fi
 
 # ---------------------------------------------------------------------------------------------
