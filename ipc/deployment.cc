@@ -183,14 +183,15 @@ void Deployment::format() {
   // The segment arrives zero-filled: every atomic starts at 0, which is each field's initial
   // state. Only the doorbells and rings need their headers written.
   new (control_) ControlBlock();
-  control_->segment_id.store(segment_->header().created_wall_ns, std::memory_order_relaxed);
   control_->intake_open.store(0, std::memory_order_relaxed);  // opened by product after reconcile
   for (std::uint32_t i = 0; i < domain_count + geometry_.ports; ++i)
     ipc::doorbell_init(doorbells_[i]);
   for (int e = 0; e < edge_count(); ++e)
     (void)ipc::SpscRing::format(rings_ + ring_offset(e), ring_slots(e), edge_from(e), edge_to(e));
-  // No fence needed: the supervisor formats the segment before it starts any other process,
-  // and fork/exec orders everything written before it.
+  // Last, with release: the mark attach() waits for. The supervisor's own children start after
+  // this anyway (fork/exec orders everything written before it), but a client library may find
+  // the segment's file while it is still being formatted.
+  control_->segment_id.store(segment_->header().created_wall_ns, std::memory_order_release);
 }
 
 bool Deployment::create(const std::filesystem::path& data_dir, const Geometry& geometry,
@@ -216,6 +217,10 @@ bool Deployment::attach(const std::filesystem::path& data_dir, const Geometry& g
   d->geometry_ = geometry;
   if (!ipc::Segment::attach(data_dir, geometry.hash(), d->segment_, error)) return false;
   if (!d->map(error)) return false;
+  if (d->control_->segment_id.load(std::memory_order_acquire) == 0) {
+    if (error) *error = "the deployment's shared memory is still being set up (retry)";
+    return false;
+  }
   out = std::move(d);
   return true;
 }
