@@ -162,6 +162,19 @@ journal::Options Config::view_options(ipc::Domain domain) const {
   return o;
 }
 
+std::filesystem::path Config::view_memory_dir(ipc::Domain domain) const {
+  if (!views_in_memory) return {};
+  std::error_code ec;
+  std::filesystem::path dir =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(data_dir), ec);
+  if (ec) dir = std::filesystem::absolute(data_dir);
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a of the absolute data directory
+  for (const unsigned char c : dir.string()) h = (h ^ c) * 1099511628211ull;
+  char name[17];
+  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(h));
+  return std::filesystem::path(view_memory_root) / name / std::string(ipc::domain_name(domain));
+}
+
 namespace {
 
 // Every key a configuration file may hold; any other is an error.
@@ -170,6 +183,7 @@ const std::set<std::string>& known_keys() {
       "deployment.data_dir",
       "deployment.durability",
       "deployment.fsync_interval_ms",
+      "deployment.views",
       "rings.saga_capacity_slots",
       "rings.port_capacity_slots",
       "rings.ports",
@@ -219,6 +233,7 @@ bool parse_toml(const std::filesystem::path& path, toml::table& root, std::strin
 struct Choices {
   std::string durability = "sync";
   std::string adapter = "wallet";
+  std::string views = "memory";
 };
 
 // Reads every key into `c` (keeping the default where a key is absent) and `choices`.
@@ -228,6 +243,7 @@ void read_keys(Reader& r, Config& c, Choices& choices) {
   c.data_dir = data_dir;
   r.text("deployment", "durability", choices.durability);
   r.integer("deployment", "fsync_interval_ms", c.fsync_interval_ms, 1, 60'000);
+  r.text("deployment", "views", choices.views);
   r.integer("rings", "saga_capacity_slots", c.geometry.saga_ring_slots, ring_capacity_slots_min,
             ring_capacity_slots_max);
   r.integer("rings", "port_capacity_slots", c.geometry.port_ring_slots, ring_capacity_slots_min,
@@ -272,6 +288,10 @@ std::string settle(const Choices& choices, Config& c) {
     c.durability = journal::Durability::interval;
   else
     problem = "deployment.durability must be \"sync\", \"interval\" or \"nosync\"";
+  if (choices.views == "memory" || choices.views == "disk")
+    c.views_in_memory = choices.views == "memory";
+  else
+    problem = "deployment.views must be \"memory\" or \"disk\"";
   if (choices.adapter == "wallet")
     c.payment_adapter = PaymentAdapter::wallet;
   else if (choices.adapter == "pg")
@@ -327,7 +347,11 @@ std::string default_config_toml() {
         "durability = \"sync\"\n"
         "fsync_interval_ms = "
      << c.fsync_interval_ms
-     << "\n\n"
+     << "\n"
+        "# \"memory\": each domain's view (the read model the gateway and the tools read) lives\n"
+        "# on tmpfs (/dev/shm/flashsaga-views), rebuilt from the journal after a reboot;\n"
+        "# \"disk\": beside the journal. The journals are on disk either way.\n"
+        "views = \"memory\"\n\n"
         "[rings]\n"
         "# Slots per saga ring (and per port->order ring); a power of two. One slot is 256 bytes.\n"
      << "saga_capacity_slots = " << c.geometry.saga_ring_slots << "\n"

@@ -18,11 +18,17 @@ namespace flashsaga::engine {
 
 using domains::PaymentAdapter;  // [payment] adapter
 
+// Where views kept in memory live: one directory per deployment (runtime/view_open.h).
+inline constexpr const char* view_memory_root = "/dev/shm/flashsaga-views";
+
 struct Config {
   // [deployment]
   std::filesystem::path data_dir = "flashsaga-data";
   journal::Durability durability = journal::Durability::sync;
   std::int64_t fsync_interval_ms = 1000;  // durability "interval": how often journals are synced
+  // "memory": each domain's view (the read model) lives on tmpfs under view_memory_root, linked
+  // from <data>/<domain>/view; "disk": in that directory itself (runtime/view_open.h).
+  bool views_in_memory = true;
   // [rings]
   ipc::Geometry geometry;
   // [journal]
@@ -71,6 +77,9 @@ struct Config {
   journal::Options journal_options(ipc::Domain domain) const;
   // The domain's view environment (<data>/<domain>/view), with the domain's tables.
   journal::Options view_options(ipc::Domain domain) const;
+  // Where the domain's view lives when views are in memory (view_memory_root/<hash of the
+  // absolute data_dir>/<domain>); empty when they are on disk.
+  std::filesystem::path view_memory_dir(ipc::Domain domain) const;
 };
 
 // Loads the file (if path is empty, the defaults). On error returns false and sets *error to

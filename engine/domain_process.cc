@@ -119,6 +119,7 @@ runtime::RuntimeOptions runtime_options(const Config& config, ipc::Domain domain
   runtime::RuntimeOptions o;
   o.journal = config.journal_options(domain);
   o.view = config.view_options(domain);
+  o.view_memory_dir = config.view_memory_dir(domain);
   o.fsync_interval_ns = config.fsync_interval_ms * 1'000'000;
   o.peer_view = [config](ipc::Domain d) { return config.view_options(d); };
   return o;

@@ -22,6 +22,7 @@
 #include "ipc/segment.h"
 #include "engine/runtime/recovery.h"
 #include "engine/runtime/staged_journal.h"
+#include "engine/runtime/view_open.h"
 #include "journal/journal.h"
 #include "tools/check/probe.h"
 
@@ -325,6 +326,9 @@ bool Supervision::open() {
     return false;
   }
   if (!note.empty()) say(note);
+  if (const std::size_t n = runtime::remove_orphan_memory_views(view_memory_root); n != 0)
+    say("freed the in-memory views of " + std::to_string(n) +
+        " deployment(s) whose data directory is gone (" + view_memory_root + ")");
   settle_interval_journals(config_);
   deployment_->control().supervisor_pid.store(static_cast<std::uint32_t>(::getpid()),
                                               std::memory_order_release);

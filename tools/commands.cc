@@ -198,6 +198,12 @@ int reset_journals(const engine::Config& config, const std::string& which, bool 
       const std::filesystem::path from = config.domain_dir(d) / name;
       std::error_code ec;
       if (!std::filesystem::exists(from, ec)) continue;
+      // A view in memory (a link): its directory there goes aside too, so the next start does
+      // not find the old view through a new link.
+      if (yes && std::filesystem::is_symlink(from, ec)) {
+        const std::filesystem::path target = std::filesystem::read_symlink(from, ec);
+        if (!ec) std::filesystem::rename(target, target.string() + suffix, ec);
+      }
       if (!yes) {
         std::cout << "would move aside " << from.string() << '\n';
         continue;

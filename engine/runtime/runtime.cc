@@ -128,7 +128,8 @@ bool Runtime::Impl::open(std::string* error) {
   if (!open_staging(error)) return false;
   bool rebuilt = false;
   std::string why;
-  s = open_view(options.view, deployment.segment_id(), view, &rebuilt, &why);
+  s = open_view(options.view, options.view_memory_dir, deployment.segment_id(), view, &rebuilt,
+                &why);
   if (!s.ok()) {
     *error = "cannot open view " + options.view.dir.string() + ": " + s.message();
     return false;

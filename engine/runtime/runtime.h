@@ -41,8 +41,9 @@
 namespace flashsaga::runtime {
 
 struct RuntimeOptions {
-  journal::Options journal;  // tables: the runtime's (cursors)
-  journal::Options view;     // tables: the logic's, then counters; durability nosync
+  journal::Options journal;               // tables: the runtime's (cursors)
+  journal::Options view;                  // tables: the logic's, then counters; durability nosync
+  std::filesystem::path view_memory_dir;  // where the view lives in memory; empty: at view.dir
   // How to open another domain's view read-only (the logic's peers()).
   std::function<journal::Options(ipc::Domain)> peer_view;
   std::uint32_t drain_count_max = flashsaga::drain_count_max;

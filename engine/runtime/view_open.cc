@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +17,88 @@
 namespace flashsaga::runtime {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr std::string_view lifetime_key = "view_lifetime";
+constexpr auto orphan_age_min = std::chrono::minutes(1);  // younger ones may be being created
+constexpr std::size_t deployment_entries_max = 64;        // per domain: its view and its aside
+
+journal::Status io_status(const std::error_code& ec, const std::string& what) {
+  return journal::Status(journal::ErrorCode::io, ec.value(), what + ": " + ec.message());
+}
+
+// Creates the root of the views in memory as a shared, sticky directory (like /tmp): several
+// users' deployments may keep views there, each in its own 0700 directory.
+void make_memory_root(const fs::path& root) {
+  std::error_code ec;
+  if (fs::exists(root, ec)) return;
+  if (fs::create_directories(root, ec))
+    fs::permissions(root, fs::perms::all | fs::perms::sticky_bit, ec);
+}
+
+// The deployment's directory in memory names its data directory, for
+// remove_orphan_memory_views(); written once, after the link exists.
+void write_owner(const fs::path& memory_dir, const fs::path& link) {
+  const fs::path owner = memory_dir.parent_path() / "owner";
+  std::error_code ec;
+  if (fs::exists(owner, ec)) return;
+  std::ofstream out(owner, std::ios::trunc);
+  out << fs::absolute(link).parent_path().parent_path().string() << '\n';
+}
+
+// Views in memory: makes options.dir a link to memory_dir, creating memory_dir (*fresh: it had
+// to be, for a new deployment or after a reboot emptied the memory). A view on disk found there
+// (a run with views = "disk") is set aside as view.untrusted; a link elsewhere is replaced.
+// Views on disk: a link a run with views in memory left is removed (the view is rebuilt on
+// disk, from the journal).
+journal::Status place_view(const fs::path& link, const fs::path& memory_dir, bool* fresh) {
+  std::error_code ec;
+  *fresh = false;
+  if (memory_dir.empty()) {
+    if (fs::is_symlink(link, ec)) fs::remove(link, ec);
+    return {};
+  }
+  if (fs::is_symlink(link, ec)) {
+    if (fs::read_symlink(link, ec) != memory_dir) fs::remove(link, ec);
+  } else if (fs::exists(link, ec)) {
+    const fs::path aside = link.string() + ".untrusted";
+    fs::remove_all(aside, ec);
+    fs::rename(link, aside, ec);
+    if (ec) return io_status(ec, "cannot move the view on disk " + link.string() + " aside");
+  }
+  if (!fs::exists(memory_dir, ec)) {
+    make_memory_root(memory_dir.parent_path().parent_path());
+    fs::create_directories(memory_dir, ec);
+    if (ec)
+      return io_status(ec, "cannot create the view's directory in memory " + memory_dir.string() +
+                               " (deployment.views = \"disk\" keeps the views on disk)");
+    fs::permissions(memory_dir.parent_path(), fs::perms::owner_all, ec);
+    *fresh = true;
+  }
+  if (!fs::is_symlink(link, ec)) {
+    fs::create_directory_symlink(memory_dir, link, ec);
+    if (ec) return io_status(ec, "cannot link " + link.string() + " to " + memory_dir.string());
+  }
+  write_owner(memory_dir, link);
+  return {};
+}
+
+// Whether one of the views in the deployment directory d is still what its data directory's
+// <domain>/view link points at.
+bool still_linked(const fs::path& d) {
+  std::ifstream in(d / "owner");
+  std::string data;
+  if (!std::getline(in, data) || data.empty()) return false;
+  std::error_code ec;
+  std::size_t n = 0;
+  for (fs::directory_iterator it(d, ec), end; !ec && it != end && n < deployment_entries_max;
+       it.increment(ec), ++n) {
+    const fs::path link = fs::path(data) / it->path().filename() / "view";
+    std::error_code e;
+    if (fs::is_symlink(link, e) && fs::read_symlink(link, e) == it->path()) return true;
+  }
+  return false;
+}
 
 journal::Status write_lifetime(journal::Env& view, const ViewLifetime& lifetime) {
   journal::WriteTxn txn;
@@ -85,10 +167,22 @@ journal::Status write_sidecar(const journal::Options& options, const ViewLifetim
   return {};
 }
 
-journal::Status set_aside(const journal::Options& options) {
+// Moves the view aside (<dir>.untrusted; in memory, its directory to <memory_dir>.untrusted,
+// linked from there) and leaves an empty place for a new one.
+journal::Status set_aside(const journal::Options& options, const fs::path& memory_dir) {
   std::error_code ec;
   const std::filesystem::path aside = options.dir.string() + ".untrusted";
-  std::filesystem::remove_all(aside, ec);
+  std::filesystem::remove_all(aside, ec);  // a link: only the link
+  if (!memory_dir.empty() && fs::is_symlink(options.dir, ec)) {
+    const fs::path kept = memory_dir.string() + ".untrusted";
+    fs::remove_all(kept, ec);
+    fs::rename(memory_dir, kept, ec);
+    if (ec && fs::exists(memory_dir))
+      return io_status(ec, "cannot move the view " + memory_dir.string() + " aside");
+    fs::create_directory_symlink(kept, aside, ec);
+    bool fresh = false;
+    return place_view(options.dir, memory_dir, &fresh);
+  }
   std::filesystem::rename(options.dir, aside, ec);
   if (ec && std::filesystem::exists(options.dir)) {
     return journal::Status(
@@ -109,13 +203,34 @@ std::uint64_t current_boot_id() noexcept {
   return h;
 }
 
-journal::Status open_view(const journal::Options& options, std::int64_t segment_id,
-                          std::unique_ptr<journal::Env>& out, bool* rebuilt, std::string* why) {
+std::size_t remove_orphan_memory_views(const std::filesystem::path& root) {
+  std::error_code ec;
+  std::size_t removed = 0, seen = 0;
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end && seen < memory_views_scan_max;
+       it.increment(ec), ++seen) {
+    std::error_code e;
+    const fs::path d = it->path();
+    if (it->is_symlink(e) || !it->is_directory(e)) continue;
+    const auto written = fs::last_write_time(d, e);
+    if (e || now - written < orphan_age_min || still_linked(d)) continue;
+    fs::remove_all(d, e);
+    removed += e ? 0 : 1;
+  }
+  return removed;
+}
+
+journal::Status open_view(const journal::Options& options, const std::filesystem::path& memory_dir,
+                          std::int64_t segment_id, std::unique_ptr<journal::Env>& out,
+                          bool* rebuilt, std::string* why) {
   *rebuilt = false;
+  bool fresh = false;
+  if (journal::Status p = place_view(options.dir, memory_dir, &fresh); !p.ok()) return p;
   const std::uint64_t boot = current_boot_id();
   ViewLifetime known{};
+  const bool had_lifetime = read_sidecar(options, known);
   journal::Status s;
-  if (read_sidecar(options, known) && known.clean != 1 &&
+  if (had_lifetime && known.clean != 1 &&
       (known.segment_id != segment_id || known.boot_id != boot)) {
     *why = "its lifetime (" + sidecar(options).string() + ") is over and it was not closed cleanly";
     s = journal::Status(journal::ErrorCode::corrupt, 0, *why);  // set aside unopened
@@ -129,9 +244,13 @@ journal::Status open_view(const journal::Options& options, std::int64_t segment_
       return s;
     if (why->empty()) *why = s.message();
     out.reset();
-    if (journal::Status a = set_aside(options); !a.ok()) return a;
+    if (journal::Status a = set_aside(options, memory_dir); !a.ok()) return a;
     if (s = journal::Env::open(options, out); !s.ok()) return s;
     *rebuilt = true;
+  } else if (fresh && had_lifetime) {
+    *rebuilt = true;
+    *why =
+        "it was kept in memory (" + memory_dir.string() + "), which was emptied since (a reboot)";
   }
   const ViewLifetime now{segment_id, boot, 0, {}};
   if (journal::Status w = write_lifetime(*out, now); !w.ok()) return w;

@@ -2,7 +2,8 @@
 // maximum. Intake must answer 503 and stop cleanly (no domain crashes, nothing half-written),
 // and the sale must resume when space returns; afterwards every acknowledged order ends and
 // `flashsaga check` proves every invariant. And a corrupted message in a ring: set aside,
-// journaled with its position, reported by check, never applied, the domain unharmed.
+// journaled with its position, reported by check, never applied, the domain unharmed. And a
+// reboot that emptied the views kept in memory: rebuilt from the journals, every order as it was.
 //
 // The full disk is a real one: the data directory is a small tmpfs (mounting needs root; the
 // test is skipped with the reason otherwise), filled with a filler file while orders flow.
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -268,6 +270,34 @@ TEST(ResourceFaults, AJournalAtItsMaximumMapSizePausesIntakeAndARestartWithABigg
   std::vector<std::uint64_t> all = full.acknowledged;
   all.insert(all.end(), after.acknowledged.begin(), after.acknowledged.end());
   expect_terminal_and_clean(dep, all);
+}
+
+TEST(Reboot, ViewsInMemoryThatARebootEmptiedAreRebuiltFromTheJournalsLosingNothing) {
+  LiveDeployment dep;
+  engine::Client& c = dep.client();  // valid until dep.stop()
+  const Shop shop = open_shop(c, 20);
+  Load load = place_until(c, shop, 5'000, 7'000'000,
+                          [](const Load& l) { return l.acknowledged.size() >= 300; });
+  ASSERT_GE(load.acknowledged.size(), 300u);
+  std::vector<std::uint8_t> before;  // each order's status (OrderStatus)
+  for (std::uint64_t id : load.acknowledged) {
+    ASSERT_TRUE(c.wait_terminal(id, 30'000)) << "order " << id << " never ended";
+    before.push_back(c.order(id)->status);
+  }
+  // The views live in memory, linked from the data directory.
+  const std::filesystem::path memory = dep.config().view_memory_dir(Domain::order).parent_path();
+  ASSERT_TRUE(std::filesystem::is_symlink(dep.config().domain_dir(Domain::order) / "view"));
+  ASSERT_TRUE(std::filesystem::exists(memory / "order" / "data.mdb"));
+  dep.stop();
+  std::filesystem::remove_all(memory);  // what a reboot does to tmpfs
+  dep.start();
+  for (std::size_t i = 0; i < load.acknowledged.size(); ++i) {
+    const auto order = dep.client().order(load.acknowledged[i]);
+    ASSERT_TRUE(order.has_value()) << "order " << load.acknowledged[i] << " is missing";
+    EXPECT_EQ(order->status, before[i]) << "order " << load.acknowledged[i];
+  }
+  EXPECT_TRUE(std::filesystem::exists(memory / "order" / "data.mdb"));
+  expect_terminal_and_clean(dep, load.acknowledged);
 }
 
 TEST(CorruptedMessages, AFlippedBitInARingIsSetAsideJournaledAndReportedNeverApplied) {

@@ -27,6 +27,7 @@ TEST(Config, TheShippedConfigFileIsExactlyTheDefaults) {
   EXPECT_EQ(shipped.http_port, defaults.http_port);
   EXPECT_EQ(shipped.data_dir, defaults.data_dir);
   EXPECT_EQ(shipped.fsync_interval_ms, defaults.fsync_interval_ms);
+  EXPECT_EQ(shipped.views_in_memory, defaults.views_in_memory);
   EXPECT_EQ(shipped.orders_in_memory, defaults.orders_in_memory);
 }
 
