@@ -135,6 +135,7 @@ bool Runtime::Impl::open(std::string* error) {
     return false;
   }
   if (rebuilt) log_line(self, "the view is rebuilt from the journal: " + why);
+  if (!rebuilt && !why.empty()) log_line(self, why);
   return true;
 }
 

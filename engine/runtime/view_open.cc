@@ -1,6 +1,7 @@
 #include "engine/runtime/view_open.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,6 +23,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view lifetime_key = "view_lifetime";
 constexpr auto orphan_age_min = std::chrono::minutes(1);  // younger ones may be being created
 constexpr std::size_t deployment_entries_max = 64;        // per domain: its view and its aside
+constexpr std::uint64_t view_memory_free_min_bytes = std::uint64_t{256} << 20;
 
 journal::Status io_status(const std::error_code& ec, const std::string& what) {
   return journal::Status(journal::ErrorCode::io, ec.value(), what + ": " + ec.message());
@@ -81,6 +83,29 @@ journal::Status place_view(const fs::path& link, const fs::path& memory_dir, boo
   }
   write_owner(memory_dir, link);
   return {};
+}
+
+// A view goes to memory if it is there already, or if the memory file system has
+// view_memory_free_min_bytes free; else it stays on disk, and *note says why.
+bool room_in_memory(const fs::path& memory_dir, std::string* note) {
+  if (memory_dir.empty()) return false;
+  std::error_code ec;
+  if (fs::exists(memory_dir, ec)) return true;
+  fs::path probe = memory_dir;
+  for (int up = 0; up < 8 && !probe.empty() && !fs::exists(probe, ec); ++up)
+    probe = probe.parent_path();
+  struct statvfs st {};
+  if (::statvfs(probe.c_str(), &st) != 0) {
+    *note = "the view stays on disk: " + probe.string() + " cannot be read (" +
+            std::strerror(errno) + ")";
+    return false;
+  }
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  if (free_bytes >= view_memory_free_min_bytes) return true;
+  *note = "the view stays on disk: " + probe.string() + " has " + std::to_string(free_bytes >> 20) +
+          " MiB free, less than the " + std::to_string(view_memory_free_min_bytes >> 20) +
+          " MiB a view in memory is given room for";
+  return false;
 }
 
 // Whether one of the views in the deployment directory d is still what its data directory's
@@ -220,10 +245,13 @@ std::size_t remove_orphan_memory_views(const std::filesystem::path& root) {
   return removed;
 }
 
-journal::Status open_view(const journal::Options& options, const std::filesystem::path& memory_dir,
-                          std::int64_t segment_id, std::unique_ptr<journal::Env>& out,
-                          bool* rebuilt, std::string* why) {
+journal::Status open_view(const journal::Options& options,
+                          const std::filesystem::path& wanted_memory_dir, std::int64_t segment_id,
+                          std::unique_ptr<journal::Env>& out, bool* rebuilt, std::string* why) {
   *rebuilt = false;
+  std::string note;
+  const fs::path memory_dir =
+      room_in_memory(wanted_memory_dir, &note) ? wanted_memory_dir : fs::path();
   bool fresh = false;
   if (journal::Status p = place_view(options.dir, memory_dir, &fresh); !p.ok()) return p;
   const std::uint64_t boot = current_boot_id();
@@ -252,6 +280,7 @@ journal::Status open_view(const journal::Options& options, const std::filesystem
     *why =
         "it was kept in memory (" + memory_dir.string() + "), which was emptied since (a reboot)";
   }
+  if (!*rebuilt) *why = note;
   const ViewLifetime now{segment_id, boot, 0, {}};
   if (journal::Status w = write_lifetime(*out, now); !w.ok()) return w;
   return write_sidecar(options, now);

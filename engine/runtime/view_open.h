@@ -51,7 +51,9 @@ static_assert(sizeof(ViewLifetime) == 24);
 // A hash of this boot's /proc/sys/kernel/random/boot_id (0 if it cannot be read).
 std::uint64_t current_boot_id() noexcept;
 
-// memory_dir: where the view lives in memory, or empty for a view on disk at options.dir.
+// memory_dir: where the view lives in memory, or empty for a view on disk at options.dir. A new
+// view goes to memory only where the memory file system has 256 MiB free; otherwise it stays
+// on disk and *why says so (with *rebuilt false).
 journal::Status open_view(const journal::Options& options, const std::filesystem::path& memory_dir,
                           std::int64_t segment_id, std::unique_ptr<journal::Env>& out,
                           bool* rebuilt, std::string* why);

@@ -1,11 +1,17 @@
 // view_open_test: where a domain's view lives (runtime/view_open.h). In memory: the view
 // directory is a link to its place under a memory root, survives a reopen, is rebuilt when that
-// place was emptied (a reboot), replaces a view on disk and gives way to one; orphans (their
-// data directory gone) are freed, live and young ones never.
+// place was emptied (a reboot), replaces a view on disk and gives way to one, stays on disk
+// where the memory has no room; orphans (their data directory gone) are freed, live and young
+// ones never.
 #include "engine/runtime/view_open.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <filesystem>
@@ -141,6 +147,25 @@ TEST(ViewOpen, AnUntrustedViewInMemoryIsSetAsideInMemoryAndANewOneTakesItsPlace)
   EXPECT_EQ(fs::read_symlink(p.options.dir), p.memory);
   EXPECT_TRUE(fs::exists(fs::path(p.memory.string() + ".untrusted") / "data.mdb"));
   EXPECT_TRUE(fs::is_symlink(p.data / "order" / "view.untrusted"));
+}
+
+TEST(ViewOpen, AMemoryFileSystemWithoutRoomKeepsANewViewOnDiskAndSaysWhy) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  TempDir t;
+  Place p(t);
+  fs::create_directories(p.root);
+  if (::mount("tmpfs", p.root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=32m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+  bool rebuilt = true;
+  std::string why;
+  const journal::Status s = p.open(p.memory, &rebuilt, &why);
+  p.env.reset();
+  ::umount2(p.root.c_str(), MNT_DETACH);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_FALSE(rebuilt);
+  EXPECT_FALSE(fs::is_symlink(p.options.dir));
+  EXPECT_TRUE(fs::exists(p.options.dir / "data.mdb"));
+  EXPECT_NE(why.find("stays on disk"), std::string::npos) << why;
 }
 
 TEST(ViewOpen, OrphanViewsInMemoryAreFreedLiveAndYoungOnesKept) {
