@@ -49,7 +49,10 @@ class JsonObject {
     return *this;
   }
   JsonObject& str(std::string_view key, std::string_view value) {
-    return raw(key, "\"" + json_escape(value) + "\"");
+    std::string quoted(1, '"');  // appended: "\"" + a temporary trips GCC 12's -Wrestrict at -O3
+    quoted += json_escape(value);
+    quoted += '"';
+    return raw(key, quoted);
   }
   JsonObject& num(std::string_view key, double value, int decimals = 3) {
     return raw(key, std::isfinite(value) ? fmt::format("{:.{}f}", value, decimals) : "0");

@@ -128,11 +128,11 @@ void add_process_commands(CLI::App& app, ProcessOptions& opts,
 
   CLI::App* gateway =
       app.add_subcommand("gateway", "run the HTTP gateway (the supervisor starts it)");
-  gateway->callback([&opts, load, self] { std::exit(run_gateway(load())); });
+  gateway->callback([load] { std::exit(run_gateway(load())); });
 
   CLI::App* link_cmd = app.add_subcommand(
       "cells", "run a cluster cell's link to NATS JetStream (run --cluster starts it)");
-  link_cmd->callback([&opts, load, self] { std::exit(flashsaga::cells::run_cell_link(load())); });
+  link_cmd->callback([load] { std::exit(flashsaga::cells::run_cell_link(load())); });
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ void expect_same(const engine::PlaceRequest& fast, const engine::PlaceRequest& s
 std::string eight_items() {
   std::string items;
   for (int i = 1; i <= 8; ++i)
-    items += (i > 1 ? "," : "") + std::string(R"({"product_id":)") + std::to_string(i) +
+    items += std::string(i > 1 ? "," : "") + R"({"product_id":)" + std::to_string(i) +
              R"(,"quantity":1})";
   return items;
 }
