@@ -40,7 +40,8 @@ void Batch::reply_command(const ipc::Message& request, ipc::Domain self, ipc::Co
   body.field = field;
   body.entity_id = entity_id;
   body.value = value;
-  reply(request, ipc::make_message(ipc::MessageType::command_reply, self, ipc::Domain::port, body));
+  reply(request, ipc::make_message(ipc::MessageType::command_reply, self, ipc::Domain::port, body,
+                                   ipc::stamp_at_seal));
 }
 
 const journal::ReadTxn* Batch::peer(ipc::Domain d) const noexcept {

@@ -87,7 +87,7 @@ class Batch {
   template <typename Body>
   void send_to(ipc::Domain self, ipc::Domain to, ipc::MessageType type, std::uint64_t order_id,
                const Body& body) {
-    ipc::Message m = ipc::make_message(type, self, to, body);
+    ipc::Message m = ipc::make_message(type, self, to, body, ipc::stamp_at_seal);
     m.header.order_id = order_id;
     send(to, m);
   }

@@ -469,6 +469,13 @@ struct CommandReplyBody {
 template <typename Body>
 Message make_message(MessageType type, Domain source, Domain destination,
                      const Body& body) noexcept;
+// Same, stamped with timestamp_ns instead of the clock. A domain's messages pass stamp_at_seal:
+// the runtime stamps each with its batch's time when it seals them (Agent::seal_outputs), so a
+// batch reads the clock once, not once per message.
+inline constexpr std::int64_t stamp_at_seal = 0;
+template <typename Body>
+Message make_message(MessageType type, Domain source, Domain destination, const Body& body,
+                     std::int64_t timestamp_ns) noexcept;
 
 // Computes and stores the checksum. Call after every field is final.
 void seal(Message& m) noexcept;
@@ -497,6 +504,12 @@ std::int64_t message_clock_ns() noexcept;
 template <typename Body>
 Message make_message(MessageType type, Domain source, Domain destination,
                      const Body& body) noexcept {
+  return make_message(type, source, destination, body, message_clock_ns());
+}
+
+template <typename Body>
+Message make_message(MessageType type, Domain source, Domain destination, const Body& body,
+                     std::int64_t timestamp_ns) noexcept {
   static_assert(std::is_trivially_copyable_v<Body>);
   static_assert(std::has_unique_object_representations_v<Body>, "bodies must have no padding");
   static_assert(sizeof(Body) <= message_body_size_bytes);
@@ -507,7 +520,7 @@ Message make_message(MessageType type, Domain source, Domain destination,
   m.header.source = static_cast<std::uint8_t>(source);
   m.header.destination = static_cast<std::uint8_t>(destination);
   m.header.body_size = static_cast<std::uint16_t>(sizeof(Body));
-  m.header.timestamp_ns = message_clock_ns();
+  m.header.timestamp_ns = timestamp_ns;
   std::memcpy(m.body.data(), &body, sizeof(Body));
   return m;
 }

@@ -42,7 +42,7 @@ ipc::OrderFinishedBody finished_body(const OrderRow& row) {
 
 template <typename Body>
 Message order_message(MessageType type, Domain to, std::uint64_t order_id, const Body& body) {
-  Message m = ipc::make_message(type, Domain::order, to, body);
+  Message m = ipc::make_message(type, Domain::order, to, body, ipc::stamp_at_seal);
   m.header.order_id = order_id;
   return m;
 }

@@ -96,7 +96,7 @@ struct Runtime::Impl {
 
   bool open(std::string* error);
   bool open_staging(std::string* error);
-  std::size_t cycle(BatchBuffer*& buffer);
+  std::size_t cycle(BatchBuffer*& buffer, std::int64_t mono_ns);
   void commit_loop();
   void sync_staged(bool now);
   std::int64_t sync_wait_us = commit_wait_idle_us;
@@ -204,14 +204,15 @@ bool Runtime::start(std::string* error) {
   return true;
 }
 
-std::size_t Runtime::Impl::cycle(BatchBuffer*& buffer) {
+// One pass of the business loop; mono_ns: the pass's one monotonic clock read.
+std::size_t Runtime::Impl::cycle(BatchBuffer*& buffer, std::int64_t mono_ns) {
   if (buffer == nullptr && !free.try_dequeue(buffer)) return 0;  // every buffer is on its way
   const std::size_t headroom =
       std::size_t{options.drain_count_max} * (transport->inputs().size() + 1);
   const bool take = logic.before_batch() && committer->backlog() + headroom <= outbox_pending_max;
   bool filled = false;
-  const std::size_t work = agent->run_batch(*buffer, committer->viewed_batch(), take, wall_now_ns(),
-                                            mono_now_ns(), &filled);
+  const std::size_t work =
+      agent->run_batch(*buffer, committer->viewed_batch(), take, wall_now_ns(), mono_ns, &filled);
   if (filled) {
     full.enqueue(buffer);
     buffer = nullptr;
@@ -229,17 +230,20 @@ void Runtime::run(const std::atomic<bool>& stop) {
     if (buffer == nullptr && m.free.peek() == nullptr) return false;  // waiting for the disk
     return m.agent->has_work(mono_now_ns());  // deadlines run on the monotonic clock
   };
+  // One monotonic clock read per pass (heartbeat, batch time, park length); parking re-reads
+  // it only to re-check deadlines, and the wall clock is read once per pass, in cycle().
   while (!stop.load(std::memory_order_acquire)) {
-    m.status().heartbeat_ns.store(mono_now_ns(), std::memory_order_relaxed);
-    const std::size_t work = m.cycle(buffer);
+    const std::int64_t now = mono_now_ns();
+    m.status().heartbeat_ns.store(now, std::memory_order_relaxed);
+    const std::size_t work = m.cycle(buffer, now);
     const std::int64_t due = m.logic.next_due_ns();
     std::int64_t park = park_ns_max;
-    if (due != INT64_MAX) park = std::clamp<std::int64_t>(due - mono_now_ns(), 1'000, park_ns_max);
+    if (due != INT64_MAX) park = std::clamp<std::int64_t>(due - now, 1'000, park_ns_max);
     idle.idle(work, m.bell(), has_work, park);
   }
   // Drain what is already in our rings so a graceful stop leaves nothing half-done.
   for (std::uint32_t round = 0; round < drain_rounds_max; ++round) {
-    if (m.cycle(buffer) == 0 && buffer != nullptr) break;
+    if (m.cycle(buffer, mono_now_ns()) == 0 && buffer != nullptr) break;
     if (buffer == nullptr) std::this_thread::yield();
   }
   m.stopping.store(true, std::memory_order_release);
