@@ -51,6 +51,7 @@ struct BenchOptions {
   std::string scenario = "flash-sale";
   std::string durability = "sync";  // sync, nosync or both
   std::string driver = "client";    // client (library, over the rings) or http
+  std::string views = "memory";     // where the deployment keeps its views: memory or disk
   std::uint32_t connections = 64;   // http: keep-alive connections
   std::uint32_t pipeline = 1;       // http: requests in flight per connection (pipelining)
   std::uint32_t http_threads = 2;   // http: the gateway's I/O threads

@@ -92,6 +92,7 @@ std::string run_json(const BenchOptions& opt, const RunFigures& f) {
   j.str("scenario", opt.scenario)
       .str("durability", f.plan.durability)
       .str("driver", opt.driver)
+      .str("views", opt.views)
       .str("label", f.plan.label)
       .str("loop", f.plan.rate > 0 ? "open" : "closed")
       .num("rate", f.plan.rate, 1)
@@ -315,12 +316,12 @@ void Table::print(const BenchOptions& opt) const {
   for (const RunFigures* f : runs_) width = std::max(width, f->plan.label.size() + 2);
   for (const auto& [label, cells] : rows_)
     for (const std::string& c : cells) width = std::max(width, c.size() + 2);
-  fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts\n", opt.scenario,
-             opt.driver,
+  fmt::print("\nflashsaga bench: scenario {}, driver {}, {} ({}), {} attempts, views in {}\n",
+             opt.scenario, opt.driver,
              opt.driver == "http"
                  ? fmt::format("{} connections, pipeline {}", opt.connections, opt.pipeline)
                  : fmt::format("window {}", opt.window),
-             opt.durability == "both" ? "sync and nosync" : opt.durability, opt.orders);
+             opt.durability == "both" ? "sync and nosync" : opt.durability, opt.orders, opt.views);
   std::string header = fmt::format("  {:<36}", "");
   for (const RunFigures* f : runs_) header += fmt::format("{:>{}}", f->plan.label, width);
   fmt::print("{}\n", header);

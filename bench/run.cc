@@ -312,7 +312,7 @@ class BenchDeployment {
     {
       std::ofstream cfg(config_path);
       cfg << "[deployment]\ndata_dir = \"" << (dir_ / "data").string() << "\"\ndurability = \""
-          << plan.durability
+          << plan.durability << "\"\nviews = \"" << opt.views
           << "\"\n[rings]\nsaga_capacity_slots = 16384\nport_capacity_slots = 4096\nports = 4\n"
           << "[stock]\nproducts_max = " << std::max<std::uint64_t>(opt.skus + 16, 4096) << "\n"
           << "[journal]\nmap_size_mib = 1024\n[saga]\nstep_timeout_ms = 60000\n";

@@ -63,6 +63,9 @@ void add_bench_command(CLI::App& app, const std::filesystem::path& executable) {
          "--durability", options->durability,
          "sync, interval, nosync, both (sync then nosync) or all (the three, side by side)")
       ->check(CLI::IsMember({"sync", "interval", "nosync", "both", "all"}));
+  cmd->add_option("--views", options->views,
+                  "memory (tmpfs, the default) or disk: where the deployment keeps its views")
+      ->check(CLI::IsMember({"memory", "disk"}));
   cmd->add_option("--driver", options->driver,
                   "client (library, over the rings) or http (POST /orders via the gateway)")
       ->check(CLI::IsMember({"client", "http"}));
