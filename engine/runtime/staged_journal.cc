@@ -9,6 +9,14 @@
 #include "journal/batch.h"
 
 namespace flashsaga::runtime {
+namespace {
+
+// The active log's age, in intervals, past which poll() waits for a late syncer.
+constexpr double backpressure_age = 1.75;
+// One wait's bound: past it the log keeps growing (a failing disk, logged by the syncer).
+constexpr auto backpressure_wait_max = std::chrono::seconds(30);
+
+}  // namespace
 
 journal::Status commit_staged(journal::Env& journal, journal::StagingLog& staging, bool* complete) {
   journal::WriteTxn txn;
@@ -137,13 +145,23 @@ std::int64_t StagedJournal::expected_sync_ns(std::uint64_t bytes) const {
 void StagedJournal::poll(std::int64_t now_ns) {
   const std::uint64_t staged = logs_[active_]->size_bytes();
   if (staged == 0 || now_ns - last_handover_ns_ < interval_ns_ - expected_sync_ns(staged)) return;
+  std::int64_t handover_ns = now_ns;
   {
-    std::lock_guard lock(mutex_);
-    if (handed_ != -1) return;  // the previous log is still being committed: keep growing this one
+    std::unique_lock lock(mutex_);
+    if (handed_ != -1) {
+      // The previous log is still being committed: this one keeps growing, up to its bound.
+      const auto bound =
+          static_cast<std::int64_t>(static_cast<double>(interval_ns_) * backpressure_age);
+      if (now_ns - last_handover_ns_ < bound) return;
+      ++stalls_;
+      synced_.wait_for(lock, backpressure_wait_max, [&] { return handed_ == -1 || stopping_; });
+      if (handed_ != -1) return;
+      handover_ns = mono_now_ns();
+    }
     handed_ = active_;
   }
   active_ ^= 1;
-  last_handover_ns_ = now_ns;
+  last_handover_ns_ = handover_ns;
   wake_.notify_one();
 }
 
@@ -154,6 +172,7 @@ void StagedJournal::syncer_loop() {
     if (handed_ == -1) return;  // stopping, nothing handed over
     journal::StagingLog& log = *logs_[handed_];
     lock.unlock();
+    if (before_sync_) before_sync_();
     const std::int64_t began_ns = mono_now_ns();
     const std::uint64_t bytes = log.size_bytes();
     journal::Status s = commit_staged(journal_, log);
@@ -183,6 +202,7 @@ void StagedJournal::syncer_loop() {
     }
     if (s.ok()) ++syncs_;
     handed_ = -1;
+    synced_.notify_all();
     if (stopping_) return;
   }
 }
@@ -193,6 +213,7 @@ journal::Status StagedJournal::stop() {
     stopping_ = true;
   }
   wake_.notify_one();
+  synced_.notify_all();
   if (syncer_.joinable()) syncer_.join();
   // The syncer has finished (or given up on) its log; what remains, oldest first.
   journal::Status result;
@@ -201,6 +222,11 @@ journal::Status StagedJournal::stop() {
     if (journal::Status s = commit_staged(journal_, *logs_[i]); !s.ok() && result.ok()) result = s;
   }
   return result;
+}
+
+std::uint64_t StagedJournal::stalls() const {
+  std::lock_guard lock(mutex_);
+  return stalls_;
 }
 
 std::uint64_t StagedJournal::syncs() const {

@@ -12,7 +12,11 @@
 //     of unsynced pages at a power loss; the logs may be torn, and are read up to the first
 //     frame that fails its CRC;
 //   - a power loss loses at most what was staged since the syncer's last commit began: about
-//     one interval plus the time that commit took.
+//     one interval plus the time that commit took;
+//   - back-pressure: when the active log is 1.75 intervals old and the syncer is still on the
+//     previous one (a disk slower than the interval), poll() waits for the syncer before it
+//     stages anything more, so nothing is acknowledged while a sync is late and a power loss
+//     takes at most what the two logs hold, 1.75 intervals of groups each.
 //
 //   committing thread                  syncer thread
 //   append(group) -> logs[active]
@@ -64,8 +68,13 @@ class StagedJournal {
   journal::Status append(std::span<const journal::BatchBuilder* const> batches,
                          journal::Bytes entries);
   // Hands the active log to the syncer if the interval, less what its sync should take (at
-  // most 3/4 of the interval), has passed and the syncer is idle.
+  // most 3/4 of the interval), has passed and the syncer is idle; waits for the syncer (at most
+  // backpressure_wait_ns_max per call) when the active log is backpressure_age intervals old.
   void poll(std::int64_t now_ns);
+  // Times poll() waited for a late syncer (for tests and the log).
+  std::uint64_t stalls() const;
+  // Test-only: called by the syncer before each commit (a slow disk, in tests).
+  void set_before_sync_for_test(std::function<void()> fn) { before_sync_ = std::move(fn); }
   // Waits for the syncer, commits what is still staged and stops the syncer thread.
   journal::Status stop();
   // Synced commits the syncer made (for tests and the status line).
@@ -84,9 +93,12 @@ class StagedJournal {
   std::int64_t last_handover_ns_ = 0;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  int handed_ = -1;          // the log the syncer works on, -1: idle (under mutex_)
-  bool stopping_ = false;    // under mutex_
-  std::uint64_t syncs_ = 0;  // under mutex_
+  int handed_ = -1;                    // the log the syncer works on, -1: idle (under mutex_)
+  bool stopping_ = false;              // under mutex_
+  std::uint64_t syncs_ = 0;            // under mutex_
+  std::uint64_t stalls_ = 0;           // under mutex_
+  std::condition_variable synced_;     // the syncer finished a log (handed_ back to -1)
+  std::function<void()> before_sync_;  // test-only
   std::atomic<std::int64_t> last_sync_ns_{0};      // how long the syncer's last commit took
   std::atomic<std::uint64_t> last_sync_bytes_{0};  // and how many staged bytes it moved
   std::thread syncer_;

@@ -225,6 +225,45 @@ TEST(StagedJournal, OpenReplaysBothLogsOldestFirstWhicheverNameItHas) {
   ASSERT_TRUE(staged->stop().ok());
 }
 
+TEST(StagedJournal, ASyncSlowerThanTheIntervalHoldsStagingBackUntilItEnds) {
+  TempDir dir;
+  auto env = open_journal(dir.path());
+  std::unique_ptr<StagedJournal> staged;
+  constexpr std::int64_t interval_ns = 40'000'000;
+  ASSERT_TRUE(StagedJournal::open(
+                  *env, dir.path() / "a.log", dir.path() / "b.log", interval_ns,
+                  [](const std::string&) {}, staged)
+                  .ok());
+  // Every sync takes 250 ms: six intervals.
+  staged->set_before_sync_for_test(
+      [] { std::this_thread::sleep_for(std::chrono::milliseconds(250)); });
+  std::uint64_t next = 1;
+  std::int64_t longest_ns = 0;
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int groups_max = 2000;
+  for (int g = 0;
+       g < groups_max && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(800);
+       ++g) {
+    const BatchBuilder b = batch(next, 1);
+    const BatchBuilder c = cursor(1, next);
+    const journal::BatchBuilder* list[] = {&b};
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(staged->append(list, c.view().state).ok());
+    longest_ns = std::max<std::int64_t>(
+        longest_ns,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+    next += 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // Staging waited for the late syncer instead of growing past 1.75 intervals unbounded: an
+  // append took most of a sync (without back-pressure none takes more than a write).
+  EXPECT_GE(staged->stalls(), 1u);
+  EXPECT_GE(longest_ns, 100'000'000) << "no append waited for the late sync";
+  ASSERT_TRUE(staged->stop().ok());
+  EXPECT_EQ(records_in(*env), next - 1);  // nothing lost on the way
+}
+
 TEST(StagedJournal, StopCommitsWhatIsStillStaged) {
   TempDir dir;
   auto env = open_journal(dir.path());
