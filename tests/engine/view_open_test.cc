@@ -19,23 +19,16 @@
 #include <string>
 
 #include "domains/rows.h"
+#include "tests/engine/temp_dir.h"
 
 namespace flashsaga::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    char pattern[] = "/tmp/flashsaga_view_open_test.XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("flashsaga_view_open_test") {}
 };
 
 constexpr std::int64_t segment = 42;
