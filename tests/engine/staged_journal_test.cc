@@ -8,13 +8,18 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "domains/rows.h"
+#include "tests/engine/temp_dir.h"
+#include "engine/base/clock.h"
 #include "journal/batch.h"
 #include "journal/staging.h"
 
@@ -25,17 +30,9 @@ namespace fs = std::filesystem;
 using journal::BatchBuilder;
 using journal::StagingLog;
 
-class TempDir {
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    char pattern[] = "/tmp/flashsaga_staged_test.XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("flashsaga_staged_test") {}
 };
 
 std::unique_ptr<journal::Env> open_journal(const fs::path& dir) {
@@ -229,39 +226,51 @@ TEST(StagedJournal, ASyncSlowerThanTheIntervalHoldsStagingBackUntilItEnds) {
   TempDir dir;
   auto env = open_journal(dir.path());
   std::unique_ptr<StagedJournal> staged;
-  constexpr std::int64_t interval_ns = 40'000'000;
+  constexpr std::int64_t interval_ns = 1'000'000'000;
   ASSERT_TRUE(StagedJournal::open(
                   *env, dir.path() / "a.log", dir.path() / "b.log", interval_ns,
                   [](const std::string&) {}, staged)
                   .ok());
-  // Every sync takes 250 ms: six intervals.
-  staged->set_before_sync_for_test(
-      [] { std::this_thread::sleep_for(std::chrono::milliseconds(250)); });
-  std::uint64_t next = 1;
-  std::int64_t longest_ns = 0;
-  const auto start = std::chrono::steady_clock::now();
-  constexpr int groups_max = 2000;
-  for (int g = 0;
-       g < groups_max && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(800);
-       ++g) {
-    const BatchBuilder b = batch(next, 1);
-    const BatchBuilder c = cursor(1, next);
+  // The disk: each sync waits until the test opens the gate (a sync as slow as the test wants).
+  std::mutex gate_mutex;
+  std::condition_variable gate_cv;
+  bool gate_open = false;
+  staged->set_before_sync_for_test([&] {
+    std::unique_lock lock(gate_mutex);
+    gate_cv.wait(lock, [&] { return gate_open; });
+  });
+  const auto stage_one = [&](std::uint64_t seq) {
+    const BatchBuilder b = batch(seq, 1);
+    const BatchBuilder c = cursor(1, seq);
     const journal::BatchBuilder* list[] = {&b};
-    const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(staged->append(list, c.view().state).ok());
-    longest_ns = std::max<std::int64_t>(
-        longest_ns,
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-            .count());
-    next += 1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return staged->append(list, c.view().state);
+  };
+  // poll() is driven with explicit times, so nothing here waits on the wall clock.
+  const std::int64_t t0 = mono_now_ns() + 2 * interval_ns;
+  ASSERT_TRUE(stage_one(1).ok());
+  staged->poll(t0);  // the first log goes to the syncer, which now waits at the gate
+  ASSERT_TRUE(stage_one(2).ok());
+  staged->poll(t0 + interval_ns);  // the next is due, the syncer busy, 1 interval old: no wait
+  EXPECT_EQ(staged->stalls(), 0u);
+  std::atomic<bool> returned{false};
+  std::thread late([&] {
+    staged->poll(t0 + interval_ns * 9 / 5);  // 1.8 intervals old: waits for the syncer
+    returned = true;
+  });
+  constexpr int checks_max = 10'000;  // bounded wait for the poll to start waiting
+  for (int i = 0; i < checks_max && staged->stalls() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  EXPECT_EQ(staged->stalls(), 1u) << "poll() did not hold staging back for the late sync";
+  EXPECT_FALSE(returned.load());  // the sync cannot have ended: the gate is shut
+  {
+    std::lock_guard lock(gate_mutex);
+    gate_open = true;
   }
-  // Staging waited for the late syncer instead of growing past 1.75 intervals unbounded: an
-  // append took most of a sync (without back-pressure none takes more than a write).
-  EXPECT_GE(staged->stalls(), 1u);
-  EXPECT_GE(longest_ns, 100'000'000) << "no append waited for the late sync";
+  gate_cv.notify_all();
+  late.join();
+  EXPECT_TRUE(returned.load());
   ASSERT_TRUE(staged->stop().ok());
-  EXPECT_EQ(records_in(*env), next - 1);  // nothing lost on the way
+  EXPECT_EQ(records_in(*env), 2u);  // nothing lost on the way
 }
 
 TEST(StagedJournal, StopCommitsWhatIsStillStaged) {
