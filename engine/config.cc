@@ -1,6 +1,7 @@
 #include "engine/config.h"
 
 #include "domains/rows.h"
+#include "ipc/segment.h"
 
 #include <toml++/toml.h>
 
@@ -164,15 +165,9 @@ journal::Options Config::view_options(ipc::Domain domain) const {
 
 std::filesystem::path Config::view_memory_dir(ipc::Domain domain) const {
   if (!views_in_memory) return {};
-  std::error_code ec;
-  std::filesystem::path dir =
-      std::filesystem::weakly_canonical(std::filesystem::absolute(data_dir), ec);
-  if (ec) dir = std::filesystem::absolute(data_dir);
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a of the absolute data directory
-  for (const unsigned char c : dir.string()) h = (h ^ c) * 1099511628211ull;
-  char name[17];
-  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(h));
-  return std::filesystem::path(view_memory_root) / name / std::string(ipc::domain_name(domain));
+  // Named like the deployment's shared-memory segment (the same hash of the same path).
+  return std::filesystem::path(view_memory_root) / ipc::Segment::name_for(data_dir) /
+         std::string(ipc::domain_name(domain));
 }
 
 namespace {

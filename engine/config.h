@@ -77,8 +77,8 @@ struct Config {
   journal::Options journal_options(ipc::Domain domain) const;
   // The domain's view environment (<data>/<domain>/view), with the domain's tables.
   journal::Options view_options(ipc::Domain domain) const;
-  // Where the domain's view lives when views are in memory (view_memory_root/<hash of the
-  // absolute data_dir>/<domain>); empty when they are on disk.
+  // Where the domain's view lives when views are in memory (view_memory_root/<the deployment's
+  // segment name, flashsaga-<hash of the data dir>>/<domain>); empty when they are on disk.
   std::filesystem::path view_memory_dir(ipc::Domain domain) const;
 };
 
