@@ -40,6 +40,10 @@ class DomainLogic {
   // After load: ids this domain hands out start above `floor` (the order domain, after a power
   // loss whose lost orders other domains still name: runtime/recovery.h). Others ignore it.
   virtual void id_floor(std::uint64_t floor) { (void)floor; }
+  // After load: the wall time of the journal's last record, when this domain last did
+  // anything before this start (0: an empty journal). The order domain resumes each pending
+  // order's deadline with the time it had left then: a restart does not spend the sagas' time.
+  virtual void stopped_at(std::int64_t wall_ns) { (void)wall_ns; }
   // Applies one valid, non-duplicate input message.
   virtual void apply(Batch& batch, const ipc::Message& in) = 0;
   // Once per batch, inside it: deadlines and other timed work; a bounded amount per call.

@@ -373,6 +373,21 @@ struct LostOrders {
   std::int64_t found_ns;  // wall clock of the start that found it
   std::uint64_t reserved;
 };
+// Producer journal: (4, wall ns + edge) -> EdgeSkip, written by the supervisor after a power
+// loss under interval when a consumer had applied messages on `edge` that the producer's
+// journal lost (its next messages continue after them): the consumer holds steps whose
+// request the producer no longer shows. `flashsaga check` accepts such a step only when the
+// order's cancel undid it and it was applied before the mark (consumer_last).
+inline constexpr std::uint64_t cursor_kind_edge_skip = 4;
+struct EdgeSkip {
+  std::uint64_t edge;
+  std::uint64_t producer_last;     // the producer's journal kept messages up to this sequence
+  std::uint64_t consumer_applied;  // the consumer had applied up to this one
+  std::uint64_t consumer_last;     // the consumer journal's last record sequence at the repair
+  std::int64_t found_ns;           // wall clock of the start that found it
+  std::uint64_t reserved;
+};
+static_assert(sizeof(EdgeSkip) == 48 && is_row_v<EdgeSkip>);
 inline constexpr std::string_view cursors_table_name = "cursors";
 inline constexpr std::string_view view_counters_table_name = "counters";
 inline constexpr std::string_view view_position_key = "view_position";

@@ -98,8 +98,10 @@ std::int64_t OrderDomain::next_due_ns() const noexcept {
 
 void OrderDomain::restore_deadlines(const Batch& b) {
   const std::int64_t timeout_ns = options_.step_timeout_ms * 1'000'000;
+  const std::int64_t since =
+      stopped_at_ns_ != 0 ? std::min(stopped_at_ns_, b.now_ns()) : b.now_ns();
   for (const auto& [wall_deadline, id] : restored_) {
-    const std::int64_t left = std::clamp<std::int64_t>(wall_deadline - b.now_ns(), 0, timeout_ns);
+    const std::int64_t left = std::clamp<std::int64_t>(wall_deadline - since, 0, timeout_ns);
     deadlines_.push_back({b.mono_ns() + left, id});
   }
   restored_.clear();

@@ -47,6 +47,7 @@ class OrderDomain final : public DomainLogic {
   }
   journal::Status load(const journal::Env& view, const journal::ReadTxn& txn) override;
   void id_floor(std::uint64_t floor) override { next_order_id_ = std::max(next_order_id_, floor); }
+  void stopped_at(std::int64_t wall_ns) override { stopped_at_ns_ = wall_ns; }
   void apply(Batch& batch, const ipc::Message& in) override;
   std::size_t tick(Batch& batch) override;
   bool tick_due(std::int64_t now_ns) const noexcept override;
@@ -93,9 +94,13 @@ class OrderDomain final : public DomainLogic {
   // journal shows, is only for people and `check`).
   std::deque<std::pair<std::int64_t, std::uint64_t>> deadlines_;
   // Pending orders found by load(), with their journaled wall deadlines: the first tick moves
-  // them into deadlines_ at mono + (wall deadline - wall now), clamped to [0, step timeout],
-  // since monotonic time does not survive a reboot.
+  // them into deadlines_ at mono + the time each had left when the domain stopped (wall
+  // deadline - stopped_at_ns_, the journal's last record), clamped to [0, step timeout], since
+  // monotonic time does not survive a reboot. The time the domain was down is not counted:
+  // its peers re-send the answers it lost (a power loss) or that waited for it, and an order
+  // must not time out for the engine's own restart.
   std::vector<std::pair<std::int64_t, std::uint64_t>> restored_;
+  std::int64_t stopped_at_ns_ = 0;  // 0: unknown (an empty journal): wall now is used
   void restore_deadlines(const Batch& b);
   // A tick that comes much later than the first deadline fell due (more than a quarter of the
   // step timeout), with no tick in between, means this process was not running: stopped, descheduled, or waiting on its

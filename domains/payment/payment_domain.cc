@@ -191,8 +191,8 @@ void PaymentDomain::on_payment_requested(Batch& batch, const ipc::Message& in) {
   const auto body = ipc::body_as<ipc::PaymentRequestedBody>(in);
   if (order_id == 0) return;
   PaymentRow row{};
-  // Charged already (a duplicate), or cancelled first: a late charge is refused.
-  if (payments_.get(batch, order_id, row)) return;
+  // Asked already, or cancelled first: never charged twice, and a late charge is refused.
+  if (payments_.get(batch, order_id, row)) return answer_again(batch, row);
   row = PaymentRow{};
   row.order_id = order_id;
   row.user_id = body.user_id;
@@ -268,6 +268,21 @@ void PaymentDomain::finish(Batch& batch, const PaymentRow& row, const Wallet* wa
     batch.send_to(Domain::payment, Domain::order, MessageType::payment_approved, row.order_id,
                   ipc::PaymentApprovedBody{row.amount});
   } else {
+    ipc::StepRejectedBody out{};
+    out.reason = row.reason;
+    batch.send_to(Domain::payment, Domain::order, MessageType::payment_declined, row.order_id, out);
+  }
+}
+
+void PaymentDomain::answer_again(Batch& batch, const PaymentRow& row) {
+  // A second request for an order comes only from an order journal that lost the first one
+  // in a power loss (resends of the same message are dropped by sequence before this): the
+  // order is waiting again, so it hears the outcome it lost. Pending: the PG answer is still
+  // to come. Refunded, voided, cancelled first: the order was cancelled, nothing to answer.
+  if (state_of(row) == StepState::approved) {
+    batch.send_to(Domain::payment, Domain::order, MessageType::payment_approved, row.order_id,
+                  ipc::PaymentApprovedBody{row.amount});
+  } else if (state_of(row) == StepState::declined) {
     ipc::StepRejectedBody out{};
     out.reason = row.reason;
     batch.send_to(Domain::payment, Domain::order, MessageType::payment_declined, row.order_id, out);

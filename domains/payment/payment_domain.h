@@ -2,8 +2,8 @@
 //
 // Requires: a Batch per input (domains/logic.h); state in memory (domains/state.h).
 // Guarantees (DESIGN.md "Compensation is gated by journaled step state", invariant 4):
-//   - per order one PaymentRow gates everything: at most one charge per order (a duplicate
-//     PaymentRequested is a no-op), a refund only for an approved charge (never for a declined
+//   - per order one PaymentRow gates everything: at most one charge per order (a repeated
+//     PaymentRequested charges nothing and repeats the outcome: approved or declined), a refund only for an approved charge (never for a declined
 //     one or none), and a cancel that finds no row closes the gate (cancelled_before_apply) so
 //     a late PaymentRequested charges nothing;
 //   - each wallet keeps balance = deposits - charges + refunds >= 0, asserted before every
@@ -110,6 +110,8 @@ class PaymentDomain final : public DomainLogic {
   void answer_pg(Batch& batch, PaymentRow& row, PgDecision decision);
   // Approves or declines `row` (state set by the caller): row, record and message to order.
   void finish(Batch& batch, const PaymentRow& row, const Wallet* wallet);
+  // A repeated request: the order hears again the outcome its journal lost.
+  void answer_again(Batch& batch, const PaymentRow& row);
 
   PgDecision decide(std::uint64_t order_id) const noexcept;
   void store_wallet(Batch& batch, std::uint64_t user, const Wallet& w);

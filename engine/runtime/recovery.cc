@@ -215,9 +215,17 @@ journal::Status repair_one_edge(journal::Env& producer, journal::Env& consumer, 
   }
   journal::WriteTxn txn;
   if (s = producer.begin_write(txn); !s.ok()) return s;
+  const journal::TableId cursors = producer.table(domains::cursors_table_name);
   s = txn.put_as(
-      producer.table(domains::cursors_table_name),
+      cursors,
       journal::key_u64_u64(domains::cursor_kind_outbox, static_cast<std::uint64_t>(r.edge)), out);
+  if (s.ok() && r.skipped_ahead) {
+    const domains::EdgeSkip mark{
+        static_cast<std::uint64_t>(r.edge), r.producer_last, r.consumer_applied,
+        consumer.stats().last_sequence,     wall_now_ns(),   0};
+    const auto key = static_cast<std::uint64_t>(mark.found_ns) + static_cast<std::uint64_t>(r.edge);
+    s = txn.put_as(cursors, journal::key_u64_u64(domains::cursor_kind_edge_skip, key), mark);
+  }
   return s.ok() ? txn.commit() : s;
 }
 
@@ -318,6 +326,7 @@ journal::Status recover(journal::Env& journal, journal::Env& view, const ViewTab
   }
   if (s = read_id_floor(journal, out.id_floor); !s.ok()) return s;
   if (out.id_floor != 0) logic.id_floor(out.id_floor);
+  logic.stopped_at(journal.last_time_ns());
   if (s = read_cursors(journal, transport, out); !s.ok()) return s;
   if (s = find_resends(journal, transport, out); !s.ok()) return s;
   out.agent.next_record_sequence = journal.next_sequence();

@@ -52,7 +52,7 @@ inline constexpr std::size_t recovery_view_batches_per_txn = 256;
 //   - C applied more of the edge than P's journal still holds (P lost messages C had applied):
 //     P's outbox cursor skips ahead to what C applied, so P's next message gets a sequence C has
 //     not seen (without it, C's (edge, sequence) dedupe would drop P's next messages as
-//     duplicates);
+//     duplicates), and P's journal keeps a domains::EdgeSkip mark of it for `flashsaga check`;
 //   - C applied less than P's journal says C acknowledged (C lost messages it had applied):
 //     P's acknowledged mark comes back down to C's and P re-sends from the first message after
 //     it (re-drive: C's gates apply what they lost, and drop by sequence what they kept).

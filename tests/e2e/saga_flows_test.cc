@@ -207,6 +207,36 @@ TEST(SagaFlows, AStepThatNeverAnswersCancelsTheOrderAtItsDeadlineAndVoidsThePaym
   EXPECT_EQ(c.step(Domain::product, o.order_id), StepState::released);
 }
 
+// Deadlines do not run while the deployment is down: an order pending when every process died
+// resumes with the time it had left then (OrderDomain::stopped_at), however long the restart
+// took, so the answers its peers re-send after a power loss can still complete it.
+TEST(SagaFlows, AnOrderPendingWhenTheDeploymentDiesKeepsTheTimeItHadLeftAcrossTheRestart) {
+  LiveDeployment dep(
+      "[saga]\nstep_timeout_ms = 4000\n[payment]\nadapter = \"pg\"\npg_hang_permille = 1000\n");
+  Shop s = open_shop(dep.client(), 0, 0, 1'000, 5);
+  const auto pid = static_cast<std::uint32_t>(s.product);
+  auto o = dep.client().place_order(s.user, {{pid, 1}});
+  ASSERT_TRUE(o.accepted());
+  eventually([&] { return dep.client().step(Domain::payment, o.order_id) == StepState::pending; });
+  ASSERT_EQ(dep.client().step(Domain::payment, o.order_id), StepState::pending);
+  dep.kill_everything();
+  dep.forget_crashed();
+  std::this_thread::sleep_for(std::chrono::milliseconds(4'500));  // past its wall deadline
+  dep.start();
+  const std::int64_t ready_ns = mono_now_ns();
+  auto& c = dep.client();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(c.order(o.order_id).has_value());
+  EXPECT_EQ(c.order(o.order_id)->status, static_cast<std::uint8_t>(OrderStatus::pending))
+      << "the restart spent the order's time: it was cancelled at once";
+  OrderRow row = finish(c, o.order_id);
+  EXPECT_EQ(row.reason, static_cast<std::uint8_t>(OrderReason::timeout));
+  // It had almost all of its 4 s left when the processes died.
+  EXPECT_GE(mono_now_ns() - ready_ns, 2'000'000'000);
+  eventually([&] { return c.step(Domain::payment, o.order_id) == StepState::voided; });
+  EXPECT_EQ(c.step(Domain::payment, o.order_id), StepState::voided);
+}
+
 TEST(SagaFlows, CancellingACompletedOrderRefundsEveryStepAndTakesTheRewardBack) {
   LiveDeployment dep;
   auto& c = dep.client();

@@ -19,6 +19,7 @@
 #include "domains/product/product_domain.h"
 #include "domains/rows.h"
 #include "domains/user/user_domain.h"
+#include "ipc/deployment.h"
 #include "tests/tools/fixture.h"
 
 namespace flashsaga::tools {
@@ -224,6 +225,84 @@ TEST_F(CheckTest, AChargeForAnOrderThePowerLossTookFromTheOrderJournalIsLostNotA
   print_check(r, text);
   EXPECT_NE(text.str().find("LOST order 99 payment"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("LOST ORDERS: 0 violations"), std::string::npos) << text.str();
+}
+
+// Writes what the supervisor journals after a power loss in which the order journal lost
+// messages the payment domain had applied: an order->payment EdgeSkip whose consumer_last is
+// the payment journal's end at the repair.
+void mark_payment_edge_skip(const std::filesystem::path& data, std::uint64_t consumer_last) {
+  journal::Options o;
+  o.domain = "order";
+  o.dir = data / "order" / "journal";
+  o.tables = domains::journal_tables();
+  o.map_size_bytes = std::size_t{64} << 20;
+  std::unique_ptr<journal::Env> env;
+  ASSERT_TRUE(journal::Env::open(o, env).ok());
+  const int edge =
+      ipc::edge_index(ipc::domain_node(Domain::order), ipc::domain_node(Domain::payment), 0);
+  const domains::EdgeSkip mark{static_cast<std::uint64_t>(edge),         10, 12, consumer_last,
+                               static_cast<std::int64_t>(consumer_last), 0};
+  journal::WriteTxn txn;
+  ASSERT_TRUE(env->begin_write(txn).ok());
+  ASSERT_TRUE(txn.put_as(env->table(domains::cursors_table_name),
+                         journal::key_u64_u64(domains::cursor_kind_edge_skip, consumer_last), mark)
+                  .ok());
+  ASSERT_TRUE(txn.commit().ok());
+}
+
+// Order 7 is kept by the order journal, which lost its payment request in a power loss while
+// the payment domain kept the charge; the order then timed out. Its cancel refunds the charge
+// when `refunded`.
+void charge_the_order_journal_forgot(Fixture& f, bool refunded) {
+  testing::build_sale(f);
+  f.advance_ms(100);
+  f.place(7, 4, {{1, 1, 500}});
+  f.advance_us(400);
+  f.stock_reserve(7);
+  f.order_row(7).paid = 500;  // what the lost request asked
+  f.charge(7);
+  f.order_row(7).paid = 0;
+  f.advance_ms(5'000);
+  f.cancel(7, OrderReason::timeout);
+  f.advance_us(400);
+  f.stock_release(7);
+  if (refunded) f.refund(7, OrderReason::timeout);
+  f.commit();
+}
+
+// The charge is allowed only after a mark from after it, and only once the cancel gave it back.
+TEST_F(CheckTest, AChargeWhoseRequestAPowerLossTookIsAllowedOnlyWhenMarkedAndRefunded) {
+  {
+    Fixture f(dir.path());
+    charge_the_order_journal_forgot(f, true);
+    last_ns = f.now_ns;
+  }
+  CheckReport r = check();
+  EXPECT_TRUE(has(r, 4, 7, "that the order never requested")) << list(r);
+  mark_payment_edge_skip(dir.path(), 1);  // a repair before the charge: does not cover it
+  r = check();
+  EXPECT_TRUE(has(r, 4, 7, "that the order never requested")) << list(r);
+  mark_payment_edge_skip(dir.path(), 1'000'000);
+  r = check();
+  EXPECT_FALSE(has(r, 4, 7, "that the order never requested")) << list(r);
+  EXPECT_TRUE(r.violations.empty()) << list(r);
+  EXPECT_EQ(r.undone_after_power_loss, 1u);
+  std::ostringstream text;
+  print_check(r, text);
+  EXPECT_NE(text.str().find("1 charge whose request the order journal lost"), std::string::npos)
+      << text.str();
+}
+
+TEST_F(CheckTest, AChargeWhoseRequestAPowerLossTookThatWasNeverRefundedIsAViolation) {
+  {
+    Fixture f(dir.path());
+    charge_the_order_journal_forgot(f, false);
+    last_ns = f.now_ns;
+  }
+  mark_payment_edge_skip(dir.path(), 1'000'000);
+  const CheckReport r = check();
+  EXPECT_TRUE(has(r, 4, 7, "that the order never requested")) << list(r);
+  EXPECT_EQ(r.undone_after_power_loss, 0u);
 }
 
 TEST_F(CheckTest, PointsBalanceThatDoesNotAddUpIsInvariantThree) {

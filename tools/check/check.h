@@ -172,6 +172,9 @@ struct CheckReport {
   std::uint64_t refunded_orders = 0;  // cancelled after completion
   std::uint64_t overdue = 0;   // pending past their deadline (a liveness note, not a violation)
   std::uint64_t inflight = 0;  // steps whose completion/compensation is still on its way
+  // Charges whose request the order journal lost in a power loss, given back by the order's
+  // cancel (domains::EdgeSkip): allowed by the recovery rules, counted, not violations.
+  std::uint64_t undone_after_power_loss = 0;
   std::uint64_t users = 0, products = 0, coupons = 0, templates = 0;
   std::uint64_t point_accounts = 0, wallets = 0;
   std::int64_t units_total = 0, units_reserved = 0, units_sold = 0;

@@ -138,6 +138,9 @@ struct Model {
   std::array<std::unordered_map<std::uint64_t, std::uint64_t>, 7>
       inbox;  // per domain: edge -> last seq
   Reservations reservations;
+  // Saga edges whose producer journal lost messages its consumer had applied (a power loss
+  // under interval; the supervisor's domains::EdgeSkip marks, from every journal).
+  std::vector<domains::EdgeSkip> edge_skips;
 };
 
 }  // namespace flashsaga::tools

@@ -110,6 +110,7 @@ class Pass {
   void evaluate_points();
   void evaluate_payments();
   void evaluate_payment_steps();
+  bool undone_after_power_loss(const OrderFacts& order, const StepReplay& step) const;
   void evaluate_orphans();
 
   // evaluate_views.cc

@@ -69,9 +69,13 @@ bool Pass::read_cursors(Domain d) {
       env.table(domains::cursors_table_name), {}, std::numeric_limits<std::size_t>::max(),
       [&](journal::Bytes key, journal::Bytes value) {
         domains::InboxEntry e{};
-        if (key.size() == 16 && journal::u64_from_key(key) == domains::cursor_kind_inbox &&
-            journal::from_bytes(value, e))
+        domains::EdgeSkip skip{};
+        if (key.size() != 16) return true;
+        const std::uint64_t kind = journal::u64_from_key(key);
+        if (kind == domains::cursor_kind_inbox && journal::from_bytes(value, e))
           m_.inbox[idx(d)][journal::u64_from_key(key, 8)] = e.last_sequence;
+        else if (kind == domains::cursor_kind_edge_skip && journal::from_bytes(value, skip))
+          m_.edge_skips.push_back(skip);
         return true;
       });
   if (!s.ok())

@@ -51,6 +51,11 @@ void print_summary(const CheckReport& r, std::ostream& out) {
     out << fmt::format(
         "  views      {} view{} still applying {} journal (read as of the journal's end)\n",
         r.views_behind, r.views_behind == 1 ? "" : "s", r.views_behind == 1 ? "its" : "their");
+  if (r.undone_after_power_loss != 0)
+    out << fmt::format(
+        "  power loss {} charge{} whose request the order journal lost, refunded by the order's "
+        "cancel\n",
+        r.undone_after_power_loss, r.undone_after_power_loss == 1 ? "" : "s");
   if (r.inflight != 0 || r.overdue != 0)
     out << fmt::format(
         "  in flight  {} steps still being completed or compensated; {} pending orders past their "
