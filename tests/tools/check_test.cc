@@ -182,6 +182,26 @@ TEST_F(CheckTest, ChargeWithoutAnOrderIsInvariantFour) {
   EXPECT_NE(printed.find("see: flashsaga trace 99"), std::string::npos) << printed;
 }
 
+// Writes one entry of the order journal's cursors table, as the supervisor does after a power
+// loss (a LostOrders or EdgeSkip mark), into a fixture that is closed.
+template <typename T>
+void put_order_cursor(const std::filesystem::path& data, std::uint64_t kind, std::uint64_t key,
+                      const T& value) {
+  journal::Options o;
+  o.domain = "order";
+  o.dir = data / "order" / "journal";
+  o.tables = domains::journal_tables();
+  o.map_size_bytes = std::size_t{64} << 20;
+  std::unique_ptr<journal::Env> env;
+  ASSERT_TRUE(journal::Env::open(o, env).ok());
+  journal::WriteTxn txn;
+  ASSERT_TRUE(env->begin_write(txn).ok());
+  ASSERT_TRUE(
+      txn.put_as(env->table(domains::cursors_table_name), journal::key_u64_u64(kind, key), value)
+          .ok());
+  ASSERT_TRUE(txn.commit().ok());
+}
+
 // After a power loss under interval the supervisor marks the orders the order journal lost
 // while a peer kept their steps (domains::LostOrders): such a charge is a LOST finding for an
 // operator (exit 3), not a violation. The same charge without the mark stays invariant 4.
@@ -195,22 +215,8 @@ TEST_F(CheckTest, AChargeForAnOrderThePowerLossTookFromTheOrderJournalIsLostNotA
     f.charge(99);
     last_ns = f.now_ns;
   }
-  {
-    journal::Options o;
-    o.domain = "order";
-    o.dir = dir.path() / "order" / "journal";
-    o.tables = domains::journal_tables();
-    o.map_size_bytes = std::size_t{64} << 20;
-    std::unique_ptr<journal::Env> env;
-    ASSERT_TRUE(journal::Env::open(o, env).ok());
-    journal::WriteTxn txn;
-    ASSERT_TRUE(env->begin_write(txn).ok());
-    const domains::LostOrders mark{90, 99, 1, 0};
-    ASSERT_TRUE(txn.put_as(env->table(domains::cursors_table_name),
-                           journal::key_u64_u64(domains::cursor_kind_lost_orders, 1), mark)
-                    .ok());
-    ASSERT_TRUE(txn.commit().ok());
-  }
+  put_order_cursor(dir.path(), domains::cursor_kind_lost_orders, 1,
+                   domains::LostOrders{90, 99, 1, 0});
   const CheckReport r = check();
   EXPECT_FALSE(has(r, 4, 99, "which the order journal does not have")) << list(r);
   ASSERT_EQ(r.lost_ranges.size(), 1u);
@@ -231,23 +237,11 @@ TEST_F(CheckTest, AChargeForAnOrderThePowerLossTookFromTheOrderJournalIsLostNotA
 // messages the payment domain had applied: an order->payment EdgeSkip whose consumer_last is
 // the payment journal's end at the repair.
 void mark_payment_edge_skip(const std::filesystem::path& data, std::uint64_t consumer_last) {
-  journal::Options o;
-  o.domain = "order";
-  o.dir = data / "order" / "journal";
-  o.tables = domains::journal_tables();
-  o.map_size_bytes = std::size_t{64} << 20;
-  std::unique_ptr<journal::Env> env;
-  ASSERT_TRUE(journal::Env::open(o, env).ok());
   const int edge =
       ipc::edge_index(ipc::domain_node(Domain::order), ipc::domain_node(Domain::payment), 0);
-  const domains::EdgeSkip mark{static_cast<std::uint64_t>(edge),         10, 12, consumer_last,
-                               static_cast<std::int64_t>(consumer_last), 0};
-  journal::WriteTxn txn;
-  ASSERT_TRUE(env->begin_write(txn).ok());
-  ASSERT_TRUE(txn.put_as(env->table(domains::cursors_table_name),
-                         journal::key_u64_u64(domains::cursor_kind_edge_skip, consumer_last), mark)
-                  .ok());
-  ASSERT_TRUE(txn.commit().ok());
+  put_order_cursor(data, domains::cursor_kind_edge_skip, consumer_last,
+                   domains::EdgeSkip{static_cast<std::uint64_t>(edge), 10, 12, consumer_last,
+                                     static_cast<std::int64_t>(consumer_last), 0});
 }
 
 // Order 7 is kept by the order journal, which lost its payment request in a power loss while
